@@ -1,0 +1,159 @@
+//! Plain data shared by the core and the adapters around it.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Milliseconds since the Unix epoch, as given to the core by the clock adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// Milliseconds elapsed from `earlier` to `self` (zero if `earlier` is later).
+    pub fn since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// A target's stable identity: `service/name`, unique within a plan.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetKey(Arc<str>);
+
+impl TargetKey {
+    /// Builds the key of target `name` in `service`.
+    pub fn new(service: &str, name: &str) -> Self {
+        TargetKey(format!("{service}/{name}").into())
+    }
+
+    /// The key as `service/name`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why a probe failed: a closed set, so it can label metrics and alerts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureKind {
+    /// The probe did not finish within its timeout.
+    Timeout,
+    /// The target's name did not resolve.
+    Dns,
+    /// The connection was refused.
+    Refused,
+    /// The connection was reset by the peer.
+    Reset,
+    /// No route, network or host unreachable.
+    Unreachable,
+    /// Another connection-level failure.
+    Connect,
+    /// TLS handshake or certificate verification failed.
+    Tls,
+    /// The peer spoke something that is not the expected protocol.
+    Protocol,
+    /// The HTTP status code was not one of the valid ones.
+    Status,
+    /// A body, JSON, answer or expect assertion failed.
+    Assertion,
+    /// The response carried a resident registration number.
+    PersonalData,
+    /// The body was larger than the configured cap.
+    BodyTooLarge,
+    /// The DNS response code was not one of the valid ones.
+    Rcode,
+    /// Too many ICMP echo requests were lost.
+    Loss,
+    /// The operating system refused the socket (e.g. raw ICMP without CAP_NET_RAW).
+    Permission,
+}
+
+impl FailureKind {
+    /// Every failure kind, in label order.
+    pub const ALL: [FailureKind; 15] = [
+        FailureKind::Timeout,
+        FailureKind::Dns,
+        FailureKind::Refused,
+        FailureKind::Reset,
+        FailureKind::Unreachable,
+        FailureKind::Connect,
+        FailureKind::Tls,
+        FailureKind::Protocol,
+        FailureKind::Status,
+        FailureKind::Assertion,
+        FailureKind::PersonalData,
+        FailureKind::BodyTooLarge,
+        FailureKind::Rcode,
+        FailureKind::Loss,
+        FailureKind::Permission,
+    ];
+
+    /// The lowercase label used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Timeout => "timeout",
+            FailureKind::Dns => "dns",
+            FailureKind::Refused => "refused",
+            FailureKind::Reset => "reset",
+            FailureKind::Unreachable => "unreachable",
+            FailureKind::Connect => "connect",
+            FailureKind::Tls => "tls",
+            FailureKind::Protocol => "protocol",
+            FailureKind::Status => "status",
+            FailureKind::Assertion => "assertion",
+            FailureKind::PersonalData => "personal_data",
+            FailureKind::BodyTooLarge => "body_too_large",
+            FailureKind::Rcode => "rcode",
+            FailureKind::Loss => "loss",
+            FailureKind::Permission => "permission",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the core learns from one finished probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The probed target.
+    pub target: TargetKey,
+    /// When the probe finished.
+    pub at: Timestamp,
+    /// `None` on success, the failure class otherwise.
+    pub failure: Option<FailureKind>,
+}
+
+/// A target's health as decided from its recent observations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetState {
+    /// Not enough observations yet to decide.
+    Unknown,
+    /// Healthy.
+    Up,
+    /// Failing beyond its threshold.
+    Down,
+}
+
+impl TargetState {
+    /// The lowercase label used in logs and the status API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Unknown => "unknown",
+            TargetState::Up => "up",
+            TargetState::Down => "down",
+        }
+    }
+}
+
+impl fmt::Display for TargetState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

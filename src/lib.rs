@@ -1,0 +1,7 @@
+//! gwanje: network health monitor and failover controller.
+//!
+//! The [`core`] decides; everything else is an adapter around it: [`config`]
+//! turns YAML into a validated [`plan::Plan`], [`probe`] measures, [`engine`]
+//! schedules probes and drives the core, [`metrics`] and [`api`] expose it.
+
+pub mod core;

@@ -5,3 +5,6 @@
 //! schedules probes and drives the core, [`metrics`] and [`api`] expose it.
 
 pub mod core;
+pub mod config;
+pub mod plan;
+pub mod probe;

@@ -1,0 +1,47 @@
+//! Loading and validating configuration into a [`Plan`].
+//!
+//! Two stages, as in ripgrep: serde reads the YAML strictly into `raw`
+//! structs (unknown keys are errors), then `validate` checks meaning and
+//! builds typed values. Every error names file, line, column, key and value
+//! and says what would be valid; all errors of a load are reported together.
+
+mod catalog;
+mod document;
+mod error;
+mod positions;
+mod raw;
+mod settings;
+mod target;
+mod values;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors};
+
+use crate::plan::Plan;
+use document::Document;
+
+/// Loads the daemon config at `path` and every probe catalog it names.
+pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
+    let doc = Document::read(path).map_err(|e| ConfigErrors(vec![e]))?;
+    let raw: raw::RawConfig = doc.decode("", &doc.value).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut errors = Vec::new();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let settings = settings::settings(&doc, &raw, dir, &mut errors);
+    let defaults = settings::defaults(&doc, &raw.defaults, &mut errors);
+    let files = settings::probe_files(&doc, &raw.probe_files, dir, &mut errors);
+
+    let mut catalogs = catalog::Catalogs::default();
+    for file in files {
+        catalogs.load(&file, &defaults, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(Plan {
+        source: path.to_path_buf(),
+        settings,
+        services: catalogs.services,
+        targets: catalogs.targets,
+    })
+}

@@ -1,0 +1,196 @@
+//! The configuration as written: serde structs, strict about unknown keys.
+//!
+//! Durations, addresses and patterns stay strings here; `validate` turns
+//! them into typed values so its errors can point at the exact key.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `config/gwanje.yaml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub probe_files: Vec<String>,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    #[serde(default)]
+    pub scheduler: RawScheduler,
+    #[serde(default)]
+    pub logging: RawLogging,
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub health: Option<RawHealth>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub fall: u8,
+    pub rise: u8,
+    pub window: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScheduler {
+    pub max_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogging {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub token_file: Option<String>,
+}
+
+/// A probe catalog, `probes/<service>.yaml`. Targets are decoded one by one
+/// so that one bad target does not hide the errors of the others.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    pub service: String,
+    #[allow(dead_code, reason = "free text for people reading the catalog")]
+    pub description: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub health: Option<RawHealth>,
+    pub targets: Vec<yaml_serde::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub name: String,
+    #[allow(dead_code, reason = "free text for people reading the catalog")]
+    pub description: Option<String>,
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub health: Option<RawHealth>,
+    pub http: Option<RawHttp>,
+    pub tcp: Option<RawTcp>,
+    pub dns: Option<RawDns>,
+    pub icmp: Option<RawIcmp>,
+}
+
+/// A header value given inline, or read from a file or the environment so
+/// that secrets stay out of the config file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSecret {
+    Inline(String),
+    File { file: String },
+    Env { env: String },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    pub address: Option<String>,
+    pub interface: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca_file: Option<String>,
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJson {
+    pub pointer: String,
+    pub equals: Option<yaml_serde::Value>,
+    pub exists: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub url: String,
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, RawSecret>,
+    pub body: Option<String>,
+    #[serde(default)]
+    pub valid_status: Vec<u16>,
+    pub follow_redirects: Option<bool>,
+    pub max_redirects: Option<u32>,
+    #[serde(default)]
+    pub body_must_match: Vec<String>,
+    #[serde(default)]
+    pub body_must_not_match: Vec<String>,
+    #[serde(default)]
+    pub json: Vec<RawJson>,
+    pub personal_data_guard: Option<bool>,
+    pub max_body_bytes: Option<u64>,
+    pub tls: Option<RawTls>,
+    pub http_version: Option<String>,
+    #[serde(default)]
+    pub all_addresses: bool,
+    pub source: Option<RawSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStep {
+    pub send: Option<String>,
+    pub expect: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTcp {
+    pub address: String,
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub exchange: Vec<RawStep>,
+    pub source: Option<RawSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    pub server: String,
+    pub protocol: Option<String>,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub record_type: Option<String>,
+    #[serde(default)]
+    pub valid_rcodes: Vec<String>,
+    pub min_answers: Option<usize>,
+    #[serde(default)]
+    pub answers_include: Vec<String>,
+    #[serde(default)]
+    pub answers_match: Vec<String>,
+    pub source: Option<RawSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIcmp {
+    pub host: String,
+    pub packets: Option<u16>,
+    pub max_loss: Option<f64>,
+    pub payload_size: Option<usize>,
+    #[serde(default)]
+    pub dont_fragment: bool,
+    pub source: Option<RawSource>,
+}

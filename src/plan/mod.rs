@@ -1,0 +1,129 @@
+//! The validated, immutable plan that everything runs from.
+//!
+//! A [`Plan`] is only ever built by [`crate::config::load`], so every name is
+//! resolved, every regex compiled and every limit checked before anything runs.
+
+mod spec;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use spec::{
+    DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
+    JsonExpectation, Pattern, ProbeSpec, Source, TcpSpec, TlsSpec,
+};
+
+use crate::core::{HealthPolicy, TargetConfig, TargetKey};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Daemon-wide settings from `config/gwanje.yaml`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Where the metrics and admin API listen.
+    pub listen: SocketAddr,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter directive (e.g. `info`, `gwanje=debug`).
+    pub log_level: String,
+    /// At most this many probes run at once.
+    pub max_concurrency: usize,
+    /// File holding the bearer token for admin calls, if any.
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// One target: what to probe, how often, and how to judge it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// Identity (`service/name`).
+    pub key: TargetKey,
+    /// The service (catalog) it belongs to.
+    pub service: Arc<str>,
+    /// Its name within the service.
+    pub name: Arc<str>,
+    /// Time between probe starts.
+    pub interval: Duration,
+    /// Time a probe may take; always below `interval`.
+    pub timeout: Duration,
+    /// Health thresholds.
+    pub health: HealthPolicy,
+    /// The probe itself.
+    pub probe: ProbeSpec,
+}
+
+/// A service: one probe catalog file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    /// Its name, used as the `service` label.
+    pub name: Arc<str>,
+    /// The catalog file it came from.
+    pub file: PathBuf,
+    /// Number of targets.
+    pub targets: usize,
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The daemon config file this plan was loaded from.
+    pub source: PathBuf,
+    /// Daemon-wide settings.
+    pub settings: Settings,
+    /// Services in file order.
+    pub services: Vec<Service>,
+    /// Targets in file order.
+    pub targets: Vec<Arc<Target>>,
+}
+
+impl Plan {
+    /// The core's view of the targets.
+    pub fn target_configs(&self) -> Vec<TargetConfig> {
+        self.targets
+            .iter()
+            .map(|t| TargetConfig {
+                key: t.key.clone(),
+                policy: t.health,
+            })
+            .collect()
+    }
+
+    /// A short human summary: services, targets per kind.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{}: {} services, {} targets; listen {}",
+            self.source.display(),
+            self.services.len(),
+            self.targets.len(),
+            self.settings.listen
+        );
+        for s in &self.services {
+            let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+            for t in self.targets.iter().filter(|t| t.service == s.name) {
+                *kinds.entry(t.probe.kind()).or_default() += 1;
+            }
+            let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let _ = writeln!(
+                out,
+                "  {:<20} {:>4} targets ({})  {}",
+                s.name,
+                s.targets,
+                kinds.join(", "),
+                s.file.display()
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,200 @@
+//! Validated probe specifications, one type per probe kind.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// A compiled regular expression that compares by its source text.
+#[derive(Debug, Clone)]
+pub struct Pattern(pub regex::bytes::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+/// Where probes leave from: a source address and/or an interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// Bind to this local address.
+    pub address: Option<IpAddr>,
+    /// Bind to this interface (SO_BINDTODEVICE).
+    pub interface: Option<String>,
+}
+
+/// TLS settings for a probe.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSpec {
+    /// Extra CA certificates (PEM) trusted besides the system store.
+    pub ca_file: Option<PathBuf>,
+    /// Server name for SNI and verification, if not the URL's host.
+    pub server_name: Option<String>,
+    /// Skip verification (expiry is still reported).
+    pub insecure_skip_verify: bool,
+}
+
+/// Which HTTP version to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/2 when the server offers it over TLS, else HTTP/1.1.
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only (prior knowledge on cleartext).
+    Http2,
+}
+
+/// What a JSON field must be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonExpectation {
+    /// The field exists.
+    Exists,
+    /// The field equals this value.
+    Equals(serde_json::Value),
+}
+
+/// One assertion on a JSON response body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonAssertion {
+    /// RFC 6901 JSON pointer, e.g. `/status/db`.
+    pub pointer: String,
+    /// What the field must be.
+    pub expect: JsonExpectation,
+}
+
+/// An HTTP or HTTPS probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    /// The URL (http or https).
+    pub url: url::Url,
+    /// Request method.
+    pub method: http::Method,
+    /// Extra request headers.
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Status codes that count as success; empty means any 2xx.
+    pub valid_status: Vec<u16>,
+    /// Follow redirects (up to `max_redirects`).
+    pub follow_redirects: bool,
+    /// Redirect limit.
+    pub max_redirects: u32,
+    /// Every pattern must match the body.
+    pub body_must_match: Vec<Pattern>,
+    /// No pattern may match the body.
+    pub body_must_not_match: Vec<Pattern>,
+    /// JSON assertions.
+    pub json: Vec<JsonAssertion>,
+    /// Fail when the body carries a resident registration number.
+    pub personal_data_guard: bool,
+    /// Bodies larger than this fail the probe; reading stops there.
+    pub max_body_bytes: u64,
+    /// TLS settings (used for https URLs).
+    pub tls: TlsSpec,
+    /// HTTP version policy.
+    pub version: HttpVersion,
+    /// Probe every address the name resolves to.
+    pub all_addresses: bool,
+    /// Source address/interface.
+    pub source: Source,
+}
+
+/// One step of a TCP exchange.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExchangeStep {
+    /// Write these bytes.
+    Send(Vec<u8>),
+    /// Read until this pattern matches what was received in this step.
+    Expect(Pattern),
+}
+
+/// A TCP connect probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpSpec {
+    /// Host (name or address).
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Wrap the connection in TLS.
+    pub tls: Option<TlsSpec>,
+    /// Send/expect steps after connecting.
+    pub exchange: Vec<ExchangeStep>,
+    /// Source address/interface.
+    pub source: Source,
+}
+
+/// Transport for DNS probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsProtocol {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+}
+
+/// A DNS query probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DnsSpec {
+    /// The server to ask.
+    pub server: SocketAddr,
+    /// Transport.
+    pub protocol: DnsProtocol,
+    /// The name to query.
+    pub name: String,
+    /// The record type (A, AAAA, MX, …).
+    pub record_type: hickory_resolver::proto::rr::RecordType,
+    /// Response codes that count as success.
+    pub valid_rcodes: Vec<hickory_resolver::proto::op::ResponseCode>,
+    /// Fewer answers than this fail the probe.
+    pub min_answers: usize,
+    /// Each of these must equal one answer's data.
+    pub answers_include: Vec<String>,
+    /// Each pattern must match one answer's data.
+    pub answers_match: Vec<Pattern>,
+    /// Source address (interface binding is not supported by the resolver).
+    pub source: Source,
+}
+
+/// An ICMP echo probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IcmpSpec {
+    /// Host (name or address).
+    pub host: String,
+    /// Echo requests per probe.
+    pub packets: u16,
+    /// Fail when more than this fraction is lost (0.0..1.0).
+    pub max_loss: f64,
+    /// Payload bytes per request.
+    pub payload_size: usize,
+    /// Set the don't-fragment bit (IPv4), so oversized paths fail visibly.
+    pub dont_fragment: bool,
+    /// Source address/interface.
+    pub source: Source,
+}
+
+/// What to probe, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeSpec {
+    /// HTTP or HTTPS.
+    Http(Box<HttpSpec>),
+    /// TCP connect (+TLS, +exchange).
+    Tcp(TcpSpec),
+    /// DNS query.
+    Dns(DnsSpec),
+    /// ICMP echo.
+    Icmp(IcmpSpec),
+}
+
+impl ProbeSpec {
+    /// The kind label: `http`, `tcp`, `dns` or `icmp`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProbeSpec::Http(_) => "http",
+            ProbeSpec::Tcp(_) => "tcp",
+            ProbeSpec::Dns(_) => "dns",
+            ProbeSpec::Icmp(_) => "icmp",
+        }
+    }
+}

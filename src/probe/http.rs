@@ -1,0 +1,310 @@
+//! HTTP/HTTPS probe with per-phase timings, a fresh connection per probe,
+//! content and JSON assertions, a capped body read and the personal-data guard.
+
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::net::{self, SystemResolver};
+use super::outcome::{Failure, HttpDetails};
+use super::personal_data::contains_registration_number;
+use super::tls::TlsClient;
+use crate::core::FailureKind;
+use crate::plan::{HttpSpec, HttpVersion, JsonExpectation};
+
+const USER_AGENT: &str = concat!("gwanje/", env!("CARGO_PKG_VERSION"));
+
+/// An HTTP probe prepared once per target.
+#[derive(Debug)]
+pub struct HttpProbe {
+    spec: HttpSpec,
+    tls: Result<TlsClient, String>,
+}
+
+impl HttpProbe {
+    /// Prepares the probe; a bad CA file is reported by every probe run.
+    pub fn new(spec: &HttpSpec) -> Self {
+        let alpn: &[&[u8]] = match spec.version {
+            HttpVersion::Auto => &[b"h2", b"http/1.1"],
+            HttpVersion::Http1 => &[b"http/1.1"],
+            HttpVersion::Http2 => &[b"h2"],
+        };
+        HttpProbe {
+            spec: spec.clone(),
+            tls: TlsClient::new(&spec.tls, alpn),
+        }
+    }
+
+    /// Runs one probe, recording what it saw into `rec` as it goes, so a
+    /// timeout still reports the phases that finished.
+    pub async fn run(&self, resolver: &SystemResolver, rec: &mut HttpDetails) -> Result<(), Failure> {
+        let spec = &self.spec;
+        if !spec.all_addresses {
+            return self.chain(resolver, None, rec).await;
+        }
+        let host = spec.url.host_str().unwrap_or_default();
+        let t = Instant::now();
+        let addrs = net::resolve(resolver, host).await?;
+        rec.phases.resolve += t.elapsed().as_secs_f64();
+        // Every backend must pass: one bad address behind a name fails the probe.
+        for ip in addrs {
+            let mut one = HttpDetails::default();
+            let result = self.chain(resolver, Some(ip), &mut one).await;
+            let failed = result.is_err();
+            let resolve = rec.phases.resolve;
+            *rec = one;
+            rec.phases.resolve += resolve;
+            if failed {
+                return result.map_err(|f| Failure::new(f.kind, format!("address {ip}: {}", f.detail)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Follows the redirect chain from the configured URL.
+    async fn chain(
+        &self,
+        resolver: &SystemResolver,
+        mut pinned: Option<IpAddr>,
+        rec: &mut HttpDetails,
+    ) -> Result<(), Failure> {
+        let spec = &self.spec;
+        let mut url = spec.url.clone();
+        loop {
+            let response = self.exchange(resolver, &url, pinned.take(), rec).await?;
+            let status = response.status;
+            let location = response.location;
+            if spec.follow_redirects && (300..400).contains(&status) && location.is_some() {
+                if rec.redirects >= spec.max_redirects {
+                    return Err(Failure::new(
+                        FailureKind::Protocol,
+                        format!("more than {} redirects", spec.max_redirects),
+                    ));
+                }
+                let next = location.unwrap_or_default();
+                url = url.join(&next).map_err(|e| {
+                    Failure::new(FailureKind::Protocol, format!("bad redirect location: {e}"))
+                })?;
+                rec.redirects += 1;
+                continue;
+            }
+            return self.check(status, &response.body, rec);
+        }
+    }
+
+    fn check(&self, status: u16, body: &[u8], rec: &mut HttpDetails) -> Result<(), Failure> {
+        let spec = &self.spec;
+        let status_ok = if spec.valid_status.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            spec.valid_status.contains(&status)
+        };
+        // The guard comes first: a leak matters more than a wrong status.
+        if spec.personal_data_guard && contains_registration_number(body) {
+            rec.personal_data = true;
+            return Err(Failure::new(
+                FailureKind::PersonalData,
+                "response carries a resident registration number (content not logged)",
+            ));
+        }
+        if !status_ok {
+            return Err(Failure::new(FailureKind::Status, format!("status {status} is not valid")));
+        }
+        for p in &spec.body_must_match {
+            if !p.0.is_match(body) {
+                rec.failed_due_to_regex = true;
+                return Err(Failure::new(FailureKind::Assertion, format!("body does not match {:?}", p.0.as_str())));
+            }
+        }
+        for p in &spec.body_must_not_match {
+            if p.0.is_match(body) {
+                rec.failed_due_to_regex = true;
+                return Err(Failure::new(FailureKind::Assertion, format!("body matches {:?}", p.0.as_str())));
+            }
+        }
+        if !spec.json.is_empty() {
+            let doc: serde_json::Value = serde_json::from_slice(body)
+                .map_err(|e| Failure::new(FailureKind::Assertion, format!("body is not JSON: {e}")))?;
+            for a in &spec.json {
+                let found = doc.pointer(&a.pointer);
+                let ok = match &a.expect {
+                    JsonExpectation::Exists => found.is_some(),
+                    JsonExpectation::Equals(v) => found == Some(v),
+                };
+                if !ok {
+                    let what = match (&a.expect, found) {
+                        (_, None) => "is missing".to_string(),
+                        (JsonExpectation::Equals(v), Some(_)) => format!("does not equal {v}"),
+                        (JsonExpectation::Exists, Some(_)) => unreachable!("exists and found"),
+                    };
+                    return Err(Failure::new(FailureKind::Assertion, format!("JSON {} {what}", a.pointer)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One request on a fresh connection.
+    async fn exchange(
+        &self,
+        resolver: &SystemResolver,
+        url: &url::Url,
+        pinned: Option<IpAddr>,
+        rec: &mut HttpDetails,
+    ) -> Result<Response, Failure> {
+        let spec = &self.spec;
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let ip = match pinned {
+            Some(ip) => ip,
+            None => {
+                let t = Instant::now();
+                let addrs = net::resolve(resolver, host).await;
+                rec.phases.resolve += t.elapsed().as_secs_f64();
+                addrs?[0]
+            }
+        };
+        let addr = SocketAddr::new(ip, port);
+        let t = Instant::now();
+        let tcp = net::connect(addr, &spec.source).await;
+        rec.phases.connect += t.elapsed().as_secs_f64();
+        let tcp = tcp?;
+        if url.scheme() == "https" {
+            let tls = self.tls.as_ref().map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
+            let t = Instant::now();
+            let (stream, expiry) = tls.handshake(tcp, host).await;
+            rec.phases.tls += t.elapsed().as_secs_f64();
+            if expiry.is_some() {
+                rec.cert_expiry = expiry;
+            }
+            let stream = stream?;
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            if spec.version == HttpVersion::Http2 && !h2 {
+                return Err(Failure::new(FailureKind::Protocol, "server did not negotiate HTTP/2"));
+            }
+            self.request(stream, url, h2, rec).await
+        } else {
+            self.request(tcp, url, spec.version == HttpVersion::Http2, rec).await
+        }
+    }
+
+    async fn request<S>(&self, io: S, url: &url::Url, h2: bool, rec: &mut HttpDetails) -> Result<Response, Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let spec = &self.spec;
+        let request = self.build_request(url, h2)?;
+        let io = TokioIo::new(io);
+        let t = Instant::now();
+        let response = if h2 {
+            let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                .await
+                .map_err(hyper_failure)?;
+            tokio::spawn(conn);
+            sender.send_request(request).await
+        } else {
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(hyper_failure)?;
+            tokio::spawn(conn);
+            sender.send_request(request).await
+        };
+        rec.phases.processing += t.elapsed().as_secs_f64();
+        let response = response.map_err(hyper_failure)?;
+        rec.status = response.status().as_u16();
+        rec.version = match response.version() {
+            http::Version::HTTP_10 => 1.0,
+            http::Version::HTTP_11 => 1.1,
+            http::Version::HTTP_2 => 2.0,
+            _ => 0.0,
+        };
+        let location = response
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let t = Instant::now();
+        let body = read_capped(response.into_body(), spec.max_body_bytes, rec).await;
+        rec.phases.transfer += t.elapsed().as_secs_f64();
+        Ok(Response {
+            status: rec.status,
+            location,
+            body: body?,
+        })
+    }
+
+    fn build_request(&self, url: &url::Url, h2: bool) -> Result<http::Request<Full<Bytes>>, Failure> {
+        let spec = &self.spec;
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let authority = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_string(),
+        };
+        let uri = if h2 { format!("{}://{authority}{path}", url.scheme()) } else { path };
+        let mut b = http::Request::builder()
+            .method(spec.method.clone())
+            .uri(uri)
+            .header(http::header::USER_AGENT, USER_AGENT);
+        if !h2 {
+            b = b.header(http::header::HOST, authority);
+        }
+        for (k, v) in &spec.headers {
+            b = b.header(k, v);
+        }
+        let body = spec.body.clone().map(Bytes::from).unwrap_or_default();
+        b.body(Full::new(body))
+            .map_err(|e| Failure::new(FailureKind::Protocol, format!("building request: {e}")))
+    }
+}
+
+struct Response {
+    status: u16,
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+/// Reads at most `cap` bytes; more fails the probe and stops the read, so an
+/// endless body costs at most `cap` bytes of memory.
+async fn read_capped(mut body: Incoming, cap: u64, rec: &mut HttpDetails) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    rec.content_length = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(hyper_failure)?;
+        if let Ok(data) = frame.into_data() {
+            rec.content_length += data.len() as i64;
+            if rec.content_length as u64 > cap {
+                return Err(Failure::new(
+                    FailureKind::BodyTooLarge,
+                    format!("body exceeds max_body_bytes ({cap})"),
+                ));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf)
+}
+
+fn hyper_failure(e: hyper::Error) -> Failure {
+    use std::error::Error as _;
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Failure::new(net::classify_io(io), format!("HTTP: {e}: {io}"));
+        }
+        source = s.source();
+    }
+    let kind = if e.is_incomplete_message() || e.is_canceled() {
+        FailureKind::Reset
+    } else if e.is_timeout() {
+        FailureKind::Timeout
+    } else {
+        FailureKind::Protocol
+    };
+    Failure::new(kind, format!("HTTP: {e}"))
+}

@@ -1,0 +1,124 @@
+//! Probe executors: HTTP(S), TCP, DNS and ICMP.
+//!
+//! A [`Prober`] is prepared once per target (TLS settings, resolvers) and run
+//! by the scheduler; each run is bounded by the target's timeout and returns
+//! a [`ProbeResult`], never an error.
+
+mod dns;
+mod http;
+mod icmp;
+mod net;
+mod outcome;
+pub mod personal_data;
+mod tcp;
+mod tls;
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+
+pub use outcome::{DnsDetails, Details, Failure, HttpDetails, HttpPhases, IcmpDetails, ProbeResult};
+
+use crate::core::FailureKind;
+use crate::plan::{ProbeSpec, Target};
+
+/// What all probes share: the system resolver and the ICMP sockets.
+pub struct ProbeContext {
+    resolver: net::SystemResolver,
+    icmp: icmp::IcmpSockets,
+}
+
+impl ProbeContext {
+    /// Builds the shared context from the system's resolver configuration.
+    pub fn new() -> std::io::Result<Arc<Self>> {
+        Ok(Arc::new(ProbeContext {
+            resolver: net::system_resolver()?,
+            icmp: icmp::IcmpSockets::default(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+enum Prepared {
+    Http(Box<http::HttpProbe>),
+    Tcp(tcp::TcpProbe),
+    Dns(Box<dns::DnsProbe>),
+    Icmp,
+}
+
+/// One target's probe, ready to run repeatedly.
+#[derive(Debug)]
+pub struct Prober {
+    target: Arc<Target>,
+    prepared: Prepared,
+}
+
+impl Prober {
+    /// Prepares the probe of `target`.
+    pub fn new(target: Arc<Target>) -> Self {
+        let prepared = match &target.probe {
+            ProbeSpec::Http(s) => Prepared::Http(Box::new(http::HttpProbe::new(s))),
+            ProbeSpec::Tcp(s) => Prepared::Tcp(tcp::TcpProbe::new(s)),
+            ProbeSpec::Dns(s) => Prepared::Dns(Box::new(dns::DnsProbe::new(s, target.timeout))),
+            ProbeSpec::Icmp(_) => Prepared::Icmp,
+        };
+        Prober { target, prepared }
+    }
+
+    /// The target this prober probes.
+    pub fn target(&self) -> &Arc<Target> {
+        &self.target
+    }
+
+    /// Runs one probe, bounded by the target's timeout.
+    pub async fn run(&self, ctx: &ProbeContext) -> ProbeResult {
+        let start = Instant::now();
+        let timeout = self.target.timeout;
+        let (failure, details) = match &self.prepared {
+            Prepared::Http(p) => {
+                let mut rec = HttpDetails {
+                    content_length: -1,
+                    ..HttpDetails::default()
+                };
+                let r = bounded(timeout, p.run(&ctx.resolver, &mut rec)).await;
+                (r.err(), Details::Http(Box::new(rec)))
+            }
+            Prepared::Tcp(p) => {
+                let mut cert_expiry = None;
+                let r = bounded(timeout, p.run(&ctx.resolver, &mut cert_expiry)).await;
+                (r.err(), Details::Tcp { cert_expiry })
+            }
+            Prepared::Dns(p) => {
+                let mut rec = DnsDetails::default();
+                let r = bounded(timeout, p.run(&mut rec)).await;
+                (r.err(), Details::Dns(rec))
+            }
+            Prepared::Icmp => {
+                let ProbeSpec::Icmp(spec) = &self.target.probe else {
+                    unreachable!("prepared kind matches the spec")
+                };
+                let mut rec = IcmpDetails::default();
+                let r = bounded(timeout, icmp::run(spec, &ctx.icmp, &ctx.resolver, timeout, &mut rec)).await;
+                (r.err(), Details::Icmp(rec))
+            }
+        };
+        ProbeResult {
+            duration: start.elapsed(),
+            failure,
+            details,
+        }
+    }
+}
+
+async fn bounded(
+    timeout: std::time::Duration,
+    fut: impl std::future::Future<Output = Result<(), Failure>>,
+) -> Result<(), Failure> {
+    match tokio::time::timeout(timeout, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Failure::new(
+            FailureKind::Timeout,
+            format!("no result within {}", humantime::format_duration(timeout)),
+        )),
+    }
+}

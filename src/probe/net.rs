@@ -1,0 +1,81 @@
+//! Name resolution, connecting from a chosen source, and error classes.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpStream;
+
+use super::outcome::Failure;
+use crate::core::FailureKind;
+use crate::plan::Source;
+
+/// Resolver used for the names in probe URLs and hosts (no cache, so the
+/// resolve phase is measured every time, as blackbox_exporter does).
+pub type SystemResolver = hickory_resolver::TokioResolver;
+
+/// Builds the system resolver from /etc/resolv.conf and /etc/hosts.
+pub fn system_resolver() -> io::Result<SystemResolver> {
+    let mut builder = hickory_resolver::TokioResolver::builder_tokio().map_err(io::Error::other)?;
+    let opts = builder.options_mut();
+    opts.cache_size = 0;
+    opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Always;
+    builder.build().map_err(io::Error::other)
+}
+
+/// Resolves `host` (an address is returned as is), IPv4 first.
+pub async fn resolve(resolver: &SystemResolver, host: &str) -> Result<Vec<IpAddr>, Failure> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    let lookup = resolver
+        .lookup_ip(host)
+        .await
+        .map_err(|e| Failure::new(FailureKind::Dns, format!("resolving {host}: {e}")))?;
+    let mut ips: Vec<IpAddr> = lookup.iter().collect();
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    ips.dedup();
+    if ips.is_empty() {
+        return Err(Failure::new(FailureKind::Dns, format!("{host} has no addresses")));
+    }
+    Ok(ips)
+}
+
+/// Maps an I/O error to a failure class.
+pub fn classify_io(e: &io::Error) -> FailureKind {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => FailureKind::Refused,
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+            FailureKind::Reset
+        }
+        K::TimedOut => FailureKind::Timeout,
+        K::PermissionDenied => FailureKind::Permission,
+        K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
+            FailureKind::Unreachable
+        }
+        _ => FailureKind::Connect,
+    }
+}
+
+/// Opens a TCP connection to `addr` from `source`.
+pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Failure> {
+    let fail = |what: &str, e: io::Error| Failure::new(classify_io(&e), format!("{what} {addr}: {e}"));
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .map_err(|e| fail("socket for", e))?;
+    socket.set_nonblocking(true).map_err(|e| fail("socket for", e))?;
+    socket.set_tcp_nodelay(true).map_err(|e| fail("socket for", e))?;
+    if let Some(ifname) = &source.interface {
+        socket
+            .bind_device(Some(ifname.as_bytes()))
+            .map_err(|e| fail(&format!("binding to interface {ifname} for"), e))?;
+    }
+    if let Some(ip) = source.address {
+        socket
+            .bind(&SocketAddr::new(ip, 0).into())
+            .map_err(|e| fail(&format!("binding to {ip} for"), e))?;
+    }
+    let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
+    socket.connect(addr).await.map_err(|e| fail("connecting to", e))
+}

@@ -149,7 +149,7 @@ targets:
         assert_eq!(p.value("service"), Some(Pos { line: 1, column: 10 }));
         assert_eq!(p.value("targets[0].http.url"), Some(Pos { line: 5, column: 12 }));
         assert_eq!(p.key("targets[0].http.url"), Some(Pos { line: 5, column: 7 }));
-        assert_eq!(p.value("targets[1].dns.name"), Some(Pos { line: 7, column: 37 }));
+        assert_eq!(p.value("targets[1].dns.name"), Some(Pos { line: 7, column: 38 }));
     }
 
     #[test]

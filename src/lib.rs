@@ -8,3 +8,8 @@ pub mod core;
 pub mod config;
 pub mod plan;
 pub mod probe;
+pub mod metrics;
+pub mod engine;
+pub mod api;
+pub mod daemon;
+pub mod logging;

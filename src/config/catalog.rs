@@ -59,9 +59,9 @@ impl Catalogs {
             timeout: raw.timeout.as_deref(),
             health: raw.health,
         };
-        let Some(inherited) = inherit(&doc, "", &timing, defaults, errors) else {
-            return;
-        };
+        // On a bad catalog-level value keep checking the targets with the
+        // defaults, so one run reports every error.
+        let inherited = inherit(&doc, "", &timing, defaults, errors).unwrap_or(*defaults);
         let service: Arc<str> = raw.service.as_str().into();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut count = 0;

@@ -95,7 +95,11 @@ impl Document {
                 .strip_prefix("unknown field `")
                 .and_then(|m| m.split('`').next())
             {
-                let key = join_key(&path, field);
+                let key = if path == field || path.ends_with(&format!(".{field}")) {
+                    path.clone()
+                } else {
+                    join_key(&path, field)
+                };
                 return self.error_at_key(&key, friendly(&message));
             }
             if message.starts_with("missing field") {

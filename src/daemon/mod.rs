@@ -1,0 +1,98 @@
+//! The running daemon: wires the engine, the API and signals together.
+//!
+//! Like mini-redis, [`run`] takes a bound listener and a shutdown future,
+//! so tests and `main` drive the same code.
+
+mod reload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use reload::Reloader;
+
+use crate::api::{self, AdminToken, ApiState};
+use crate::engine::{self, clock};
+use crate::metrics::Metrics;
+use crate::plan::Plan;
+use crate::probe::ProbeContext;
+
+/// Errors that stop the daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The admin token file could not be read.
+    #[error("reading the admin token file {path}: {source}")]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The probe context (resolver) could not be set up.
+    #[error("setting up probes: {0}")]
+    Probes(std::io::Error),
+    /// The API server failed.
+    #[error("serving the API: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Runs gwanje with `plan` (loaded from `config_path`) until `shutdown` resolves.
+pub async fn run(
+    config_path: PathBuf,
+    plan: Plan,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let token = load_token(&plan)?;
+    let metrics = Metrics::new();
+    metrics.reload_successful.set(1);
+    metrics.reload_success_timestamp.set(clock::unix_seconds());
+    let ctx = ProbeContext::new().map_err(DaemonError::Probes)?;
+    let (plans, plan_rx) = watch::channel(Arc::new(plan));
+    let ready = Arc::new(AtomicBool::new(false));
+    let reloader = Arc::new(Reloader::new(config_path, plans, metrics.clone(), token));
+
+    let engine = tokio::spawn(engine::run(plan_rx, ctx, metrics.clone(), ready.clone()));
+    let hup = tokio::spawn(reload_on_sighup(reloader.clone()));
+    let app = api::router(ApiState {
+        metrics,
+        reloader: reloader.clone(),
+        ready,
+    });
+    tracing::info!(listen = %listener.local_addr().map_err(DaemonError::Serve)?, "gwanje running");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(DaemonError::Serve);
+    hup.abort();
+    engine.abort();
+    // Dropping the last plan sender ends the engine, which aborts every probe task.
+    drop(reloader);
+    let _ = engine.await;
+    tracing::info!("gwanje stopped");
+    served
+}
+
+fn load_token(plan: &Plan) -> Result<AdminToken, DaemonError> {
+    let file = plan.settings.admin_token_file.as_deref();
+    AdminToken::load(file).map_err(|source| DaemonError::Token {
+        path: file.map(PathBuf::from).unwrap_or_default(),
+        source,
+    })
+}
+
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading configuration");
+        // Errors are logged and counted inside reload().
+        let _ = reloader.reload().await;
+    }
+}

@@ -1,0 +1,176 @@
+//! Runs each target's probe on its own interval.
+//!
+//! Every target has its own task, so a hung target only delays itself; its
+//! start is offset within the interval by a hash of its key, so 10,000
+//! targets do not fire at once and a target keeps its phase across reloads.
+//! A probe never overlaps itself (timeout < interval, and the next run waits
+//! for this one); a global semaphore caps probes in flight.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::clock;
+use crate::core::{TargetKey, Timestamp};
+use crate::metrics::Metrics;
+use crate::plan::{Plan, Target};
+use crate::probe::{ProbeContext, ProbeResult, Prober};
+
+/// A finished probe, sent to the engine.
+#[derive(Debug)]
+pub struct Completed {
+    /// The probed target.
+    pub target: Arc<Target>,
+    /// When it finished.
+    pub at: Timestamp,
+    /// What it found.
+    pub result: ProbeResult,
+}
+
+struct Running {
+    target: Arc<Target>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Owns one task per target and keeps them in line with the plan.
+pub struct Scheduler {
+    ctx: Arc<ProbeContext>,
+    permits: Arc<Semaphore>,
+    results: mpsc::Sender<Completed>,
+    metrics: Arc<Metrics>,
+    running: HashMap<TargetKey, Running>,
+}
+
+/// Where in its interval a target starts: stable for a key and interval.
+pub fn phase_offset(key: &TargetKey, interval: Duration) -> Duration {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let ms = interval.as_millis().max(1) as u64;
+    Duration::from_millis(h.finish() % ms)
+}
+
+impl Scheduler {
+    /// A scheduler with at most `max_concurrency` probes in flight.
+    pub fn new(
+        ctx: Arc<ProbeContext>,
+        max_concurrency: usize,
+        results: mpsc::Sender<Completed>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Scheduler {
+            ctx,
+            permits: Arc::new(Semaphore::new(max_concurrency)),
+            results,
+            metrics,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Starts, stops and restarts target tasks to match `plan`; an unchanged
+    /// target keeps its task and its phase.
+    pub fn apply(&mut self, plan: &Plan) {
+        let mut old = std::mem::take(&mut self.running);
+        for target in &plan.targets {
+            let running = match old.remove(&target.key) {
+                Some(r) if r.target == *target => r,
+                _ => self.spawn(target.clone()),
+            };
+            self.running.insert(target.key.clone(), running);
+        }
+        // Whatever is left in `old` was removed or changed: dropping aborts it.
+    }
+
+    /// Number of targets being probed.
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Whether no target is being probed.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+
+    fn spawn(&self, target: Arc<Target>) -> Running {
+        let task = tokio::spawn(target_loop(
+            Prober::new(target.clone()),
+            self.ctx.clone(),
+            self.permits.clone(),
+            self.results.clone(),
+            self.metrics.clone(),
+        ));
+        Running { target, task }
+    }
+}
+
+async fn target_loop(
+    prober: Prober,
+    ctx: Arc<ProbeContext>,
+    permits: Arc<Semaphore>,
+    results: mpsc::Sender<Completed>,
+    metrics: Arc<Metrics>,
+) {
+    let target = prober.target().clone();
+    let interval = target.interval;
+    let mut due = Instant::now() + phase_offset(&target.key, interval);
+    loop {
+        tokio::time::sleep_until(due).await;
+        let Ok(_permit) = permits.acquire().await else { return };
+        metrics
+            .scheduler_lateness
+            .observe(Instant::now().saturating_duration_since(due).as_secs_f64());
+        metrics.probes_in_flight.inc();
+        let result = prober.run(&ctx).await;
+        metrics.probes_in_flight.dec();
+        drop(_permit);
+        let done = Completed {
+            target: target.clone(),
+            at: clock::now(),
+            result,
+        };
+        if results.send(done).await.is_err() {
+            return;
+        }
+        due += interval;
+        let now = Instant::now();
+        if due < now {
+            // Keep the phase: skip the slots that passed, and count them.
+            let behind = now - due;
+            let skipped = behind.as_nanos() / interval.as_nanos() + 1;
+            due += interval * skipped as u32;
+            metrics.scheduler_overruns.inc_by(skipped as u64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_offsets_spread_within_the_interval() {
+        let interval = Duration::from_secs(10);
+        let offsets: Vec<Duration> = (0..1000)
+            .map(|i| phase_offset(&TargetKey::new("svc", &format!("t{i}")), interval))
+            .collect();
+        assert!(offsets.iter().all(|o| *o < interval));
+        // Every tenth of the interval gets some targets: no thundering herd.
+        let mut buckets = [0usize; 10];
+        for o in &offsets {
+            buckets[(o.as_millis() / 1000) as usize] += 1;
+        }
+        assert!(buckets.iter().all(|&n| (50..=150).contains(&n)), "{buckets:?}");
+        let again = phase_offset(&TargetKey::new("svc", "t0"), interval);
+        assert_eq!(again, offsets[0], "the offset is stable for a key");
+    }
+}

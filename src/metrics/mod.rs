@@ -1,0 +1,126 @@
+//! Prometheus metrics: per-target probe results plus gwanje's own health.
+
+mod targets;
+
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+pub use targets::TargetTable;
+
+/// Every metric gwanje exports, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    /// Per-target probe results and health.
+    pub targets: Arc<TargetTable>,
+    /// Probes finished, by service, kind and result (`success` or a failure kind).
+    pub probes_total: IntCounterVec,
+    /// Target health changes, by service and new state.
+    pub target_changes_total: IntCounterVec,
+    /// How late probes started relative to their schedule.
+    pub scheduler_lateness: Histogram,
+    /// Scheduled probe slots skipped because the previous run overran.
+    pub scheduler_overruns: IntCounter,
+    /// Probes running now.
+    pub probes_in_flight: IntGauge,
+    /// Targets in the running plan, by service and kind.
+    pub targets_planned: IntGaugeVec,
+    /// Whether the last reload succeeded.
+    pub reload_successful: IntGauge,
+    /// When the last successful reload happened.
+    pub reload_success_timestamp: Gauge,
+    /// Reloads by result.
+    pub reloads_total: IntCounterVec,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Arc<Self> {
+        let registry = Registry::new();
+        let targets = Arc::new(TargetTable::new());
+        let m = Metrics {
+            probes_total: IntCounterVec::new(
+                Opts::new("gwanje_probes_total", "Probes finished, by service, probe kind and result."),
+                &["service", "kind", "result"],
+            )
+            .expect("valid metric"),
+            target_changes_total: IntCounterVec::new(
+                Opts::new("gwanje_target_state_changes_total", "Target health changes, by service and new state."),
+                &["service", "state"],
+            )
+            .expect("valid metric"),
+            scheduler_lateness: Histogram::with_opts(
+                HistogramOpts::new(
+                    "gwanje_scheduler_lateness_seconds",
+                    "Delay between a probe's scheduled and actual start.",
+                )
+                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+            )
+            .expect("valid metric"),
+            scheduler_overruns: IntCounter::new(
+                "gwanje_scheduler_overruns_total",
+                "Probe slots skipped because a probe could not start within its interval.",
+            )
+            .expect("valid metric"),
+            probes_in_flight: IntGauge::new("gwanje_probes_in_flight", "Probes running now.").expect("valid metric"),
+            targets_planned: IntGaugeVec::new(
+                Opts::new("gwanje_targets", "Targets in the running configuration, by service and kind."),
+                &["service", "kind"],
+            )
+            .expect("valid metric"),
+            reload_successful: IntGauge::new(
+                "gwanje_config_last_reload_successful",
+                "Whether the last configuration reload succeeded.",
+            )
+            .expect("valid metric"),
+            reload_success_timestamp: Gauge::new(
+                "gwanje_config_last_reload_success_timestamp_seconds",
+                "Time of the last successful configuration load, Unix seconds.",
+            )
+            .expect("valid metric"),
+            reloads_total: IntCounterVec::new(
+                Opts::new("gwanje_config_reloads_total", "Configuration reloads by result."),
+                &["result"],
+            )
+            .expect("valid metric"),
+            targets,
+            registry,
+        };
+        let build_info = IntGaugeVec::new(
+            Opts::new("gwanje_build_info", "Build information; always 1."),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let r = &m.registry;
+        r.register(Box::new(targets::TableCollector(m.targets.clone())))
+            .expect("register");
+        for c in [
+            Box::new(m.probes_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.target_changes_total.clone()),
+            Box::new(m.scheduler_lateness.clone()),
+            Box::new(m.scheduler_overruns.clone()),
+            Box::new(m.probes_in_flight.clone()),
+            Box::new(m.targets_planned.clone()),
+            Box::new(m.reload_successful.clone()),
+            Box::new(m.reload_success_timestamp.clone()),
+            Box::new(m.reloads_total.clone()),
+            Box::new(build_info),
+        ] {
+            r.register(c).expect("register");
+        }
+        Arc::new(m)
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(buf).expect("exposition is UTF-8")
+    }
+}

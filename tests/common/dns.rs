@@ -1,0 +1,85 @@
+//! A small authoritative DNS server on loopback (UDP and TCP on one port)
+//! with one name per behaviour the DNS probe must handle.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+use super::Server;
+
+/// The answer for `ok.test.`.
+pub const OK_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
+/// The answer for `wrong.test.`.
+pub const WRONG_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 9, 9);
+
+fn answer(query: &[u8]) -> Option<Vec<u8>> {
+    let request = Message::from_vec(query).ok()?;
+    let q = request.queries.first()?.clone();
+    let name = q.name().to_ascii().to_lowercase();
+    let mut resp = Message::response(request.metadata.id, request.metadata.op_code);
+    resp.metadata.recursion_desired = request.metadata.recursion_desired;
+    resp.metadata.authoritative = true;
+    resp.add_query(q.clone());
+    let a = |ip: Ipv4Addr| Record::from_rdata(q.name().clone(), 60, RData::A(A(ip)));
+    match name.as_str() {
+        "ok.test." => {
+            resp.add_answer(a(OK_ADDR));
+        }
+        "wrong.test." => {
+            resp.add_answer(a(WRONG_ADDR));
+        }
+        "servfail.test." => resp.metadata.response_code = ResponseCode::ServFail,
+        "nx.test." => resp.metadata.response_code = ResponseCode::NXDomain,
+        "empty.test." => {}
+        // silent.test. and everything else: no answer at all.
+        _ => return None,
+    }
+    resp.to_vec().ok()
+}
+
+/// Starts the server on 127.0.0.1 (same port for UDP and TCP).
+pub async fn serve() -> Server {
+    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+    let addr = udp.local_addr().expect("addr");
+    let tcp = TcpListener::bind(addr).await.expect("bind tcp on the same port");
+    let task = tokio::spawn(async move {
+        let udp_loop = async {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, peer)) = udp.recv_from(&mut buf).await else { return };
+                if let Some(reply) = answer(&buf[..n]) {
+                    let _ = udp.send_to(&reply, peer).await;
+                }
+            }
+        };
+        let tcp_loop = async {
+            loop {
+                let Ok((mut conn, _)) = tcp.accept().await else { return };
+                tokio::spawn(async move {
+                    let mut len = [0u8; 2];
+                    if tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut len)).await.is_err() {
+                        return;
+                    }
+                    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                    if conn.read_exact(&mut buf).await.is_err() {
+                        return;
+                    }
+                    match answer(&buf) {
+                        Some(reply) => {
+                            let _ = conn.write_all(&(reply.len() as u16).to_be_bytes()).await;
+                            let _ = conn.write_all(&reply).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(10)).await,
+                    }
+                });
+            }
+        };
+        tokio::join!(udp_loop, tcp_loop);
+    });
+    Server::new(addr, task)
+}

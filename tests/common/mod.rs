@@ -1,0 +1,60 @@
+//! Shared test helpers: a loopback target fleet (HTTP, HTTPS, misbehaving
+//! TCP servers, DNS), generated certificates, config writers and a small
+//! HTTP client. Everything listens on 127.0.0.1 and stops when dropped.
+#![allow(dead_code, reason = "each test crate uses a different part of the helpers")]
+
+pub mod certs;
+pub mod client;
+pub mod dns;
+pub mod fleet;
+pub mod plan;
+pub mod raw;
+
+use std::net::SocketAddr;
+
+use tokio::task::JoinHandle;
+
+/// A server task on loopback, stopped when dropped.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Wraps a running server task.
+    pub fn new(addr: SocketAddr, task: JoinHandle<()>) -> Self {
+        Server { addr, task }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `https://localhost:PORT{path}` (the certificates name localhost).
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Whether tests needing a capability (root, promtool…) must fail rather than skip.
+pub fn required(what: &str) -> bool {
+    let required = std::env::var("GWANJE_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
+    if !required {
+        eprintln!("skipping: {what} is not available (set GWANJE_REQUIRE_TOOLS=1 to make this an error)");
+    }
+    required
+}
+
+/// Whether we run as root (needed for raw ICMP and namespaces).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

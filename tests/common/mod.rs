@@ -6,6 +6,7 @@
 pub mod certs;
 pub mod client;
 pub mod dns;
+pub mod expo;
 pub mod fleet;
 pub mod plan;
 pub mod raw;

@@ -5,6 +5,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod daemon;
 pub mod dns;
 pub mod expo;
 pub mod fleet;

@@ -1,0 +1,103 @@
+//! Runs the real `gwanje` binary as a child process for end-to-end tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::client;
+
+/// A free loopback port (bound and released; the daemon binds it next).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running gwanje process, ended by its PID when dropped.
+pub struct Daemon {
+    child: Child,
+    /// Where its API listens.
+    pub addr: SocketAddr,
+    /// Its stderr (the log).
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `gwanje run --config config` whose config listens on `addr`;
+    /// stderr goes to `log`.
+    pub fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .arg("run")
+            .arg("--config")
+            .arg(config)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start gwanje");
+        Daemon { child, addr, log }
+    }
+
+    /// Waits (at most `limit`) until `/-/ready` answers 200.
+    pub async fn wait_ready(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                panic!("gwanje exited with {status}:\n{}", self.log_text());
+            }
+            if client::get(self.addr, "/-/ready").await.is_ok_and(|r| r.status == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("gwanje not ready within {limit:?}:\n{}", self.log_text());
+    }
+
+    /// Polls `/metrics` (at most `limit`) until `done` holds; returns the last scrape.
+    pub async fn scrape_until(&self, limit: Duration, done: impl Fn(&[super::expo::Sample]) -> bool) -> Vec<super::expo::Sample> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let text = client::get(self.addr, "/metrics").await.expect("scrape").body;
+            let samples = super::expo::parse(&text);
+            if done(&samples) {
+                return samples;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "condition not met within {limit:?}; last scrape:\n{text}\nlog:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the PID of the child we started.
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (at most 10 s) for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("gwanje did not stop within 10 s after SIGTERM");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

@@ -4,12 +4,12 @@
 //! turns YAML into a validated [`plan::Plan`], [`probe`] measures, [`engine`]
 //! schedules probes and drives the core, [`metrics`] and [`api`] expose it.
 
-pub mod core;
+pub mod api;
 pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod engine;
+pub mod logging;
+pub mod metrics;
 pub mod plan;
 pub mod probe;
-pub mod metrics;
-pub mod engine;
-pub mod api;
-pub mod daemon;
-pub mod logging;

@@ -22,7 +22,12 @@ enum Command {
     /// Run the daemon: probe every target, export metrics, serve the API.
     Run {
         /// The daemon configuration file.
-        #[arg(short, long, default_value = "config/gwanje.yaml", env = "GWANJE_CONFIG")]
+        #[arg(
+            short,
+            long,
+            default_value = "config/gwanje.yaml",
+            env = "GWANJE_CONFIG"
+        )]
         config: PathBuf,
     },
     /// Validate configuration files and print a summary; every error is listed.
@@ -59,7 +64,11 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::from(EXIT_CONFIG) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(EXIT_CONFIG)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn run(config: PathBuf) -> anyhow::Result<ExitCode> {
@@ -67,7 +76,10 @@ fn run(config: PathBuf) -> anyhow::Result<ExitCode> {
         Ok(plan) => plan,
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("gwanje: not starting: {} configuration error(s)", errors.0.len());
+            eprintln!(
+                "gwanje: not starting: {} configuration error(s)",
+                errors.0.len()
+            );
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
@@ -101,7 +113,10 @@ async fn shutdown_signal() {
 
 /// Each probe holds a socket: lift the soft open-file limit to the hard one.
 fn raise_file_limit() {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit only read and write the struct we own.
     unsafe {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {

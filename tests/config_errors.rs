@@ -12,7 +12,8 @@ use common::plan::ConfigDir;
 fn shipped_examples_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for config in ["config/gwanje.yaml", "config/local.yaml"] {
-        let plan = gwanje::config::load(&root.join(config)).unwrap_or_else(|e| panic!("{config}:\n{e}"));
+        let plan =
+            gwanje::config::load(&root.join(config)).unwrap_or_else(|e| panic!("{config}:\n{e}"));
         assert!(!plan.targets.is_empty(), "{config} has targets");
     }
     let plan = gwanje::config::load(&root.join("config/gwanje.yaml")).unwrap();
@@ -21,7 +22,10 @@ fn shipped_examples_load() {
         assert!(services.contains(&want), "{want} in {services:?}");
     }
     for kind in ["http", "tcp", "dns", "icmp"] {
-        assert!(plan.targets.iter().any(|t| t.probe.kind() == kind), "examples show a {kind} probe");
+        assert!(
+            plan.targets.iter().any(|t| t.probe.kind() == kind),
+            "examples show a {kind} probe"
+        );
     }
 }
 
@@ -40,29 +44,144 @@ const HEAD: &str = "service: svc\ntargets:\n";
 #[test]
 fn each_class_of_invalid_catalog_is_reported_where_it_is() {
     let cases = [
-        Case { name: "unknown key", catalog: "  - name: a\n    http: {url: 'http://127.0.0.1/', tiemout: 1}\n", line: 4, column: 38, key: "targets[0].http.tiemout", says: "unknown key `tiemout`" },
-        Case { name: "unknown probe kind", catalog: "  - name: a\n    grpc: {url: x}\n", line: 4, column: 5, key: "targets[0].grpc", says: "valid keys are" },
-        Case { name: "bad duration", catalog: "  - name: a\n    interval: soon\n    icmp: {host: 127.0.0.1}\n", line: 4, column: 15, key: "targets[0].interval", says: "like 250ms, 5s or 1m" },
-        Case { name: "timeout not below interval", catalog: "  - name: a\n    interval: 1s\n    timeout: 1s\n    icmp: {host: 127.0.0.1}\n", line: 5, column: 14, key: "targets[0].timeout", says: "not below interval" },
-        Case { name: "duplicate target", catalog: "  - name: a\n    icmp: {host: 127.0.0.1}\n  - name: a\n    icmp: {host: 127.0.0.2}\n", line: 5, column: 11, key: "targets[1].name", says: "duplicate target name" },
-        Case { name: "bad url", catalog: "  - name: a\n    http:\n      url: ftp://x.example/\n", line: 5, column: 12, key: "targets[0].http.url", says: "http:// or https://" },
-        Case { name: "bad regex", catalog: "  - name: a\n    http:\n      url: http://127.0.0.1/\n      body_must_match: ['ok', '(unclosed']\n", line: 6, column: 31, key: "targets[0].http.body_must_match[1]", says: "not a valid regular expression" },
-        Case { name: "two probe kinds", catalog: "  - name: a\n    icmp: {host: 127.0.0.1}\n    tcp: {address: '127.0.0.1:22'}\n", line: 3, column: 5, key: "targets[0]", says: "exactly one of http, tcp, dns, icmp" },
-        Case { name: "wrong type", catalog: "  - name: a\n    icmp: {host: 127.0.0.1, packets: many}\n", line: 4, column: 38, key: "targets[0].icmp.packets", says: "invalid type" },
-        Case { name: "bad record type", catalog: "  - name: a\n    dns: {server: 127.0.0.1, name: a.test., type: AXFRX}\n", line: 4, column: 51, key: "targets[0].dns.type", says: "not a record type" },
-        Case { name: "bad health window", catalog: "  - name: a\n    health: {fall: 4, window: 3, rise: 1}\n    icmp: {host: 127.0.0.1}\n", line: 4, column: 31, key: "targets[0].health.window", says: "from fall (4)" },
-        Case { name: "bad tcp address", catalog: "  - name: a\n    tcp: {address: 'no-port'}\n", line: 4, column: 20, key: "targets[0].tcp.address", says: "host:port" },
-        Case { name: "missing key", catalog: "  - name: a\n    http: {method: GET}\n", line: 4, column: 5, key: "targets[0].http", says: "missing required key `url`" },
-        Case { name: "bad yaml", catalog: "  - name: a\n    http: {url: [\n", line: 5, column: 1, key: "", says: "not valid YAML" },
-        Case { name: "max_loss out of range", catalog: "  - name: a\n    icmp: {host: 127.0.0.1, max_loss: 1.5}\n", line: 4, column: 39, key: "targets[0].icmp.max_loss", says: "up to (not including) 1.0" },
+        Case {
+            name: "unknown key",
+            catalog: "  - name: a\n    http: {url: 'http://127.0.0.1/', tiemout: 1}\n",
+            line: 4,
+            column: 38,
+            key: "targets[0].http.tiemout",
+            says: "unknown key `tiemout`",
+        },
+        Case {
+            name: "unknown probe kind",
+            catalog: "  - name: a\n    grpc: {url: x}\n",
+            line: 4,
+            column: 5,
+            key: "targets[0].grpc",
+            says: "valid keys are",
+        },
+        Case {
+            name: "bad duration",
+            catalog: "  - name: a\n    interval: soon\n    icmp: {host: 127.0.0.1}\n",
+            line: 4,
+            column: 15,
+            key: "targets[0].interval",
+            says: "like 250ms, 5s or 1m",
+        },
+        Case {
+            name: "timeout not below interval",
+            catalog: "  - name: a\n    interval: 1s\n    timeout: 1s\n    icmp: {host: 127.0.0.1}\n",
+            line: 5,
+            column: 14,
+            key: "targets[0].timeout",
+            says: "not below interval",
+        },
+        Case {
+            name: "duplicate target",
+            catalog: "  - name: a\n    icmp: {host: 127.0.0.1}\n  - name: a\n    icmp: {host: 127.0.0.2}\n",
+            line: 5,
+            column: 11,
+            key: "targets[1].name",
+            says: "duplicate target name",
+        },
+        Case {
+            name: "bad url",
+            catalog: "  - name: a\n    http:\n      url: ftp://x.example/\n",
+            line: 5,
+            column: 12,
+            key: "targets[0].http.url",
+            says: "http:// or https://",
+        },
+        Case {
+            name: "bad regex",
+            catalog: "  - name: a\n    http:\n      url: http://127.0.0.1/\n      body_must_match: ['ok', '(unclosed']\n",
+            line: 6,
+            column: 31,
+            key: "targets[0].http.body_must_match[1]",
+            says: "not a valid regular expression",
+        },
+        Case {
+            name: "two probe kinds",
+            catalog: "  - name: a\n    icmp: {host: 127.0.0.1}\n    tcp: {address: '127.0.0.1:22'}\n",
+            line: 3,
+            column: 5,
+            key: "targets[0]",
+            says: "exactly one of http, tcp, dns, icmp",
+        },
+        Case {
+            name: "wrong type",
+            catalog: "  - name: a\n    icmp: {host: 127.0.0.1, packets: many}\n",
+            line: 4,
+            column: 38,
+            key: "targets[0].icmp.packets",
+            says: "invalid type",
+        },
+        Case {
+            name: "bad record type",
+            catalog: "  - name: a\n    dns: {server: 127.0.0.1, name: a.test., type: AXFRX}\n",
+            line: 4,
+            column: 51,
+            key: "targets[0].dns.type",
+            says: "not a record type",
+        },
+        Case {
+            name: "bad health window",
+            catalog: "  - name: a\n    health: {fall: 4, window: 3, rise: 1}\n    icmp: {host: 127.0.0.1}\n",
+            line: 4,
+            column: 31,
+            key: "targets[0].health.window",
+            says: "from fall (4)",
+        },
+        Case {
+            name: "bad tcp address",
+            catalog: "  - name: a\n    tcp: {address: 'no-port'}\n",
+            line: 4,
+            column: 20,
+            key: "targets[0].tcp.address",
+            says: "host:port",
+        },
+        Case {
+            name: "missing key",
+            catalog: "  - name: a\n    http: {method: GET}\n",
+            line: 4,
+            column: 5,
+            key: "targets[0].http",
+            says: "missing required key `url`",
+        },
+        Case {
+            name: "bad yaml",
+            catalog: "  - name: a\n    http: {url: [\n",
+            line: 5,
+            column: 1,
+            key: "",
+            says: "not valid YAML",
+        },
+        Case {
+            name: "max_loss out of range",
+            catalog: "  - name: a\n    icmp: {host: 127.0.0.1, max_loss: 1.5}\n",
+            line: 4,
+            column: 39,
+            key: "targets[0].icmp.max_loss",
+            says: "up to (not including) 1.0",
+        },
     ];
     for case in &cases {
         let dir = ConfigDir::new("", &[("svc", &format!("{HEAD}{}", case.catalog))]);
         let errors = gwanje::config::load(&dir.config).expect_err(case.name).0;
         assert_eq!(errors.len(), 1, "{}: {errors:?}", case.name);
         let e = &errors[0];
-        assert!(e.file.ends_with("probes/svc.yaml"), "{}: file {}", case.name, e.file.display());
-        assert_eq!((e.line, e.column), (Some(case.line), Some(case.column)), "{}: {e}", case.name);
+        assert!(
+            e.file.ends_with("probes/svc.yaml"),
+            "{}: file {}",
+            case.name,
+            e.file.display()
+        );
+        assert_eq!(
+            (e.line, e.column),
+            (Some(case.line), Some(case.column)),
+            "{}: {e}",
+            case.name
+        );
         assert_eq!(e.key, case.key, "{}: {e}", case.name);
         assert!(e.message.contains(case.says), "{}: {e}", case.name);
     }
@@ -72,12 +191,28 @@ fn each_class_of_invalid_catalog_is_reported_where_it_is() {
 fn daemon_config_errors_name_the_key() {
     let dir = ConfigDir::new(
         "listen: localhost\nlogging: {format: xml}\ndefaults: {interval: 1s, timeout: 2s}\nscheduler: {max_concurrency: 0}\n",
-        &[("svc", "service: svc\ntargets:\n  - name: a\n    icmp: {host: 127.0.0.1}\n")],
+        &[(
+            "svc",
+            "service: svc\ntargets:\n  - name: a\n    icmp: {host: 127.0.0.1}\n",
+        )],
     );
     let errors = gwanje::config::load(&dir.config).unwrap_err().0;
     let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
-    assert_eq!(keys, ["listen", "logging.format", "scheduler.max_concurrency", "defaults.timeout"], "{errors:?}");
-    assert!(errors.iter().all(|e| e.file.ends_with("gwanje.yaml") && e.line.is_some()));
+    assert_eq!(
+        keys,
+        [
+            "listen",
+            "logging.format",
+            "scheduler.max_concurrency",
+            "defaults.timeout"
+        ],
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.file.ends_with("gwanje.yaml") && e.line.is_some())
+    );
 }
 
 #[test]
@@ -85,18 +220,32 @@ fn duplicate_services_and_empty_globs() {
     let dir = ConfigDir::new(
         "",
         &[
-            ("a", "service: same\ntargets:\n  - name: x\n    icmp: {host: 127.0.0.1}\n"),
-            ("b", "service: same\ntargets:\n  - name: y\n    icmp: {host: 127.0.0.1}\n"),
+            (
+                "a",
+                "service: same\ntargets:\n  - name: x\n    icmp: {host: 127.0.0.1}\n",
+            ),
+            (
+                "b",
+                "service: same\ntargets:\n  - name: y\n    icmp: {host: 127.0.0.1}\n",
+            ),
         ],
     );
     let errors = gwanje::config::load(&dir.config).unwrap_err().0;
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].message.contains("already defined in"), "{}", errors[0]);
+    assert!(
+        errors[0].message.contains("already defined in"),
+        "{}",
+        errors[0]
+    );
 
     let dir = ConfigDir::new("", &[]);
     std::fs::write(&dir.config, "probe_files: ['nothing/*.yaml']\n").unwrap();
     let errors = gwanje::config::load(&dir.config).unwrap_err().0;
-    assert!(errors[0].message.contains("matches no file"), "{}", errors[0]);
+    assert!(
+        errors[0].message.contains("matches no file"),
+        "{}",
+        errors[0]
+    );
     assert_eq!((errors[0].line, errors[0].column), (Some(1), Some(15)));
 }
 
@@ -106,33 +255,70 @@ fn secrets_in_headers_come_from_files_and_are_never_echoed() {
     std::fs::write(dir.dir.path().join("probes/token"), "Bearer very-secret\n").unwrap();
     dir.write_catalog("svc", "service: svc\ntargets:\n  - name: a\n    http:\n      url: http://127.0.0.1/\n      headers:\n        Authorization: {file: token}\n");
     let plan = dir.load();
-    let gwanje::plan::ProbeSpec::Http(h) = &plan.targets[0].probe else { panic!("http") };
+    let gwanje::plan::ProbeSpec::Http(h) = &plan.targets[0].probe else {
+        panic!("http")
+    };
     assert_eq!(h.headers["Authorization"], "Bearer very-secret");
 
     dir.write_catalog("svc", "service: svc\ntargets:\n  - name: a\n    http:\n      url: http://127.0.0.1/\n      headers:\n        Authorization: {env: GWANJE_TEST_UNSET_VARIABLE}\n");
     let errors = gwanje::config::load(&dir.config).unwrap_err();
-    assert!(errors.to_string().contains("GWANJE_TEST_UNSET_VARIABLE is not set"), "{errors}");
+    assert!(
+        errors
+            .to_string()
+            .contains("GWANJE_TEST_UNSET_VARIABLE is not set"),
+        "{errors}"
+    );
 }
 
 #[test]
 fn check_config_lists_every_error_and_exits_64() {
     let dir = ConfigDir::new(
         "defaults: {interval: 2x}\n",
-        &[("svc", "service: svc\ntargets:\n  - name: a\n    http: {url: 'nope'}\n  - name: b\n    icmp: {host: 127.0.0.1, packets: 0}\n")],
+        &[(
+            "svc",
+            "service: svc\ntargets:\n  - name: a\n    http: {url: 'nope'}\n  - name: b\n    icmp: {host: 127.0.0.1, packets: 0}\n",
+        )],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_gwanje")).arg("check-config").arg(&dir.config).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .arg("check-config")
+        .arg(&dir.config)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let located: Vec<&str> = stderr.lines().filter(|l| l.contains(".yaml:") && l.matches(':').count() >= 3).collect();
+    let located: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(".yaml:") && l.matches(':').count() >= 3)
+        .collect();
     assert_eq!(located.len(), 3, "{stderr}");
-    assert!(stderr.contains("gwanje.yaml:2:22: defaults.interval"), "{stderr}");
-    assert!(stderr.contains("svc.yaml:4:17: targets[0].http.url"), "{stderr}");
-    assert!(stderr.contains("svc.yaml:6:38: targets[1].icmp.packets"), "{stderr}");
+    assert!(
+        stderr.contains("gwanje.yaml:2:22: defaults.interval"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("svc.yaml:4:17: targets[0].http.url"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("svc.yaml:6:38: targets[1].icmp.packets"),
+        "{stderr}"
+    );
     assert!(stderr.contains("3 error(s)"), "{stderr}");
 
     let good = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/gwanje.yaml");
-    let out = Command::new(env!("CARGO_BIN_EXE_gwanje")).arg("check-config").arg(&good).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("4 services") && stdout.contains("mobile-id"), "{stdout}");
+    assert!(
+        stdout.contains("4 services") && stdout.contains("mobile-id"),
+        "{stdout}"
+    );
 }

@@ -26,7 +26,11 @@ async fn metrics_reload_and_logs_end_to_end() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
 
-    let icmp = if common::is_root() { "  - {name: loopback, icmp: {host: 127.0.0.1}}\n" } else { "" };
+    let icmp = if common::is_root() {
+        "  - {name: loopback, icmp: {host: 127.0.0.1}}\n"
+    } else {
+        ""
+    };
     let portal = format!(
         "service: portal\ntargets:\n\
          \x20 - {{name: home, http: {{url: '{}', body_must_match: [Citizen]}}}}\n\
@@ -46,7 +50,9 @@ async fn metrics_reload_and_logs_end_to_end() {
         ns.addr, web.addr
     );
     let dir = ConfigDir::new(
-        &format!("listen: {addr}\ndefaults: {{interval: 500ms, timeout: 400ms, health: {{fall: 2, rise: 2}}}}\nlogging: {{format: json, level: debug}}\nadmin: {{token_file: token}}\n"),
+        &format!(
+            "listen: {addr}\ndefaults: {{interval: 500ms, timeout: 400ms, health: {{fall: 2, rise: 2}}}}\nlogging: {{format: json, level: debug}}\nadmin: {{token_file: token}}\n"
+        ),
         &[("portal", &portal), ("infra", &infra)],
     );
     std::fs::write(dir.dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
@@ -55,22 +61,50 @@ async fn metrics_reload_and_logs_end_to_end() {
     d.wait_ready(Duration::from_secs(20)).await;
     let s = d
         .scrape_until(Duration::from_secs(20), |s| {
-            ["home", "broken", "leak", "secure", "dns-ok"].iter().all(|t| has(s, "gwanje_target_up", t))
+            ["home", "broken", "leak", "secure", "dns-ok"]
+                .iter()
+                .all(|t| has(s, "gwanje_target_up", t))
         })
         .await;
 
     // Per-target series under blackbox_exporter's names, labelled by service and target.
     let v = |name: &str, target: &str| expo::value(&s, name, &[("target", target)]);
-    assert_eq!(expo::value(&s, "probe_success", &[("service", "portal"), ("target", "home")]), Some(1.0));
+    assert_eq!(
+        expo::value(
+            &s,
+            "probe_success",
+            &[("service", "portal"), ("target", "home")]
+        ),
+        Some(1.0)
+    );
     assert_eq!(v("probe_success", "broken"), Some(0.0));
     assert_eq!(v("probe_http_status_code", "broken"), Some(503.0));
     assert_eq!(v("gwanje_target_up", "home"), Some(1.0));
     assert_eq!(v("gwanje_target_up", "broken"), Some(0.0));
     for phase in ["resolve", "connect", "tls", "processing", "transfer"] {
-        assert!(expo::value(&s, "probe_http_duration_seconds", &[("target", "secure"), ("phase", phase)]).is_some(), "{phase}");
+        assert!(
+            expo::value(
+                &s,
+                "probe_http_duration_seconds",
+                &[("target", "secure"), ("phase", phase)]
+            )
+            .is_some(),
+            "{phase}"
+        );
     }
-    assert!(expo::value(&s, "probe_http_duration_seconds", &[("target", "secure"), ("phase", "tls")]).unwrap() > 0.0);
-    assert_eq!(v("probe_ssl_earliest_cert_expiry", "secure"), Some(c.valid_not_after as f64));
+    assert!(
+        expo::value(
+            &s,
+            "probe_http_duration_seconds",
+            &[("target", "secure"), ("phase", "tls")]
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        v("probe_ssl_earliest_cert_expiry", "secure"),
+        Some(c.valid_not_after as f64)
+    );
     assert_eq!(v("probe_http_version", "secure"), Some(2.0));
     assert_eq!(v("probe_http_content_length", "home"), Some(62.0));
     assert_eq!(v("probe_failed_due_to_regex", "home"), Some(0.0));
@@ -80,40 +114,141 @@ async fn metrics_reload_and_logs_end_to_end() {
     assert!(v("probe_dns_lookup_time_seconds", "dns-ok").unwrap() > 0.0);
     assert_eq!(v("probe_success", "web-port"), Some(1.0));
     if common::is_root() {
-        assert!(expo::value(&s, "probe_icmp_duration_seconds", &[("target", "loopback"), ("phase", "rtt")]).unwrap() > 0.0);
+        assert!(
+            expo::value(
+                &s,
+                "probe_icmp_duration_seconds",
+                &[("target", "loopback"), ("phase", "rtt")]
+            )
+            .unwrap()
+                > 0.0
+        );
     }
-    assert!(expo::value(&s, "gwanje_probes_total", &[("service", "portal"), ("kind", "http"), ("result", "status")]).unwrap() >= 2.0);
-    assert!(expo::value(&s, "gwanje_probes_total", &[("service", "portal"), ("kind", "http"), ("result", "personal_data")]).unwrap() >= 1.0);
-    assert_eq!(expo::value(&s, "gwanje_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), Some(1.0));
-    assert_eq!(expo::value(&s, "gwanje_config_last_reload_successful", &[]), Some(1.0));
-    assert!(expo::value(&s, "gwanje_config_last_reload_success_timestamp_seconds", &[]).unwrap() > 1.7e9);
+    assert!(
+        expo::value(
+            &s,
+            "gwanje_probes_total",
+            &[
+                ("service", "portal"),
+                ("kind", "http"),
+                ("result", "status")
+            ]
+        )
+        .unwrap()
+            >= 2.0
+    );
+    assert!(
+        expo::value(
+            &s,
+            "gwanje_probes_total",
+            &[
+                ("service", "portal"),
+                ("kind", "http"),
+                ("result", "personal_data")
+            ]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    assert_eq!(
+        expo::value(
+            &s,
+            "gwanje_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        expo::value(&s, "gwanje_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    assert!(
+        expo::value(
+            &s,
+            "gwanje_config_last_reload_success_timestamp_seconds",
+            &[]
+        )
+        .unwrap()
+            > 1.7e9
+    );
 
     promtool_check_metrics(&client::get(addr, "/metrics").await.unwrap().body);
 
     // A good reload (SIGHUP) adds a target and keeps the others' state.
-    dir.write_catalog("extra", &format!("service: extra\ntargets:\n  - {{name: added, http: {{url: '{}'}}}}\n", web.url("/")));
+    dir.write_catalog(
+        "extra",
+        &format!(
+            "service: extra\ntargets:\n  - {{name: added, http: {{url: '{}'}}}}\n",
+            web.url("/")
+        ),
+    );
     d.signal(libc::SIGHUP);
-    let s = d.scrape_until(Duration::from_secs(10), |s| has(s, "probe_success", "added")).await;
-    assert_eq!(expo::value(&s, "gwanje_config_reloads_total", &[("result", "success")]), Some(1.0));
-    assert_eq!(expo::value(&s, "gwanje_target_up", &[("target", "broken")]), Some(0.0), "state of unchanged targets is kept");
+    let s = d
+        .scrape_until(Duration::from_secs(10), |s| {
+            has(s, "probe_success", "added")
+        })
+        .await;
+    assert_eq!(
+        expo::value(&s, "gwanje_config_reloads_total", &[("result", "success")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        expo::value(&s, "gwanje_target_up", &[("target", "broken")]),
+        Some(0.0),
+        "state of unchanged targets is kept"
+    );
 
     // A bad reload needs the token, is refused, and the old plan keeps running.
-    dir.write_catalog("extra", "service: extra\ntargets:\n  - {name: added, http: {url: 'not a url'}}\n");
-    let denied = client::request("POST", addr, "/-/reload", &[]).await.unwrap();
+    dir.write_catalog(
+        "extra",
+        "service: extra\ntargets:\n  - {name: added, http: {url: 'not a url'}}\n",
+    );
+    let denied = client::request("POST", addr, "/-/reload", &[])
+        .await
+        .unwrap();
     assert_eq!(denied.status, 401);
-    let wrong = client::request("POST", addr, "/-/reload", &[("authorization", "Bearer nope")]).await.unwrap();
+    let wrong = client::request(
+        "POST",
+        addr,
+        "/-/reload",
+        &[("authorization", "Bearer nope")],
+    )
+    .await
+    .unwrap();
     assert_eq!(wrong.status, 401);
     let auth = format!("Bearer {TOKEN}");
-    let refused = client::request("POST", addr, "/-/reload", &[("authorization", &auth)]).await.unwrap();
+    let refused = client::request("POST", addr, "/-/reload", &[("authorization", &auth)])
+        .await
+        .unwrap();
     assert_eq!(refused.status, 422, "{}", refused.body);
-    assert!(refused.body.contains("extra.yaml:3:") && refused.body.contains("targets[0].http.url"), "{}", refused.body);
-    let before = expo::sum(&expo::parse(&client::get(addr, "/metrics").await.unwrap().body), "gwanje_probes_total", &[("service", "extra")]);
+    assert!(
+        refused.body.contains("extra.yaml:3:") && refused.body.contains("targets[0].http.url"),
+        "{}",
+        refused.body
+    );
+    let before = expo::sum(
+        &expo::parse(&client::get(addr, "/metrics").await.unwrap().body),
+        "gwanje_probes_total",
+        &[("service", "extra")],
+    );
     let s = d
-        .scrape_until(Duration::from_secs(10), |s| expo::sum(s, "gwanje_probes_total", &[("service", "extra")]) >= before + 2.0)
+        .scrape_until(Duration::from_secs(10), |s| {
+            expo::sum(s, "gwanje_probes_total", &[("service", "extra")]) >= before + 2.0
+        })
         .await;
-    assert_eq!(expo::value(&s, "gwanje_config_last_reload_successful", &[]), Some(0.0));
-    assert_eq!(expo::value(&s, "gwanje_config_reloads_total", &[("result", "failure")]), Some(1.0));
-    assert_eq!(expo::value(&s, "probe_success", &[("target", "added")]), Some(1.0), "the old plan keeps probing");
+    assert_eq!(
+        expo::value(&s, "gwanje_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        expo::value(&s, "gwanje_config_reloads_total", &[("result", "failure")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        expo::value(&s, "probe_success", &[("target", "added")]),
+        Some(1.0),
+        "the old plan keeps probing"
+    );
 
     let status = d.stop();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
@@ -121,11 +256,18 @@ async fn metrics_reload_and_logs_end_to_end() {
     // Logs: JSON lines, one line per state change, never the leaked number or the token.
     let log = std::fs::read_to_string(dir.dir.path().join("gwanje.log")).unwrap();
     for line in log.lines() {
-        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
-    assert!(!log.contains(fleet::VALID_RRN) && !log.contains("900101"), "personal data leaked into the log");
+    assert!(
+        !log.contains(fleet::VALID_RRN) && !log.contains("900101"),
+        "personal data leaked into the log"
+    );
     assert!(!log.contains(TOKEN), "the admin token leaked into the log");
-    let downs = log.lines().filter(|l| l.contains("\"target down\"") && l.contains("portal/broken")).count();
+    let downs = log
+        .lines()
+        .filter(|l| l.contains("\"target down\"") && l.contains("portal/broken"))
+        .count();
     assert_eq!(downs, 1, "one log line per state change:\n{log}");
     assert!(log.contains("configuration reload failed"));
 }
@@ -138,11 +280,26 @@ fn promtool_check_metrics(text: &str) {
         .stderr(Stdio::piped())
         .spawn()
     else {
-        assert!(!common::required("promtool (Debian package prometheus)"), "promtool is required");
+        assert!(
+            !common::required("promtool (Debian package prometheus)"),
+            "promtool is required"
+        );
         return;
     };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
 }

@@ -13,7 +13,10 @@ fn kind(r: &ProbeResult) -> Option<FailureKind> {
 }
 
 async fn dns_probe(server: std::net::SocketAddr, name: &str, extra: &str) -> ProbeResult {
-    probe_once(&format!("timeout: 1s\ndns:\n  server: {server}\n  name: {name}\n{extra}")).await
+    probe_once(&format!(
+        "timeout: 1s\ndns:\n  server: {server}\n  name: {name}\n{extra}"
+    ))
+    .await
 }
 
 fn answers(r: &ProbeResult) -> u32 {
@@ -38,20 +41,34 @@ async fn dns_right_wrong_servfail_empty_and_silent() {
     let r = dns_probe(s.addr, "wrong.test.", &expect).await;
     assert_eq!(kind(&r), Some(FailureKind::Assertion), "{:?}", r.failure);
 
-    let r = dns_probe(s.addr, "wrong.test.", "  answers_match: ['^198\\.18\\.0\\.']").await;
+    let r = dns_probe(
+        s.addr,
+        "wrong.test.",
+        "  answers_match: ['^198\\.18\\.0\\.']",
+    )
+    .await;
     assert_eq!(kind(&r), Some(FailureKind::Assertion));
 
     let r = dns_probe(s.addr, "servfail.test.", "").await;
     assert_eq!(kind(&r), Some(FailureKind::Rcode), "{:?}", r.failure);
 
     let r = dns_probe(s.addr, "empty.test.", "").await;
-    assert_eq!(kind(&r), Some(FailureKind::Assertion), "an empty NOERROR answer fails by default");
+    assert_eq!(
+        kind(&r),
+        Some(FailureKind::Assertion),
+        "an empty NOERROR answer fails by default"
+    );
     assert_eq!(answers(&r), 0);
 
     let r = dns_probe(s.addr, "nx.test.", "").await;
     assert_eq!(kind(&r), Some(FailureKind::Rcode));
     let r = dns_probe(s.addr, "nx.test.", "  valid_rcodes: [NXDOMAIN]").await;
-    assert_eq!(kind(&r), None, "NXDOMAIN can be the expected answer: {:?}", r.failure);
+    assert_eq!(
+        kind(&r),
+        None,
+        "NXDOMAIN can be the expected answer: {:?}",
+        r.failure
+    );
 
     let r = dns_probe(s.addr, "silent.test.", "").await;
     assert_eq!(kind(&r), Some(FailureKind::Timeout), "{:?}", r.failure);
@@ -68,14 +85,23 @@ async fn dns_over_tcp() {
 #[tokio::test]
 async fn tcp_connect_send_expect() {
     let s = raw::serve(Behaviour::Pong).await;
-    let ok = format!("tcp:\n  address: {}\n  exchange:\n    - send: \"PING\\r\\n\"\n    - expect: '^\\+PONG'", s.addr);
+    let ok = format!(
+        "tcp:\n  address: {}\n  exchange:\n    - send: \"PING\\r\\n\"\n    - expect: '^\\+PONG'",
+        s.addr
+    );
     assert_eq!(kind(&probe_once(&ok).await), None);
 
-    let bad = format!("timeout: 500ms\ntcp:\n  address: {}\n  exchange:\n    - send: \"HELLO\\r\\n\"\n    - expect: 'WELCOME'", s.addr);
+    let bad = format!(
+        "timeout: 500ms\ntcp:\n  address: {}\n  exchange:\n    - send: \"HELLO\\r\\n\"\n    - expect: 'WELCOME'",
+        s.addr
+    );
     let r = probe_once(&bad).await;
     assert_eq!(kind(&r), Some(FailureKind::Timeout), "{:?}", r.failure);
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let r = probe_once(&format!("tcp:\n  address: {closed}")).await;
     assert_eq!(kind(&r), Some(FailureKind::Refused));
 }
@@ -103,10 +129,15 @@ async fn icmp_to_loopback_small_and_large_with_df() {
     if !icmp_allowed() {
         return;
     }
-    for extra in ["packets: 3", "packets: 4\n  payload_size: 1472\n  dont_fragment: true"] {
+    for extra in [
+        "packets: 3",
+        "packets: 4\n  payload_size: 1472\n  dont_fragment: true",
+    ] {
         let r = probe_once(&format!("timeout: 1s\nicmp:\n  host: 127.0.0.1\n  {extra}")).await;
         assert_eq!(kind(&r), None, "{extra}: {:?}", r.failure);
-        let Details::Icmp(d) = &r.details else { panic!("icmp details") };
+        let Details::Icmp(d) = &r.details else {
+            panic!("icmp details")
+        };
         assert_eq!(d.received, d.sent);
         assert!(d.rtt_seconds.unwrap() > 0.0);
         assert_eq!(d.loss_ratio(), 0.0);

@@ -33,7 +33,11 @@ async fn plain_page_succeeds_with_phases_status_and_length() {
     assert_eq!(h.status, 200);
     assert_eq!(h.version, 1.1);
     assert_eq!(h.content_length, 62);
-    assert!(h.phases.connect > 0.0 && h.phases.processing > 0.0, "{:?}", h.phases);
+    assert!(
+        h.phases.connect > 0.0 && h.phases.processing > 0.0,
+        "{:?}",
+        h.phases
+    );
     assert_eq!(h.phases.tls, 0.0);
 }
 
@@ -70,7 +74,11 @@ async fn body_regexes() {
     assert_eq!(kind(&r), Some(FailureKind::Assertion));
     assert!(http(&r).failed_due_to_regex);
 
-    let r = probe(&s.url("/maintenance"), "  body_must_not_match: ['(?i)maintenance']").await;
+    let r = probe(
+        &s.url("/maintenance"),
+        "  body_must_not_match: ['(?i)maintenance']",
+    )
+    .await;
     assert_eq!(kind(&r), Some(FailureKind::Assertion));
     assert!(http(&r).failed_due_to_regex);
 
@@ -87,10 +95,22 @@ async fn json_assertions() {
     let r = probe(&s.url("/json-degraded"), ok).await;
     assert_eq!(kind(&r), Some(FailureKind::Assertion));
     assert!(r.failure.unwrap().detail.contains("/status"));
-    let r = probe(&s.url("/json"), "  json:\n    - {pointer: /missing, exists: true}").await;
+    let r = probe(
+        &s.url("/json"),
+        "  json:\n    - {pointer: /missing, exists: true}",
+    )
+    .await;
     assert_eq!(kind(&r), Some(FailureKind::Assertion));
-    let r = probe(&s.url("/"), "  json:\n    - {pointer: /status, exists: true}").await;
-    assert_eq!(kind(&r), Some(FailureKind::Assertion), "an HTML body is not JSON");
+    let r = probe(
+        &s.url("/"),
+        "  json:\n    - {pointer: /status, exists: true}",
+    )
+    .await;
+    assert_eq!(
+        kind(&r),
+        Some(FailureKind::Assertion),
+        "an HTML body is not JSON"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +120,10 @@ async fn personal_data_guard_trips_on_real_numbers_only() {
     assert_eq!(kind(&r), Some(FailureKind::PersonalData));
     assert!(http(&r).personal_data);
     let detail = r.failure.unwrap().detail;
-    assert!(!detail.contains(fleet::VALID_RRN), "the number must never be reported: {detail}");
+    assert!(
+        !detail.contains(fleet::VALID_RRN),
+        "the number must never be reported: {detail}"
+    );
 
     let r = probe(&s.url("/pii-lookalike"), "").await;
     assert_eq!(kind(&r), None, "look-alike numbers must not trip the guard");
@@ -123,19 +146,39 @@ async fn http2_by_prior_knowledge_and_http1_only() {
 #[tokio::test]
 async fn misbehaving_servers_are_classified() {
     let hang = raw::serve(Behaviour::Hang).await;
-    let r = probe_once(&format!("timeout: 300ms\ninterval: 1s\nhttp:\n  url: {}", hang.url("/"))).await;
+    let r = probe_once(&format!(
+        "timeout: 300ms\ninterval: 1s\nhttp:\n  url: {}",
+        hang.url("/")
+    ))
+    .await;
     assert_eq!(kind(&r), Some(FailureKind::Timeout));
-    assert!(r.duration.as_millis() < 1500, "the timeout bounds the probe: {:?}", r.duration);
-    assert!(http(&r).phases.connect > 0.0, "finished phases are still reported");
+    assert!(
+        r.duration.as_millis() < 1500,
+        "the timeout bounds the probe: {:?}",
+        r.duration
+    );
+    assert!(
+        http(&r).phases.connect > 0.0,
+        "finished phases are still reported"
+    );
 
     let reset = raw::serve(Behaviour::Reset).await;
-    assert_eq!(kind(&probe(&reset.url("/"), "").await), Some(FailureKind::Reset));
+    assert_eq!(
+        kind(&probe(&reset.url("/"), "").await),
+        Some(FailureKind::Reset)
+    );
 
     let garbage = raw::serve(Behaviour::Garbage).await;
-    assert_eq!(kind(&probe(&garbage.url("/"), "").await), Some(FailureKind::Protocol));
+    assert_eq!(
+        kind(&probe(&garbage.url("/"), "").await),
+        Some(FailureKind::Protocol)
+    );
 
     // Nothing listens on a port we just closed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let r = probe(&format!("http://{closed}/"), "").await;
     assert_eq!(kind(&r), Some(FailureKind::Refused));
 }
@@ -146,10 +189,19 @@ async fn endless_body_is_capped() {
     let r = probe(&s.url("/"), "  max_body_bytes: 200000").await;
     assert_eq!(kind(&r), Some(FailureKind::BodyTooLarge));
     let read = http(&r).content_length;
-    assert!(read > 200_000 && read <= 200_000 + 65_536 + 16, "read {read} bytes");
+    assert!(
+        read > 200_000 && read <= 200_000 + 65_536 + 16,
+        "read {read} bytes"
+    );
     let s = fleet::http(app()).await;
-    assert_eq!(kind(&probe(&s.url("/big"), "  max_body_bytes: 4095").await), Some(FailureKind::BodyTooLarge));
-    assert_eq!(kind(&probe(&s.url("/big"), "  max_body_bytes: 4096").await), None);
+    assert_eq!(
+        kind(&probe(&s.url("/big"), "  max_body_bytes: 4095").await),
+        Some(FailureKind::BodyTooLarge)
+    );
+    assert_eq!(
+        kind(&probe(&s.url("/big"), "  max_body_bytes: 4096").await),
+        None
+    );
 }
 
 #[tokio::test]
@@ -160,12 +212,19 @@ async fn https_with_configured_ca_reports_expiry_and_h2() {
     let r = probe(&s.https_url("/"), &format!("  tls: {{ca_file: {ca}}}")).await;
     assert_eq!(kind(&r), None, "{:?}", r.failure);
     let h = http(&r);
-    assert_eq!(h.cert_expiry, Some(c.valid_not_after.min(h.cert_expiry.unwrap())));
+    assert_eq!(
+        h.cert_expiry,
+        Some(c.valid_not_after.min(h.cert_expiry.unwrap()))
+    );
     assert!(h.cert_expiry.unwrap() <= c.valid_not_after);
     assert!(h.phases.tls > 0.0);
     assert_eq!(h.version, 2.0, "ALPN negotiates HTTP/2 when offered");
 
-    let r = probe(&s.https_url("/"), &format!("  tls: {{ca_file: {ca}}}\n  http_version: \"1.1\"")).await;
+    let r = probe(
+        &s.https_url("/"),
+        &format!("  tls: {{ca_file: {ca}}}\n  http_version: \"1.1\""),
+    )
+    .await;
     assert_eq!(http(&r).version, 1.1);
 }
 
@@ -175,7 +234,10 @@ async fn https_self_signed_is_rejected_unless_trusted() {
     let s = fleet::https(app(), &c.self_signed).await;
     let r = probe(&s.https_url("/"), "").await;
     assert_eq!(kind(&r), Some(FailureKind::Tls));
-    assert!(http(&r).cert_expiry.is_some(), "expiry is reported even when verification fails");
+    assert!(
+        http(&r).cert_expiry.is_some(),
+        "expiry is reported even when verification fails"
+    );
 
     let r = probe(&s.https_url("/"), "  tls: {insecure_skip_verify: true}").await;
     assert_eq!(kind(&r), None, "{:?}", r.failure);
@@ -185,9 +247,22 @@ async fn https_self_signed_is_rejected_unless_trusted() {
 async fn https_expired_certificate_fails_with_its_expiry() {
     let c = certs::generate();
     let s = fleet::https(app(), &c.expired).await;
-    let r = probe(&s.https_url("/"), &format!("  tls: {{ca_file: {}}}", c.ca_file.display())).await;
+    let r = probe(
+        &s.https_url("/"),
+        &format!("  tls: {{ca_file: {}}}", c.ca_file.display()),
+    )
+    .await;
     assert_eq!(kind(&r), Some(FailureKind::Tls));
-    assert!(r.failure.as_ref().unwrap().detail.to_lowercase().contains("expired"), "{:?}", r.failure);
+    assert!(
+        r.failure
+            .as_ref()
+            .unwrap()
+            .detail
+            .to_lowercase()
+            .contains("expired"),
+        "{:?}",
+        r.failure
+    );
     // 2020-01-01T00:00:00Z
     assert_eq!(http(&r).cert_expiry, Some(1_577_836_800));
 }
@@ -198,10 +273,22 @@ async fn server_name_override_and_ip_urls() {
     let s = fleet::https(app(), &c.valid).await;
     let url = format!("https://127.0.0.1:{}/", s.addr.port());
     let ca = c.ca_file.display();
-    let r = probe(&url, &format!("  tls: {{ca_file: {ca}, server_name: localhost}}")).await;
+    let r = probe(
+        &url,
+        &format!("  tls: {{ca_file: {ca}, server_name: localhost}}"),
+    )
+    .await;
     assert_eq!(kind(&r), None, "{:?}", r.failure);
-    let r = probe(&url, &format!("  tls: {{ca_file: {ca}, server_name: portal.example}}")).await;
-    assert_eq!(kind(&r), Some(FailureKind::Tls), "the certificate does not name portal.example");
+    let r = probe(
+        &url,
+        &format!("  tls: {{ca_file: {ca}, server_name: portal.example}}"),
+    )
+    .await;
+    assert_eq!(
+        kind(&r),
+        Some(FailureKind::Tls),
+        "the certificate does not name portal.example"
+    );
 }
 
 #[tokio::test]

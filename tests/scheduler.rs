@@ -17,8 +17,16 @@ async fn hung_targets_do_not_delay_the_others() {
     let hang = raw::serve(Behaviour::Hang).await;
     let mut catalog = String::from("service: fleet\ninterval: 2s\ntimeout: 1500ms\ntargets:\n");
     for i in 0..1000 {
-        let url = if i % 10 == 0 { hang.url("/") } else { fast.url("/") };
-        writeln!(catalog, "  - {{name: t{i}, http: {{url: '{url}', personal_data_guard: false}}}}").unwrap();
+        let url = if i % 10 == 0 {
+            hang.url("/")
+        } else {
+            fast.url("/")
+        };
+        writeln!(
+            catalog,
+            "  - {{name: t{i}, http: {{url: '{url}', personal_data_guard: false}}}}"
+        )
+        .unwrap();
     }
     let dir = ConfigDir::new("", &[("fleet", &catalog)]);
     let plan = dir.load();
@@ -37,12 +45,28 @@ async fn hung_targets_do_not_delay_the_others() {
     let ok = expo::sum(&s, "gwanje_probes_total", &[("result", "success")]);
     let timeouts = expo::sum(&s, "gwanje_probes_total", &[("result", "timeout")]);
     let count = expo::value(&s, "gwanje_scheduler_lateness_seconds_count", &[]).unwrap();
-    let within_100ms = expo::value(&s, "gwanje_scheduler_lateness_seconds_bucket", &[("le", "0.1")]).unwrap();
+    let within_100ms = expo::value(
+        &s,
+        "gwanje_scheduler_lateness_seconds_bucket",
+        &[("le", "0.1")],
+    )
+    .unwrap();
     let overruns = expo::value(&s, "gwanje_scheduler_overruns_total", &[]).unwrap();
-    eprintln!("ok={ok} timeouts={timeouts} starts={count} within_100ms={within_100ms} overruns={overruns}");
+    eprintln!(
+        "ok={ok} timeouts={timeouts} starts={count} within_100ms={within_100ms} overruns={overruns}"
+    );
 
-    assert!(ok >= 900.0 * 3.0, "every healthy target ran at least three times: {ok}");
-    assert!(timeouts >= 100.0 * 2.0, "hung targets time out on their own: {timeouts}");
+    assert!(
+        ok >= 900.0 * 3.0,
+        "every healthy target ran at least three times: {ok}"
+    );
+    assert!(
+        timeouts >= 100.0 * 2.0,
+        "hung targets time out on their own: {timeouts}"
+    );
     assert_eq!(overruns, 0.0, "no slot was skipped");
-    assert!(within_100ms / count >= 0.99, "99% of probes start within 100 ms of schedule: {within_100ms}/{count}");
+    assert!(
+        within_100ms / count >= 0.99,
+        "99% of probes start within 100 ms of schedule: {within_100ms}/{count}"
+    );
 }

@@ -12,14 +12,20 @@ pub struct AdminToken(Option<Vec<u8>>);
 
 impl std::fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "AdminToken(set)" } else { "AdminToken(none)" })
+        f.write_str(if self.0.is_some() {
+            "AdminToken(set)"
+        } else {
+            "AdminToken(none)"
+        })
     }
 }
 
 impl AdminToken {
     /// Reads the token from `file` (trailing newline ignored); `None` means no token.
     pub fn load(file: Option<&Path>) -> std::io::Result<Self> {
-        let Some(file) = file else { return Ok(AdminToken(None)) };
+        let Some(file) = file else {
+            return Ok(AdminToken(None));
+        };
         let text = std::fs::read_to_string(file)?;
         let token = text.trim();
         if token.is_empty() {
@@ -37,7 +43,10 @@ impl AdminToken {
     }
 
     /// Passes when no token is configured or the request carries it.
-    #[allow(clippy::result_large_err, reason = "the error is the HTTP response itself")]
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the HTTP response itself"
+    )]
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Response> {
         let Some(want) = &self.0 else { return Ok(()) };
         let given = headers

@@ -45,15 +45,23 @@ impl Catalogs {
             Err(e) => return errors.push(e),
         };
         if !valid_name(&raw.service) {
-            errors.push(doc.error_at("service", format!("{:?} is not a valid service name; {NAME_RULE}", raw.service)));
+            errors.push(doc.error_at(
+                "service",
+                format!("{:?} is not a valid service name; {NAME_RULE}", raw.service),
+            ));
         }
         if let Some(first) = self.seen_services.get(&raw.service) {
             errors.push(doc.error_at(
                 "service",
-                format!("service {:?} is already defined in {}; valid: one catalog file per service", raw.service, first.display()),
+                format!(
+                    "service {:?} is already defined in {}; valid: one catalog file per service",
+                    raw.service,
+                    first.display()
+                ),
             ));
         }
-        self.seen_services.insert(raw.service.clone(), file.to_path_buf());
+        self.seen_services
+            .insert(raw.service.clone(), file.to_path_buf());
         let timing = Timing {
             interval: raw.interval.as_deref(),
             timeout: raw.timeout.as_deref(),
@@ -75,7 +83,10 @@ impl Catalogs {
                 }
             };
             if !valid_name(&rt.name) {
-                errors.push(doc.error_at(&format!("{path}.name"), format!("{:?} is not a valid target name; {NAME_RULE}", rt.name)));
+                errors.push(doc.error_at(
+                    &format!("{path}.name"),
+                    format!("{:?} is not a valid target name; {NAME_RULE}", rt.name),
+                ));
                 continue;
             }
             if let Some(first) = names.insert(rt.name.clone(), i) {
@@ -115,7 +126,9 @@ fn build_target(
         health: rt.health,
     };
     let own = inherit(doc, path, &timing, inherited, errors)?;
-    let probe = target::probe(doc, path, rt).map_err(|e| errors.push(e)).ok()?;
+    let probe = target::probe(doc, path, rt)
+        .map_err(|e| errors.push(e))
+        .ok()?;
     Some(Target {
         key: TargetKey::new(service, &rt.name),
         service: service.clone(),

@@ -25,8 +25,14 @@ struct Entry {
 }
 
 enum Frame {
-    Map { path: String, key: Option<(String, Pos)> },
-    Seq { path: String, index: usize },
+    Map {
+        path: String,
+        key: Option<(String, Pos)>,
+    },
+    Seq {
+        path: String,
+        index: usize,
+    },
 }
 
 /// Key path → position index of one document.
@@ -58,7 +64,10 @@ impl Positions {
             };
             match event {
                 Event::Scalar(value, ..) => {
-                    if let Some(Frame::Map { key: key @ None, .. }) = stack.last_mut() {
+                    if let Some(Frame::Map {
+                        key: key @ None, ..
+                    }) = stack.last_mut()
+                    {
                         *key = Some((value.into_owned(), pos));
                     } else if let Some(path) = out.value_path(&mut stack, pos) {
                         out.entries.entry(path).or_default().value = Some(pos);
@@ -146,15 +155,39 @@ targets:
     #[test]
     fn finds_nested_values_and_keys() {
         let p = Positions::index(DOC);
-        assert_eq!(p.value("service"), Some(Pos { line: 1, column: 10 }));
-        assert_eq!(p.value("targets[0].http.url"), Some(Pos { line: 5, column: 12 }));
-        assert_eq!(p.key("targets[0].http.url"), Some(Pos { line: 5, column: 7 }));
-        assert_eq!(p.value("targets[1].dns.name"), Some(Pos { line: 7, column: 38 }));
+        assert_eq!(
+            p.value("service"),
+            Some(Pos {
+                line: 1,
+                column: 10
+            })
+        );
+        assert_eq!(
+            p.value("targets[0].http.url"),
+            Some(Pos {
+                line: 5,
+                column: 12
+            })
+        );
+        assert_eq!(
+            p.key("targets[0].http.url"),
+            Some(Pos { line: 5, column: 7 })
+        );
+        assert_eq!(
+            p.value("targets[1].dns.name"),
+            Some(Pos {
+                line: 7,
+                column: 38
+            })
+        );
     }
 
     #[test]
     fn falls_back_to_the_parent() {
         let p = Positions::index(DOC);
-        assert_eq!(p.key("targets[0].http.missing"), Some(Pos { line: 4, column: 5 }));
+        assert_eq!(
+            p.key("targets[0].http.missing"),
+            Some(Pos { line: 4, column: 5 })
+        );
     }
 }

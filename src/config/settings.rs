@@ -48,7 +48,9 @@ pub fn settings(
             "listen",
             format!("{listen_text:?} is not an address:port; valid: e.g. {DEFAULT_LISTEN}"),
         ));
-        DEFAULT_LISTEN.parse().expect("default listen address parses")
+        DEFAULT_LISTEN
+            .parse()
+            .expect("default listen address parses")
     });
     let log_format = match raw.logging.format.as_deref() {
         None | Some("text") => LogFormat::Text,
@@ -84,7 +86,10 @@ pub fn settings(
     {
         errors.push(doc.error_at(
             "admin.token_file",
-            format!("cannot read {}: {e}; valid: a readable file holding the token", f.display()),
+            format!(
+                "cannot read {}: {e}; valid: a readable file holding the token",
+                f.display()
+            ),
         ));
     }
     Settings {
@@ -144,7 +149,11 @@ pub fn inherit(
         None => parent.health,
     };
     if (t.interval.is_some() || t.timeout.is_some()) && timeout >= interval {
-        let at = if t.timeout.is_some() { "timeout" } else { "interval" };
+        let at = if t.timeout.is_some() {
+            "timeout"
+        } else {
+            "interval"
+        };
         errors.push(doc.error_at(
             &key(at),
             format!(
@@ -180,7 +189,10 @@ pub fn probe_files(
         let path = format!("probe_files[{i}]");
         let full = dir.join(g);
         let Ok(paths) = glob::glob(&full.to_string_lossy()) else {
-            errors.push(doc.error_at(&path, format!("{g:?} is not a valid glob; valid: e.g. ../probes/*.yaml")));
+            errors.push(doc.error_at(
+                &path,
+                format!("{g:?} is not a valid glob; valid: e.g. ../probes/*.yaml"),
+            ));
             continue;
         };
         let before = files.len();
@@ -192,7 +204,10 @@ pub fn probe_files(
         if files.len() == before {
             errors.push(doc.error_at(
                 &path,
-                format!("{g:?} matches no file (looked for {}); valid: a glob matching probe catalogs", full.display()),
+                format!(
+                    "{g:?} matches no file (looked for {}); valid: a glob matching probe catalogs",
+                    full.display()
+                ),
             ));
         }
     }

@@ -35,7 +35,11 @@ pub fn probe(doc: &Document, path: &str, rt: &RawTarget) -> Result<ProbeSpec, Co
                 "target {:?} has {} probe kinds ({}); valid: exactly one of http, tcp, dns, icmp",
                 rt.name,
                 given.len(),
-                if given.is_empty() { "none".into() } else { given.join(", ") }
+                if given.is_empty() {
+                    "none".into()
+                } else {
+                    given.join(", ")
+                }
             ),
         ));
     }
@@ -59,11 +63,18 @@ fn tls(doc: &Document, path: &str, raw: Option<&RawTls>) -> Result<TlsSpec, Conf
     };
     let ca_file = match &raw.ca_file {
         Some(f) => {
-            let full = doc.file.parent().unwrap_or(std::path::Path::new(".")).join(f);
+            let full = doc
+                .file
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(f);
             if let Err(e) = std::fs::metadata(&full) {
                 return Err(doc.error_at(
                     &format!("{path}.ca_file"),
-                    format!("cannot read {}: {e}; valid: a readable PEM file of CA certificates", full.display()),
+                    format!(
+                        "cannot read {}: {e}; valid: a readable PEM file of CA certificates",
+                        full.display()
+                    ),
                 ));
             }
             Some(full)
@@ -93,7 +104,10 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
         .ok()
         .filter(|m| method_text.chars().all(|c| c.is_ascii_uppercase()) && !m.as_str().is_empty())
         .ok_or_else(|| {
-            doc.error_at(&key("method"), format!("{method_text:?} is not an HTTP method; valid: GET, HEAD, POST, PUT, …"))
+            doc.error_at(
+                &key("method"),
+                format!("{method_text:?} is not an HTTP method; valid: GET, HEAD, POST, PUT, …"),
+            )
         })?;
     let mut headers = std::collections::BTreeMap::new();
     for (name, value) in &raw.headers {
@@ -104,13 +118,19 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
         let v = values::secret(doc, &hpath, value)?;
         if http::HeaderValue::from_str(&v).is_err() {
             // The value may be a secret: describe it without echoing it.
-            return Err(doc.error_at(&hpath, "the header value has characters not allowed in HTTP headers"));
+            return Err(doc.error_at(
+                &hpath,
+                "the header value has characters not allowed in HTTP headers",
+            ));
         }
         headers.insert(name.clone(), v);
     }
     for (i, s) in raw.valid_status.iter().enumerate() {
         if !(100..=599).contains(s) {
-            return Err(doc.error_at(&format!("{}[{i}]", key("valid_status")), format!("{s} is not an HTTP status; valid: 100 to 599")));
+            return Err(doc.error_at(
+                &format!("{}[{i}]", key("valid_status")),
+                format!("{s} is not an HTTP status; valid: 100 to 599"),
+            ));
         }
     }
     let patterns = |name: &str, list: &[String]| -> Result<Vec<_>, ConfigError> {
@@ -129,10 +149,16 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
             ));
         }
         let expect = match (&j.equals, j.exists) {
-            (Some(v), None) => JsonExpectation::Equals(serde_json::to_value(v).map_err(|e| doc.error_at(&format!("{jpath}.equals"), e.to_string()))?),
+            (Some(v), None) => JsonExpectation::Equals(
+                serde_json::to_value(v)
+                    .map_err(|e| doc.error_at(&format!("{jpath}.equals"), e.to_string()))?,
+            ),
             (None, Some(true)) => JsonExpectation::Exists,
             _ => {
-                return Err(doc.error_at_key(&jpath, "give exactly one of `equals: <value>` or `exists: true`"));
+                return Err(doc.error_at_key(
+                    &jpath,
+                    "give exactly one of `equals: <value>` or `exists: true`",
+                ));
             }
         };
         json.push(JsonAssertion {
@@ -144,11 +170,19 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
         None | Some("auto") => HttpVersion::Auto,
         Some("1.1") => HttpVersion::Http1,
         Some("2") => HttpVersion::Http2,
-        Some(v) => return Err(doc.error_at(&key("http_version"), format!("{v:?} is not an HTTP version; valid: auto, \"1.1\", \"2\""))),
+        Some(v) => {
+            return Err(doc.error_at(
+                &key("http_version"),
+                format!("{v:?} is not an HTTP version; valid: auto, \"1.1\", \"2\""),
+            ));
+        }
     };
     let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
     if max_body_bytes == 0 {
-        return Err(doc.error_at(&key("max_body_bytes"), "0 is not valid; valid: 1 or more bytes"));
+        return Err(doc.error_at(
+            &key("max_body_bytes"),
+            "0 is not valid; valid: 1 or more bytes",
+        ));
     }
     Ok(HttpSpec {
         method,
@@ -177,8 +211,15 @@ fn tcp(doc: &Document, path: &str, raw: &RawTcp) -> Result<TcpSpec, ConfigError>
         let spath = format!("{path}.exchange[{i}]");
         exchange.push(match (&step.send, &step.expect) {
             (Some(s), None) => ExchangeStep::Send(s.clone().into_bytes()),
-            (None, Some(e)) => ExchangeStep::Expect(values::pattern(doc, &format!("{spath}.expect"), e)?),
-            _ => return Err(doc.error_at_key(&spath, "give exactly one of `send: <text>` or `expect: <regex>`")),
+            (None, Some(e)) => {
+                ExchangeStep::Expect(values::pattern(doc, &format!("{spath}.expect"), e)?)
+            }
+            _ => {
+                return Err(doc.error_at_key(
+                    &spath,
+                    "give exactly one of `send: <text>` or `expect: <regex>`",
+                ));
+            }
         });
     }
     let tls = match &raw.tls {
@@ -213,7 +254,12 @@ fn dns(doc: &Document, path: &str, raw: &RawDns) -> Result<DnsSpec, ConfigError>
     let protocol = match raw.protocol.as_deref() {
         None | Some("udp") => DnsProtocol::Udp,
         Some("tcp") => DnsProtocol::Tcp,
-        Some(p) => return Err(doc.error_at(&key("protocol"), format!("{p:?} is not a DNS transport; valid: udp, tcp"))),
+        Some(p) => {
+            return Err(doc.error_at(
+                &key("protocol"),
+                format!("{p:?} is not a DNS transport; valid: udp, tcp"),
+            ));
+        }
     };
     let type_text = raw.record_type.as_deref().unwrap_or("A");
     let record_type: RecordType = type_text
@@ -237,7 +283,13 @@ fn dns(doc: &Document, path: &str, raw: &RawDns) -> Result<DnsSpec, ConfigError>
     // the catalog expects something other than NOERROR.
     let default_min = usize::from(valid_rcodes == [ResponseCode::NoError]);
     if raw.name.is_empty() || hickory_resolver::proto::rr::Name::from_ascii(&raw.name).is_err() {
-        return Err(doc.error_at(&key("name"), format!("{:?} is not a domain name; valid: e.g. portal.example.", raw.name)));
+        return Err(doc.error_at(
+            &key("name"),
+            format!(
+                "{:?} is not a domain name; valid: e.g. portal.example.",
+                raw.name
+            ),
+        ));
     }
     Ok(DnsSpec {
         server,
@@ -260,19 +312,33 @@ fn dns(doc: &Document, path: &str, raw: &RawDns) -> Result<DnsSpec, ConfigError>
 fn icmp(doc: &Document, path: &str, raw: &RawIcmp) -> Result<IcmpSpec, ConfigError> {
     let key = |k: &str| format!("{path}.{k}");
     if raw.host.is_empty() {
-        return Err(doc.error_at(&key("host"), "the host is empty; valid: an IP address or host name"));
+        return Err(doc.error_at(
+            &key("host"),
+            "the host is empty; valid: an IP address or host name",
+        ));
     }
     let packets = raw.packets.unwrap_or(3);
     if !(1..=100).contains(&packets) {
-        return Err(doc.error_at(&key("packets"), format!("{packets} is not valid; valid: 1 to 100")));
+        return Err(doc.error_at(
+            &key("packets"),
+            format!("{packets} is not valid; valid: 1 to 100"),
+        ));
     }
     let max_loss = raw.max_loss.unwrap_or(0.5);
     if !(0.0..1.0).contains(&max_loss) {
-        return Err(doc.error_at(&key("max_loss"), format!("{max_loss} is not valid; valid: a fraction from 0.0 up to (not including) 1.0")));
+        return Err(doc.error_at(
+            &key("max_loss"),
+            format!(
+                "{max_loss} is not valid; valid: a fraction from 0.0 up to (not including) 1.0"
+            ),
+        ));
     }
     let payload_size = raw.payload_size.unwrap_or(56);
     if payload_size > 65_000 {
-        return Err(doc.error_at(&key("payload_size"), format!("{payload_size} is not valid; valid: 0 to 65000 bytes")));
+        return Err(doc.error_at(
+            &key("payload_size"),
+            format!("{payload_size} is not valid; valid: 0 to 65000 bytes"),
+        ));
     }
     Ok(IcmpSpec {
         host: raw.host.clone(),

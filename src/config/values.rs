@@ -15,7 +15,9 @@ pub fn duration(doc: &Document, path: &str, text: &str) -> Result<Duration, Conf
     let d = humantime::parse_duration(text.trim()).map_err(|_| {
         doc.error_at(
             path,
-            format!("{text:?} is not a duration; valid: a number with a unit, like 250ms, 5s or 1m"),
+            format!(
+                "{text:?} is not a duration; valid: a number with a unit, like 250ms, 5s or 1m"
+            ),
         )
     })?;
     if d < Duration::from_millis(1) {
@@ -66,11 +68,7 @@ pub fn pattern(doc: &Document, path: &str, text: &str) -> Result<Pattern, Config
 }
 
 /// Checks a source address / interface.
-pub fn source(
-    doc: &Document,
-    path: &str,
-    raw: Option<&RawSource>,
-) -> Result<Source, ConfigError> {
+pub fn source(doc: &Document, path: &str, raw: Option<&RawSource>) -> Result<Source, ConfigError> {
     let Some(raw) = raw else {
         return Ok(Source::default());
     };
@@ -88,7 +86,9 @@ pub fn source(
     {
         return Err(doc.error_at(
             &join_key(path, "interface"),
-            format!("{ifname:?} is not an interface name; valid: 1-15 characters, no '/' or spaces"),
+            format!(
+                "{ifname:?} is not an interface name; valid: 1-15 characters, no '/' or spaces"
+            ),
         ));
     }
     Ok(Source {
@@ -117,18 +117,34 @@ pub fn host_port(doc: &Document, path: &str, text: &str) -> Result<(String, u16)
 }
 
 /// Reads a secret from a file or the environment; never echoes its value.
-pub fn secret(doc: &Document, path: &str, raw: &super::raw::RawSecret) -> Result<String, ConfigError> {
+pub fn secret(
+    doc: &Document,
+    path: &str,
+    raw: &super::raw::RawSecret,
+) -> Result<String, ConfigError> {
     use super::raw::RawSecret;
     match raw {
         RawSecret::Inline(s) => Ok(s.clone()),
         RawSecret::File { file } => {
-            let p = doc.file.parent().unwrap_or(std::path::Path::new(".")).join(file);
+            let p = doc
+                .file
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(file);
             std::fs::read_to_string(&p)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| doc.error_at(path, format!("cannot read secret file {}: {e}", p.display())))
+                .map_err(|e| {
+                    doc.error_at(
+                        path,
+                        format!("cannot read secret file {}: {e}", p.display()),
+                    )
+                })
         }
         RawSecret::Env { env } => std::env::var(env).map_err(|_| {
-            doc.error_at(path, format!("environment variable {env} is not set; valid: a set variable"))
+            doc.error_at(
+                path,
+                format!("environment variable {env} is not set; valid: a set variable"),
+            )
         }),
     }
 }

@@ -38,5 +38,8 @@ fn core_sources_use_no_io_or_clock() {
         }
         checked += 1;
     }
-    assert!(checked >= 3, "expected the core's source files, found {checked}");
+    assert!(
+        checked >= 3,
+        "expected the core's source files, found {checked}"
+    );
 }

@@ -23,7 +23,12 @@ pub struct Reloader {
 
 impl Reloader {
     /// A reloader for the config at `path`, publishing plans on `plans`.
-    pub fn new(path: PathBuf, plans: watch::Sender<Arc<Plan>>, metrics: Arc<Metrics>, token: AdminToken) -> Self {
+    pub fn new(
+        path: PathBuf,
+        plans: watch::Sender<Arc<Plan>>,
+        metrics: Arc<Metrics>,
+        token: AdminToken,
+    ) -> Self {
         Reloader {
             path,
             plans,
@@ -47,15 +52,16 @@ impl Reloader {
             .await
             .expect("config loading does not panic");
         let plan = loaded.and_then(|plan| {
-            let token = AdminToken::load(plan.settings.admin_token_file.as_deref()).map_err(|e| {
-                ConfigErrors(vec![config::ConfigError {
-                    file: self.path.clone(),
-                    line: None,
-                    column: None,
-                    key: "admin.token_file".into(),
-                    message: format!("cannot read the token: {e}"),
-                }])
-            })?;
+            let token =
+                AdminToken::load(plan.settings.admin_token_file.as_deref()).map_err(|e| {
+                    ConfigErrors(vec![config::ConfigError {
+                        file: self.path.clone(),
+                        line: None,
+                        column: None,
+                        key: "admin.token_file".into(),
+                        message: format!("cannot read the token: {e}"),
+                    }])
+                })?;
             Ok((plan, token))
         });
         match plan {
@@ -66,20 +72,33 @@ impl Reloader {
                     || plan.settings.log_level != current.settings.log_level
                     || plan.settings.max_concurrency != current.settings.max_concurrency
                 {
-                    tracing::warn!("listen, logging and scheduler.max_concurrency changes take effect at the next restart");
+                    tracing::warn!(
+                        "listen, logging and scheduler.max_concurrency changes take effect at the next restart"
+                    );
                 }
                 *self.token.write().expect("token lock") = token;
                 self.metrics.reload_successful.set(1);
-                self.metrics.reload_success_timestamp.set(clock::unix_seconds());
-                self.metrics.reloads_total.with_label_values(&["success"]).inc();
+                self.metrics
+                    .reload_success_timestamp
+                    .set(clock::unix_seconds());
+                self.metrics
+                    .reloads_total
+                    .with_label_values(&["success"])
+                    .inc();
                 tracing::info!(targets = plan.targets.len(), "configuration reloaded");
                 self.plans.send_replace(Arc::new(plan));
                 Ok(())
             }
             Err(errors) => {
                 self.metrics.reload_successful.set(0);
-                self.metrics.reloads_total.with_label_values(&["failure"]).inc();
-                tracing::error!(errors = errors.0.len(), "configuration reload failed; keeping the running configuration:\n{errors}");
+                self.metrics
+                    .reloads_total
+                    .with_label_values(&["failure"])
+                    .inc();
+                tracing::error!(
+                    errors = errors.0.len(),
+                    "configuration reload failed; keeping the running configuration:\n{errors}"
+                );
                 Err(errors)
             }
         }

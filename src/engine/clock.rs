@@ -8,7 +8,10 @@ use crate::core::Timestamp;
 /// Now, as milliseconds since the Unix epoch. Anchored once to the wall clock
 /// and advanced by the monotonic clock, so it never jumps backwards when the
 /// system time is stepped.
-#[allow(clippy::disallowed_methods, reason = "the clock adapter is where time is read")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the clock adapter is where time is read"
+)]
 pub fn now() -> Timestamp {
     static ANCHOR: OnceLock<(u64, Instant)> = OnceLock::new();
     let (wall, mono) = ANCHOR.get_or_init(|| {

@@ -58,7 +58,11 @@ fn apply(plan: &Plan, core: &mut Core, scheduler: &mut Scheduler, metrics: &Metr
             .inc();
     }
     scheduler.apply(plan);
-    tracing::info!(targets = scheduler.len(), services = plan.services.len(), "plan applied");
+    tracing::info!(
+        targets = scheduler.len(),
+        services = plan.services.len(),
+        "plan applied"
+    );
 }
 
 fn handle(done: Completed, core: &mut Core, metrics: &Metrics) {
@@ -66,7 +70,11 @@ fn handle(done: Completed, core: &mut Core, metrics: &Metrics) {
     let failure = done.result.failure.as_ref().map(|f| f.kind);
     metrics
         .probes_total
-        .with_label_values(&[&*t.service, t.probe.kind(), failure.map_or("success", |k| k.as_str())])
+        .with_label_values(&[
+            &*t.service,
+            t.probe.kind(),
+            failure.map_or("success", |k| k.as_str()),
+        ])
         .inc();
     if let Some(f) = &done.result.failure {
         tracing::debug!(target_key = %t.key, kind = %f.kind, detail = %f.detail, "probe failed");

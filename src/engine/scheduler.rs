@@ -125,7 +125,9 @@ async fn target_loop(
     let mut due = Instant::now() + phase_offset(&target.key, interval);
     loop {
         tokio::time::sleep_until(due).await;
-        let Ok(_permit) = permits.acquire().await else { return };
+        let Ok(_permit) = permits.acquire().await else {
+            return;
+        };
         metrics
             .scheduler_lateness
             .observe(Instant::now().saturating_duration_since(due).as_secs_f64());
@@ -169,7 +171,10 @@ mod tests {
         for o in &offsets {
             buckets[(o.as_millis() / 1000) as usize] += 1;
         }
-        assert!(buckets.iter().all(|&n| (50..=150).contains(&n)), "{buckets:?}");
+        assert!(
+            buckets.iter().all(|&n| (50..=150).contains(&n)),
+            "{buckets:?}"
+        );
         let again = phase_offset(&TargetKey::new("svc", "t0"), interval);
         assert_eq!(again, offsets[0], "the offset is stable for a key");
     }

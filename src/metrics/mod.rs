@@ -43,12 +43,18 @@ impl Metrics {
         let targets = Arc::new(TargetTable::new());
         let m = Metrics {
             probes_total: IntCounterVec::new(
-                Opts::new("gwanje_probes_total", "Probes finished, by service, probe kind and result."),
+                Opts::new(
+                    "gwanje_probes_total",
+                    "Probes finished, by service, probe kind and result.",
+                ),
                 &["service", "kind", "result"],
             )
             .expect("valid metric"),
             target_changes_total: IntCounterVec::new(
-                Opts::new("gwanje_target_state_changes_total", "Target health changes, by service and new state."),
+                Opts::new(
+                    "gwanje_target_state_changes_total",
+                    "Target health changes, by service and new state.",
+                ),
                 &["service", "state"],
             )
             .expect("valid metric"),
@@ -57,7 +63,9 @@ impl Metrics {
                     "gwanje_scheduler_lateness_seconds",
                     "Delay between a probe's scheduled and actual start.",
                 )
-                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0]),
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+                ]),
             )
             .expect("valid metric"),
             scheduler_overruns: IntCounter::new(
@@ -65,9 +73,13 @@ impl Metrics {
                 "Probe slots skipped because a probe could not start within its interval.",
             )
             .expect("valid metric"),
-            probes_in_flight: IntGauge::new("gwanje_probes_in_flight", "Probes running now.").expect("valid metric"),
+            probes_in_flight: IntGauge::new("gwanje_probes_in_flight", "Probes running now.")
+                .expect("valid metric"),
             targets_planned: IntGaugeVec::new(
-                Opts::new("gwanje_targets", "Targets in the running configuration, by service and kind."),
+                Opts::new(
+                    "gwanje_targets",
+                    "Targets in the running configuration, by service and kind.",
+                ),
                 &["service", "kind"],
             )
             .expect("valid metric"),
@@ -82,7 +94,10 @@ impl Metrics {
             )
             .expect("valid metric"),
             reloads_total: IntCounterVec::new(
-                Opts::new("gwanje_config_reloads_total", "Configuration reloads by result."),
+                Opts::new(
+                    "gwanje_config_reloads_total",
+                    "Configuration reloads by result.",
+                ),
                 &["result"],
             )
             .expect("valid metric"),
@@ -94,7 +109,9 @@ impl Metrics {
             &["version"],
         )
         .expect("valid metric");
-        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         let r = &m.registry;
         r.register(Box::new(targets::TableCollector(m.targets.clone())))
             .expect("register");

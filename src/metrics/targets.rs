@@ -28,21 +28,81 @@ pub struct TargetTable {
 }
 
 const FAMILIES: &[(&str, &str, &[&str])] = &[
-    ("probe_success", "Whether the last probe succeeded (1) or failed (0).", &[]),
-    ("probe_duration_seconds", "How long the last probe took.", &[]),
-    ("probe_http_status_code", "Status code of the last HTTP response (0 if none).", &[]),
-    ("probe_http_duration_seconds", "Duration of the last HTTP probe by phase, summed over redirects.", &["phase"]),
-    ("probe_http_content_length", "Body bytes of the last HTTP response (-1 if none).", &[]),
-    ("probe_http_version", "HTTP version of the last response.", &[]),
-    ("probe_http_redirects", "Redirects followed by the last HTTP probe.", &[]),
-    ("probe_failed_due_to_regex", "Whether the last HTTP probe failed a body regex.", &[]),
-    ("probe_ssl_earliest_cert_expiry", "Earliest certificate expiry in the presented chain, Unix seconds.", &[]),
-    ("probe_dns_lookup_time_seconds", "How long the last DNS lookup took.", &[]),
-    ("probe_dns_answer_rrs", "Records in the last DNS answer section.", &[]),
-    ("probe_icmp_duration_seconds", "Mean ICMP round-trip time of the last probe by phase.", &["phase"]),
-    ("gwanje_icmp_packet_loss_ratio", "Fraction of ICMP echo requests without a reply in the last probe.", &[]),
-    ("gwanje_personal_data_detected", "Whether the last HTTP response carried a resident registration number.", &[]),
-    ("gwanje_target_up", "Decided health of the target: 1 up, 0 down; absent while unknown.", &[]),
+    (
+        "probe_success",
+        "Whether the last probe succeeded (1) or failed (0).",
+        &[],
+    ),
+    (
+        "probe_duration_seconds",
+        "How long the last probe took.",
+        &[],
+    ),
+    (
+        "probe_http_status_code",
+        "Status code of the last HTTP response (0 if none).",
+        &[],
+    ),
+    (
+        "probe_http_duration_seconds",
+        "Duration of the last HTTP probe by phase, summed over redirects.",
+        &["phase"],
+    ),
+    (
+        "probe_http_content_length",
+        "Body bytes of the last HTTP response (-1 if none).",
+        &[],
+    ),
+    (
+        "probe_http_version",
+        "HTTP version of the last response.",
+        &[],
+    ),
+    (
+        "probe_http_redirects",
+        "Redirects followed by the last HTTP probe.",
+        &[],
+    ),
+    (
+        "probe_failed_due_to_regex",
+        "Whether the last HTTP probe failed a body regex.",
+        &[],
+    ),
+    (
+        "probe_ssl_earliest_cert_expiry",
+        "Earliest certificate expiry in the presented chain, Unix seconds.",
+        &[],
+    ),
+    (
+        "probe_dns_lookup_time_seconds",
+        "How long the last DNS lookup took.",
+        &[],
+    ),
+    (
+        "probe_dns_answer_rrs",
+        "Records in the last DNS answer section.",
+        &[],
+    ),
+    (
+        "probe_icmp_duration_seconds",
+        "Mean ICMP round-trip time of the last probe by phase.",
+        &["phase"],
+    ),
+    (
+        "gwanje_icmp_packet_loss_ratio",
+        "Fraction of ICMP echo requests without a reply in the last probe.",
+        &[],
+    ),
+    (
+        "gwanje_personal_data_detected",
+        "Whether the last HTTP response carried a resident registration number.",
+        &[],
+    ),
+    (
+        "gwanje_target_up",
+        "Decided health of the target: 1 up, 0 down; absent while unknown.",
+        &[],
+    ),
 ];
 
 impl TargetTable {
@@ -53,8 +113,13 @@ impl TargetTable {
             .map(|(name, help, extra)| {
                 let mut labels = vec!["service".to_string(), "target".to_string()];
                 labels.extend(extra.iter().map(|s| s.to_string()));
-                Desc::new(name.to_string(), help.to_string(), labels, Default::default())
-                    .expect("static metric descriptions are valid")
+                Desc::new(
+                    name.to_string(),
+                    help.to_string(),
+                    labels,
+                    Default::default(),
+                )
+                .expect("static metric descriptions are valid")
             })
             .collect();
         TargetTable {
@@ -125,7 +190,10 @@ impl Families {
 }
 
 fn index_of(name: &str) -> usize {
-    FAMILIES.iter().position(|(n, ..)| *n == name).expect("known family")
+    FAMILIES
+        .iter()
+        .position(|(n, ..)| *n == name)
+        .expect("known family")
 }
 
 /// Registers a shared [`TargetTable`] with a registry.
@@ -159,38 +227,108 @@ impl Collector for TableCollector {
             }
             let Some(last) = &row.last else { continue };
             fams.push(index_of("probe_success"), row, None, b(last.ok()));
-            fams.push(index_of("probe_duration_seconds"), row, None, last.duration.as_secs_f64());
+            fams.push(
+                index_of("probe_duration_seconds"),
+                row,
+                None,
+                last.duration.as_secs_f64(),
+            );
             match &last.details {
                 Details::Http(h) => {
-                    fams.push(index_of("probe_http_status_code"), row, None, f64::from(h.status));
+                    fams.push(
+                        index_of("probe_http_status_code"),
+                        row,
+                        None,
+                        f64::from(h.status),
+                    );
                     for (phase, v) in HttpPhases::NAMES.iter().zip(h.phases.values()) {
-                        fams.push(index_of("probe_http_duration_seconds"), row, Some(("phase", phase)), v);
+                        fams.push(
+                            index_of("probe_http_duration_seconds"),
+                            row,
+                            Some(("phase", phase)),
+                            v,
+                        );
                     }
-                    fams.push(index_of("probe_http_content_length"), row, None, h.content_length as f64);
+                    fams.push(
+                        index_of("probe_http_content_length"),
+                        row,
+                        None,
+                        h.content_length as f64,
+                    );
                     fams.push(index_of("probe_http_version"), row, None, h.version);
-                    fams.push(index_of("probe_http_redirects"), row, None, f64::from(h.redirects));
-                    fams.push(index_of("probe_failed_due_to_regex"), row, None, b(h.failed_due_to_regex));
-                    fams.push(index_of("gwanje_personal_data_detected"), row, None, b(h.personal_data));
+                    fams.push(
+                        index_of("probe_http_redirects"),
+                        row,
+                        None,
+                        f64::from(h.redirects),
+                    );
+                    fams.push(
+                        index_of("probe_failed_due_to_regex"),
+                        row,
+                        None,
+                        b(h.failed_due_to_regex),
+                    );
+                    fams.push(
+                        index_of("gwanje_personal_data_detected"),
+                        row,
+                        None,
+                        b(h.personal_data),
+                    );
                     if let Some(e) = h.cert_expiry {
-                        fams.push(index_of("probe_ssl_earliest_cert_expiry"), row, None, e as f64);
+                        fams.push(
+                            index_of("probe_ssl_earliest_cert_expiry"),
+                            row,
+                            None,
+                            e as f64,
+                        );
                     }
                 }
-                Details::Tcp { cert_expiry: Some(e) } => {
-                    fams.push(index_of("probe_ssl_earliest_cert_expiry"), row, None, *e as f64);
+                Details::Tcp {
+                    cert_expiry: Some(e),
+                } => {
+                    fams.push(
+                        index_of("probe_ssl_earliest_cert_expiry"),
+                        row,
+                        None,
+                        *e as f64,
+                    );
                 }
                 Details::Dns(d) => {
-                    fams.push(index_of("probe_dns_lookup_time_seconds"), row, None, d.lookup_seconds);
-                    fams.push(index_of("probe_dns_answer_rrs"), row, None, f64::from(d.answers));
+                    fams.push(
+                        index_of("probe_dns_lookup_time_seconds"),
+                        row,
+                        None,
+                        d.lookup_seconds,
+                    );
+                    fams.push(
+                        index_of("probe_dns_answer_rrs"),
+                        row,
+                        None,
+                        f64::from(d.answers),
+                    );
                 }
                 Details::Icmp(i) => {
                     if let Some(rtt) = i.rtt_seconds {
-                        fams.push(index_of("probe_icmp_duration_seconds"), row, Some(("phase", "rtt")), rtt);
+                        fams.push(
+                            index_of("probe_icmp_duration_seconds"),
+                            row,
+                            Some(("phase", "rtt")),
+                            rtt,
+                        );
                     }
-                    fams.push(index_of("gwanje_icmp_packet_loss_ratio"), row, None, i.loss_ratio());
+                    fams.push(
+                        index_of("gwanje_icmp_packet_loss_ratio"),
+                        row,
+                        None,
+                        i.loss_ratio(),
+                    );
                 }
                 Details::Tcp { cert_expiry: None } | Details::None => {}
             }
         }
-        fams.0.into_iter().filter(|f| !f.get_metric().is_empty()).collect()
+        fams.0
+            .into_iter()
+            .filter(|f| !f.get_metric().is_empty())
+            .collect()
     }
 }

@@ -22,7 +22,9 @@ pub struct DnsProbe {
 
 impl std::fmt::Debug for DnsProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DnsProbe").field("server", &self.spec.server).finish()
+        f.debug_struct("DnsProbe")
+            .field("server", &self.spec.server)
+            .finish()
     }
 }
 
@@ -37,7 +39,10 @@ impl DnsProbe {
         conn.bind_addr = spec.source.address.map(|ip| SocketAddr::new(ip, 0));
         let server = NameServerConfig::new(spec.server.ip(), true, vec![conn]);
         let config = ResolverConfig::from_parts(None, vec![], vec![server]);
-        let mut builder = hickory_resolver::Resolver::builder_with_config(config, TokioRuntimeProvider::default());
+        let mut builder = hickory_resolver::Resolver::builder_with_config(
+            config,
+            TokioRuntimeProvider::default(),
+        );
         let opts = builder.options_mut();
         opts.cache_size = 0;
         opts.attempts = 1;
@@ -54,7 +59,10 @@ impl DnsProbe {
     /// Runs one query.
     pub async fn run(&self, rec: &mut DnsDetails) -> Result<(), Failure> {
         let spec = &self.spec;
-        let resolver = self.resolver.as_ref().map_err(|e| Failure::new(FailureKind::Dns, e.clone()))?;
+        let resolver = self
+            .resolver
+            .as_ref()
+            .map_err(|e| Failure::new(FailureKind::Dns, e.clone()))?;
         let t = Instant::now();
         let result = resolver.lookup(spec.name.as_str(), spec.record_type).await;
         rec.lookup_seconds = t.elapsed().as_secs_f64();
@@ -63,27 +71,57 @@ impl DnsProbe {
             Err(NetError::Dns(DnsError::ResponseCode(code))) => (code, vec![]),
             Err(NetError::Dns(DnsError::NoRecordsFound(nr))) => (nr.response_code, vec![]),
             Err(NetError::Timeout) => {
-                return Err(Failure::new(FailureKind::Timeout, format!("no answer from {}", spec.server)));
+                return Err(Failure::new(
+                    FailureKind::Timeout,
+                    format!("no answer from {}", spec.server),
+                ));
             }
-            Err(e) => return Err(Failure::new(FailureKind::Dns, format!("query to {}: {e}", spec.server))),
+            Err(e) => {
+                return Err(Failure::new(
+                    FailureKind::Dns,
+                    format!("query to {}: {e}", spec.server),
+                ));
+            }
         };
-        let answers: Vec<&Record> = answers.iter().filter(|r| r.record_type() == spec.record_type).collect();
+        let answers: Vec<&Record> = answers
+            .iter()
+            .filter(|r| r.record_type() == spec.record_type)
+            .collect();
         rec.answers = answers.len() as u32;
         if !spec.valid_rcodes.contains(&rcode) {
-            return Err(Failure::new(FailureKind::Rcode, format!("response code {rcode} is not valid")));
+            return Err(Failure::new(
+                FailureKind::Rcode,
+                format!("response code {rcode} is not valid"),
+            ));
         }
         if answers.len() < spec.min_answers {
-            return Err(Failure::new(FailureKind::Assertion, format!("{} answers, expected at least {}", answers.len(), spec.min_answers)));
+            return Err(Failure::new(
+                FailureKind::Assertion,
+                format!(
+                    "{} answers, expected at least {}",
+                    answers.len(),
+                    spec.min_answers
+                ),
+            ));
         }
         let data: Vec<String> = answers.iter().map(|r| r.data.to_string()).collect();
         for want in &spec.answers_include {
-            if !data.iter().any(|d| d.trim_end_matches('.') == want.trim_end_matches('.')) {
-                return Err(Failure::new(FailureKind::Assertion, format!("no answer equals {want:?}")));
+            if !data
+                .iter()
+                .any(|d| d.trim_end_matches('.') == want.trim_end_matches('.'))
+            {
+                return Err(Failure::new(
+                    FailureKind::Assertion,
+                    format!("no answer equals {want:?}"),
+                ));
             }
         }
         for p in &spec.answers_match {
             if !data.iter().any(|d| p.0.is_match(d.as_bytes())) {
-                return Err(Failure::new(FailureKind::Assertion, format!("no answer matches {:?}", p.0.as_str())));
+                return Err(Failure::new(
+                    FailureKind::Assertion,
+                    format!("no answer matches {:?}", p.0.as_str()),
+                ));
             }
         }
         Ok(())

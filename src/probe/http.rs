@@ -42,7 +42,11 @@ impl HttpProbe {
 
     /// Runs one probe, recording what it saw into `rec` as it goes, so a
     /// timeout still reports the phases that finished.
-    pub async fn run(&self, resolver: &SystemResolver, rec: &mut HttpDetails) -> Result<(), Failure> {
+    pub async fn run(
+        &self,
+        resolver: &SystemResolver,
+        rec: &mut HttpDetails,
+    ) -> Result<(), Failure> {
         let spec = &self.spec;
         if !spec.all_addresses {
             return self.chain(resolver, None, rec).await;
@@ -60,7 +64,8 @@ impl HttpProbe {
             *rec = one;
             rec.phases.resolve += resolve;
             if failed {
-                return result.map_err(|f| Failure::new(f.kind, format!("address {ip}: {}", f.detail)));
+                return result
+                    .map_err(|f| Failure::new(f.kind, format!("address {ip}: {}", f.detail)));
             }
         }
         Ok(())
@@ -113,23 +118,33 @@ impl HttpProbe {
             ));
         }
         if !status_ok {
-            return Err(Failure::new(FailureKind::Status, format!("status {status} is not valid")));
+            return Err(Failure::new(
+                FailureKind::Status,
+                format!("status {status} is not valid"),
+            ));
         }
         for p in &spec.body_must_match {
             if !p.0.is_match(body) {
                 rec.failed_due_to_regex = true;
-                return Err(Failure::new(FailureKind::Assertion, format!("body does not match {:?}", p.0.as_str())));
+                return Err(Failure::new(
+                    FailureKind::Assertion,
+                    format!("body does not match {:?}", p.0.as_str()),
+                ));
             }
         }
         for p in &spec.body_must_not_match {
             if p.0.is_match(body) {
                 rec.failed_due_to_regex = true;
-                return Err(Failure::new(FailureKind::Assertion, format!("body matches {:?}", p.0.as_str())));
+                return Err(Failure::new(
+                    FailureKind::Assertion,
+                    format!("body matches {:?}", p.0.as_str()),
+                ));
             }
         }
         if !spec.json.is_empty() {
-            let doc: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|e| Failure::new(FailureKind::Assertion, format!("body is not JSON: {e}")))?;
+            let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+                Failure::new(FailureKind::Assertion, format!("body is not JSON: {e}"))
+            })?;
             for a in &spec.json {
                 let found = doc.pointer(&a.pointer);
                 let ok = match &a.expect {
@@ -142,7 +157,10 @@ impl HttpProbe {
                         (JsonExpectation::Equals(v), Some(_)) => format!("does not equal {v}"),
                         (JsonExpectation::Exists, Some(_)) => unreachable!("exists and found"),
                     };
-                    return Err(Failure::new(FailureKind::Assertion, format!("JSON {} {what}", a.pointer)));
+                    return Err(Failure::new(
+                        FailureKind::Assertion,
+                        format!("JSON {} {what}", a.pointer),
+                    ));
                 }
             }
         }
@@ -175,7 +193,10 @@ impl HttpProbe {
         rec.phases.connect += t.elapsed().as_secs_f64();
         let tcp = tcp?;
         if url.scheme() == "https" {
-            let tls = self.tls.as_ref().map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
+            let tls = self
+                .tls
+                .as_ref()
+                .map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
             let t = Instant::now();
             let (stream, expiry) = tls.handshake(tcp, host).await;
             rec.phases.tls += t.elapsed().as_secs_f64();
@@ -185,15 +206,25 @@ impl HttpProbe {
             let stream = stream?;
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             if spec.version == HttpVersion::Http2 && !h2 {
-                return Err(Failure::new(FailureKind::Protocol, "server did not negotiate HTTP/2"));
+                return Err(Failure::new(
+                    FailureKind::Protocol,
+                    "server did not negotiate HTTP/2",
+                ));
             }
             self.request(stream, url, h2, rec).await
         } else {
-            self.request(tcp, url, spec.version == HttpVersion::Http2, rec).await
+            self.request(tcp, url, spec.version == HttpVersion::Http2, rec)
+                .await
         }
     }
 
-    async fn request<S>(&self, io: S, url: &url::Url, h2: bool, rec: &mut HttpDetails) -> Result<Response, Failure>
+    async fn request<S>(
+        &self,
+        io: S,
+        url: &url::Url,
+        h2: bool,
+        rec: &mut HttpDetails,
+    ) -> Result<Response, Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -202,13 +233,16 @@ impl HttpProbe {
         let io = TokioIo::new(io);
         let t = Instant::now();
         let response = if h2 {
-            let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                .await
-                .map_err(hyper_failure)?;
+            let (mut sender, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .map_err(hyper_failure)?;
             tokio::spawn(conn);
             sender.send_request(request).await
         } else {
-            let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await.map_err(hyper_failure)?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+                .await
+                .map_err(hyper_failure)?;
             tokio::spawn(conn);
             sender.send_request(request).await
         };
@@ -236,7 +270,11 @@ impl HttpProbe {
         })
     }
 
-    fn build_request(&self, url: &url::Url, h2: bool) -> Result<http::Request<Full<Bytes>>, Failure> {
+    fn build_request(
+        &self,
+        url: &url::Url,
+        h2: bool,
+    ) -> Result<http::Request<Full<Bytes>>, Failure> {
         let spec = &self.spec;
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
@@ -246,7 +284,11 @@ impl HttpProbe {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
             None => url.host_str().unwrap_or_default().to_string(),
         };
-        let uri = if h2 { format!("{}://{authority}{path}", url.scheme()) } else { path };
+        let uri = if h2 {
+            format!("{}://{authority}{path}", url.scheme())
+        } else {
+            path
+        };
         let mut b = http::Request::builder()
             .method(spec.method.clone())
             .uri(uri)
@@ -271,7 +313,11 @@ struct Response {
 
 /// Reads at most `cap` bytes; more fails the probe and stops the read, so an
 /// endless body costs at most `cap` bytes of memory.
-async fn read_capped(mut body: Incoming, cap: u64, rec: &mut HttpDetails) -> Result<Vec<u8>, Failure> {
+async fn read_capped(
+    mut body: Incoming,
+    cap: u64,
+    rec: &mut HttpDetails,
+) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
     rec.content_length = 0;
     while let Some(frame) = body.frame().await {

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use surge_ping::{Client, Config, ICMP, PingIdentifier, PingSequence, SurgeError};
@@ -59,7 +59,9 @@ impl IcmpSockets {
             Failure::new(kind, detail)
         })?;
         if key.dont_fragment && !key.v6 {
-            set_dont_fragment(&client).map_err(|e| Failure::new(FailureKind::Connect, format!("setting don't-fragment: {e}")))?;
+            set_dont_fragment(&client).map_err(|e| {
+                Failure::new(FailureKind::Connect, format!("setting don't-fragment: {e}"))
+            })?;
         }
         clients.insert(key, client.clone());
         Ok(client)
@@ -80,7 +82,11 @@ fn set_dont_fragment(client: &Client) -> std::io::Result<()> {
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Sequence numbers unique across concurrent pings on a shared socket.
@@ -107,7 +113,9 @@ pub async fn run(
         let payload = payload.clone();
         let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
         let send_at = start + gap * u32::from(i);
-        let wait = timeout.saturating_sub(send_at - start + start.elapsed()).max(Duration::from_millis(1));
+        let wait = timeout
+            .saturating_sub(send_at - start + start.elapsed())
+            .max(Duration::from_millis(1));
         pings.spawn(async move {
             tokio::time::sleep_until(send_at).await;
             let mut pinger = client.pinger(ip, PingIdentifier(seq)).await;
@@ -137,10 +145,18 @@ pub async fn run(
     }
     let loss = rec.loss_ratio();
     if loss > spec.max_loss {
-        let why = last_error.map(|e| format!(" (last error: {e})")).unwrap_or_default();
+        let why = last_error
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default();
         return Err(Failure::new(
             FailureKind::Loss,
-            format!("{}/{} replies from {ip} ({:.0}% loss, max {:.0}%){why}", rec.received, rec.sent, loss * 100.0, spec.max_loss * 100.0),
+            format!(
+                "{}/{} replies from {ip} ({:.0}% loss, max {:.0}%){why}",
+                rec.received,
+                rec.sent,
+                loss * 100.0,
+                spec.max_loss * 100.0
+            ),
         ));
     }
     Ok(())

@@ -17,7 +17,9 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-pub use outcome::{DnsDetails, Details, Failure, HttpDetails, HttpPhases, IcmpDetails, ProbeResult};
+pub use outcome::{
+    Details, DnsDetails, Failure, HttpDetails, HttpPhases, IcmpDetails, ProbeResult,
+};
 
 use crate::core::FailureKind;
 use crate::plan::{ProbeSpec, Target};
@@ -98,7 +100,11 @@ impl Prober {
                     unreachable!("prepared kind matches the spec")
                 };
                 let mut rec = IcmpDetails::default();
-                let r = bounded(timeout, icmp::run(spec, &ctx.icmp, &ctx.resolver, timeout, &mut rec)).await;
+                let r = bounded(
+                    timeout,
+                    icmp::run(spec, &ctx.icmp, &ctx.resolver, timeout, &mut rec),
+                )
+                .await;
                 (r.err(), Details::Icmp(rec))
             }
         };

@@ -37,7 +37,10 @@ pub async fn resolve(resolver: &SystemResolver, host: &str) -> Result<Vec<IpAddr
     ips.sort_by_key(|ip| ip.is_ipv6());
     ips.dedup();
     if ips.is_empty() {
-        return Err(Failure::new(FailureKind::Dns, format!("{host} has no addresses")));
+        return Err(Failure::new(
+            FailureKind::Dns,
+            format!("{host} has no addresses"),
+        ));
     }
     Ok(ips)
 }
@@ -61,11 +64,16 @@ pub fn classify_io(e: &io::Error) -> FailureKind {
 
 /// Opens a TCP connection to `addr` from `source`.
 pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Failure> {
-    let fail = |what: &str, e: io::Error| Failure::new(classify_io(&e), format!("{what} {addr}: {e}"));
+    let fail =
+        |what: &str, e: io::Error| Failure::new(classify_io(&e), format!("{what} {addr}: {e}"));
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .map_err(|e| fail("socket for", e))?;
-    socket.set_nonblocking(true).map_err(|e| fail("socket for", e))?;
-    socket.set_tcp_nodelay(true).map_err(|e| fail("socket for", e))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| fail("socket for", e))?;
+    socket
+        .set_tcp_nodelay(true)
+        .map_err(|e| fail("socket for", e))?;
     if let Some(ifname) = &source.interface {
         socket
             .bind_device(Some(ifname.as_bytes()))
@@ -77,5 +85,8 @@ pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Fai
             .map_err(|e| fail(&format!("binding to {ip} for"), e))?;
     }
     let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
-    socket.connect(addr).await.map_err(|e| fail("connecting to", e))
+    socket
+        .connect(addr)
+        .await
+        .map_err(|e| fail("connecting to", e))
 }

@@ -47,7 +47,13 @@ impl HttpPhases {
 
     /// The values in the order of [`HttpPhases::NAMES`].
     pub fn values(&self) -> [f64; 5] {
-        [self.resolve, self.connect, self.tls, self.processing, self.transfer]
+        [
+            self.resolve,
+            self.connect,
+            self.tls,
+            self.processing,
+            self.transfer,
+        ]
     }
 }
 

@@ -77,7 +77,9 @@ mod tests {
     fn finds_valid_numbers_in_any_form() {
         let n = with_check("900101123456");
         assert!(contains_registration_number(n.as_bytes()));
-        assert!(contains_registration_number(format!("{{\"rrn\":\"{}\"}}", n).as_bytes()));
+        assert!(contains_registration_number(
+            format!("{{\"rrn\":\"{}\"}}", n).as_bytes()
+        ));
         assert!(contains_registration_number(n.replace('-', "").as_bytes()));
         assert!(contains_registration_number(n.replace('-', " ").as_bytes()));
         let foreigner = with_check("850315512345");
@@ -91,10 +93,10 @@ mod tests {
         let wrong_check = format!("{}{}", &valid[..13], (last + 1) % 10);
         let cases = [
             wrong_check.as_str(),
-            "901301-1234567",        // month 13
-            "900132-1234567",        // day 32
-            "1764000000000",         // a millisecond timestamp
-            "order 12345678901234",  // 14 digits
+            "901301-1234567",       // month 13
+            "900132-1234567",       // day 32
+            "1764000000000",        // a millisecond timestamp
+            "order 12345678901234", // 14 digits
             "tel 010-1234-5678",
             "",
         ];

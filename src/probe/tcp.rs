@@ -30,14 +30,20 @@ impl TcpProbe {
     }
 
     /// Runs one probe; `cert_expiry` is set when a TLS chain was seen.
-    pub async fn run(&self, resolver: &SystemResolver, cert_expiry: &mut Option<i64>) -> Result<(), Failure> {
+    pub async fn run(
+        &self,
+        resolver: &SystemResolver,
+        cert_expiry: &mut Option<i64>,
+    ) -> Result<(), Failure> {
         let spec = &self.spec;
         let ip = net::resolve(resolver, &spec.host).await?[0];
         let tcp = net::connect(SocketAddr::new(ip, spec.port), &spec.source).await?;
         match &self.tls {
             None => exchange(tcp, &spec.exchange).await,
             Some(tls) => {
-                let tls = tls.as_ref().map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
+                let tls = tls
+                    .as_ref()
+                    .map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
                 let (stream, expiry) = tls.handshake(tcp, &spec.host).await;
                 *cert_expiry = expiry;
                 exchange(stream?, &spec.exchange).await
@@ -46,7 +52,10 @@ impl TcpProbe {
     }
 }
 
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, steps: &[ExchangeStep]) -> Result<(), Failure> {
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut io: S,
+    steps: &[ExchangeStep],
+) -> Result<(), Failure> {
     let io_fail = |e: std::io::Error| Failure::new(net::classify_io(&e), format!("exchange: {e}"));
     for (i, step) in steps.iter().enumerate() {
         match step {
@@ -59,11 +68,23 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, steps: &[Exchang
                         break;
                     }
                     if got.len() >= EXPECT_CAP {
-                        return Err(Failure::new(FailureKind::Assertion, format!("step {i}: no match for {:?} in {EXPECT_CAP} bytes", pattern.0.as_str())));
+                        return Err(Failure::new(
+                            FailureKind::Assertion,
+                            format!(
+                                "step {i}: no match for {:?} in {EXPECT_CAP} bytes",
+                                pattern.0.as_str()
+                            ),
+                        ));
                     }
                     let n = io.read(&mut chunk).await.map_err(io_fail)?;
                     if n == 0 {
-                        return Err(Failure::new(FailureKind::Assertion, format!("step {i}: connection closed before {:?} matched", pattern.0.as_str())));
+                        return Err(Failure::new(
+                            FailureKind::Assertion,
+                            format!(
+                                "step {i}: connection closed before {:?} matched",
+                                pattern.0.as_str()
+                            ),
+                        ));
                     }
                     got.extend_from_slice(&chunk[..n]);
                 }

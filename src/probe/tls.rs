@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
@@ -49,7 +49,9 @@ pub struct TlsClient {
 
 impl std::fmt::Debug for TlsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsClient").field("insecure", &self.insecure).finish()
+        f.debug_struct("TlsClient")
+            .field("insecure", &self.insecure)
+            .finish()
     }
 }
 
@@ -98,11 +100,13 @@ impl TlsClient {
     ) -> (Result<TlsStream<TcpStream>, Failure>, Option<i64>) {
         let seen = Arc::new(Mutex::new(None));
         let mut config = (*self.config).clone();
-        config.dangerous().set_certificate_verifier(Arc::new(RecordingVerifier {
-            inner: self.verifier.clone(),
-            insecure: self.insecure,
-            earliest_expiry: seen.clone(),
-        }));
+        config
+            .dangerous()
+            .set_certificate_verifier(Arc::new(RecordingVerifier {
+                inner: self.verifier.clone(),
+                insecure: self.insecure,
+                earliest_expiry: seen.clone(),
+            }));
         let name_text = self.server_name.as_deref().unwrap_or(host);
         let bare = name_text.trim_start_matches('[').trim_end_matches(']');
         let result = match ServerName::try_from(bare.to_string()) {
@@ -116,7 +120,10 @@ impl TlsClient {
                     };
                     Failure::new(kind, format!("TLS handshake with {name_text}: {e}"))
                 }),
-            Err(e) => Err(Failure::new(FailureKind::Tls, format!("server name {name_text:?}: {e}"))),
+            Err(e) => Err(Failure::new(
+                FailureKind::Tls,
+                format!("server name {name_text:?}: {e}"),
+            )),
         };
         let expiry = *seen.lock().expect("expiry lock");
         (result, expiry)

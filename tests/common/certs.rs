@@ -46,7 +46,11 @@ fn leaf_params() -> CertificateParams {
     p
 }
 
-fn identity(cert: rcgen::Certificate, key: &KeyPair, extra: Option<&CertificateDer<'static>>) -> Identity {
+fn identity(
+    cert: rcgen::Certificate,
+    key: &KeyPair,
+    extra: Option<&CertificateDer<'static>>,
+) -> Identity {
     let mut chain = vec![cert.der().clone()];
     chain.extend(extra.cloned());
     Identity {
@@ -60,7 +64,9 @@ pub fn generate() -> Certs {
     let ca_key = KeyPair::generate().expect("ca key");
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "gwanje test CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gwanje test CA");
     let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
     let issuer = Issuer::new(ca_params, &ca_key);
 
@@ -69,13 +75,17 @@ pub fn generate() -> Certs {
     valid_params.not_before = rcgen::date_time_ymd(2025, 1, 1);
     valid_params.not_after = rcgen::date_time_ymd(2035, 6, 30);
     let valid_not_after = valid_params.not_after.unix_timestamp();
-    let valid = valid_params.signed_by(&valid_key, &issuer).expect("valid leaf");
+    let valid = valid_params
+        .signed_by(&valid_key, &issuer)
+        .expect("valid leaf");
 
     let expired_key = KeyPair::generate().expect("key");
     let mut expired_params = leaf_params();
     expired_params.not_before = rcgen::date_time_ymd(2019, 1, 1);
     expired_params.not_after = rcgen::date_time_ymd(2020, 1, 1);
-    let expired = expired_params.signed_by(&expired_key, &issuer).expect("expired leaf");
+    let expired = expired_params
+        .signed_by(&expired_key, &issuer)
+        .expect("expired leaf");
 
     let ss_key = KeyPair::generate().expect("key");
     let self_signed = leaf_params().self_signed(&ss_key).expect("self-signed");

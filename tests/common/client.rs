@@ -13,13 +13,21 @@ pub struct Reply {
 }
 
 /// Sends `method` to `http://addr{path}` with optional headers.
-pub async fn request(method: &str, addr: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> std::io::Result<Reply> {
+pub async fn request(
+    method: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Reply> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(conn);
-    let mut req = http::Request::builder().method(method).uri(path).header("host", addr.to_string());
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -28,7 +36,12 @@ pub async fn request(method: &str, addr: std::net::SocketAddr, path: &str, heade
         .await
         .map_err(std::io::Error::other)?;
     let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await.map_err(std::io::Error::other)?.to_bytes();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
     Ok(Reply {
         status,
         body: String::from_utf8_lossy(&body).into_owned(),

@@ -9,7 +9,11 @@ use super::client;
 
 /// A free loopback port (bound and released; the daemon binds it next).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A running gwanje process, ended by its PID when dropped.
@@ -45,7 +49,10 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().expect("child status") {
                 panic!("gwanje exited with {status}:\n{}", self.log_text());
             }
-            if client::get(self.addr, "/-/ready").await.is_ok_and(|r| r.status == 200) {
+            if client::get(self.addr, "/-/ready")
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -54,15 +61,26 @@ impl Daemon {
     }
 
     /// Polls `/metrics` (at most `limit`) until `done` holds; returns the last scrape.
-    pub async fn scrape_until(&self, limit: Duration, done: impl Fn(&[super::expo::Sample]) -> bool) -> Vec<super::expo::Sample> {
+    pub async fn scrape_until(
+        &self,
+        limit: Duration,
+        done: impl Fn(&[super::expo::Sample]) -> bool,
+    ) -> Vec<super::expo::Sample> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
-            let text = client::get(self.addr, "/metrics").await.expect("scrape").body;
+            let text = client::get(self.addr, "/metrics")
+                .await
+                .expect("scrape")
+                .body;
             let samples = super::expo::parse(&text);
             if done(&samples) {
                 return samples;
             }
-            assert!(tokio::time::Instant::now() < deadline, "condition not met within {limit:?}; last scrape:\n{text}\nlog:\n{}", self.log_text());
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not met within {limit:?}; last scrape:\n{text}\nlog:\n{}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

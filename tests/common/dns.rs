@@ -46,12 +46,16 @@ fn answer(query: &[u8]) -> Option<Vec<u8>> {
 pub async fn serve() -> Server {
     let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
     let addr = udp.local_addr().expect("addr");
-    let tcp = TcpListener::bind(addr).await.expect("bind tcp on the same port");
+    let tcp = TcpListener::bind(addr)
+        .await
+        .expect("bind tcp on the same port");
     let task = tokio::spawn(async move {
         let udp_loop = async {
             let mut buf = vec![0u8; 4096];
             loop {
-                let Ok((n, peer)) = udp.recv_from(&mut buf).await else { return };
+                let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                    return;
+                };
                 if let Some(reply) = answer(&buf[..n]) {
                     let _ = udp.send_to(&reply, peer).await;
                 }
@@ -59,10 +63,15 @@ pub async fn serve() -> Server {
         };
         let tcp_loop = async {
             loop {
-                let Ok((mut conn, _)) = tcp.accept().await else { return };
+                let Ok((mut conn, _)) = tcp.accept().await else {
+                    return;
+                };
                 tokio::spawn(async move {
                     let mut len = [0u8; 2];
-                    if tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut len)).await.is_err() {
+                    if tokio::time::timeout(Duration::from_secs(5), conn.read_exact(&mut len))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];

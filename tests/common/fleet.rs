@@ -21,15 +21,26 @@ pub const VALID_RRN: &str = "900101-1234568";
 /// The routes every test server serves.
 pub fn app() -> Router {
     Router::new()
-        .route("/", get(|| async { "<html><title>Citizen Portal</title><body>welcome</body></html>" }))
+        .route(
+            "/",
+            get(|| async { "<html><title>Citizen Portal</title><body>welcome</body></html>" }),
+        )
         .route(
             "/status/{code}",
-            get(|axum::extract::Path(code): axum::extract::Path<u16>| async move {
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-            }),
+            get(
+                |axum::extract::Path(code): axum::extract::Path<u16>| async move {
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                },
+            ),
         )
-        .route("/redirect", get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/")]) }))
-        .route("/redirect-loop", get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/redirect-loop")]) }))
+        .route(
+            "/redirect",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/")]) }),
+        )
+        .route(
+            "/redirect-loop",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/redirect-loop")]) }),
+        )
         .route(
             "/json",
             get(|| async {
@@ -39,13 +50,22 @@ pub fn app() -> Router {
                 )
             }),
         )
-        .route("/json-degraded", get(|| async { r#"{"status":"degraded"}"# }))
-        .route("/pii", get(|| async { format!("<p>Applicant: Hong Gildong, {VALID_RRN}</p>") }))
+        .route(
+            "/json-degraded",
+            get(|| async { r#"{"status":"degraded"}"# }),
+        )
+        .route(
+            "/pii",
+            get(|| async { format!("<p>Applicant: Hong Gildong, {VALID_RRN}</p>") }),
+        )
         .route(
             "/pii-lookalike",
             get(|| async { "order 900101-1234567, tel 010-1234-5678, ts 1764000000000" }),
         )
-        .route("/maintenance", get(|| async { "<h1>Service unavailable: under maintenance</h1>" }))
+        .route(
+            "/maintenance",
+            get(|| async { "<h1>Service unavailable: under maintenance</h1>" }),
+        )
         .route("/big", get(|| async { "x".repeat(4096) }))
         .route(
             "/slow",
@@ -54,12 +74,19 @@ pub fn app() -> Router {
                 "too late"
             }),
         )
-        .route("/version", get(|req: axum::extract::Request| async move { format!("{:?}", req.version()).into_response() }))
+        .route(
+            "/version",
+            get(|req: axum::extract::Request| async move {
+                format!("{:?}", req.version()).into_response()
+            }),
+        )
 }
 
 /// Serves `router` over plain HTTP/1.1 on 127.0.0.1.
 pub async fn http(router: Router) -> Server {
-    http_on("127.0.0.1:0".parse().expect("addr"), router).await.expect("bind")
+    http_on("127.0.0.1:0".parse().expect("addr"), router)
+        .await
+        .expect("bind")
 }
 
 /// Serves `router` over plain HTTP/1.1 on `addr` (a loopback address).
@@ -79,15 +106,21 @@ pub async fn http_auto(router: Router) -> Server {
 
 /// Serves `router` over TLS (ALPN h2 and http/1.1) with `identity`.
 pub async fn https(router: Router, identity: &Identity) -> Server {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .expect("tls versions")
-        .with_no_client_auth()
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
-        .expect("server cert");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("tls versions")
+    .with_no_client_auth()
+    .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+    .expect("server cert");
     let mut config = config;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    serve_auto(router, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    serve_auto(
+        router,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+    )
+    .await
 }
 
 async fn serve_auto(router: Router, tls: Option<tokio_rustls::TlsAcceptor>) -> Server {
@@ -95,7 +128,9 @@ async fn serve_auto(router: Router, tls: Option<tokio_rustls::TlsAcceptor>) -> S
     let addr = listener.local_addr().expect("addr");
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let service = TowerToHyperService::new(router.clone());
             let tls = tls.clone();
             tokio::spawn(async move {
@@ -104,7 +139,9 @@ async fn serve_auto(router: Router, tls: Option<tokio_rustls::TlsAcceptor>) -> S
                     Some(acceptor) => {
                         // A failed handshake is what several tests expect.
                         if let Ok(stream) = acceptor.accept(tcp).await {
-                            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
                         }
                     }
                     None => {

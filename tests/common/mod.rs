@@ -1,7 +1,10 @@
 //! Shared test helpers: a loopback target fleet (HTTP, HTTPS, misbehaving
 //! TCP servers, DNS), generated certificates, config writers and a small
 //! HTTP client. Everything listens on 127.0.0.1 and stops when dropped.
-#![allow(dead_code, reason = "each test crate uses a different part of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of the helpers"
+)]
 
 pub mod certs;
 pub mod client;
@@ -50,7 +53,9 @@ impl Drop for Server {
 pub fn required(what: &str) -> bool {
     let required = std::env::var("GWANJE_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
     if !required {
-        eprintln!("skipping: {what} is not available (set GWANJE_REQUIRE_TOOLS=1 to make this an error)");
+        eprintln!(
+            "skipping: {what} is not available (set GWANJE_REQUIRE_TOOLS=1 to make this an error)"
+        );
     }
     required
 }

@@ -21,7 +21,11 @@ impl ConfigDir {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("probes")).expect("probes dir");
         let config = dir.path().join("gwanje.yaml");
-        std::fs::write(&config, format!("probe_files: [\"probes/*.yaml\"]\n{settings}")).expect("write config");
+        std::fs::write(
+            &config,
+            format!("probe_files: [\"probes/*.yaml\"]\n{settings}"),
+        )
+        .expect("write config");
         let me = ConfigDir { dir, config };
         for (name, text) in catalogs {
             me.write_catalog(name, text);
@@ -31,7 +35,11 @@ impl ConfigDir {
 
     /// (Re)writes catalog `probes/{name}.yaml`.
     pub fn write_catalog(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join("probes").join(format!("{name}.yaml")), text).expect("write catalog");
+        std::fs::write(
+            self.dir.path().join("probes").join(format!("{name}.yaml")),
+            text,
+        )
+        .expect("write catalog");
     }
 
     /// Loads the plan, panicking with the errors if invalid.
@@ -43,7 +51,10 @@ impl ConfigDir {
 /// A one-target catalog of service `svc` from the target's YAML body
 /// (indented as a list item's keys).
 pub fn one_target(target_yaml: &str) -> String {
-    format!("service: svc\ntargets:\n  - name: t\n{}", indent(target_yaml, 4))
+    format!(
+        "service: svc\ntargets:\n  - name: t\n{}",
+        indent(target_yaml, 4)
+    )
 }
 
 fn indent(text: &str, n: usize) -> String {

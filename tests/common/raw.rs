@@ -29,7 +29,9 @@ pub async fn serve(behaviour: Behaviour) -> Server {
     let addr = listener.local_addr().expect("addr");
     let task = tokio::spawn(async move {
         loop {
-            let Ok((conn, _)) = listener.accept().await else { return };
+            let Ok((conn, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(handle(conn, behaviour));
         }
     });
@@ -60,7 +62,9 @@ async fn handle(mut conn: TcpStream, behaviour: Behaviour) {
         }
         Behaviour::Garbage => {
             let _ = read_some(&mut conn).await;
-            let _ = conn.write_all(b"\x00\x01 this is not HTTP at all \xff\r\n\r\n").await;
+            let _ = conn
+                .write_all(b"\x00\x01 this is not HTTP at all \xff\r\n\r\n")
+                .await;
         }
         Behaviour::EndlessBody => {
             let _ = read_some(&mut conn).await;
@@ -70,7 +74,9 @@ async fn handle(mut conn: TcpStream, behaviour: Behaviour) {
             let chunk = format!("{:x}\r\n{}\r\n", 65536, "y".repeat(65536));
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             for _ in 0..4096 {
-                if tokio::time::Instant::now() > deadline || conn.write_all(chunk.as_bytes()).await.is_err() {
+                if tokio::time::Instant::now() > deadline
+                    || conn.write_all(chunk.as_bytes()).await.is_err()
+                {
                     return;
                 }
             }
@@ -81,7 +87,9 @@ async fn handle(mut conn: TcpStream, behaviour: Behaviour) {
                 if got.is_empty() {
                     return;
                 }
-                if got.windows(4).any(|w| w == b"PING") && conn.write_all(b"+PONG\r\n").await.is_err() {
+                if got.windows(4).any(|w| w == b"PING")
+                    && conn.write_all(b"+PONG\r\n").await.is_err()
+                {
                     return;
                 }
             }

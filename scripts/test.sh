@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite, installing what it needs. README's test command.
+#   scripts/test.sh            # everything
+# As root it installs Debian's prometheus (promtool), prometheus-alertmanager,
+# iproute2 and nftables when missing, and makes tests that need them (or root)
+# fail instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager ip:iproute2 nft:nftables; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "not root: tests needing ${need[*]} will be skipped"
+  fi
+fi
+if [ "$(id -u)" = 0 ]; then
+  export GWANJE_REQUIRE_TOOLS=1 GWANJE_REQUIRE_NETNS=1
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

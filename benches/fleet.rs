@@ -1,6 +1,7 @@
 //! Probing cost on a loopback fleet: gwanje vs blackbox_exporter.
 //!
 //!   cargo bench --bench fleet -- [--targets 1000,5000] [--intervals 10s,5s] [--seconds 90]
+//!                                 [--setups gwanje,blackbox]
 //!
 //! For each (targets, interval) it serves N HTTP targets on 127.0.0.1, runs
 //! gwanje on them with a Prometheus scraping gwanje, then (when Debian's
@@ -11,7 +12,7 @@
 //! Traffic stays on loopback; every process started is ended by its PID.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use std::fmt::Write as _;
@@ -29,6 +30,7 @@ struct Args {
     targets: Vec<usize>,
     intervals: Vec<Duration>,
     seconds: u64,
+    blackbox: bool,
 }
 
 fn args() -> Args {
@@ -36,6 +38,7 @@ fn args() -> Args {
         targets: vec![1000, 5000],
         intervals: vec![Duration::from_secs(10), Duration::from_secs(5)],
         seconds: 90,
+        blackbox: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -54,8 +57,11 @@ fn args() -> Args {
                     .collect()
             }
             "--seconds" => a.seconds = value().parse().expect("seconds"),
+            "--setups" => a.blackbox = value().split(',').any(|s| s == "blackbox"),
             "--bench" => {}
-            other => panic!("unknown argument {other}; use --targets, --intervals, --seconds"),
+            other => {
+                panic!("unknown argument {other}; use --targets, --intervals, --seconds, --setups")
+            }
         }
     }
     a
@@ -360,8 +366,8 @@ fn main() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (_servers, ports) = serve_fleet().await;
-        let compare = blackbox_available() && prometheus_available();
-        if !compare {
+        let compare = a.blackbox && blackbox_available() && prometheus_available();
+        if a.blackbox && !compare {
             println!("note: install Debian's prometheus-blackbox-exporter and prometheus to compare side by side");
         }
         println!("setup     targets every probes/s  intended  cpu ms/probe      +prom      total  peakRSS  timeliness");

@@ -40,7 +40,7 @@ impl Catalogs {
             Ok(d) => d,
             Err(e) => return errors.push(e),
         };
-        let raw: RawCatalog = match doc.decode("", &doc.value) {
+        let raw: RawCatalog = match doc.decode() {
             Ok(r) => r,
             Err(e) => return errors.push(e),
         };
@@ -73,12 +73,12 @@ impl Catalogs {
         let service: Arc<str> = raw.service.as_str().into();
         let mut names: HashMap<String, usize> = HashMap::new();
         let mut count = 0;
-        for (i, value) in raw.targets.iter().enumerate() {
+        for (i, each) in raw.targets.iter().enumerate() {
             let path = format!("targets[{i}]");
-            let rt: RawTarget = match doc.decode(&path, value) {
+            let rt = match &each.0 {
                 Ok(t) => t,
-                Err(e) => {
-                    errors.push(e);
+                Err((inner, message)) => {
+                    errors.push(doc.locate(&path, inner, message));
                     continue;
                 }
             };
@@ -96,7 +96,7 @@ impl Catalogs {
                 ));
                 continue;
             }
-            if let Some(t) = build_target(&doc, &path, &rt, &service, &inherited, errors) {
+            if let Some(t) = build_target(&doc, &path, rt, &service, &inherited, errors) {
                 self.targets.push(Arc::new(t));
                 count += 1;
             }

@@ -1,23 +1,41 @@
-//! One YAML file: its text parsed to a value, with positions for error messages.
+//! One YAML file: decoded straight from its text, with positions for errors.
+//!
+//! Nothing builds a tree of the whole document: a catalog of thousands of
+//! targets is decoded target by target (see [`Each`]), and the key-path →
+//! position index is built only when there is an error to place.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-use serde::de::DeserializeOwned;
+use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
 use super::error::ConfigError;
-use super::positions::{Positions, join_key};
+use super::positions::{Pos, Positions, join_key};
 
-/// A parsed YAML file.
+/// A YAML file read from disk.
 pub struct Document {
     /// The file's path as given.
     pub file: PathBuf,
-    /// The parsed document.
-    pub value: yaml_serde::Value,
-    positions: Positions,
+    text: String,
+    positions: OnceLock<Positions>,
+}
+
+/// A list element decoded on its own, so one bad element does not hide the
+/// errors of the others: holds the element or its (inner path, message).
+#[derive(Debug)]
+pub struct Each<T>(pub Result<T, (String, String)>);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Each<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = yaml_serde::Value::deserialize(d)?;
+        Ok(Each(serde_path_to_error::deserialize(value).map_err(|e| {
+            (e.path().to_string(), e.inner().to_string())
+        })))
+    }
 }
 
 impl Document {
-    /// Reads and parses `file`.
+    /// Reads `file`.
     pub fn read(file: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
             file: file.to_path_buf(),
@@ -26,46 +44,73 @@ impl Document {
             key: String::new(),
             message: format!("cannot read the file: {e}"),
         })?;
-        Self::parse(file, &text)
+        Ok(Document {
+            file: file.to_path_buf(),
+            text,
+            positions: OnceLock::new(),
+        })
     }
 
-    /// Parses `text` as the contents of `file`.
-    pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
-        let value: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| {
+    fn positions(&self) -> &Positions {
+        self.positions.get_or_init(|| Positions::index(&self.text))
+    }
+
+    /// Decodes the whole document into `T`.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        // A first pass finds syntax errors, which yaml_serde locates itself;
+        // what fails after it is a key or type error, located by key path.
+        if let Err(e) = yaml_serde::from_str::<serde::de::IgnoredAny>(&self.text) {
             let loc = e.location();
-            ConfigError {
-                file: file.to_path_buf(),
+            return Err(ConfigError {
+                file: self.file.clone(),
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
                 key: String::new(),
                 message: format!("not valid YAML: {e}"),
-            }
-        })?;
-        Ok(Document {
-            file: file.to_path_buf(),
-            value,
-            positions: Positions::index(text),
-        })
+            });
+        }
+        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(&self.text))
+            .map_err(|e| self.locate("", &e.path().to_string(), &e.inner().to_string()))
+    }
+
+    /// Turns serde's error at `inner` (below `base`) into one that points at the bad key.
+    pub fn locate(&self, base: &str, inner: &str, message: &str) -> ConfigError {
+        let path = match inner {
+            "." | "" => base.to_string(),
+            p if p.starts_with('[') => format!("{base}{p}"),
+            p => join_key(base, p),
+        };
+        // serde names the unknown key only in its message.
+        if let Some(field) = message
+            .strip_prefix("unknown field `")
+            .and_then(|m| m.split('`').next())
+        {
+            let key = if path == field || path.ends_with(&format!(".{field}")) {
+                path.clone()
+            } else {
+                join_key(&path, field)
+            };
+            return self.error_at_key(&key, friendly(message));
+        }
+        if message.starts_with("missing field") {
+            return self.error_at_key(&path, friendly(message));
+        }
+        self.error_at(&path, friendly(message))
     }
 
     /// An error at the value under `path`.
     pub fn error_at(&self, path: &str, message: impl Into<String>) -> ConfigError {
-        let pos = self.positions.value(path);
+        let pos = self.positions().value(path);
         self.error(path, pos, message.into())
     }
 
     /// An error at the key `path` (for unknown or misplaced keys).
     pub fn error_at_key(&self, path: &str, message: impl Into<String>) -> ConfigError {
-        let pos = self.positions.key(path);
+        let pos = self.positions().key(path);
         self.error(path, pos, message.into())
     }
 
-    fn error(
-        &self,
-        path: &str,
-        pos: Option<super::positions::Pos>,
-        message: String,
-    ) -> ConfigError {
+    fn error(&self, path: &str, pos: Option<Pos>, message: String) -> ConfigError {
         ConfigError {
             file: self.file.clone(),
             line: pos.map(|p| p.line),
@@ -73,40 +118,6 @@ impl Document {
             key: path.to_string(),
             message,
         }
-    }
-
-    /// Deserializes the sub-value `value` found at `base` into `T`,
-    /// turning serde's message into one that points at the bad key.
-    pub fn decode<T: DeserializeOwned>(
-        &self,
-        base: &str,
-        value: &yaml_serde::Value,
-    ) -> Result<T, ConfigError> {
-        serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            let inner = e.path().to_string();
-            let path = match inner.as_str() {
-                "." => base.to_string(),
-                p if p.starts_with('[') => format!("{base}{p}"),
-                p => join_key(base, p),
-            };
-            let message = e.inner().to_string();
-            // serde names the unknown key only in its message.
-            if let Some(field) = message
-                .strip_prefix("unknown field `")
-                .and_then(|m| m.split('`').next())
-            {
-                let key = if path == field || path.ends_with(&format!(".{field}")) {
-                    path.clone()
-                } else {
-                    join_key(&path, field)
-                };
-                return self.error_at_key(&key, friendly(&message));
-            }
-            if message.starts_with("missing field") {
-                return self.error_at_key(&path, friendly(&message));
-            }
-            self.error_at(&path, friendly(&message))
-        })
     }
 }
 

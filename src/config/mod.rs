@@ -24,9 +24,7 @@ use document::Document;
 /// Loads the daemon config at `path` and every probe catalog it names.
 pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
     let doc = Document::read(path).map_err(|e| ConfigErrors(vec![e]))?;
-    let raw: raw::RawConfig = doc
-        .decode("", &doc.value)
-        .map_err(|e| ConfigErrors(vec![e]))?;
+    let raw: raw::RawConfig = doc.decode().map_err(|e| ConfigErrors(vec![e]))?;
     let mut errors = Vec::new();
     let dir = path.parent().unwrap_or(Path::new("."));
     let settings = settings::settings(&doc, &raw, dir, &mut errors);

@@ -69,7 +69,7 @@ pub struct RawCatalog {
     pub interval: Option<String>,
     pub timeout: Option<String>,
     pub health: Option<RawHealth>,
-    pub targets: Vec<yaml_serde::Value>,
+    pub targets: Vec<super::document::Each<RawTarget>>,
 }
 
 #[derive(Debug, Deserialize)]

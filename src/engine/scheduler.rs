@@ -132,7 +132,9 @@ async fn target_loop(
             .scheduler_lateness
             .observe(Instant::now().saturating_duration_since(due).as_secs_f64());
         metrics.probes_in_flight.inc();
-        let result = prober.run(&ctx).await;
+        // Boxed: the probe's state machine is ~20 KB; inline, every idle
+        // target would carry it between runs (100 MB at 5,000 targets).
+        let result = Box::pin(prober.run(&ctx)).await;
         metrics.probes_in_flight.dec();
         drop(_permit);
         let done = Completed {
@@ -177,5 +179,40 @@ mod tests {
         );
         let again = phase_offset(&TargetKey::new("svc", "t0"), interval);
         assert_eq!(again, offsets[0], "the offset is stable for a key");
+    }
+
+    /// Guards memory per target: an idle target's task must not carry a
+    /// probe's state machine (it did, at 20 KB each, before the probe future was boxed).
+    #[tokio::test]
+    async fn idle_target_task_stays_small() {
+        let target = Arc::new(Target {
+            key: TargetKey::new("svc", "t"),
+            service: "svc".into(),
+            name: "t".into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            health: Default::default(),
+            probe: crate::plan::ProbeSpec::Icmp(crate::plan::IcmpSpec {
+                host: "127.0.0.1".into(),
+                packets: 1,
+                max_loss: 0.5,
+                payload_size: 8,
+                dont_fragment: false,
+                source: Default::default(),
+            }),
+        });
+        let (tx, _rx) = mpsc::channel(1);
+        let task = target_loop(
+            Prober::new(target),
+            ProbeContext::new().expect("probe context"),
+            Arc::new(Semaphore::new(1)),
+            tx,
+            Metrics::new(),
+        );
+        assert!(
+            std::mem::size_of_val(&task) <= 2048,
+            "{} bytes",
+            std::mem::size_of_val(&task)
+        );
     }
 }

@@ -5,8 +5,8 @@ mod targets;
 use std::sync::Arc;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub use targets::TargetTable;
@@ -34,6 +34,7 @@ pub struct Metrics {
     pub reload_success_timestamp: Gauge,
     /// Reloads by result.
     pub reloads_total: IntCounterVec,
+    last_render_len: std::sync::atomic::AtomicUsize,
 }
 
 impl Metrics {
@@ -103,6 +104,7 @@ impl Metrics {
             .expect("valid metric"),
             targets,
             registry,
+            last_render_len: Default::default(),
         };
         let build_info = IntGaugeVec::new(
             Opts::new("gwanje_build_info", "Build information; always 1."),
@@ -113,8 +115,6 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
         let r = &m.registry;
-        r.register(Box::new(targets::TableCollector(m.targets.clone())))
-            .expect("register");
         for c in [
             Box::new(m.probes_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.target_changes_total.clone()),
@@ -134,10 +134,17 @@ impl Metrics {
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .expect("text encoding into a Vec cannot fail");
-        String::from_utf8(buf).expect("exposition is UTF-8")
+        use std::sync::atomic::Ordering;
+        // Reserve what the last scrape needed, so a large scrape does not
+        // grow the buffer by doubling (and briefly hold twice its size).
+        let mut out = String::with_capacity(self.last_render_len.load(Ordering::Relaxed) + 4096);
+        out.push_str(
+            &TextEncoder::new()
+                .encode_to_string(&self.registry.gather())
+                .expect("text encoding into a String cannot fail"),
+        );
+        self.targets.render_into(&mut out);
+        self.last_render_len.store(out.len(), Ordering::Relaxed);
+        out
     }
 }

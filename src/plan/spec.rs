@@ -24,7 +24,7 @@ pub struct Source {
 }
 
 /// TLS settings for a probe.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct TlsSpec {
     /// Extra CA certificates (PEM) trusted besides the system store.
     pub ca_file: Option<PathBuf>,

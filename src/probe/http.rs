@@ -2,6 +2,7 @@
 //! content and JSON assertions, a capped body read and the personal-data guard.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -23,20 +24,23 @@ const USER_AGENT: &str = concat!("gwanje/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug)]
 pub struct HttpProbe {
     spec: HttpSpec,
-    tls: Result<TlsClient, String>,
+    alpn: &'static [&'static [u8]],
+    // Built on first use: plain-http targets never need one.
+    tls: OnceLock<Result<Arc<TlsClient>, String>>,
 }
 
 impl HttpProbe {
     /// Prepares the probe; a bad CA file is reported by every probe run.
     pub fn new(spec: &HttpSpec) -> Self {
-        let alpn: &[&[u8]] = match spec.version {
+        let alpn: &'static [&'static [u8]] = match spec.version {
             HttpVersion::Auto => &[b"h2", b"http/1.1"],
             HttpVersion::Http1 => &[b"http/1.1"],
             HttpVersion::Http2 => &[b"h2"],
         };
         HttpProbe {
             spec: spec.clone(),
-            tls: TlsClient::new(&spec.tls, alpn),
+            alpn,
+            tls: OnceLock::new(),
         }
     }
 
@@ -195,6 +199,7 @@ impl HttpProbe {
         if url.scheme() == "https" {
             let tls = self
                 .tls
+                .get_or_init(|| TlsClient::shared(&spec.tls, self.alpn))
                 .as_ref()
                 .map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
             let t = Instant::now();

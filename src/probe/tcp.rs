@@ -17,7 +17,7 @@ const EXPECT_CAP: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct TcpProbe {
     spec: TcpSpec,
-    tls: Option<Result<TlsClient, String>>,
+    tls: Option<Result<std::sync::Arc<TlsClient>, String>>,
 }
 
 impl TcpProbe {
@@ -25,7 +25,7 @@ impl TcpProbe {
     pub fn new(spec: &TcpSpec) -> Self {
         TcpProbe {
             spec: spec.clone(),
-            tls: spec.tls.as_ref().map(|t| TlsClient::new(t, &[])),
+            tls: spec.tls.as_ref().map(|t| TlsClient::shared(t, &[])),
         }
     }
 

@@ -1,7 +1,8 @@
 //! TLS for probes: verification on by default, custom CAs, and the earliest
 //! certificate expiry of the chain, reported even when verification fails.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -55,11 +56,33 @@ impl std::fmt::Debug for TlsClient {
     }
 }
 
+/// TLS clients shared by every target with the same settings: each client
+/// holds a copy of the root store, which costs tens of kilobytes.
+type Shared = HashMap<(TlsSpec, Vec<Vec<u8>>), Weak<TlsClient>>;
+
 impl TlsClient {
-    /// Builds the client for `spec`, offering `alpn` protocols.
-    pub fn new(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Self, String> {
-        let mut roots = (*system_roots()).clone();
+    /// The client for `spec` offering `alpn`, shared with targets that use the same.
+    pub fn shared(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Arc<Self>, String> {
+        static CLIENTS: OnceLock<Mutex<Shared>> = OnceLock::new();
+        let key = (spec.clone(), alpn.iter().map(|p| p.to_vec()).collect());
+        let mut clients = CLIENTS
+            .get_or_init(Default::default)
+            .lock()
+            .expect("tls client cache");
+        if let Some(client) = clients.get(&key).and_then(Weak::upgrade) {
+            return Ok(client);
+        }
+        let client = Arc::new(Self::new(spec, alpn)?);
+        clients.retain(|_, c| c.strong_count() > 0);
+        clients.insert(key, Arc::downgrade(&client));
+        Ok(client)
+    }
+
+    /// Builds a client for `spec`, offering `alpn` protocols.
+    fn new(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Self, String> {
+        let mut roots = system_roots();
         if let Some(file) = &spec.ca_file {
+            let roots = Arc::make_mut(&mut roots);
             let certs = CertificateDer::pem_file_iter(file)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| format!("reading CA file {}: {e}", file.display()))?;
@@ -72,7 +95,6 @@ impl TlsClient {
                     .map_err(|e| format!("CA file {}: {e}", file.display()))?;
             }
         }
-        let roots = Arc::new(roots);
         let verifier = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
             .build()
             .map_err(|e| format!("TLS verifier: {e}"))?;

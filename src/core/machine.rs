@@ -1,67 +1,137 @@
-//! The core state machine: owns every target's health window.
+//! The core state machine: health windows, path states and group controllers.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::health::{HealthPolicy, HealthWindow};
-use super::types::{FailureKind, Observation, TargetKey, TargetState, Timestamp};
+use super::config::CoreConfig;
+use super::effect::{Effect, Input};
+use super::group::{GroupState, Pin};
+use super::health::HealthWindow;
+use super::path::{PathState, PathStatus, SubjectView, classify};
+use super::types::{GroupName, Observation, PathName, Subject, TargetState, Timestamp};
 
-/// What the core needs to know about one planned target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetConfig {
-    /// The target's identity.
-    pub key: TargetKey,
-    /// Its health thresholds.
-    pub policy: HealthPolicy,
+/// One subject's health window and the times path decisions compare.
+#[derive(Debug, Clone)]
+struct Tracked {
+    window: HealthWindow,
+    last_ok: Option<Timestamp>,
+    failing_since: Option<Timestamp>,
 }
 
-/// A timestamped input to the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Input {
-    /// A (new) plan was applied: these are now the targets.
-    PlanApplied(Vec<TargetConfig>),
-    /// A probe finished.
-    ProbeCompleted(Observation),
-}
-
-/// Something the core decided, for the adapters to carry out or report.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// A target's health state changed.
-    TargetChanged {
-        /// The target.
-        target: TargetKey,
-        /// Its state before.
-        from: TargetState,
-        /// Its state now.
-        to: TargetState,
-        /// When the deciding observation was made.
-        at: Timestamp,
-        /// Failures among the results in the window when it changed.
-        failures_in_window: u32,
-        /// The failure class of the deciding probe, if it failed.
-        cause: Option<FailureKind>,
-    },
+impl Tracked {
+    fn view(&self) -> SubjectView {
+        SubjectView {
+            state: self.window.state(),
+            last_ok: self.last_ok,
+            failing_since: self.failing_since,
+        }
+    }
 }
 
 /// The decision core. Same inputs in the same order give the same effects.
 #[derive(Debug, Default)]
 pub struct Core {
-    targets: BTreeMap<TargetKey, HealthWindow>,
+    now: Timestamp,
+    deadline: Option<Timestamp>,
+    health: BTreeMap<Subject, Tracked>,
+    paths: BTreeMap<PathName, PathStatus>,
+    groups: BTreeMap<GroupName, GroupState>,
     effects: VecDeque<Effect>,
 }
 
 impl Core {
-    /// An empty core with no targets.
+    /// An empty core.
     pub fn new() -> Self {
         Core::default()
     }
 
     /// Feeds one input observed at `now`.
     pub fn handle_input(&mut self, now: Timestamp, input: Input) {
-        match input {
-            Input::PlanApplied(targets) => self.apply_plan(targets),
-            Input::ProbeCompleted(obs) => self.observe(now, obs),
+        self.now = self.now.max(now);
+        let mut out = Vec::new();
+        let evaluate = match input {
+            Input::PlanApplied(cfg) => {
+                self.apply_plan(cfg);
+                true
+            }
+            // Also evaluate when a timer is due, so a deadline is never
+            // skipped because an input arrived at the same moment.
+            Input::ProbeCompleted(obs) => {
+                self.observe(now, obs, &mut out) | self.deadline.is_some_and(|d| d <= now)
+            }
+            Input::RoutesObserved { group, path } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.observed(path, &self.paths, &mut out);
+                }
+                true
+            }
+            Input::RouteChangeCompleted { group, to, result } => {
+                if let Some(g) = self.groups.get_mut(&group) {
+                    g.completed(now, to, result, &mut out);
+                }
+                true
+            }
+            Input::Pin {
+                group,
+                path,
+                until,
+                by,
+            } => {
+                if let Some(g) = self
+                    .groups
+                    .get_mut(&group)
+                    .filter(|g| g.cfg.paths.contains(&path))
+                {
+                    g.pin = Some(Pin {
+                        path: path.clone(),
+                        until,
+                        by: by.clone(),
+                    });
+                    out.push(Effect::PinSet {
+                        group,
+                        path,
+                        until,
+                        by,
+                    });
+                }
+                true
+            }
+            Input::Unpin { group, by } => {
+                if let Some(g) = self.groups.get_mut(&group).filter(|g| g.pin.is_some()) {
+                    g.pin = None;
+                    out.push(Effect::PinCleared { group, by });
+                }
+                true
+            }
+            Input::Unfreeze { group, by } => {
+                if let Some(g) = self
+                    .groups
+                    .get_mut(&group)
+                    .filter(|g| g.frozen_until.is_some())
+                {
+                    g.frozen_until = None;
+                    g.switches.clear();
+                    out.push(Effect::GroupUnfrozen { group, by });
+                }
+                true
+            }
+        };
+        if evaluate {
+            self.evaluate(now, &mut out);
         }
+        self.effects.extend(out);
+    }
+
+    /// Lets timers fire at `now` (pin expiry, retries, hold-down, failback).
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        let mut out = Vec::new();
+        self.evaluate(now, &mut out);
+        self.effects.extend(out);
+    }
+
+    /// The next time [`Core::handle_timeout`] should be called, if any.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.deadline
     }
 
     /// Takes the next pending effect, oldest first.
@@ -69,178 +139,139 @@ impl Core {
         self.effects.pop_front()
     }
 
-    /// The current state of `target`, if it is planned.
-    pub fn target_state(&self, target: &TargetKey) -> Option<TargetState> {
-        self.targets.get(target).map(HealthWindow::state)
+    /// The decided health of `subject`, if it is planned.
+    pub fn subject_state(&self, subject: &Subject) -> Option<TargetState> {
+        self.health.get(subject).map(|t| t.window.state())
     }
 
-    /// Every planned target with its state, in key order.
-    pub fn target_states(&self) -> impl Iterator<Item = (&TargetKey, TargetState)> {
-        self.targets.iter().map(|(k, w)| (k, w.state()))
+    /// Every path with its status.
+    pub fn paths(&self) -> &BTreeMap<PathName, PathStatus> {
+        &self.paths
     }
 
-    fn apply_plan(&mut self, targets: Vec<TargetConfig>) {
-        let mut old = std::mem::take(&mut self.targets);
-        for t in targets {
-            // A target whose thresholds did not change keeps its history, so
-            // a reload never resets a down target to unknown.
-            let window = match old.remove(&t.key) {
-                Some(w) if w.policy() == t.policy => w,
-                _ => HealthWindow::new(t.policy),
+    /// Every group with its controller state.
+    pub fn groups(&self) -> &BTreeMap<GroupName, GroupState> {
+        &self.groups
+    }
+
+    fn apply_plan(&mut self, cfg: CoreConfig) {
+        let mut old = std::mem::take(&mut self.health);
+        for s in cfg.subjects {
+            // Unchanged thresholds keep their history: a reload never resets a
+            // down subject to unknown.
+            let tracked = match old.remove(&s.subject) {
+                Some(t) if t.window.policy() == s.policy => t,
+                _ => Tracked {
+                    window: HealthWindow::new(s.policy),
+                    last_ok: None,
+                    failing_since: None,
+                },
             };
-            self.targets.insert(t.key, window);
+            self.health.insert(s.subject, tracked);
         }
-    }
-
-    fn observe(&mut self, now: Timestamp, obs: Observation) {
-        // Results for a target removed by a reload can still be in flight.
-        let Some(window) = self.targets.get_mut(&obs.target) else {
-            return;
-        };
-        let from = window.state();
-        if let Some(to) = window.observe(obs.failure.is_none()) {
-            self.effects.push_back(Effect::TargetChanged {
-                failures_in_window: window.failures_in_window(),
-                target: obs.target,
-                from,
-                to,
-                at: now,
-                cause: obs.failure,
-            });
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(n: &str) -> TargetKey {
-        TargetKey::new("svc", n)
-    }
-
-    fn plan(names: &[&str], policy: HealthPolicy) -> Input {
-        Input::PlanApplied(
-            names
-                .iter()
-                .map(|n| TargetConfig {
-                    key: key(n),
-                    policy,
-                })
-                .collect(),
-        )
-    }
-
-    fn probe(core: &mut Core, t: u64, name: &str, failure: Option<FailureKind>) {
-        core.handle_input(
-            Timestamp(t),
-            Input::ProbeCompleted(Observation {
-                target: key(name),
-                at: Timestamp(t),
-                failure,
-            }),
-        );
-    }
-
-    fn drain(core: &mut Core) -> Vec<Effect> {
-        std::iter::from_fn(|| core.poll_effect()).collect()
-    }
-
-    #[test]
-    fn emits_one_effect_per_state_change() {
-        let mut core = Core::new();
-        core.handle_input(Timestamp(0), plan(&["a"], HealthPolicy::consecutive(2, 1)));
-        probe(&mut core, 1, "a", None);
-        probe(&mut core, 2, "a", None);
-        probe(&mut core, 3, "a", Some(FailureKind::Timeout));
-        probe(&mut core, 4, "a", Some(FailureKind::Refused));
-        probe(&mut core, 5, "a", Some(FailureKind::Refused));
-        let effects = drain(&mut core);
-        assert_eq!(effects.len(), 2, "{effects:?}");
-        assert_eq!(
-            effects[1],
-            Effect::TargetChanged {
-                target: key("a"),
-                from: TargetState::Up,
-                to: TargetState::Down,
-                at: Timestamp(4),
-                failures_in_window: 2,
-                cause: Some(FailureKind::Refused),
-            }
-        );
-    }
-
-    #[test]
-    fn reload_keeps_state_of_unchanged_targets_only() {
-        let policy = HealthPolicy::consecutive(1, 1);
-        let mut core = Core::new();
-        core.handle_input(Timestamp(0), plan(&["a", "b"], policy));
-        probe(&mut core, 1, "a", Some(FailureKind::Timeout));
-        probe(&mut core, 1, "b", Some(FailureKind::Timeout));
-        core.handle_input(
-            Timestamp(2),
-            Input::PlanApplied(vec![
-                TargetConfig {
-                    key: key("a"),
-                    policy,
-                },
-                TargetConfig {
-                    key: key("b"),
-                    policy: HealthPolicy::consecutive(2, 1),
-                },
-                TargetConfig {
-                    key: key("c"),
-                    policy,
-                },
-            ]),
-        );
-        assert_eq!(core.target_state(&key("a")), Some(TargetState::Down));
-        assert_eq!(core.target_state(&key("b")), Some(TargetState::Unknown));
-        assert_eq!(core.target_state(&key("c")), Some(TargetState::Unknown));
-    }
-
-    #[test]
-    fn results_for_removed_targets_are_ignored() {
-        let mut core = Core::new();
-        core.handle_input(Timestamp(0), plan(&["a"], HealthPolicy::consecutive(1, 1)));
-        core.handle_input(Timestamp(1), plan(&[], HealthPolicy::default()));
-        probe(&mut core, 2, "a", Some(FailureKind::Timeout));
-        assert!(drain(&mut core).is_empty());
-        assert_eq!(core.target_state(&key("a")), None);
-    }
-
-    #[test]
-    fn same_inputs_same_effects() {
-        let run = || {
-            let mut core = Core::new();
-            core.handle_input(Timestamp(0), plan(&["a", "b"], HealthPolicy::default()));
-            for t in 0..200u64 {
-                let failure = (t % 7 < 3).then_some(FailureKind::Timeout);
-                probe(&mut core, t, if t % 2 == 0 { "a" } else { "b" }, failure);
-            }
-            drain(&mut core)
-        };
-        let first = run();
-        assert!(!first.is_empty());
-        assert_eq!(first, run());
-    }
-
-    proptest::proptest! {
-        /// Isolated failures (never `fall` of them within the window) never mark a target down.
-        #[test]
-        fn scattered_failures_below_threshold_never_flip(gaps in proptest::collection::vec(3usize..10, 1..40)) {
-            let mut core = Core::new();
-            core.handle_input(Timestamp(0), plan(&["a"], HealthPolicy { fall: 2, window: 3, rise: 1 }));
-            let mut t = 0;
-            for gap in gaps {
-                for _ in 0..gap {
-                    t += 1;
-                    probe(&mut core, t, "a", None);
+        let now = self.now;
+        self.paths = cfg
+            .paths
+            .into_iter()
+            .map(|p| {
+                let status = self
+                    .paths
+                    .remove(&p)
+                    .unwrap_or_else(|| PathStatus::new(now));
+                (p, status)
+            })
+            .collect();
+        let mut old_groups = std::mem::take(&mut self.groups);
+        for g in cfg.groups {
+            // The route state carries over a reload; the rules are the new ones.
+            let state = match old_groups.remove(&g.name) {
+                Some(mut s) => {
+                    if s.active.as_ref().is_some_and(|a| !g.paths.contains(a)) {
+                        s.active = None;
+                    }
+                    s.cfg = g;
+                    s
                 }
-                t += 1;
-                probe(&mut core, t, "a", Some(FailureKind::Timeout));
-            }
-            proptest::prop_assert_ne!(core.target_state(&key("a")), Some(TargetState::Down));
+                None => GroupState::new(g),
+            };
+            self.groups.insert(state.cfg.name.clone(), state);
         }
+    }
+
+    /// Records an observation; returns whether paths need re-evaluating.
+    fn observe(&mut self, now: Timestamp, obs: Observation, out: &mut Vec<Effect>) -> bool {
+        // Results for a subject removed by a reload can still be in flight.
+        let Some(tracked) = self.health.get_mut(&obs.subject) else {
+            return false;
+        };
+        if obs.failure.is_none() {
+            tracked.last_ok = Some(obs.at);
+            tracked.failing_since = None;
+        } else if tracked.failing_since.is_none() {
+            tracked.failing_since = Some(obs.at);
+        }
+        let window = &mut tracked.window;
+        let from = window.state();
+        let Some(to) = window.observe(obs.failure.is_none()) else {
+            return false;
+        };
+        let behind = obs
+            .subject
+            .path()
+            .filter(|_| matches!(obs.subject, Subject::Check(..)))
+            .filter(|p| {
+                self.paths
+                    .get(*p)
+                    .is_some_and(|s| s.state == PathState::Down)
+            })
+            .cloned();
+        out.push(Effect::HealthChanged {
+            failures_in_window: window.failures_in_window(),
+            subject: obs.subject.clone(),
+            from,
+            to,
+            at: now,
+            cause: obs.failure,
+            behind,
+        });
+        obs.subject.path().is_some()
+    }
+
+    fn evaluate(&mut self, now: Timestamp, out: &mut Vec<Effect>) {
+        let health = &self.health;
+        let state = |s: &Subject| health.get(s).map_or(SubjectView::UNKNOWN, Tracked::view);
+        let configs: Vec<_> = self.groups.values().map(|g| &g.cfg).collect();
+        for (name, status) in self.paths.iter_mut() {
+            let (to, reason) = classify(name, configs.iter().copied(), &state);
+            if to == status.state && reason == status.reason {
+                continue;
+            }
+            let from = status.state;
+            if to != from {
+                status.since = now;
+                if to == PathState::Down {
+                    status.last_down = Some(now);
+                }
+            }
+            status.state = to;
+            status.reason = reason.clone();
+            if to != from {
+                out.push(Effect::PathChanged {
+                    path: name.clone(),
+                    from,
+                    to,
+                    reason,
+                    at: now,
+                });
+            }
+        }
+        for g in self.groups.values_mut() {
+            g.decide(now, &self.paths, &state, out);
+        }
+        self.deadline = self
+            .groups
+            .values()
+            .filter_map(|g| g.next_deadline(now, &self.paths))
+            .min();
     }
 }

@@ -5,13 +5,25 @@
 //! and feeds it timestamped inputs; a replay can feed the same inputs and
 //! must get the same effects.
 
+mod config;
+mod effect;
+mod group;
 mod health;
 mod machine;
+mod path;
 mod types;
 
+pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
+pub use effect::{Effect, Input, SwitchReason};
+pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};
-pub use machine::{Core, Effect, Input, TargetConfig};
-pub use types::{FailureKind, Observation, TargetKey, TargetState, Timestamp};
+pub use machine::Core;
+pub use path::{PathReason, PathState, PathStatus};
+pub use types::{
+    FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
+};
 
 #[cfg(test)]
 mod purity;
+#[cfg(test)]
+mod scenarios;

@@ -119,11 +119,78 @@ impl fmt::Display for FailureKind {
     }
 }
 
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Arc<str>);
+
+        impl $name {
+            /// Wraps a validated name.
+            pub fn new(name: &str) -> Self {
+                $name(name.into())
+            }
+
+            /// The name.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+name_type!(
+    /// A network path (a gateway and the way to reach it).
+    PathName
+);
+name_type!(
+    /// A failover group (prefixes steered over ordered paths).
+    GroupName
+);
+
+/// What a probe measured: a plain target, a check through one path, or a
+/// path's router.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Subject {
+    /// A target probed directly.
+    Target(TargetKey),
+    /// A group's check target probed through one path.
+    Check(TargetKey, PathName),
+    /// The router (gateway) of a path.
+    Router(PathName),
+}
+
+impl Subject {
+    /// The path this subject is bound to, if any.
+    pub fn path(&self) -> Option<&PathName> {
+        match self {
+            Subject::Target(_) => None,
+            Subject::Check(_, p) | Subject::Router(p) => Some(p),
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Target(t) => write!(f, "{t}"),
+            Subject::Check(t, p) => write!(f, "{t} via {p}"),
+            Subject::Router(p) => write!(f, "router of {p}"),
+        }
+    }
+}
+
 /// What the core learns from one finished probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
-    /// The probed target.
-    pub target: TargetKey,
+    /// What was probed.
+    pub subject: Subject,
     /// When the probe finished.
     pub at: Timestamp,
     /// `None` on success, the failure class otherwise.

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use scheduler::{Completed, Scheduler, phase_offset};
 
-use crate::core::{Core, Effect, Input, Observation, TargetState};
+use crate::core::{Core, Effect, Input, Observation, Subject, TargetState};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::probe::ProbeContext;
@@ -48,7 +48,7 @@ pub async fn run(
 
 fn apply(plan: &Plan, core: &mut Core, scheduler: &mut Scheduler, metrics: &Metrics) {
     // The core learns the targets before their first results can arrive.
-    core.handle_input(clock::now(), Input::PlanApplied(plan.target_configs()));
+    core.handle_input(clock::now(), Input::PlanApplied(plan.core_config()));
     metrics.targets.sync(plan);
     metrics.targets_planned.reset();
     for t in &plan.targets {
@@ -82,7 +82,7 @@ fn handle(done: Completed, core: &mut Core, metrics: &Metrics) {
     core.handle_input(
         done.at,
         Input::ProbeCompleted(Observation {
-            target: t.key.clone(),
+            subject: Subject::Target(t.key.clone()),
             at: done.at,
             failure,
         }),
@@ -97,8 +97,8 @@ fn handle(done: Completed, core: &mut Core, metrics: &Metrics) {
 /// One effect → one log line and its metrics.
 fn report(effect: Effect, detail: Option<&str>, metrics: &Metrics) {
     match effect {
-        Effect::TargetChanged {
-            target,
+        Effect::HealthChanged {
+            subject: Subject::Target(target),
             from,
             to,
             failures_in_window,
@@ -121,5 +121,7 @@ fn report(effect: Effect, detail: Option<&str>, metrics: &Metrics) {
                 _ => tracing::info!(target_key = %target, %from, %to, "target {to}"),
             }
         }
+        // Paths and groups are wired in with the failover controller.
+        other => tracing::info!(?other, "core effect"),
     }
 }

@@ -15,7 +15,7 @@ pub use spec::{
     JsonExpectation, Pattern, ProbeSpec, Source, TcpSpec, TlsSpec,
 };
 
-use crate::core::{HealthPolicy, TargetConfig, TargetKey};
+use crate::core::{CoreConfig, HealthPolicy, Subject, SubjectConfig, TargetKey};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,15 +86,20 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The core's view of the targets.
-    pub fn target_configs(&self) -> Vec<TargetConfig> {
-        self.targets
-            .iter()
-            .map(|t| TargetConfig {
-                key: t.key.clone(),
-                policy: t.health,
-            })
-            .collect()
+    /// The core's view of the plan.
+    pub fn core_config(&self) -> CoreConfig {
+        CoreConfig {
+            subjects: self
+                .targets
+                .iter()
+                .map(|t| SubjectConfig {
+                    subject: Subject::Target(t.key.clone()),
+                    policy: t.health,
+                })
+                .collect(),
+            paths: Vec::new(),
+            groups: Vec::new(),
+        }
     }
 
     /// A short human summary: services, targets per kind.

@@ -1,0 +1,276 @@
+//! Inputs the core takes and effects it produces: plain data, so a journal
+//! can record them and a replay can reproduce them.
+
+use std::fmt;
+
+use super::config::CoreConfig;
+use super::path::{PathReason, PathState};
+use super::types::{
+    FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
+};
+
+/// A timestamped input to the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A (new) plan was applied.
+    PlanApplied(CoreConfig),
+    /// A probe finished.
+    ProbeCompleted(Observation),
+    /// The kernel's route for a group's prefixes was read: via `path`, or
+    /// absent / via no configured path (`None`).
+    RoutesObserved {
+        /// The group.
+        group: GroupName,
+        /// The path the route uses.
+        path: Option<PathName>,
+    },
+    /// A requested route change finished.
+    RouteChangeCompleted {
+        /// The group.
+        group: GroupName,
+        /// The path it was moved to.
+        to: PathName,
+        /// `Err` with the reason when it failed.
+        result: Result<(), String>,
+    },
+    /// An operator pinned a group to a path until a time.
+    Pin {
+        /// The group.
+        group: GroupName,
+        /// The path.
+        path: PathName,
+        /// When the pin expires.
+        until: Timestamp,
+        /// Who pinned (for the record).
+        by: String,
+    },
+    /// An operator removed a pin.
+    Unpin {
+        /// The group.
+        group: GroupName,
+        /// Who.
+        by: String,
+    },
+    /// An operator lifted a flap-guard freeze.
+    Unfreeze {
+        /// The group.
+        group: GroupName,
+        /// Who.
+        by: String,
+    },
+}
+
+/// Why a group's route is being moved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SwitchReason {
+    /// No route was installed; installing the best healthy path.
+    Initial,
+    /// The active path failed.
+    PathFailed {
+        /// Why it is down.
+        why: PathReason,
+    },
+    /// A more preferred path has been healthy long enough.
+    Failback,
+    /// An operator pin.
+    Pinned,
+    /// Something else changed the route; restoring ours.
+    DriftCorrected,
+}
+
+impl SwitchReason {
+    /// Label for metrics and alerts.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SwitchReason::Initial => "initial",
+            SwitchReason::PathFailed { .. } => "path_failed",
+            SwitchReason::Failback => "failback",
+            SwitchReason::Pinned => "pinned",
+            SwitchReason::DriftCorrected => "drift_corrected",
+        }
+    }
+
+    /// Whether it counts towards the flap guard.
+    pub fn is_automatic(&self) -> bool {
+        matches!(
+            self,
+            SwitchReason::PathFailed { .. } | SwitchReason::Failback
+        )
+    }
+}
+
+impl fmt::Display for SwitchReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SwitchReason::PathFailed { why } => write!(f, "path failed ({why})"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+/// Something the core decided, for the adapters to carry out or report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A subject's health changed.
+    HealthChanged {
+        /// What.
+        subject: Subject,
+        /// Before.
+        from: TargetState,
+        /// Now.
+        to: TargetState,
+        /// When.
+        at: Timestamp,
+        /// Failures in the window at the change.
+        failures_in_window: u32,
+        /// The deciding probe's failure class.
+        cause: Option<FailureKind>,
+        /// Set when the subject's path is down: this change is a consequence.
+        behind: Option<PathName>,
+    },
+    /// A path's state changed.
+    PathChanged {
+        /// The path.
+        path: PathName,
+        /// Before.
+        from: PathState,
+        /// Now.
+        to: PathState,
+        /// Why.
+        reason: PathReason,
+        /// When.
+        at: Timestamp,
+    },
+    /// The actuator must move the group's route; answer with `RouteChangeCompleted`.
+    RouteChangeRequested {
+        /// The group.
+        group: GroupName,
+        /// Current path, if any.
+        from: Option<PathName>,
+        /// Target path.
+        to: PathName,
+        /// Why.
+        reason: SwitchReason,
+        /// 1 for the first try.
+        attempt: u32,
+    },
+    /// The route now uses `to`.
+    RouteChanged {
+        /// The group.
+        group: GroupName,
+        /// Previous path.
+        from: Option<PathName>,
+        /// New path.
+        to: PathName,
+        /// Why.
+        reason: SwitchReason,
+        /// When it was confirmed.
+        at: Timestamp,
+    },
+    /// A route change failed; it is retried at `retry_at`.
+    RouteChangeFailed {
+        /// The group.
+        group: GroupName,
+        /// Target path.
+        to: PathName,
+        /// Which try failed.
+        attempt: u32,
+        /// The actuator's error.
+        error: String,
+        /// Next try.
+        retry_at: Timestamp,
+    },
+    /// At start, the kernel's route was adopted as is.
+    RouteAdopted {
+        /// The group.
+        group: GroupName,
+        /// The adopted path (`None`: no route via a configured path).
+        path: Option<PathName>,
+    },
+    /// The kernel's route differs from gwanje's; it will be restored.
+    RouteDrifted {
+        /// The group.
+        group: GroupName,
+        /// What gwanje set.
+        expected: Option<PathName>,
+        /// What the kernel has.
+        actual: Option<PathName>,
+    },
+    /// The active path is down and no other path is healthy.
+    FailoverImpossible {
+        /// The group.
+        group: GroupName,
+        /// The (down) active path.
+        active: Option<PathName>,
+    },
+    /// A previously impossible failover situation has cleared.
+    FailoverPossibleAgain {
+        /// The group.
+        group: GroupName,
+    },
+    /// A check fails through every path: the service is down (no switch).
+    ServiceDown {
+        /// The group.
+        group: GroupName,
+        /// The check.
+        check: TargetKey,
+    },
+    /// The check passes again through some path.
+    ServiceRecovered {
+        /// The group.
+        group: GroupName,
+        /// The check.
+        check: TargetKey,
+    },
+    /// Every path went down at once: gwanje itself is probably cut off (no switch).
+    MonitorIsolated {
+        /// The group.
+        group: GroupName,
+    },
+    /// Isolation ended.
+    MonitorReconnected {
+        /// The group.
+        group: GroupName,
+    },
+    /// Too many switches: automatic switching is frozen until `until`.
+    GroupFrozen {
+        /// The group.
+        group: GroupName,
+        /// Until when.
+        until: Timestamp,
+        /// Switches counted in the window.
+        switches: u32,
+    },
+    /// Automatic switching resumed.
+    GroupUnfrozen {
+        /// The group.
+        group: GroupName,
+        /// "expired" or the operator.
+        by: String,
+    },
+    /// (Manual failback) a more preferred path is healthy again.
+    FailbackAvailable {
+        /// The group.
+        group: GroupName,
+        /// The path an operator can pin.
+        to: PathName,
+    },
+    /// An operator pin was set.
+    PinSet {
+        /// The group.
+        group: GroupName,
+        /// The path.
+        path: PathName,
+        /// Expiry.
+        until: Timestamp,
+        /// Who.
+        by: String,
+    },
+    /// A pin ended.
+    PinCleared {
+        /// The group.
+        group: GroupName,
+        /// "expired" or the operator.
+        by: String,
+    },
+}

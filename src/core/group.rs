@@ -1,0 +1,490 @@
+//! The failover controller of one group: which path its route uses, and when
+//! to move it.
+//!
+//! Rules, in the order they apply:
+//! 1. Nothing moves before the kernel's current route has been read and adopted.
+//! 2. One route change at a time; a failed change is retried with backoff.
+//! 3. An operator pin wins until it expires.
+//! 4. A frozen group (flap guard) makes no automatic change until the freeze ends.
+//! 5. Monitor isolation (every path down at once) makes no change.
+//! 6. If the active path is down, move to the most preferred eligible path;
+//!    with none, report that failover is impossible.
+//! 7. If the active path is up and a more preferred path is eligible, fail
+//!    back after the stable period and the dwell time (auto) or offer it (manual).
+//!
+//! A path is eligible when it is up and, if it was ever down, has stayed up
+//! for the hold-down time. Automatic switches count towards the flap guard.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::config::{Failback, GroupConfig};
+use super::effect::{Effect, SwitchReason};
+use super::path::{PathState, PathStatus, SubjectView, service_down, witnessed};
+use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
+
+/// A route change being carried out or waiting for a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Target path.
+    pub to: PathName,
+    /// Why.
+    pub reason: SwitchReason,
+    /// `None` while in flight; the retry time after a failure.
+    pub retry_at: Option<Timestamp>,
+}
+
+/// An operator pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The pinned path.
+    pub path: PathName,
+    /// Expiry.
+    pub until: Timestamp,
+    /// Who set it.
+    pub by: String,
+}
+
+/// One group's controller state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupState {
+    /// Configuration.
+    pub cfg: GroupConfig,
+    /// Whether the kernel's route has been read at least once.
+    pub adopted: bool,
+    /// The path the route uses (as confirmed).
+    pub active: Option<PathName>,
+    /// A change in progress.
+    pub pending: Option<Pending>,
+    /// Consecutive failed tries of the current change.
+    pub failed_attempts: u32,
+    /// When the route last changed.
+    pub last_switch: Option<Timestamp>,
+    /// Automatic switches within the flap window.
+    pub switches: VecDeque<Timestamp>,
+    /// Frozen by the flap guard until then.
+    pub frozen_until: Option<Timestamp>,
+    /// Operator pin.
+    pub pin: Option<Pin>,
+    /// Checks failing through every path.
+    pub service_down: BTreeSet<TargetKey>,
+    /// Failover impossible is being reported.
+    pub impossible: bool,
+    /// Monitor isolation is being reported.
+    pub isolated: bool,
+    failback_offered: Option<PathName>,
+}
+
+impl GroupState {
+    /// A group whose route has not been read yet.
+    pub fn new(cfg: GroupConfig) -> Self {
+        GroupState {
+            cfg,
+            adopted: false,
+            active: None,
+            pending: None,
+            failed_attempts: 0,
+            last_switch: None,
+            switches: VecDeque::new(),
+            frozen_until: None,
+            pin: None,
+            service_down: BTreeSet::new(),
+            impossible: false,
+            isolated: false,
+            failback_offered: None,
+        }
+    }
+
+    fn rank(&self, p: &PathName) -> usize {
+        self.cfg
+            .paths
+            .iter()
+            .position(|q| q == p)
+            .unwrap_or(usize::MAX)
+    }
+
+    fn state_of(paths: &BTreeMap<PathName, PathStatus>, p: &PathName) -> PathState {
+        paths.get(p).map_or(PathState::Unknown, |s| s.state)
+    }
+
+    fn eligible(&self, now: Timestamp, status: Option<&PathStatus>) -> bool {
+        status.is_some_and(|s| {
+            s.state == PathState::Up
+                && (s.last_down.is_none() || now.since(s.since) >= self.cfg.hold_down_ms)
+        })
+    }
+
+    fn best(&self, now: Timestamp, paths: &BTreeMap<PathName, PathStatus>) -> Option<PathName> {
+        self.cfg
+            .paths
+            .iter()
+            .find(|p| self.eligible(now, paths.get(*p)))
+            .cloned()
+    }
+
+    /// The kernel's route was read.
+    pub fn observed(
+        &mut self,
+        path: Option<PathName>,
+        paths: &BTreeMap<PathName, PathStatus>,
+        out: &mut Vec<Effect>,
+    ) {
+        let group = self.cfg.name.clone();
+        if !self.adopted {
+            // A restart adopts what the kernel has: traffic never flips blindly.
+            self.adopted = true;
+            self.active = path.clone();
+            out.push(Effect::RouteAdopted { group, path });
+            return;
+        }
+        if self.pending.is_some() || path == self.active {
+            return;
+        }
+        out.push(Effect::RouteDrifted {
+            group,
+            expected: self.active.clone(),
+            actual: path.clone(),
+        });
+        match self.active.clone() {
+            // Restore gwanje's route, unless it points at a dead path (then
+            // the normal decision below picks the best one).
+            Some(a) if Self::state_of(paths, &a) != PathState::Down => {
+                self.request(a, SwitchReason::DriftCorrected, out)
+            }
+            Some(_) => self.active = path,
+            None => self.active = path,
+        }
+    }
+
+    /// A requested change finished.
+    pub fn completed(
+        &mut self,
+        now: Timestamp,
+        to: PathName,
+        result: Result<(), String>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(pending) = self.pending.take_if(|p| p.to == to && p.retry_at.is_none()) else {
+            return;
+        };
+        let group = self.cfg.name.clone();
+        match result {
+            Ok(()) => {
+                let from = self.active.replace(to.clone());
+                if pending.reason.is_automatic() {
+                    self.switches.push_back(now);
+                }
+                self.last_switch = Some(now);
+                self.failed_attempts = 0;
+                self.failback_offered = None;
+                out.push(Effect::RouteChanged {
+                    group,
+                    from,
+                    to,
+                    reason: pending.reason,
+                    at: now,
+                });
+            }
+            Err(error) => {
+                self.failed_attempts += 1;
+                let shift = (self.failed_attempts - 1).min(20);
+                let delay = (self.cfg.retry_initial_ms << shift).min(self.cfg.retry_max_ms);
+                let retry_at = Timestamp(now.0 + delay);
+                out.push(Effect::RouteChangeFailed {
+                    group,
+                    to: to.clone(),
+                    attempt: self.failed_attempts,
+                    error,
+                    retry_at,
+                });
+                self.pending = Some(Pending {
+                    retry_at: Some(retry_at),
+                    ..pending
+                });
+            }
+        }
+    }
+
+    fn request(&mut self, to: PathName, reason: SwitchReason, out: &mut Vec<Effect>) {
+        out.push(Effect::RouteChangeRequested {
+            group: self.cfg.name.clone(),
+            from: self.active.clone(),
+            to: to.clone(),
+            reason: reason.clone(),
+            attempt: self.failed_attempts + 1,
+        });
+        self.pending = Some(Pending {
+            to,
+            reason,
+            retry_at: None,
+        });
+    }
+
+    fn switch_guarded(
+        &mut self,
+        now: Timestamp,
+        to: PathName,
+        reason: SwitchReason,
+        out: &mut Vec<Effect>,
+    ) {
+        let window = self.cfg.flap_guard.window_ms;
+        while self
+            .switches
+            .front()
+            .is_some_and(|t| now.since(*t) >= window)
+        {
+            self.switches.pop_front();
+        }
+        if self.switches.len() as u32 >= self.cfg.flap_guard.max_switches {
+            let until = Timestamp(now.0 + window);
+            self.frozen_until = Some(until);
+            out.push(Effect::GroupFrozen {
+                group: self.cfg.name.clone(),
+                until,
+                switches: self.switches.len() as u32,
+            });
+            return;
+        }
+        self.request(to, reason, out);
+    }
+
+    fn set_flag(
+        flag: &mut bool,
+        value: bool,
+        on: impl FnOnce() -> Effect,
+        off: impl FnOnce() -> Effect,
+        out: &mut Vec<Effect>,
+    ) {
+        if *flag != value {
+            *flag = value;
+            out.push(if value { on() } else { off() });
+        }
+    }
+
+    /// Applies the rules at `now` (idempotent: safe to call at any time).
+    pub fn decide(
+        &mut self,
+        now: Timestamp,
+        paths: &BTreeMap<PathName, PathStatus>,
+        health: &impl Fn(&Subject) -> SubjectView,
+        out: &mut Vec<Effect>,
+    ) {
+        let group = self.cfg.name.clone();
+        let any_up = self
+            .cfg
+            .paths
+            .iter()
+            .any(|p| Self::state_of(paths, p) == PathState::Up);
+        for c in &self.cfg.checks {
+            let down = any_up && service_down(&self.cfg, c, health);
+            if down && self.service_down.insert(c.clone()) {
+                out.push(Effect::ServiceDown {
+                    group: group.clone(),
+                    check: c.clone(),
+                });
+            } else if !down && self.service_down.remove(c) {
+                out.push(Effect::ServiceRecovered {
+                    group: group.clone(),
+                    check: c.clone(),
+                });
+            }
+        }
+        let downs: Option<Vec<Timestamp>> = self
+            .cfg
+            .paths
+            .iter()
+            .map(|p| {
+                paths
+                    .get(p)
+                    .filter(|s| s.state == PathState::Down)
+                    .map(|s| s.since)
+            })
+            .collect();
+        let isolated = downs.is_some_and(|d| {
+            let (lo, hi) = (d.iter().min().copied(), d.iter().max().copied());
+            matches!((lo, hi), (Some(lo), Some(hi)) if hi.since(lo) <= self.cfg.isolation_window_ms)
+        });
+        let g = group.clone();
+        let g2 = group.clone();
+        Self::set_flag(
+            &mut self.isolated,
+            isolated,
+            || Effect::MonitorIsolated { group: g },
+            || Effect::MonitorReconnected { group: g2 },
+            out,
+        );
+
+        if !self.adopted {
+            return;
+        }
+        if let Some(p) = &self.pending {
+            match p.retry_at {
+                // Retry by deciding afresh: the best target may have changed.
+                Some(at) if now >= at => self.pending = None,
+                _ => return,
+            }
+        }
+        if let Some(pin) = self.pin.clone() {
+            if now < pin.until {
+                if self.active.as_ref() != Some(&pin.path) {
+                    self.request(pin.path, SwitchReason::Pinned, out);
+                }
+                return;
+            }
+            self.pin = None;
+            out.push(Effect::PinCleared {
+                group: group.clone(),
+                by: "expired".into(),
+            });
+        }
+        if let Some(until) = self.frozen_until {
+            if now < until {
+                return;
+            }
+            self.frozen_until = None;
+            self.switches.clear();
+            out.push(Effect::GroupUnfrozen {
+                group: group.clone(),
+                by: "expired".into(),
+            });
+        }
+        if self.isolated {
+            return;
+        }
+        let best = self.best(now, paths);
+        let Some(active) = self.active.clone() else {
+            if let Some(b) = best {
+                self.request(b, SwitchReason::Initial, out);
+            }
+            return;
+        };
+        match Self::state_of(paths, &active) {
+            PathState::Down => match self.failover_target(now, paths, &active, health) {
+                Some(b) => {
+                    let why = paths
+                        .get(&active)
+                        .map(|s| s.reason.clone())
+                        .expect("a down path has a status");
+                    self.switch_guarded(now, b, SwitchReason::PathFailed { why }, out);
+                }
+                None => {
+                    let others_down = self
+                        .cfg
+                        .paths
+                        .iter()
+                        .filter(|p| **p != active)
+                        .all(|p| Self::state_of(paths, p) == PathState::Down);
+                    let g = group.clone();
+                    let a = Some(active.clone());
+                    Self::set_flag(
+                        &mut self.impossible,
+                        others_down,
+                        || Effect::FailoverImpossible {
+                            group: g,
+                            active: a,
+                        },
+                        || Effect::FailoverPossibleAgain {
+                            group: group.clone(),
+                        },
+                        out,
+                    );
+                }
+            },
+            PathState::Up => {
+                let g = group.clone();
+                Self::set_flag(
+                    &mut self.impossible,
+                    false,
+                    || unreachable!("never set to true here"),
+                    || Effect::FailoverPossibleAgain { group: g },
+                    out,
+                );
+                let Some(b) = best.filter(|b| self.rank(b) < self.rank(&active)) else {
+                    return;
+                };
+                match self.cfg.failback {
+                    Failback::Auto { after_ms } => {
+                        let stable = paths
+                            .get(&b)
+                            .is_some_and(|s| now.since(s.since) >= after_ms);
+                        let dwelled = self
+                            .last_switch
+                            .is_none_or(|t| now.since(t) >= self.cfg.min_dwell_ms);
+                        if stable && dwelled {
+                            self.switch_guarded(now, b, SwitchReason::Failback, out);
+                        }
+                    }
+                    Failback::Manual => {
+                        if self.failback_offered.as_ref() != Some(&b) {
+                            self.failback_offered = Some(b.clone());
+                            out.push(Effect::FailbackAvailable { group, to: b });
+                        }
+                    }
+                }
+            }
+            PathState::Unknown => {}
+        }
+    }
+
+    /// The best eligible path whose evidence was taken while `failed` was
+    /// failing: every subject failing on `failed` must have succeeded on the
+    /// candidate since. Without it, a failure reaching all paths a moment
+    /// apart (the service, or gwanje's own uplink) would move traffic.
+    fn failover_target(
+        &self,
+        now: Timestamp,
+        paths: &BTreeMap<PathName, PathStatus>,
+        failed: &PathName,
+        health: &impl Fn(&Subject) -> SubjectView,
+    ) -> Option<PathName> {
+        let pairs = |p: &PathName| -> Vec<Subject> {
+            std::iter::once(Subject::Router(p.clone()))
+                .chain(
+                    self.cfg
+                        .checks
+                        .iter()
+                        .map(|c| Subject::Check(c.clone(), p.clone())),
+                )
+                .collect()
+        };
+        self.cfg
+            .paths
+            .iter()
+            .filter(|p| *p != failed && self.eligible(now, paths.get(*p)))
+            .find(|p| {
+                pairs(failed).into_iter().zip(pairs(p)).all(|(f, c)| {
+                    let f = health(&f);
+                    f.state == TargetState::Up
+                        || witnessed(&health(&c), &f)
+                        || f.failing_since.is_none()
+                })
+            })
+            .cloned()
+    }
+
+    /// The next time `decide` could act without a new input.
+    pub fn next_deadline(
+        &self,
+        now: Timestamp,
+        paths: &BTreeMap<PathName, PathStatus>,
+    ) -> Option<Timestamp> {
+        let mut at: Vec<Timestamp> = Vec::new();
+        at.extend(self.pending.as_ref().and_then(|p| p.retry_at));
+        at.extend(self.pin.as_ref().map(|p| p.until));
+        at.extend(self.frozen_until);
+        for p in &self.cfg.paths {
+            if let Some(s) = paths.get(p).filter(|s| s.state == PathState::Up) {
+                if s.last_down.is_some() {
+                    at.push(Timestamp(s.since.0 + self.cfg.hold_down_ms));
+                }
+                if let Failback::Auto { after_ms } = self.cfg.failback {
+                    at.push(Timestamp(s.since.0 + after_ms.max(self.cfg.hold_down_ms)));
+                }
+            }
+        }
+        at.extend(
+            self.last_switch
+                .map(|t| Timestamp(t.0 + self.cfg.min_dwell_ms)),
+        );
+        at.into_iter().filter(|t| *t > now).min()
+    }
+}

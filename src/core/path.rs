@@ -1,0 +1,338 @@
+//! Path classification: is a path up, down, or not known yet — and why.
+//!
+//! A path is down when its router is down, or when a check fails through it
+//! while the same check passes through another path of the group (so the
+//! service is fine and the path is not). A check failing through every path
+//! is a service failure and says nothing about the paths.
+
+use std::fmt;
+
+use super::config::GroupConfig;
+use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
+
+/// What path decisions need to know about one subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectView {
+    /// Decided health.
+    pub state: TargetState,
+    /// Last successful probe.
+    pub last_ok: Option<Timestamp>,
+    /// Start of the current run of failures.
+    pub failing_since: Option<Timestamp>,
+}
+
+impl SubjectView {
+    /// A subject never probed.
+    pub const UNKNOWN: SubjectView = SubjectView {
+        state: TargetState::Unknown,
+        last_ok: None,
+        failing_since: None,
+    };
+}
+
+/// Whether `witness` succeeded after `failing` began to fail: evidence taken
+/// at the same time, so a service or monitor failure that reaches two paths
+/// a few milliseconds apart is never mistaken for a path failure.
+pub fn witnessed(witness: &SubjectView, failing: &SubjectView) -> bool {
+    witness.state == TargetState::Up
+        && match (witness.last_ok, failing.failing_since) {
+            (Some(ok), Some(since)) => ok >= since,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+}
+
+/// A path's decided state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PathState {
+    /// Not enough evidence yet.
+    Unknown,
+    /// Router up and every check passing (or failing everywhere).
+    Up,
+    /// Router down, or checks failing only through this path.
+    Down,
+}
+
+impl PathState {
+    /// The lowercase label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PathState::Unknown => "unknown",
+            PathState::Up => "up",
+            PathState::Down => "down",
+        }
+    }
+}
+
+impl fmt::Display for PathState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a path is in its state.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathReason {
+    /// Nothing to report.
+    None,
+    /// The router does not answer.
+    RouterDown,
+    /// These checks fail through this path but pass through another.
+    ChecksFailing(Vec<TargetKey>),
+    /// These checks (or the router) have no verdict yet.
+    Pending,
+}
+
+impl fmt::Display for PathReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathReason::None => f.write_str("healthy"),
+            PathReason::RouterDown => f.write_str("router unreachable"),
+            PathReason::ChecksFailing(c) => {
+                let names: Vec<&str> = c.iter().map(TargetKey::as_str).collect();
+                write!(
+                    f,
+                    "checks failing only through this path: {}",
+                    names.join(", ")
+                )
+            }
+            PathReason::Pending => f.write_str("waiting for first results"),
+        }
+    }
+}
+
+/// A path's state with the times the controller needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathStatus {
+    /// Current state.
+    pub state: PathState,
+    /// Why.
+    pub reason: PathReason,
+    /// When the state last changed.
+    pub since: Timestamp,
+    /// When it last went down, if ever.
+    pub last_down: Option<Timestamp>,
+}
+
+impl PathStatus {
+    /// A path with no results yet.
+    pub fn new(now: Timestamp) -> Self {
+        PathStatus {
+            state: PathState::Unknown,
+            reason: PathReason::Pending,
+            since: now,
+            last_down: None,
+        }
+    }
+
+    /// When the path has been continuously up since, if it is up.
+    pub fn up_since(&self) -> Option<Timestamp> {
+        (self.state == PathState::Up).then_some(self.since)
+    }
+}
+
+/// Whether `check` fails through every path of `group`.
+pub fn service_down(
+    group: &GroupConfig,
+    check: &TargetKey,
+    health: &impl Fn(&Subject) -> SubjectView,
+) -> bool {
+    group
+        .paths
+        .iter()
+        .all(|q| health(&Subject::Check(check.clone(), q.clone())).state == TargetState::Down)
+}
+
+/// Classifies `path` from its router and the checks of every group using it.
+pub fn classify<'a>(
+    path: &PathName,
+    groups: impl Iterator<Item = &'a GroupConfig> + Clone,
+    health: &impl Fn(&Subject) -> SubjectView,
+) -> (PathState, PathReason) {
+    let router = health(&Subject::Router(path.clone())).state;
+    if router == TargetState::Down {
+        return (PathState::Down, PathReason::RouterDown);
+    }
+    let mut failing = Vec::new();
+    let mut pending = router == TargetState::Unknown;
+    for g in groups.filter(|g| g.paths.contains(path)) {
+        for c in &g.checks {
+            let here = health(&Subject::Check(c.clone(), path.clone()));
+            match here.state {
+                TargetState::Up => {}
+                TargetState::Down => {
+                    let up_elsewhere = g.paths.iter().any(|q| {
+                        q != path
+                            && witnessed(&health(&Subject::Check(c.clone(), q.clone())), &here)
+                    });
+                    if up_elsewhere {
+                        failing.push(c.clone());
+                    } else if !service_down(g, c, health) {
+                        // Failing here, unknown elsewhere: not enough to blame the path.
+                        pending = true;
+                    }
+                }
+                TargetState::Unknown => pending = true,
+            }
+        }
+    }
+    if !failing.is_empty() {
+        failing.sort();
+        failing.dedup();
+        return (PathState::Down, PathReason::ChecksFailing(failing));
+    }
+    if pending {
+        return (PathState::Unknown, PathReason::Pending);
+    }
+    (PathState::Up, PathReason::None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::{Failback, FlapGuard};
+    use TargetState::{Down as D, Unknown as U, Up};
+    use std::collections::HashMap;
+
+    fn group(paths: &[&str], checks: &[&str]) -> GroupConfig {
+        GroupConfig {
+            name: crate::core::GroupName::new("g"),
+            paths: paths.iter().map(|p| PathName::new(p)).collect(),
+            checks: checks.iter().map(|c| TargetKey::new("svc", c)).collect(),
+            min_dwell_ms: 0,
+            hold_down_ms: 0,
+            failback: Failback::Manual,
+            flap_guard: FlapGuard {
+                max_switches: 3,
+                window_ms: 60_000,
+            },
+            isolation_window_ms: 0,
+            retry_initial_ms: 100,
+            retry_max_ms: 1000,
+        }
+    }
+
+    /// `routers` and `checks` are given per path, in the group's path order.
+    fn run(
+        routers: &[TargetState],
+        checks: &[&[TargetState]],
+        path: usize,
+    ) -> (PathState, PathReason) {
+        let names = ["a", "b", "c"];
+        let check_names = ["c0", "c1"];
+        let g = group(&names[..routers.len()], &check_names[..checks[0].len()]);
+        let mut h: HashMap<Subject, TargetState> = HashMap::new();
+        for (i, r) in routers.iter().enumerate() {
+            h.insert(Subject::Router(PathName::new(names[i])), *r);
+            for (j, c) in checks[i].iter().enumerate() {
+                h.insert(
+                    Subject::Check(
+                        TargetKey::new("svc", check_names[j]),
+                        PathName::new(names[i]),
+                    ),
+                    *c,
+                );
+            }
+        }
+        let health = |s: &Subject| {
+            let state = h.get(s).copied().unwrap_or(U);
+            SubjectView {
+                state,
+                last_ok: (state == Up).then_some(Timestamp(10)),
+                failing_since: (state == D).then_some(Timestamp(5)),
+            }
+        };
+        classify(&PathName::new(names[path]), std::iter::once(&g), &health)
+    }
+
+    #[test]
+    fn classification_table() {
+        let failing = |c: &str| PathReason::ChecksFailing(vec![TargetKey::new("svc", c)]);
+        let cases: &[(
+            &[TargetState],
+            &[&[TargetState]],
+            usize,
+            PathState,
+            PathReason,
+        )] = &[
+            // All healthy.
+            (
+                &[Up, Up],
+                &[&[Up], &[Up]],
+                0,
+                PathState::Up,
+                PathReason::None,
+            ),
+            // Router down wins.
+            (
+                &[D, Up],
+                &[&[Up], &[Up]],
+                0,
+                PathState::Down,
+                PathReason::RouterDown,
+            ),
+            // Router answers but the check fails only through this path: far-side failure.
+            (&[Up, Up], &[&[D], &[Up]], 0, PathState::Down, failing("c0")),
+            // The standby is fine while the primary fails.
+            (
+                &[Up, Up],
+                &[&[D], &[Up]],
+                1,
+                PathState::Up,
+                PathReason::None,
+            ),
+            // Failing through every path: the service is down, the paths are not.
+            (&[Up, Up], &[&[D], &[D]], 0, PathState::Up, PathReason::None),
+            // Failing here, unknown elsewhere: not enough evidence.
+            (
+                &[Up, Up],
+                &[&[D], &[U]],
+                0,
+                PathState::Unknown,
+                PathReason::Pending,
+            ),
+            // No router verdict yet.
+            (
+                &[U, Up],
+                &[&[Up], &[Up]],
+                0,
+                PathState::Unknown,
+                PathReason::Pending,
+            ),
+            // Two checks, one failing only here.
+            (
+                &[Up, Up],
+                &[&[Up, D], &[Up, Up]],
+                0,
+                PathState::Down,
+                failing("c1"),
+            ),
+        ];
+        // The other path's success predates the failure: not a witness.
+        let stale = SubjectView {
+            state: Up,
+            last_ok: Some(Timestamp(4)),
+            failing_since: None,
+        };
+        let failing_view = SubjectView {
+            state: D,
+            last_ok: Some(Timestamp(3)),
+            failing_since: Some(Timestamp(5)),
+        };
+        assert!(!witnessed(&stale, &failing_view));
+        assert!(witnessed(
+            &SubjectView {
+                last_ok: Some(Timestamp(5)),
+                ..stale
+            },
+            &failing_view
+        ));
+        for (i, (routers, checks, path, state, reason)) in cases.iter().enumerate() {
+            assert_eq!(
+                run(routers, checks, *path),
+                (*state, reason.clone()),
+                "case {i}"
+            );
+        }
+    }
+}

@@ -1,0 +1,648 @@
+//! Whole scenarios on a virtual clock: a world of routers and checks that are
+//! up or down, probed every 100 ms, with an actuator that confirms changes.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+const STEP: u64 = 100;
+
+struct Sim {
+    core: Core,
+    now: u64,
+    paths: Vec<&'static str>,
+    checks: Vec<&'static str>,
+    router_ok: BTreeMap<&'static str, bool>,
+    check_ok: BTreeMap<(&'static str, &'static str), bool>,
+    /// When false, route changes fail (the actuator is broken).
+    actuator_ok: bool,
+    /// What the "kernel" has: updated when a change succeeds.
+    kernel: Option<&'static str>,
+    effects: Vec<Effect>,
+}
+
+fn group_config(paths: &[&'static str], checks: &[&'static str]) -> GroupConfig {
+    GroupConfig {
+        name: GroupName::new("svc"),
+        paths: paths.iter().map(|p| PathName::new(p)).collect(),
+        checks: checks.iter().map(|c| TargetKey::new("app", c)).collect(),
+        min_dwell_ms: 0,
+        hold_down_ms: 0,
+        failback: Failback::Auto { after_ms: 1_000 },
+        flap_guard: FlapGuard {
+            max_switches: 3,
+            window_ms: 60_000,
+        },
+        isolation_window_ms: 250,
+        retry_initial_ms: 200,
+        retry_max_ms: 1_000,
+    }
+}
+
+impl Sim {
+    fn new(g: GroupConfig) -> Self {
+        Self::with_policy(g, HealthPolicy::consecutive(2, 2))
+    }
+
+    fn with_policy(g: GroupConfig, policy: HealthPolicy) -> Self {
+        let paths: Vec<&'static str> = g
+            .paths
+            .iter()
+            .map(|p| &*Box::leak(p.as_str().to_string().into_boxed_str()))
+            .collect();
+        let checks: Vec<&'static str> = g
+            .checks
+            .iter()
+            .map(|c| {
+                &*Box::leak(
+                    c.as_str()
+                        .trim_start_matches("app/")
+                        .to_string()
+                        .into_boxed_str(),
+                )
+            })
+            .collect();
+        let mut subjects = Vec::new();
+        for p in &paths {
+            subjects.push(SubjectConfig {
+                subject: Subject::Router(PathName::new(p)),
+                policy,
+            });
+            for c in &checks {
+                subjects.push(SubjectConfig {
+                    subject: Subject::Check(TargetKey::new("app", c), PathName::new(p)),
+                    policy,
+                });
+            }
+        }
+        let cfg = CoreConfig {
+            subjects,
+            paths: g.paths.clone(),
+            groups: vec![g],
+        };
+        let mut core = Core::new();
+        core.handle_input(Timestamp(0), Input::PlanApplied(cfg));
+        let mut sim = Sim {
+            core,
+            now: 0,
+            router_ok: paths.iter().map(|p| (*p, true)).collect(),
+            check_ok: paths
+                .iter()
+                .flat_map(|p| checks.iter().map(move |c| ((*c, *p), true)))
+                .collect(),
+            paths,
+            checks,
+            actuator_ok: true,
+            kernel: None,
+            effects: Vec::new(),
+        };
+        sim.drain();
+        sim
+    }
+
+    /// The kernel's route is read (at start, or by the watcher).
+    fn observe_kernel(&mut self) {
+        let path = self.kernel.map(PathName::new);
+        self.core.handle_input(
+            Timestamp(self.now),
+            Input::RoutesObserved {
+                group: GroupName::new("svc"),
+                path,
+            },
+        );
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(e) = self.core.poll_effect() {
+            if let Effect::RouteChangeRequested { group, to, .. } = &e {
+                let result = if self.actuator_ok {
+                    Ok(())
+                } else {
+                    Err("netlink: permission denied".to_string())
+                };
+                if result.is_ok() {
+                    self.kernel = Some(
+                        self.paths
+                            .iter()
+                            .find(|p| **p == to.as_str())
+                            .copied()
+                            .expect("known path"),
+                    );
+                }
+                self.core.handle_input(
+                    Timestamp(self.now),
+                    Input::RouteChangeCompleted {
+                        group: group.clone(),
+                        to: to.clone(),
+                        result,
+                    },
+                );
+            }
+            self.effects.push(e);
+        }
+    }
+
+    /// Runs `steps` probe rounds of 100 ms against the current world.
+    fn run(&mut self, steps: u64) {
+        for _ in 0..steps {
+            self.now += STEP;
+            let at = Timestamp(self.now);
+            for p in self.paths.clone() {
+                let router = self.router_ok[p];
+                self.probe(Subject::Router(PathName::new(p)), router);
+                for c in self.checks.clone() {
+                    // A dead router takes the checks through it down too.
+                    let ok = router && self.check_ok[&(c, p)];
+                    self.probe(
+                        Subject::Check(TargetKey::new("app", c), PathName::new(p)),
+                        ok,
+                    );
+                }
+            }
+            if self.core.poll_timeout().is_some_and(|t| t <= at) {
+                self.core.handle_timeout(at);
+            }
+            self.drain();
+        }
+    }
+
+    fn probe(&mut self, subject: Subject, ok: bool) {
+        let at = Timestamp(self.now);
+        let failure = (!ok).then_some(FailureKind::Timeout);
+        self.core.handle_input(
+            at,
+            Input::ProbeCompleted(Observation {
+                subject,
+                at,
+                failure,
+            }),
+        );
+        self.drain();
+    }
+
+    fn active(&self) -> Option<&str> {
+        self.core.groups()[&GroupName::new("svc")]
+            .active
+            .as_ref()
+            .map(PathName::as_str)
+    }
+
+    fn switches(&self) -> Vec<(String, String)> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::RouteChanged { to, reason, .. } => {
+                    Some((to.to_string(), reason.label().to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn count(&self, pred: impl Fn(&Effect) -> bool) -> usize {
+        self.effects.iter().filter(|e| pred(e)).count()
+    }
+
+    /// Starts with the kernel routing via `path` and every path healthy.
+    fn started_on(mut self, path: &'static str) -> Self {
+        self.kernel = Some(path);
+        self.observe_kernel();
+        self.run(5);
+        assert_eq!(self.active(), Some(path));
+        self
+    }
+}
+
+fn sw(to: &str, reason: &str) -> (String, String) {
+    (to.to_string(), reason.to_string())
+}
+
+#[test]
+fn adopts_the_kernel_route_at_start_and_never_flips_it_blindly() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"]));
+    // Before the kernel is read nothing moves, however healthy the paths look.
+    sim.run(10);
+    assert_eq!(sim.active(), None);
+    assert!(sim.switches().is_empty());
+    // The kernel routes via the standby: adopted as is, then failback moves it.
+    sim.kernel = Some("b");
+    sim.observe_kernel();
+    assert_eq!(sim.active(), Some("b"));
+    assert_eq!(sim.count(|e| matches!(e, Effect::RouteAdopted { .. })), 1);
+    sim.run(20);
+    assert_eq!(sim.switches(), vec![sw("a", "failback")]);
+}
+
+#[test]
+fn installs_the_best_path_when_no_route_exists() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"]));
+    sim.observe_kernel();
+    sim.run(3);
+    assert_eq!(sim.switches(), vec![sw("a", "initial")]);
+    assert_eq!(sim.kernel, Some("a"));
+}
+
+#[test]
+fn fails_over_when_the_router_dies() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.run(3);
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
+    assert!(sim.effects.iter().any(|e| matches!(
+        e,
+        Effect::PathChanged {
+            to: PathState::Down,
+            reason: PathReason::RouterDown,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn fails_over_when_the_router_answers_but_does_not_forward() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.check_ok.insert(("web", "a"), false);
+    sim.run(3);
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
+    let reason = sim.effects.iter().find_map(|e| match e {
+        Effect::RouteChanged {
+            reason: SwitchReason::PathFailed { why },
+            ..
+        } => Some(why.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        reason,
+        Some(PathReason::ChecksFailing(vec![TargetKey::new(
+            "app", "web"
+        )]))
+    );
+}
+
+#[test]
+fn does_not_switch_when_the_service_itself_is_down() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.check_ok.insert(("web", "a"), false);
+    sim.check_ok.insert(("web", "b"), false);
+    sim.run(10);
+    assert!(sim.switches().is_empty(), "{:?}", sim.switches());
+    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
+    sim.check_ok.insert(("web", "a"), true);
+    sim.check_ok.insert(("web", "b"), true);
+    sim.run(5);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        1
+    );
+    assert!(sim.switches().is_empty());
+}
+
+#[test]
+fn never_switches_to_a_dead_standby() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.router_ok.insert("b", false);
+    sim.run(10);
+    sim.router_ok.insert("a", false);
+    sim.run(10);
+    assert!(sim.switches().is_empty(), "{:?}", sim.switches());
+    assert_eq!(sim.active(), Some("a"));
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        1
+    );
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::MonitorIsolated { .. })),
+        0,
+        "paths died apart: not isolation"
+    );
+    // The standby comes back: now the move happens.
+    sim.router_ok.insert("b", true);
+    sim.run(5);
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::FailoverPossibleAgain { .. })),
+        1
+    );
+}
+
+#[test]
+fn everything_failing_at_once_is_monitor_isolation_without_churn() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.router_ok.insert("b", false);
+    sim.run(10);
+    assert!(sim.switches().is_empty());
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::MonitorIsolated { .. })),
+        1
+    );
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        0
+    );
+    sim.router_ok.insert("a", true);
+    sim.router_ok.insert("b", true);
+    sim.run(5);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::MonitorReconnected { .. })),
+        1
+    );
+    assert!(sim.switches().is_empty());
+}
+
+#[test]
+fn fails_back_automatically_after_the_stable_period() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.run(3);
+    sim.router_ok.insert("a", true);
+    // Up after 2 probes (rise 2), then stable for 1 s before failback.
+    sim.run(8);
+    assert_eq!(
+        sim.switches(),
+        vec![sw("b", "path_failed")],
+        "not before the stable period"
+    );
+    sim.run(6);
+    assert_eq!(
+        sim.switches(),
+        vec![sw("b", "path_failed"), sw("a", "failback")]
+    );
+}
+
+#[test]
+fn manual_failback_waits_for_an_operator_pin() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.failback = Failback::Manual;
+    let mut sim = Sim::new(g).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.run(3);
+    sim.router_ok.insert("a", true);
+    sim.run(50);
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::FailbackAvailable { .. })),
+        1,
+        "offered once"
+    );
+    // The operator pins the primary for 2 s; after the pin, manual failback stays put.
+    let until = Timestamp(sim.now + 2_000);
+    sim.core.handle_input(
+        Timestamp(sim.now),
+        Input::Pin {
+            group: GroupName::new("svc"),
+            path: PathName::new("a"),
+            until,
+            by: "oncall".into(),
+        },
+    );
+    sim.drain();
+    assert_eq!(sim.active(), Some("a"));
+    sim.run(30);
+    assert_eq!(sim.active(), Some("a"));
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::PinCleared { by, .. } if by == "expired")),
+        1
+    );
+    assert_eq!(
+        sim.switches(),
+        vec![sw("b", "path_failed"), sw("a", "pinned")]
+    );
+}
+
+#[test]
+fn a_pin_holds_until_its_ttl_then_automatic_rules_resume() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    let until = Timestamp(sim.now + 1_000);
+    sim.core.handle_input(
+        Timestamp(sim.now),
+        Input::Pin {
+            group: GroupName::new("svc"),
+            path: PathName::new("b"),
+            until,
+            by: "oncall".into(),
+        },
+    );
+    sim.drain();
+    assert_eq!(sim.active(), Some("b"));
+    sim.run(5);
+    assert_eq!(sim.active(), Some("b"), "pinned");
+    sim.run(20);
+    // Pin expired; auto failback brings it back to the preferred path.
+    assert_eq!(sim.active(), Some("a"));
+    assert_eq!(sim.switches(), vec![sw("b", "pinned"), sw("a", "failback")]);
+}
+
+#[test]
+fn hold_down_keeps_a_recovered_path_out_for_a_while() {
+    let mut g = group_config(&["a", "b", "c"], &["web"]);
+    g.hold_down_ms = 2_000;
+    let mut sim = Sim::new(g).started_on("a");
+    sim.router_ok.insert("b", false);
+    sim.run(3);
+    sim.router_ok.insert("b", true);
+    sim.run(3);
+    // b is up again but inside its hold-down: a failure of a goes to c.
+    sim.router_ok.insert("a", false);
+    sim.run(3);
+    assert_eq!(sim.switches(), vec![sw("c", "path_failed")]);
+}
+
+#[test]
+fn min_dwell_delays_failback() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.min_dwell_ms = 5_000;
+    let mut sim = Sim::new(g).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.run(3);
+    sim.router_ok.insert("a", true);
+    sim.run(30);
+    assert_eq!(sim.switches().len(), 1, "still dwelling on b after 3 s");
+    sim.run(25);
+    assert_eq!(
+        sim.switches(),
+        vec![sw("b", "path_failed"), sw("a", "failback")]
+    );
+}
+
+#[test]
+fn flap_guard_freezes_after_too_many_switches() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.failback = Failback::Auto { after_ms: 0 };
+    g.flap_guard = FlapGuard {
+        max_switches: 2,
+        window_ms: 30_000,
+    };
+    let mut sim = Sim::new(g).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.run(4);
+    sim.router_ok.insert("a", true);
+    sim.run(4);
+    assert_eq!(
+        sim.switches(),
+        vec![sw("b", "path_failed"), sw("a", "failback")]
+    );
+    // A third switch within the window freezes the group: the dead active
+    // path stays (a person decides), and the freeze is reported once.
+    sim.router_ok.insert("a", false);
+    sim.run(10);
+    assert_eq!(sim.switches().len(), 2);
+    assert_eq!(sim.active(), Some("a"));
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::GroupFrozen { switches: 2, .. })),
+        1
+    );
+    // An operator lifts the freeze: the failover happens.
+    sim.core.handle_input(
+        Timestamp(sim.now),
+        Input::Unfreeze {
+            group: GroupName::new("svc"),
+            by: "oncall".into(),
+        },
+    );
+    sim.drain();
+    sim.run(2);
+    assert_eq!(sim.active(), Some("b"));
+    assert_eq!(sim.count(|e| matches!(e, Effect::GroupUnfrozen { .. })), 1);
+}
+
+#[test]
+fn failed_route_changes_are_retried_with_backoff_and_reported() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.actuator_ok = false;
+    sim.router_ok.insert("a", false);
+    sim.run(10);
+    let retry_times: Vec<u64> = sim
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RouteChangeFailed { retry_at, .. } => Some(retry_at.0),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        retry_times.len() >= 3,
+        "several failed tries reported: {retry_times:?}"
+    );
+    // Each retry fails at once, so the gaps are the backoff: 400, 800, then the 1 s cap.
+    let gaps: Vec<u64> = retry_times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert_eq!(&gaps[..2], &[400, 800], "{retry_times:?}");
+    let attempts: Vec<u32> = sim
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RouteChangeRequested { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(&attempts[..3], &[1, 2, 3]);
+    sim.actuator_ok = true;
+    sim.run(15);
+    assert_eq!(sim.active(), Some("b"));
+    assert_eq!(sim.kernel, Some("b"));
+}
+
+#[test]
+fn external_route_changes_are_reported_and_undone() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.kernel = Some("b");
+    sim.observe_kernel();
+    assert_eq!(sim.count(|e| matches!(e, Effect::RouteDrifted { .. })), 1);
+    assert_eq!(sim.kernel, Some("a"), "restored");
+    assert_eq!(sim.switches(), vec![sw("a", "drift_corrected")]);
+}
+
+#[test]
+fn checks_behind_a_down_path_are_marked_as_consequences() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web", "api"])).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.run(3);
+    let behind: Vec<Option<PathName>> = sim
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::HealthChanged {
+                subject: Subject::Check(..),
+                to: TargetState::Down,
+                behind,
+                ..
+            } => Some(behind.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(behind.len(), 2);
+    assert!(
+        behind
+            .iter()
+            .all(|b| b.as_ref().map(PathName::as_str) == Some("a")),
+        "{behind:?}"
+    );
+}
+
+#[test]
+fn replaying_the_same_inputs_gives_the_same_effects() {
+    let run = || {
+        let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+        sim.router_ok.insert("a", false);
+        sim.run(5);
+        sim.check_ok.insert(("web", "b"), false);
+        sim.run(5);
+        sim.router_ok.insert("a", true);
+        sim.check_ok.insert(("web", "b"), true);
+        sim.run(20);
+        sim.effects
+    };
+    let first = run();
+    assert!(first.len() > 5);
+    assert_eq!(first, run());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Random loss that never reaches `fall` failures in the window never switches.
+    #[test]
+    fn loss_below_the_threshold_never_switches(seed in 0u64..u64::MAX) {
+        let g = group_config(&["a", "b"], &["web"]);
+        let mut sim = Sim::with_policy(g, HealthPolicy { fall: 3, window: 3, rise: 2 }).started_on("a");
+        let mut x = seed | 1;
+        for _ in 0..300 {
+            // Fail at most one probe in three consecutive rounds per subject.
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            let fail_round = x % 3 == 0;
+            sim.router_ok.insert("a", !fail_round || x % 2 == 0);
+            sim.check_ok.insert(("web", "a"), !fail_round || x % 2 == 1);
+            sim.run(1);
+            sim.router_ok.insert("a", true);
+            sim.check_ok.insert(("web", "a"), true);
+            sim.run(2);
+        }
+        proptest::prop_assert!(sim.switches().is_empty(), "{:?}", sim.switches());
+    }
+
+    /// Whatever happens, once things settle the active path is healthy
+    /// whenever some path is healthy (flap guard aside).
+    #[test]
+    fn settles_on_a_healthy_path_when_one_exists(events in proptest::collection::vec((0usize..6, proptest::bool::ANY), 1..30)) {
+        let mut g = group_config(&["a", "b", "c"], &["web"]);
+        g.flap_guard = FlapGuard { max_switches: 1000, window_ms: 1 };
+        let mut sim = Sim::new(g).started_on("a");
+        let names = ["a", "b", "c"];
+        for (which, ok) in events {
+            if which < 3 {
+                sim.router_ok.insert(names[which], ok);
+            } else {
+                sim.check_ok.insert(("web", names[which - 3]), ok);
+            }
+            sim.run(3);
+        }
+        sim.run(40);
+        let healthy: Vec<&str> = names.iter().copied().filter(|p| sim.router_ok[p] && sim.check_ok[&("web", *p)]).collect();
+        let any_check_up = !healthy.is_empty();
+        if any_check_up {
+            let active = sim.active().expect("a route is set");
+            proptest::prop_assert!(healthy.contains(&active), "active {active} while {healthy:?} are healthy");
+        }
+    }
+}

@@ -248,13 +248,15 @@ mod tests {
     #[test]
     fn classification_table() {
         let failing = |c: &str| PathReason::ChecksFailing(vec![TargetKey::new("svc", c)]);
-        let cases: &[(
-            &[TargetState],
-            &[&[TargetState]],
+        /// Routers per path, checks per path, the path asked about, the answer.
+        type Case<'a> = (
+            &'a [TargetState],
+            &'a [&'a [TargetState]],
             usize,
             PathState,
             PathReason,
-        )] = &[
+        );
+        let cases: &[Case<'_>] = &[
             // All healthy.
             (
                 &[Up, Up],

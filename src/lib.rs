@@ -4,6 +4,7 @@
 //! turns YAML into a validated [`plan::Plan`], [`probe`] measures, [`engine`]
 //! schedules probes and drives the core, [`metrics`] and [`api`] expose it.
 
+pub mod actuate;
 pub mod api;
 pub mod config;
 pub mod core;

@@ -8,6 +8,7 @@
 mod catalog;
 mod document;
 mod error;
+mod failover;
 mod positions;
 mod raw;
 mod settings;
@@ -35,13 +36,38 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
     for file in files {
         catalogs.load(&file, &defaults, &mut errors);
     }
+    let paths = failover::paths(&doc, &raw.paths, &mut errors);
+    let groups = failover::groups(
+        &doc,
+        &raw.failover_groups,
+        &paths,
+        &catalogs.targets,
+        &mut errors,
+    );
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
+    // A group's `detection` replaces its checks' own thresholds.
+    let overrides = failover::detection_overrides(&doc, &raw.failover_groups, &groups);
+    let targets: Vec<_> = catalogs
+        .targets
+        .into_iter()
+        .map(|t| match overrides.get(&t.key) {
+            Some(policy) => std::sync::Arc::new(crate::plan::Target {
+                health: *policy,
+                ..(*t).clone()
+            }),
+            None => t,
+        })
+        .collect();
+    let jobs = Plan::build_jobs(&targets, &paths, &groups);
     Ok(Plan {
         source: path.to_path_buf(),
         settings,
         services: catalogs.services,
-        targets: catalogs.targets,
+        targets,
+        paths,
+        groups,
+        jobs,
     })
 }

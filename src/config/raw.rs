@@ -21,6 +21,10 @@ pub struct RawConfig {
     pub logging: RawLogging,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub paths: Vec<RawPath>,
+    #[serde(default)]
+    pub failover_groups: Vec<RawGroup>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,4 +197,76 @@ pub struct RawIcmp {
     #[serde(default)]
     pub dont_fragment: bool,
     pub source: Option<RawSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouterCheck {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub packets: Option<u16>,
+    pub payload_size: Option<usize>,
+    pub max_loss: Option<f64>,
+    pub health: Option<RawHealth>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPath {
+    pub name: String,
+    pub gateway: String,
+    pub interface: Option<String>,
+    pub source: Option<String>,
+    pub fwmark: Option<u32>,
+    pub table: Option<u32>,
+    #[serde(default)]
+    pub manage_policy_routing: bool,
+    pub router_check: Option<RawRouterCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailback {
+    pub mode: String,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlapGuard {
+    pub max_switches: u32,
+    pub window: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExec {
+    pub command: Vec<String>,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: String,
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGroup {
+    pub name: String,
+    pub routes: Vec<String>,
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub checks: Vec<String>,
+    pub detection: Option<RawHealth>,
+    pub min_dwell: Option<String>,
+    pub hold_down: Option<String>,
+    pub failback: Option<RawFailback>,
+    pub flap_guard: Option<RawFlapGuard>,
+    pub isolation_window: Option<String>,
+    pub action: Option<String>,
+    pub exec: Option<RawExec>,
+    pub webhook: Option<RawWebhook>,
 }

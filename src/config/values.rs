@@ -94,6 +94,7 @@ pub fn source(doc: &Document, path: &str, raw: Option<&RawSource>) -> Result<Sou
     Ok(Source {
         address,
         interface: raw.interface.clone(),
+        mark: None,
     })
 }
 

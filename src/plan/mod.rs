@@ -3,6 +3,7 @@
 //! A [`Plan`] is only ever built by [`crate::config::load`], so every name is
 //! resolved, every regex compiled and every limit checked before anything runs.
 
+mod failover;
 mod spec;
 
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use failover::{Action, GroupSpec, Job, PathSpec};
 pub use spec::{
     DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
     JsonExpectation, Pattern, ProbeSpec, Source, TcpSpec, TlsSpec,
@@ -83,6 +85,13 @@ pub struct Plan {
     pub services: Vec<Service>,
     /// Targets in file order.
     pub targets: Vec<Arc<Target>>,
+    /// Paths.
+    pub paths: Vec<PathSpec>,
+    /// Failover groups.
+    pub groups: Vec<GroupSpec>,
+    /// Every probe to run: plain targets, each check through each path of
+    /// its group, and each path's router.
+    pub jobs: Vec<Arc<Job>>,
 }
 
 impl Plan {
@@ -90,16 +99,59 @@ impl Plan {
     pub fn core_config(&self) -> CoreConfig {
         CoreConfig {
             subjects: self
-                .targets
+                .jobs
                 .iter()
-                .map(|t| SubjectConfig {
-                    subject: Subject::Target(t.key.clone()),
-                    policy: t.health,
+                .map(|j| SubjectConfig {
+                    subject: j.subject.clone(),
+                    policy: j.health,
                 })
                 .collect(),
-            paths: Vec::new(),
-            groups: Vec::new(),
+            paths: self.paths.iter().map(|p| p.name.clone()).collect(),
+            groups: self.groups.iter().map(|g| g.core.clone()).collect(),
         }
+    }
+
+    /// Builds the job list from targets, paths and groups: a check target
+    /// is probed through every path of its group (and not directly).
+    pub fn build_jobs(
+        targets: &[Arc<Target>],
+        paths: &[PathSpec],
+        groups: &[GroupSpec],
+    ) -> Vec<Arc<Job>> {
+        let mut jobs = Vec::new();
+        for t in targets {
+            let group = groups.iter().find(|g| g.core.checks.contains(&t.key));
+            let Some(group) = group else {
+                jobs.push(Arc::new(Job {
+                    subject: Subject::Target(t.key.clone()),
+                    target: t.clone(),
+                    health: t.health,
+                }));
+                continue;
+            };
+            for p in group
+                .core
+                .paths
+                .iter()
+                .filter_map(|n| paths.iter().find(|p| p.name == *n))
+            {
+                let mut bound = (**t).clone();
+                bound.probe.bind_to(p);
+                jobs.push(Arc::new(Job {
+                    subject: Subject::Check(t.key.clone(), p.name.clone()),
+                    target: Arc::new(bound),
+                    health: t.health,
+                }));
+            }
+        }
+        for p in paths {
+            jobs.push(Arc::new(Job {
+                subject: Subject::Router(p.name.clone()),
+                target: p.router.clone(),
+                health: p.router_health,
+            }));
+        }
+        jobs
     }
 
     /// A short human summary: services, targets per kind.
@@ -108,10 +160,13 @@ impl Plan {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{}: {} services, {} targets; listen {}",
+            "{}: {} services, {} targets, {} paths, {} failover groups ({} probe jobs); listen {}",
             self.source.display(),
             self.services.len(),
             self.targets.len(),
+            self.paths.len(),
+            self.groups.len(),
+            self.jobs.len(),
             self.settings.listen
         );
         for s in &self.services {
@@ -127,6 +182,19 @@ impl Plan {
                 s.targets,
                 kinds.join(", "),
                 s.file.display()
+            );
+        }
+        for g in &self.groups {
+            let paths: Vec<&str> = g.core.paths.iter().map(|p| p.as_str()).collect();
+            let routes: Vec<String> = g.routes.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                out,
+                "  group {:<14} {} over {} ({} checks, action {})",
+                g.name(),
+                routes.join(", "),
+                paths.join(" > "),
+                g.core.checks.len(),
+                g.action.label()
             );
         }
         out

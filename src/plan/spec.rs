@@ -21,6 +21,8 @@ pub struct Source {
     pub address: Option<IpAddr>,
     /// Bind to this interface (SO_BINDTODEVICE).
     pub interface: Option<String>,
+    /// Mark packets (SO_MARK) so policy routing sends them through a path.
+    pub mark: Option<u32>,
 }
 
 /// TLS settings for a probe.
@@ -188,6 +190,25 @@ pub enum ProbeSpec {
 }
 
 impl ProbeSpec {
+    /// Sends this probe through `path`: its mark, interface and source.
+    pub fn bind_to(&mut self, path: &super::PathSpec) {
+        let source = match self {
+            ProbeSpec::Http(s) => &mut s.source,
+            ProbeSpec::Tcp(s) => &mut s.source,
+            ProbeSpec::Dns(s) => &mut s.source,
+            ProbeSpec::Icmp(s) => &mut s.source,
+        };
+        source.mark = path.fwmark;
+        // With a mark, the path's table decides the way out; without one,
+        // binding to the interface does.
+        if path.fwmark.is_none() {
+            source.interface = path.interface.clone();
+        }
+        if path.source.is_some() {
+            source.address = path.source;
+        }
+    }
+
     /// The kind label: `http`, `tcp`, `dns` or `icmp`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ mod net;
 mod outcome;
 pub mod personal_data;
 mod tcp;
-mod tls;
+pub mod tls;
 
 use std::sync::Arc;
 

@@ -39,6 +39,16 @@ fn system_roots() -> Arc<RootCertStore> {
         .clone()
 }
 
+/// A verifying client configuration with the system roots, for gwanje's own
+/// outgoing calls (webhooks, Alertmanager).
+pub fn api_client_config() -> ClientConfig {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(system_roots())
+        .with_no_client_auth()
+}
+
 /// A TLS client set up once per target.
 #[derive(Clone)]
 pub struct TlsClient {

@@ -1,0 +1,227 @@
+//! Carrying out route changes: netlink routes, an exec hook, a webhook, or
+//! nothing (observe). Also reading the kernel's current route per group, and
+//! installing per-path policy routing.
+
+pub mod netlink;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use netlink::{Netlink, NetlinkError, NextHop};
+
+use crate::core::{PathName, SwitchReason};
+use crate::plan::{Action, GroupSpec, PathSpec};
+
+/// Carries out route changes for every group.
+#[derive(Clone)]
+pub struct Actuator {
+    netlink: Option<Netlink>,
+    http: reqwest::Client,
+}
+
+#[derive(Serialize)]
+struct ChangeBody<'a> {
+    group: &'a str,
+    from: Option<&'a str>,
+    to: &'a str,
+    reason: String,
+    prefixes: Vec<String>,
+    gateway: String,
+    interface: Option<&'a str>,
+}
+
+impl Actuator {
+    /// An actuator; `netlink` is needed by groups with `action: route` and by
+    /// paths that manage policy routing.
+    pub fn new(netlink: Option<Netlink>) -> Self {
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(crate::probe::tls::api_client_config())
+            .build()
+            .expect("an HTTP client with a preconfigured TLS backend builds");
+        Actuator { netlink, http }
+    }
+
+    fn netlink(&self) -> Result<&Netlink, String> {
+        self.netlink
+            .as_ref()
+            .ok_or_else(|| "no netlink connection (needs CAP_NET_ADMIN)".to_string())
+    }
+
+    async fn next_hop(&self, path: &PathSpec) -> Result<NextHop, String> {
+        let oif = match &path.interface {
+            Some(name) => Some(
+                self.netlink()?
+                    .link_index(name)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        Ok(NextHop {
+            gateway: Some(path.gateway),
+            oif,
+        })
+    }
+
+    /// Moves `group`'s prefixes to `to`.
+    pub async fn change(
+        &self,
+        group: &GroupSpec,
+        from: Option<&PathSpec>,
+        to: &PathSpec,
+        reason: &SwitchReason,
+    ) -> Result<(), String> {
+        match &group.action {
+            Action::Observe => Ok(()),
+            Action::Route => {
+                let hop = self.next_hop(to).await?;
+                for prefix in &group.routes {
+                    self.netlink()?
+                        .replace_route(*prefix, &hop, None)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            Action::Exec { command, timeout } => {
+                let prefixes: Vec<String> = group.routes.iter().map(ToString::to_string).collect();
+                let mut cmd = tokio::process::Command::new(&command[0]);
+                cmd.args(&command[1..])
+                    .env("GWANJE_GROUP", group.name().as_str())
+                    .env("GWANJE_FROM", from.map_or("", |p| p.name.as_str()))
+                    .env("GWANJE_TO", to.name.as_str())
+                    .env("GWANJE_REASON", reason.label())
+                    .env("GWANJE_PREFIXES", prefixes.join(" "))
+                    .env("GWANJE_GATEWAY", to.gateway.to_string())
+                    .env("GWANJE_INTERFACE", to.interface.as_deref().unwrap_or(""))
+                    .stdin(std::process::Stdio::null())
+                    .kill_on_drop(true);
+                let out = tokio::time::timeout(*timeout, cmd.output())
+                    .await
+                    .map_err(|_| {
+                        format!(
+                            "{} did not finish within {}",
+                            command[0],
+                            humantime::format_duration(*timeout)
+                        )
+                    })?
+                    .map_err(|e| format!("running {}: {e}", command[0]))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    // Only the hook's exit status: its output may hold anything.
+                    Err(format!("{} exited with {}", command[0], out.status))
+                }
+            }
+            Action::Webhook { url, timeout } => {
+                let body = ChangeBody {
+                    group: group.name().as_str(),
+                    from: from.map(|p| p.name.as_str()),
+                    to: to.name.as_str(),
+                    reason: reason.to_string(),
+                    prefixes: group.routes.iter().map(ToString::to_string).collect(),
+                    gateway: to.gateway.to_string(),
+                    interface: to.interface.as_deref(),
+                };
+                let resp = self
+                    .http
+                    .post(url.clone())
+                    .timeout(*timeout)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("webhook {url}: {e}"))?;
+                if resp.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("webhook {url} answered {}", resp.status()))
+                }
+            }
+        }
+    }
+
+    /// Which path the kernel's route for `group` uses now (`None`: absent or
+    /// via no configured path). Only `route` groups have kernel state.
+    pub async fn observe(
+        &self,
+        group: &GroupSpec,
+        paths: &[PathSpec],
+    ) -> Result<Option<PathName>, String> {
+        if group.action != Action::Route {
+            return Ok(None);
+        }
+        let nl = self.netlink()?;
+        let Some(prefix) = group.routes.first() else {
+            return Ok(None);
+        };
+        let Some(hop) = nl.route_for(*prefix).await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        for p in paths.iter().filter(|p| group.core.paths.contains(&p.name)) {
+            if hop.gateway != Some(p.gateway) {
+                continue;
+            }
+            let oif_matches = match &p.interface {
+                Some(name) => {
+                    Some(nl.link_index(name).await.map_err(|e| e.to_string())?) == hop.oif
+                }
+                None => true,
+            };
+            if oif_matches {
+                return Ok(Some(p.name.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Installs `fwmark → table` and the table's default route for each path
+    /// that asks for it.
+    pub async fn install_policy_routing(&self, paths: &[PathSpec]) -> Result<(), String> {
+        for p in paths.iter().filter(|p| p.manage_policy_routing) {
+            let (Some(mark), Some(table)) = (p.fwmark, p.table) else {
+                continue;
+            };
+            let nl = self.netlink()?;
+            let v6 = p.gateway.is_ipv6();
+            nl.add_rule(mark, table, v6)
+                .await
+                .map_err(|e| e.to_string())?;
+            let hop = self.next_hop(p).await?;
+            nl.replace_route(default_route(p.gateway), &hop, Some(table))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Removes what [`Actuator::install_policy_routing`] installed.
+    pub async fn remove_policy_routing(&self, paths: &[PathSpec]) {
+        for p in paths.iter().filter(|p| p.manage_policy_routing) {
+            let (Some(mark), Some(table), Ok(nl)) = (p.fwmark, p.table, self.netlink()) else {
+                continue;
+            };
+            if let Err(e) = nl.delete_rule(mark, table, p.gateway.is_ipv6()).await {
+                tracing::warn!(path = %p.name, "removing policy rule: {e}");
+            }
+            if let Ok(hop) = self.next_hop(p).await
+                && let Err(e) = nl
+                    .delete_route(default_route(p.gateway), &hop, Some(table))
+                    .await
+            {
+                tracing::warn!(path = %p.name, "removing the path's default route: {e}");
+            }
+        }
+    }
+}
+
+fn default_route(gateway: IpAddr) -> ipnet::IpNet {
+    match gateway {
+        IpAddr::V4(_) => "0.0.0.0/0".parse().expect("valid prefix"),
+        IpAddr::V6(_) => "::/0".parse().expect("valid prefix"),
+    }
+}
+
+/// How long the route watcher waits for the kernel to settle before re-reading.
+pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(50);

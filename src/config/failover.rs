@@ -1,0 +1,479 @@
+//! `paths` and `failover_groups` of the daemon config.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::catalog::valid_name;
+use super::document::Document;
+use super::error::ConfigError;
+use super::raw::{RawGroup, RawPath};
+use super::values;
+use crate::core::{Failback, FlapGuard, GroupConfig, GroupName, HealthPolicy, PathName, TargetKey};
+use crate::plan::{Action, GroupSpec, IcmpSpec, PathSpec, ProbeSpec, Source, Target};
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+fn push<T>(errors: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
+    r.map_err(|e| errors.push(e)).ok()
+}
+
+fn duration_or(
+    doc: &Document,
+    path: &str,
+    text: Option<&str>,
+    default: Duration,
+    errors: &mut Vec<ConfigError>,
+) -> Duration {
+    text.and_then(|t| push(errors, values::duration(doc, path, t)))
+        .unwrap_or(default)
+}
+
+/// Routing tables the kernel reserves (unspec, default, main, local).
+const RESERVED_TABLES: [u32; 4] = [0, 253, 254, 255];
+
+/// Validates `paths`.
+pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> Vec<PathSpec> {
+    let mut out = Vec::new();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut marks: HashMap<u32, usize> = HashMap::new();
+    let mut tables: HashMap<u32, usize> = HashMap::new();
+    for (i, p) in raw.iter().enumerate() {
+        let at = |k: &str| format!("paths[{i}].{k}");
+        let before = errors.len();
+        if !valid_name(&p.name) {
+            errors.push(doc.error_at(&at("name"), format!("{:?} is not a valid path name; valid: 1-64 characters of a-z, A-Z, 0-9, '-', '_' or '.'", p.name)));
+        } else if let Some(first) = names.insert(&p.name, i) {
+            errors.push(doc.error_at(
+                &at("name"),
+                format!(
+                    "duplicate path name {:?} (also paths[{first}]); valid: unique names",
+                    p.name
+                ),
+            ));
+        }
+        let gateway = p.gateway.parse::<IpAddr>().map_err(|_| {
+            doc.error_at(
+                &at("gateway"),
+                format!(
+                    "{:?} is not an IP address; valid: the next hop's address, e.g. 198.18.1.1",
+                    p.gateway
+                ),
+            )
+        });
+        let gateway = push(errors, gateway);
+        let source = p.source.as_ref().and_then(|s| {
+            push(
+                errors,
+                s.parse::<IpAddr>().map_err(|_| {
+                    doc.error_at(
+                        &at("source"),
+                        format!("{s:?} is not an IP address; valid: a local address of this path"),
+                    )
+                }),
+            )
+        });
+        if let Some(m) = p.fwmark {
+            if m == 0 {
+                errors.push(doc.error_at(
+                    &at("fwmark"),
+                    "0 is not valid; valid: a non-zero mark unique to this path",
+                ));
+            } else if let Some(first) = marks.insert(m, i) {
+                errors.push(doc.error_at(
+                    &at("fwmark"),
+                    format!(
+                        "fwmark {m} is already used by paths[{first}]; valid: one mark per path"
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = p.table {
+            if RESERVED_TABLES.contains(&t) {
+                errors.push(doc.error_at(
+                    &at("table"),
+                    format!("table {t} is reserved by the kernel; valid: 1-252 or 256 and above"),
+                ));
+            } else if let Some(first) = tables.insert(t, i) {
+                errors.push(doc.error_at(
+                    &at("table"),
+                    format!(
+                        "table {t} is already used by paths[{first}]; valid: one table per path"
+                    ),
+                ));
+            }
+        }
+        if p.fwmark.is_some() != p.table.is_some() {
+            errors.push(doc.error_at_key(&format!("paths[{i}]"), "fwmark and table go together: the mark selects the table with the path's default route"));
+        }
+        if p.fwmark.is_none() && p.interface.is_none() && p.source.is_none() {
+            errors.push(doc.error_at_key(&format!("paths[{i}]"), "probes cannot be sent through this path; valid: give fwmark and table, or interface, or source"));
+        }
+        if p.manage_policy_routing && p.fwmark.is_none() {
+            errors.push(doc.error_at(
+                &at("manage_policy_routing"),
+                "needs fwmark and table to install",
+            ));
+        }
+        let rc = p.router_check.as_ref();
+        let rc_at = |k: &str| format!("paths[{i}].router_check.{k}");
+        let interval = duration_or(
+            doc,
+            &rc_at("interval"),
+            rc.and_then(|r| r.interval.as_deref()),
+            Duration::from_secs(1),
+            errors,
+        );
+        let timeout = duration_or(
+            doc,
+            &rc_at("timeout"),
+            rc.and_then(|r| r.timeout.as_deref()),
+            Duration::from_millis(500),
+            errors,
+        );
+        if timeout >= interval {
+            errors.push(doc.error_at(
+                &rc_at("timeout"),
+                format!(
+                    "timeout {} is not below interval {}; valid: a shorter timeout",
+                    humantime::format_duration(timeout),
+                    humantime::format_duration(interval)
+                ),
+            ));
+        }
+        let health = match rc.and_then(|r| r.health) {
+            Some(h) => push(errors, values::health(doc, &rc_at("health"), h)),
+            None => Some(HealthPolicy::consecutive(3, 3)),
+        };
+        let max_loss = rc.and_then(|r| r.max_loss).unwrap_or(0.5);
+        if !(0.0..1.0).contains(&max_loss) {
+            errors.push(doc.error_at(
+                &rc_at("max_loss"),
+                format!("{max_loss} is not valid; valid: 0.0 up to (not including) 1.0"),
+            ));
+        }
+        if errors.len() > before {
+            continue;
+        }
+        let (Some(gateway), Some(health)) = (gateway, health) else {
+            continue;
+        };
+        let name = PathName::new(&p.name);
+        let icmp = IcmpSpec {
+            host: gateway.to_string(),
+            packets: rc.and_then(|r| r.packets).unwrap_or(3).clamp(1, 100),
+            max_loss,
+            payload_size: rc.and_then(|r| r.payload_size).unwrap_or(56).min(65_000),
+            dont_fragment: false,
+            source: Source::default(),
+        };
+        let mut spec = PathSpec {
+            name: name.clone(),
+            gateway,
+            interface: p.interface.clone(),
+            source,
+            fwmark: p.fwmark,
+            table: p.table,
+            manage_policy_routing: p.manage_policy_routing,
+            router: Arc::new(Target {
+                key: TargetKey::new("path", &p.name),
+                service: "path".into(),
+                name: p.name.as_str().into(),
+                interval,
+                timeout,
+                health,
+                probe: ProbeSpec::Icmp(icmp),
+            }),
+            router_health: health,
+        };
+        // The router check leaves through the path itself.
+        let mut router = (*spec.router).clone();
+        router.probe.bind_to(&spec);
+        spec.router = Arc::new(router);
+        out.push(spec);
+    }
+    out
+}
+
+/// Validates `failover_groups` against the paths and the loaded targets.
+pub fn groups(
+    doc: &Document,
+    raw: &[RawGroup],
+    paths: &[PathSpec],
+    targets: &[Arc<Target>],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<GroupSpec> {
+    let mut out = Vec::new();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut claimed: Vec<(IpNet, usize)> = Vec::new();
+    let mut check_owner: HashMap<String, usize> = HashMap::new();
+    for (i, g) in raw.iter().enumerate() {
+        let at = |k: &str| format!("failover_groups[{i}].{k}");
+        let before = errors.len();
+        if !valid_name(&g.name) {
+            errors.push(doc.error_at(&at("name"), format!("{:?} is not a valid group name; valid: 1-64 characters of a-z, A-Z, 0-9, '-', '_' or '.'", g.name)));
+        } else if let Some(first) = names.insert(&g.name, i) {
+            errors.push(doc.error_at(
+                &at("name"),
+                format!(
+                    "duplicate group name {:?} (also failover_groups[{first}])",
+                    g.name
+                ),
+            ));
+        }
+        let mut routes = Vec::new();
+        for (j, r) in g.routes.iter().enumerate() {
+            let rat = format!("{}[{j}]", at("routes"));
+            match r.parse::<IpNet>() {
+                Ok(net) if net.trunc() != net => errors.push(doc.error_at(
+                    &rat,
+                    format!("{r:?} has host bits set; valid: {}", net.trunc()),
+                )),
+                Ok(net) => {
+                    if let Some((other, owner)) = claimed
+                        .iter()
+                        .find(|(o, _)| o.contains(&net) || net.contains(o))
+                    {
+                        errors.push(doc.error_at(&rat, format!("{net} overlaps {other}, claimed by failover_groups[{owner}]; valid: each prefix steered by one group")));
+                    }
+                    claimed.push((net, i));
+                    routes.push(net);
+                }
+                Err(_) => errors.push(doc.error_at(
+                    &rat,
+                    format!("{r:?} is not a prefix; valid: e.g. 198.18.100.0/24 or 2001:db8::/48"),
+                )),
+            }
+        }
+        if routes.is_empty() && g.routes.is_empty() {
+            errors.push(doc.error_at(
+                &at("routes"),
+                "the list is empty; valid: one or more prefixes",
+            ));
+        }
+        let mut group_paths = Vec::new();
+        for (j, p) in g.paths.iter().enumerate() {
+            if !paths.iter().any(|s| s.name.as_str() == p) {
+                let known: Vec<&str> = paths.iter().map(|s| s.name.as_str()).collect();
+                errors.push(doc.error_at(
+                    &format!("{}[{j}]", at("paths")),
+                    format!(
+                        "unknown path {p:?}; valid: one of {}",
+                        if known.is_empty() {
+                            "(no paths defined)".into()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                ));
+            } else if group_paths.iter().any(|q: &PathName| q.as_str() == p) {
+                errors.push(doc.error_at(
+                    &format!("{}[{j}]", at("paths")),
+                    format!("path {p:?} is listed twice"),
+                ));
+            } else {
+                group_paths.push(PathName::new(p));
+            }
+        }
+        if g.paths.is_empty() {
+            errors.push(doc.error_at(
+                &at("paths"),
+                "the list is empty; valid: paths in order of preference",
+            ));
+        }
+        let mut checks = Vec::new();
+        for (j, c) in g.checks.iter().enumerate() {
+            let cat = format!("{}[{j}]", at("checks"));
+            match targets.iter().find(|t| t.key.as_str() == c) {
+                None => errors.push(doc.error_at(&cat, format!("unknown target {c:?}; valid: service/name of a target in the probe catalogs"))),
+                Some(t) => {
+                    if let Some(owner) = check_owner.insert(c.clone(), i) {
+                        errors.push(doc.error_at(&cat, format!("{c:?} is already a check of failover_groups[{owner}]; valid: a check belongs to one group")));
+                    }
+                    if matches!(t.probe, ProbeSpec::Dns(_)) && group_paths.iter().any(|p| paths.iter().any(|s| s.name == *p && s.source.is_none())) {
+                        errors.push(doc.error_at(&cat, format!("{c:?} is a DNS check, which can only be steered by source address; valid: give every path of the group a `source`")));
+                    }
+                    checks.push(t.key.clone());
+                }
+            }
+        }
+        if let Some(d) = g.detection {
+            push(errors, values::health(doc, &at("detection"), d));
+        }
+        let min_dwell = duration_or(
+            doc,
+            &at("min_dwell"),
+            g.min_dwell.as_deref(),
+            Duration::from_secs(30),
+            errors,
+        );
+        let hold_down = duration_or(
+            doc,
+            &at("hold_down"),
+            g.hold_down.as_deref(),
+            Duration::from_secs(10),
+            errors,
+        );
+        let isolation = duration_or(
+            doc,
+            &at("isolation_window"),
+            g.isolation_window.as_deref(),
+            Duration::from_secs(2),
+            errors,
+        );
+        let failback = match &g.failback {
+            None => Failback::Auto { after_ms: 60_000 },
+            Some(f) => match f.mode.as_str() {
+                "auto" => Failback::Auto {
+                    after_ms: ms(duration_or(
+                        doc,
+                        &at("failback.after"),
+                        f.after.as_deref(),
+                        Duration::from_secs(60),
+                        errors,
+                    )),
+                },
+                "manual" => Failback::Manual,
+                other => {
+                    errors.push(doc.error_at(
+                        &at("failback.mode"),
+                        format!("{other:?} is not a failback mode; valid: auto, manual"),
+                    ));
+                    Failback::Manual
+                }
+            },
+        };
+        let flap_guard = match &g.flap_guard {
+            None => FlapGuard {
+                max_switches: 4,
+                window_ms: 600_000,
+            },
+            Some(f) => {
+                if f.max_switches == 0 {
+                    errors.push(doc.error_at(
+                        &at("flap_guard.max_switches"),
+                        "0 is not valid; valid: 1 or more",
+                    ));
+                }
+                FlapGuard {
+                    max_switches: f.max_switches,
+                    window_ms: ms(duration_or(
+                        doc,
+                        &at("flap_guard.window"),
+                        Some(&f.window),
+                        Duration::from_secs(600),
+                        errors,
+                    )),
+                }
+            }
+        };
+        let action =
+            match g.action.as_deref().unwrap_or("route") {
+                "route" => Action::Route,
+                "observe" => Action::Observe,
+                "exec" => match &g.exec {
+                    Some(e) if !e.command.is_empty() => Action::Exec {
+                        command: e.command.clone(),
+                        timeout: duration_or(
+                            doc,
+                            &at("exec.timeout"),
+                            e.timeout.as_deref(),
+                            Duration::from_secs(10),
+                            errors,
+                        ),
+                    },
+                    _ => {
+                        errors.push(doc.error_at_key(
+                            &at("action"),
+                            "action exec needs `exec: {command: [program, args...]}`",
+                        ));
+                        Action::Observe
+                    }
+                },
+                "webhook" => match &g.webhook {
+                    Some(w) => match url::Url::parse(&w.url)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                    {
+                        Some(url) => Action::Webhook {
+                            url,
+                            timeout: duration_or(
+                                doc,
+                                &at("webhook.timeout"),
+                                w.timeout.as_deref(),
+                                Duration::from_secs(10),
+                                errors,
+                            ),
+                        },
+                        None => {
+                            errors.push(doc.error_at(
+                                &at("webhook.url"),
+                                format!("{:?} is not an http(s) URL", w.url),
+                            ));
+                            Action::Observe
+                        }
+                    },
+                    None => {
+                        errors.push(doc.error_at_key(
+                            &at("action"),
+                            "action webhook needs `webhook: {url: ...}`",
+                        ));
+                        Action::Observe
+                    }
+                },
+                other => {
+                    errors.push(doc.error_at(
+                        &at("action"),
+                        format!("{other:?} is not an action; valid: route, exec, webhook, observe"),
+                    ));
+                    Action::Observe
+                }
+            };
+        if errors.len() > before {
+            continue;
+        }
+        out.push(GroupSpec {
+            core: GroupConfig {
+                name: GroupName::new(&g.name),
+                paths: group_paths,
+                checks,
+                min_dwell_ms: ms(min_dwell),
+                hold_down_ms: ms(hold_down),
+                failback,
+                flap_guard,
+                isolation_window_ms: ms(isolation),
+                retry_initial_ms: 200,
+                retry_max_ms: 10_000,
+            },
+            routes,
+            action,
+        });
+    }
+    out
+}
+
+/// The detection override of each group's checks, by check key.
+pub fn detection_overrides(
+    doc: &Document,
+    raw: &[RawGroup],
+    groups: &[GroupSpec],
+) -> HashMap<TargetKey, HealthPolicy> {
+    let mut out = HashMap::new();
+    for (i, g) in raw.iter().enumerate() {
+        let Some(d) = g.detection else { continue };
+        let Ok(policy) = values::health(doc, &format!("failover_groups[{i}].detection"), d) else {
+            continue;
+        };
+        if let Some(spec) = groups.iter().find(|s| s.name().as_str() == g.name) {
+            for c in &spec.core.checks {
+                out.insert(c.clone(), policy);
+            }
+        }
+    }
+    out
+}

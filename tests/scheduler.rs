@@ -35,8 +35,14 @@ async fn hung_targets_do_not_delay_the_others() {
     let metrics = gwanje::metrics::Metrics::new();
     let ctx = gwanje::probe::ProbeContext::new().unwrap();
     let (_plans, rx) = tokio::sync::watch::channel(Arc::new(plan));
-    let ready = Arc::new(AtomicBool::new(false));
-    let engine = tokio::spawn(gwanje::engine::run(rx, ctx, metrics.clone(), ready));
+    let shared = gwanje::engine::Shared {
+        metrics: metrics.clone(),
+        ready: Arc::new(AtomicBool::new(false)),
+        status: Default::default(),
+    };
+    let (_commands, command_rx) = tokio::sync::mpsc::channel(1);
+    let actuator = gwanje::actuate::Actuator::new(None);
+    let engine = tokio::spawn(gwanje::engine::run(rx, ctx, shared, actuator, command_rx));
     // Three full intervals: every healthy target is due at least three times.
     tokio::time::sleep(Duration::from_millis(6500)).await;
     engine.abort();

@@ -37,6 +37,11 @@ impl AdminToken {
         Ok(AdminToken(Some(token.as_bytes().to_vec())))
     }
 
+    /// Whether a token is configured.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// A token from its value (tests, embedding).
     pub fn from_value(value: &str) -> Self {
         AdminToken(Some(value.as_bytes().to_vec()))

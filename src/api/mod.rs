@@ -1,33 +1,37 @@
-//! The HTTP API: `/metrics`, `/-/healthy`, `/-/ready` and `POST /-/reload`.
+//! The HTTP API: `/metrics`, `/-/healthy`, `/-/ready`, `POST /-/reload`,
+//! `GET /api/v1/status` and the group commands (pin, unpin, unfreeze).
 //!
-//! Calls that change what gwanje does need the admin bearer token when one
-//! is configured; the API listens on loopback unless configured otherwise.
+//! Calls that change what gwanje does need the admin bearer token; those
+//! that move traffic refuse to run when no token is configured. The API
+//! listens on loopback unless configured otherwise.
 
 mod auth;
+mod groups;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use tokio::sync::mpsc;
 
 pub use auth::AdminToken;
 
 use crate::daemon::Reloader;
-use crate::metrics::Metrics;
+use crate::engine::{Command, Shared};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
-    /// Every metric.
-    pub metrics: Arc<Metrics>,
+    /// Metrics, readiness and status, shared with the engine.
+    pub shared: Shared,
     /// Reloads the configuration.
     pub reloader: Arc<Reloader>,
-    /// True once the first plan is being probed.
-    pub ready: Arc<AtomicBool>,
+    /// Operator commands to the engine.
+    pub commands: mpsc::Sender<Command>,
 }
 
 /// Builds the router.
@@ -37,6 +41,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/healthy", get(|| async { "gwanje is healthy\n" }))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/groups/{group}/pin", post(groups::pin))
+        .route("/api/v1/groups/{group}/unpin", post(groups::unpin))
+        .route("/api/v1/groups/{group}/unfreeze", post(groups::unfreeze))
         .with_state(state)
 }
 
@@ -46,13 +54,18 @@ async fn metrics(State(s): State<ApiState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        s.shared.metrics.render(),
     )
         .into_response()
 }
 
+async fn status(State(s): State<ApiState>) -> Response {
+    let snapshot = s.shared.status.read().expect("status lock").clone();
+    axum::Json(snapshot).into_response()
+}
+
 async fn ready(State(s): State<ApiState>) -> Response {
-    if s.ready.load(Ordering::SeqCst) {
+    if s.shared.ready.load(Ordering::SeqCst) {
         (StatusCode::OK, "gwanje is ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "gwanje is starting\n").into_response()

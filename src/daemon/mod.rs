@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 pub use reload::Reloader;
 
+use crate::actuate::{Actuator, Netlink};
 use crate::api::{self, AdminToken, ApiState};
-use crate::engine::{self, clock};
+use crate::engine::{self, Shared, clock};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::probe::ProbeContext;
@@ -37,6 +38,19 @@ pub enum DaemonError {
     /// The API server failed.
     #[error("serving the API: {0}")]
     Serve(std::io::Error),
+    /// Netlink is needed (route actions, policy routing) but unavailable.
+    #[error("netlink (needed by `action: route` and `manage_policy_routing`): {0}")]
+    Netlink(crate::actuate::NetlinkError),
+    /// Installing per-path policy routing failed.
+    #[error("installing per-path policy routing: {0}")]
+    PolicyRouting(String),
+}
+
+fn needs_netlink(plan: &Plan) -> bool {
+    plan.groups
+        .iter()
+        .any(|g| g.action == crate::plan::Action::Route)
+        || plan.paths.iter().any(|p| p.manage_policy_routing)
 }
 
 /// Runs gwanje with `plan` (loaded from `config_path`) until `shutdown` resolves.
@@ -51,16 +65,38 @@ pub async fn run(
     metrics.reload_successful.set(1);
     metrics.reload_success_timestamp.set(clock::unix_seconds());
     let ctx = ProbeContext::new().map_err(DaemonError::Probes)?;
+    let actuator = Actuator::new(
+        needs_netlink(&plan)
+            .then(Netlink::connect)
+            .transpose()
+            .map_err(DaemonError::Netlink)?,
+    );
+    actuator
+        .install_policy_routing(&plan.paths)
+        .await
+        .map_err(DaemonError::PolicyRouting)?;
+    let paths = plan.paths.clone();
     let (plans, plan_rx) = watch::channel(Arc::new(plan));
-    let ready = Arc::new(AtomicBool::new(false));
+    let shared = Shared {
+        metrics: metrics.clone(),
+        ready: Arc::new(AtomicBool::new(false)),
+        status: Arc::default(),
+    };
+    let (commands, command_rx) = mpsc::channel(16);
     let reloader = Arc::new(Reloader::new(config_path, plans, metrics.clone(), token));
 
-    let engine = tokio::spawn(engine::run(plan_rx, ctx, metrics.clone(), ready.clone()));
+    let engine = tokio::spawn(engine::run(
+        plan_rx,
+        ctx,
+        shared.clone(),
+        actuator.clone(),
+        command_rx,
+    ));
     let hup = tokio::spawn(reload_on_sighup(reloader.clone()));
     let app = api::router(ApiState {
-        metrics,
+        shared,
         reloader: reloader.clone(),
-        ready,
+        commands,
     });
     tracing::info!(listen = %listener.local_addr().map_err(DaemonError::Serve)?, "gwanje running");
     let served = axum::serve(listener, app)
@@ -72,6 +108,7 @@ pub async fn run(
     // Dropping the last plan sender ends the engine, which aborts every probe task.
     drop(reloader);
     let _ = engine.await;
+    actuator.remove_policy_routing(&paths).await;
     tracing::info!("gwanje stopped");
     served
 }

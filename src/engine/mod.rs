@@ -1,127 +1,378 @@
-//! The engine: one task that owns the core, applies plans and turns probe
-//! results into core inputs, metrics and log lines.
+//! The engine: one task that owns the core. It applies plans, turns probe
+//! results, route observations, actuation results and operator commands into
+//! core inputs, runs the core's timers, and carries out its effects.
 
 pub mod clock;
+mod report;
 mod scheduler;
+pub mod status;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
 pub use scheduler::{Completed, Scheduler, phase_offset};
+pub use status::{Command, CommandKind, Status};
 
-use crate::core::{Core, Effect, Input, Observation, Subject, TargetState};
+use crate::actuate::{Actuator, Netlink, WATCH_DEBOUNCE};
+use crate::core::{Core, Effect, GroupName, Input, Observation, PathName, Timestamp};
 use crate::metrics::Metrics;
-use crate::plan::Plan;
+use crate::plan::{Action, Plan};
 use crate::probe::ProbeContext;
 
 /// Capacity of the results channel; probes wait when the engine is behind.
 const RESULTS_CAPACITY: usize = 4096;
 
-/// Runs until `plans` closes. `ready` turns true once the first plan runs.
+/// What the engine shares with the API.
+#[derive(Clone)]
+pub struct Shared {
+    /// Every metric.
+    pub metrics: Arc<Metrics>,
+    /// True once the first plan is being probed.
+    pub ready: Arc<AtomicBool>,
+    /// The latest status snapshot.
+    pub status: Arc<RwLock<Status>>,
+}
+
+/// Messages from helper tasks back to the engine.
+enum Event {
+    Actuated {
+        group: GroupName,
+        to: PathName,
+        result: Result<(), String>,
+    },
+    Observed {
+        group: GroupName,
+        path: Option<PathName>,
+        read_at: tokio::time::Instant,
+    },
+}
+
+struct Engine {
+    core: Core,
+    plan: Arc<Plan>,
+    scheduler: Scheduler,
+    shared: Shared,
+    actuator: Actuator,
+    events: mpsc::Sender<Event>,
+    /// When each group's last route change finished: observations read
+    /// before it are stale and must not count as drift.
+    changed_at: HashMap<GroupName, tokio::time::Instant>,
+}
+
+/// Runs until `plans` closes.
 pub async fn run(
     mut plans: watch::Receiver<Arc<Plan>>,
     ctx: Arc<ProbeContext>,
-    metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    shared: Shared,
+    actuator: Actuator,
+    mut commands: mpsc::Receiver<Command>,
 ) {
     let (tx, mut results) = mpsc::channel(RESULTS_CAPACITY);
+    let (events_tx, mut events) = mpsc::channel(256);
     let first = plans.borrow_and_update().clone();
-    let mut scheduler = Scheduler::new(ctx, first.settings.max_concurrency, tx, metrics.clone());
-    let mut core = Core::new();
-    apply(&first, &mut core, &mut scheduler, &metrics);
-    ready.store(true, Ordering::SeqCst);
+    let mut e = Engine {
+        core: Core::new(),
+        scheduler: Scheduler::new(
+            ctx,
+            first.settings.max_concurrency,
+            tx,
+            shared.metrics.clone(),
+        ),
+        plan: first.clone(),
+        shared,
+        actuator,
+        events: events_tx,
+        changed_at: HashMap::new(),
+    };
+    e.apply(first);
+    let _watcher = e.watch_routes();
+    e.shared.ready.store(true, Ordering::SeqCst);
     loop {
+        let timer = e.core.poll_timeout().map(deadline_instant);
         tokio::select! {
             changed = plans.changed() => {
                 if changed.is_err() {
                     return;
                 }
                 let plan = plans.borrow_and_update().clone();
-                apply(&plan, &mut core, &mut scheduler, &metrics);
+                e.apply(plan);
             }
-            Some(done) = results.recv() => handle(done, &mut core, &metrics),
+            Some(done) = results.recv() => e.completed(done),
+            Some(event) = events.recv() => e.event(event),
+            Some(cmd) = commands.recv() => e.command(cmd),
+            _ = sleep_until_opt(timer) => {
+                e.core.handle_timeout(clock::now());
+                e.drain(None);
+            }
         }
     }
 }
 
-fn apply(plan: &Plan, core: &mut Core, scheduler: &mut Scheduler, metrics: &Metrics) {
-    // The core learns the targets before their first results can arrive.
-    core.handle_input(clock::now(), Input::PlanApplied(plan.core_config()));
-    metrics.targets.sync(plan);
-    metrics.targets_planned.reset();
-    for t in &plan.targets {
-        metrics
-            .targets_planned
-            .with_label_values(&[&*t.service, t.probe.kind()])
-            .inc();
-    }
-    scheduler.apply(plan);
-    tracing::info!(
-        targets = scheduler.len(),
-        services = plan.services.len(),
-        "plan applied"
-    );
+fn deadline_instant(at: Timestamp) -> tokio::time::Instant {
+    let wait = at.since(clock::now());
+    tokio::time::Instant::now() + Duration::from_millis(wait)
 }
 
-fn handle(done: Completed, core: &mut Core, metrics: &Metrics) {
-    let t = &done.target;
-    let failure = done.result.failure.as_ref().map(|f| f.kind);
-    metrics
-        .probes_total
-        .with_label_values(&[
-            &*t.service,
-            t.probe.kind(),
-            failure.map_or("success", |k| k.as_str()),
-        ])
-        .inc();
-    if let Some(f) = &done.result.failure {
-        tracing::debug!(target_key = %t.key, kind = %f.kind, detail = %f.detail, "probe failed");
-    }
-    core.handle_input(
-        done.at,
-        Input::ProbeCompleted(Observation {
-            subject: Subject::Target(t.key.clone()),
-            at: done.at,
-            failure,
-        }),
-    );
-    let detail = done.result.failure.as_ref().map(|f| f.detail.clone());
-    metrics.targets.record(&t.key, done.result);
-    while let Some(effect) = core.poll_effect() {
-        report(effect, detail.as_deref(), metrics);
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
-/// One effect → one log line and its metrics.
-fn report(effect: Effect, detail: Option<&str>, metrics: &Metrics) {
-    match effect {
-        Effect::HealthChanged {
-            subject: Subject::Target(target),
-            from,
-            to,
-            failures_in_window,
-            cause,
-            ..
-        } => {
-            metrics.targets.set_state(&target, to);
-            let service = target.as_str().split('/').next().unwrap_or_default();
-            metrics
-                .target_changes_total
-                .with_label_values(&[service, to.as_str()])
+impl Engine {
+    fn apply(&mut self, plan: Arc<Plan>) {
+        // The core learns the subjects before their first results can arrive.
+        self.core
+            .handle_input(clock::now(), Input::PlanApplied(plan.core_config()));
+        let m = &self.shared.metrics;
+        m.targets.sync(&plan);
+        m.targets_planned.reset();
+        for t in &plan.targets {
+            m.targets_planned
+                .with_label_values(&[&*t.service, t.probe.kind()])
                 .inc();
-            match to {
-                TargetState::Down => tracing::warn!(
-                    target_key = %target, %from, %to, failures_in_window,
-                    cause = cause.map_or("none", |c| c.as_str()),
-                    detail = detail.unwrap_or(""),
-                    "target down"
-                ),
-                _ => tracing::info!(target_key = %target, %from, %to, "target {to}"),
+        }
+        self.scheduler.apply(&plan);
+        self.plan = plan;
+        // Groups not adopted yet (new ones) need the kernel's route read.
+        for g in self.plan.groups.clone() {
+            if self.core.groups().get(g.name()).is_some_and(|s| !s.adopted) {
+                self.observe(g.name().clone());
             }
         }
-        // Paths and groups are wired in with the failover controller.
-        other => tracing::info!(?other, "core effect"),
+        tracing::info!(
+            jobs = self.scheduler.len(),
+            services = self.plan.services.len(),
+            groups = self.plan.groups.len(),
+            "plan applied"
+        );
+        self.drain(None);
+    }
+
+    fn completed(&mut self, done: Completed) {
+        let job = &done.job;
+        let failure = done.result.failure.as_ref().map(|f| f.kind);
+        if !matches!(job.subject, crate::core::Subject::Router(_)) {
+            self.shared
+                .metrics
+                .probes_total
+                .with_label_values(&[
+                    &*job.target.service,
+                    job.target.probe.kind(),
+                    failure.map_or("success", |k| k.as_str()),
+                ])
+                .inc();
+        }
+        if let Some(f) = &done.result.failure {
+            tracing::debug!(subject = %job.subject, kind = %f.kind, detail = %f.detail, "probe failed");
+        }
+        self.core.handle_input(
+            done.at,
+            Input::ProbeCompleted(Observation {
+                subject: job.subject.clone(),
+                at: done.at,
+                failure,
+            }),
+        );
+        let detail = done.result.failure.as_ref().map(|f| f.detail.clone());
+        self.shared
+            .metrics
+            .targets
+            .record(&job.subject, done.result);
+        self.drain(detail.as_deref());
+    }
+
+    fn event(&mut self, event: Event) {
+        let input = match event {
+            Event::Actuated { group, to, result } => {
+                self.changed_at
+                    .insert(group.clone(), tokio::time::Instant::now());
+                Input::RouteChangeCompleted { group, to, result }
+            }
+            Event::Observed {
+                group,
+                path,
+                read_at,
+            } => {
+                if self.changed_at.get(&group).is_some_and(|t| read_at < *t) {
+                    return;
+                }
+                Input::RoutesObserved { group, path }
+            }
+        };
+        self.core.handle_input(clock::now(), input);
+        self.drain(None);
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let group = GroupName::new(&cmd.group);
+        let Some(spec) = self.plan.groups.iter().find(|g| *g.name() == group) else {
+            let _ = cmd
+                .reply
+                .send(Err(format!("no failover group named {:?}", cmd.group)));
+            return;
+        };
+        let now = clock::now();
+        let input = match cmd.kind {
+            status::CommandKind::Pin { path, ttl } => {
+                let path = PathName::new(&path);
+                if !spec.core.paths.contains(&path) {
+                    let names: Vec<&str> = spec.core.paths.iter().map(|p| p.as_str()).collect();
+                    let _ = cmd.reply.send(Err(format!(
+                        "group {group} has no path {path}; valid: {}",
+                        names.join(", ")
+                    )));
+                    return;
+                }
+                Input::Pin {
+                    group,
+                    path,
+                    until: Timestamp(now.0 + ttl.as_millis() as u64),
+                    by: cmd.by,
+                }
+            }
+            status::CommandKind::Unpin => Input::Unpin { group, by: cmd.by },
+            status::CommandKind::Unfreeze => Input::Unfreeze { group, by: cmd.by },
+        };
+        self.core.handle_input(now, input);
+        let _ = cmd.reply.send(Ok(()));
+        self.drain(None);
+    }
+
+    /// Carries out and reports every pending effect, then refreshes the status.
+    fn drain(&mut self, detail: Option<&str>) {
+        let mut any = false;
+        while let Some(effect) = self.core.poll_effect() {
+            any = true;
+            report::report(&effect, detail, &self.shared.metrics, &self.plan);
+            if let Effect::RouteChangeRequested {
+                group,
+                from,
+                to,
+                reason,
+                ..
+            } = effect
+            {
+                self.actuate(group, from, to, reason);
+            }
+        }
+        if any || self.plan.groups.is_empty() {
+            self.refresh_status();
+        }
+    }
+
+    fn refresh_status(&self) {
+        let plan = &self.plan;
+        let action = |g: &str| {
+            plan.groups
+                .iter()
+                .find(|s| s.name().as_str() == g)
+                .map_or("observe", |s| s.action.label())
+        };
+        let snapshot = status::snapshot(&self.core, &action, plan.jobs.len());
+        *self.shared.status.write().expect("status lock") = snapshot;
+    }
+
+    fn actuate(
+        &self,
+        group: GroupName,
+        from: Option<PathName>,
+        to: PathName,
+        reason: crate::core::SwitchReason,
+    ) {
+        let (Some(spec), Some(to_path)) = (
+            self.plan
+                .groups
+                .iter()
+                .find(|g| *g.name() == group)
+                .cloned(),
+            self.plan.paths.iter().find(|p| p.name == to).cloned(),
+        ) else {
+            return;
+        };
+        let from_path = from.and_then(|f| self.plan.paths.iter().find(|p| p.name == f).cloned());
+        let actuator = self.actuator.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let result = actuator
+                .change(&spec, from_path.as_ref(), &to_path, &reason)
+                .await;
+            let _ = events.send(Event::Actuated { group, to, result }).await;
+        });
+    }
+
+    fn observe(&self, group: GroupName) {
+        let Some(spec) = self
+            .plan
+            .groups
+            .iter()
+            .find(|g| *g.name() == group)
+            .cloned()
+        else {
+            return;
+        };
+        let paths = self.plan.paths.clone();
+        let actuator = self.actuator.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let read_at = tokio::time::Instant::now();
+            match actuator.observe(&spec, &paths).await {
+                Ok(path) => {
+                    let _ = events
+                        .send(Event::Observed {
+                            group,
+                            path,
+                            read_at,
+                        })
+                        .await;
+                }
+                // Without the kernel's answer the group is not adopted, so it never moves blindly.
+                Err(e) => {
+                    tracing::error!(%group, "reading the kernel's route: {e}; not adopting until it can be read")
+                }
+            }
+        });
+    }
+
+    /// Re-reads route groups whenever the kernel reports a route change.
+    fn watch_routes(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.plan.groups.iter().any(|g| g.action == Action::Route) {
+            return None;
+        }
+        let mut changes = match Netlink::watch_routes() {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::error!(
+                    "watching kernel routes: {e}; external route changes will not be seen"
+                );
+                return None;
+            }
+        };
+        let plan = self.plan.clone();
+        let actuator = self.actuator.clone();
+        let events = self.events.clone();
+        Some(tokio::spawn(async move {
+            while changes.recv().await.is_some() {
+                tokio::time::sleep(WATCH_DEBOUNCE).await;
+                while changes.try_recv().is_ok() {}
+                for g in plan.groups.iter().filter(|g| g.action == Action::Route) {
+                    let read_at = tokio::time::Instant::now();
+                    if let Ok(path) = actuator.observe(g, &plan.paths).await {
+                        let _ = events
+                            .send(Event::Observed {
+                                group: g.name().clone(),
+                                path,
+                                read_at,
+                            })
+                            .await;
+                    }
+                }
+            }
+        }))
     }
 }

@@ -16,16 +16,16 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::clock;
-use crate::core::{TargetKey, Timestamp};
+use crate::core::{Subject, TargetKey, Timestamp};
 use crate::metrics::Metrics;
-use crate::plan::{Plan, Target};
+use crate::plan::{Job, Plan};
 use crate::probe::{ProbeContext, ProbeResult, Prober};
 
 /// A finished probe, sent to the engine.
 #[derive(Debug)]
 pub struct Completed {
-    /// The probed target.
-    pub target: Arc<Target>,
+    /// The job that ran.
+    pub job: Arc<Job>,
     /// When it finished.
     pub at: Timestamp,
     /// What it found.
@@ -33,7 +33,7 @@ pub struct Completed {
 }
 
 struct Running {
-    target: Arc<Target>,
+    job: Arc<Job>,
     task: JoinHandle<()>,
 }
 
@@ -49,7 +49,17 @@ pub struct Scheduler {
     permits: Arc<Semaphore>,
     results: mpsc::Sender<Completed>,
     metrics: Arc<Metrics>,
-    running: HashMap<TargetKey, Running>,
+    running: HashMap<Subject, Running>,
+}
+
+/// The key a job's phase is derived from. A check has the same phase through
+/// every path, and all routers share one, so results that the core compares
+/// across paths are taken at the same moments.
+fn phase_key(subject: &Subject) -> TargetKey {
+    match subject {
+        Subject::Target(k) | Subject::Check(k, _) => k.clone(),
+        Subject::Router(_) => TargetKey::new("path", "router"),
+    }
 }
 
 /// Where in its interval a target starts: stable for a key and interval.
@@ -77,16 +87,16 @@ impl Scheduler {
         }
     }
 
-    /// Starts, stops and restarts target tasks to match `plan`; an unchanged
-    /// target keeps its task and its phase.
+    /// Starts, stops and restarts job tasks to match `plan`; an unchanged
+    /// job keeps its task and its phase.
     pub fn apply(&mut self, plan: &Plan) {
         let mut old = std::mem::take(&mut self.running);
-        for target in &plan.targets {
-            let running = match old.remove(&target.key) {
-                Some(r) if r.target == *target => r,
-                _ => self.spawn(target.clone()),
+        for job in &plan.jobs {
+            let running = match old.remove(&job.subject) {
+                Some(r) if r.job == *job => r,
+                _ => self.spawn(job.clone()),
             };
-            self.running.insert(target.key.clone(), running);
+            self.running.insert(job.subject.clone(), running);
         }
         // Whatever is left in `old` was removed or changed: dropping aborts it.
     }
@@ -101,28 +111,29 @@ impl Scheduler {
         self.running.is_empty()
     }
 
-    fn spawn(&self, target: Arc<Target>) -> Running {
-        let task = tokio::spawn(target_loop(
-            Prober::new(target.clone()),
+    fn spawn(&self, job: Arc<Job>) -> Running {
+        let task = tokio::spawn(job_loop(
+            job.clone(),
+            Prober::new(job.target.clone()),
             self.ctx.clone(),
             self.permits.clone(),
             self.results.clone(),
             self.metrics.clone(),
         ));
-        Running { target, task }
+        Running { job, task }
     }
 }
 
-async fn target_loop(
+async fn job_loop(
+    job: Arc<Job>,
     prober: Prober,
     ctx: Arc<ProbeContext>,
     permits: Arc<Semaphore>,
     results: mpsc::Sender<Completed>,
     metrics: Arc<Metrics>,
 ) {
-    let target = prober.target().clone();
-    let interval = target.interval;
-    let mut due = Instant::now() + phase_offset(&target.key, interval);
+    let interval = job.target.interval;
+    let mut due = Instant::now() + phase_offset(&phase_key(&job.subject), interval);
     loop {
         tokio::time::sleep_until(due).await;
         let Ok(_permit) = permits.acquire().await else {
@@ -138,7 +149,7 @@ async fn target_loop(
         metrics.probes_in_flight.dec();
         drop(_permit);
         let done = Completed {
-            target: target.clone(),
+            job: job.clone(),
             at: clock::now(),
             result,
         };
@@ -185,7 +196,7 @@ mod tests {
     /// probe's state machine (it did, at 20 KB each, before the probe future was boxed).
     #[tokio::test]
     async fn idle_target_task_stays_small() {
-        let target = Arc::new(Target {
+        let target = Arc::new(crate::plan::Target {
             key: TargetKey::new("svc", "t"),
             service: "svc".into(),
             name: "t".into(),
@@ -201,8 +212,14 @@ mod tests {
                 source: Default::default(),
             }),
         });
+        let job = Arc::new(Job {
+            subject: Subject::Target(target.key.clone()),
+            health: target.health,
+            target: target.clone(),
+        });
         let (tx, _rx) = mpsc::channel(1);
-        let task = target_loop(
+        let task = job_loop(
+            job,
             Prober::new(target),
             ProbeContext::new().expect("probe context"),
             Arc::new(Semaphore::new(1)),

@@ -34,6 +34,20 @@ pub struct Metrics {
     pub reload_success_timestamp: Gauge,
     /// Reloads by result.
     pub reloads_total: IntCounterVec,
+    /// 1 when a path is up, 0 when down (absent while unknown).
+    pub path_up: IntGaugeVec,
+    /// One-hot path state.
+    pub path_state: IntGaugeVec,
+    /// One-hot active path per group.
+    pub group_active_path: IntGaugeVec,
+    /// Route moves by group, from, to and reason.
+    pub failovers_total: IntCounterVec,
+    /// 1 while a group is frozen by its flap guard.
+    pub group_frozen: IntGaugeVec,
+    /// External route changes found and undone.
+    pub route_drift_total: IntCounterVec,
+    /// Failed route changes (each is retried).
+    pub route_change_failures_total: IntCounterVec,
     last_render_len: std::sync::atomic::AtomicUsize,
 }
 
@@ -102,6 +116,62 @@ impl Metrics {
                 &["result"],
             )
             .expect("valid metric"),
+            path_up: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_path_up",
+                    "Whether the path is up (1) or down (0); absent while unknown.",
+                ),
+                &["path"],
+            )
+            .expect("valid metric"),
+            path_state: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_path_state",
+                    "The path's state: 1 for the current one of up, down, unknown.",
+                ),
+                &["path", "state"],
+            )
+            .expect("valid metric"),
+            group_active_path: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_group_active_path",
+                    "1 for the path the group's route uses now.",
+                ),
+                &["group", "path"],
+            )
+            .expect("valid metric"),
+            failovers_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_failovers_total",
+                    "Route moves, by group, from, to and reason.",
+                ),
+                &["group", "from", "to", "reason"],
+            )
+            .expect("valid metric"),
+            group_frozen: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_group_frozen",
+                    "1 while the group's flap guard has frozen automatic switching.",
+                ),
+                &["group"],
+            )
+            .expect("valid metric"),
+            route_drift_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_route_drift_total",
+                    "Times the kernel's route differed from gwanje's and was restored.",
+                ),
+                &["group"],
+            )
+            .expect("valid metric"),
+            route_change_failures_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_route_change_failures_total",
+                    "Route changes that failed (each is retried with backoff).",
+                ),
+                &["group"],
+            )
+            .expect("valid metric"),
             targets,
             registry,
             last_render_len: Default::default(),
@@ -125,6 +195,13 @@ impl Metrics {
             Box::new(m.reload_successful.clone()),
             Box::new(m.reload_success_timestamp.clone()),
             Box::new(m.reloads_total.clone()),
+            Box::new(m.path_up.clone()),
+            Box::new(m.path_state.clone()),
+            Box::new(m.group_active_path.clone()),
+            Box::new(m.failovers_total.clone()),
+            Box::new(m.group_frozen.clone()),
+            Box::new(m.route_drift_total.clone()),
+            Box::new(m.route_change_failures_total.clone()),
             Box::new(build_info),
         ] {
             r.register(c).expect("register");

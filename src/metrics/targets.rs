@@ -7,20 +7,23 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use crate::core::{TargetKey, TargetState};
+use crate::core::{Subject, TargetState};
 use crate::plan::Plan;
 use crate::probe::{Details, HttpPhases, ProbeResult};
 
 struct Row {
     service: Arc<str>,
     name: Arc<str>,
+    /// `""` for a target probed directly.
+    path: Arc<str>,
+    router: bool,
     last: Option<ProbeResult>,
     state: TargetState,
 }
 
-/// The last probe result and health state of every planned target.
+/// The last probe result and health state of every planned job.
 pub struct TargetTable {
-    rows: RwLock<BTreeMap<TargetKey, Row>>,
+    rows: RwLock<BTreeMap<Subject, Row>>,
 }
 
 /// Family name, help, and the label it adds besides `service` and `target`.
@@ -102,6 +105,22 @@ const FAMILIES: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
+/// Families of path routers, labelled `path` only.
+const ROUTER_FAMILIES: &[(&str, &str)] = &[
+    (
+        "gwanje_router_up",
+        "Decided health of the path's router: 1 up, 0 down; absent while unknown.",
+    ),
+    (
+        "gwanje_router_rtt_seconds",
+        "Mean ICMP round-trip time to the path's router in the last check.",
+    ),
+    (
+        "gwanje_router_loss_ratio",
+        "Fraction of ICMP echo requests to the path's router without a reply in the last check.",
+    ),
+];
+
 impl TargetTable {
     /// An empty table.
     pub fn new() -> Self {
@@ -115,26 +134,28 @@ impl TargetTable {
     pub fn sync(&self, plan: &Plan) {
         let mut rows = self.rows.write().expect("target table lock");
         let mut old = std::mem::take(&mut *rows);
-        for t in &plan.targets {
-            let row = old.remove(&t.key).unwrap_or(Row {
-                service: t.service.clone(),
-                name: t.name.clone(),
+        for job in &plan.jobs {
+            let row = old.remove(&job.subject).unwrap_or_else(|| Row {
+                service: job.target.service.clone(),
+                name: job.target.name.clone(),
+                path: job.path_label().into(),
+                router: matches!(job.subject, Subject::Router(_)),
                 last: None,
                 state: TargetState::Unknown,
             });
-            rows.insert(t.key.clone(), row);
+            rows.insert(job.subject.clone(), row);
         }
     }
 
-    /// Stores a target's latest result.
-    pub fn record(&self, key: &TargetKey, result: ProbeResult) {
+    /// Stores a job's latest result.
+    pub fn record(&self, key: &Subject, result: ProbeResult) {
         if let Some(row) = self.rows.write().expect("target table lock").get_mut(key) {
             row.last = Some(result);
         }
     }
 
-    /// Stores a target's decided health.
-    pub fn set_state(&self, key: &TargetKey, state: TargetState) {
+    /// Stores a job's decided health.
+    pub fn set_state(&self, key: &Subject, state: TargetState) {
         if let Some(row) = self.rows.write().expect("target table lock").get_mut(key) {
             row.state = state;
         }
@@ -169,10 +190,17 @@ impl Family<'_> {
             );
             self.started = true;
         }
-        let _ = write!(self.out, "{}{{service=\"", self.name);
-        escape_into(self.out, &row.service);
-        self.out.push_str("\",target=\"");
-        escape_into(self.out, &row.name);
+        if row.router {
+            let _ = write!(self.out, "{}{{path=\"", self.name);
+            escape_into(self.out, &row.path);
+        } else {
+            let _ = write!(self.out, "{}{{service=\"", self.name);
+            escape_into(self.out, &row.service);
+            self.out.push_str("\",target=\"");
+            escape_into(self.out, &row.name);
+            self.out.push_str("\",path=\"");
+            escape_into(self.out, &row.path);
+        }
         if let Some((k, v)) = extra {
             let _ = write!(self.out, "\",{k}=\"");
             escape_into(self.out, v);
@@ -212,10 +240,44 @@ impl TargetTable {
                 help,
                 started: false,
             };
-            for row in rows.values() {
+            for row in rows.values().filter(|r| !r.router) {
                 write_samples(&mut f, row, b);
             }
         }
+        for (name, help) in ROUTER_FAMILIES {
+            let mut f = Family {
+                out: &mut *out,
+                name,
+                help,
+                started: false,
+            };
+            for row in rows.values().filter(|r| r.router) {
+                write_router_samples(&mut f, row);
+            }
+        }
+    }
+}
+
+fn write_router_samples(f: &mut Family<'_>, row: &Row) {
+    match f.name {
+        "gwanje_router_up" => match row.state {
+            TargetState::Up => f.sample(row, None, 1.0),
+            TargetState::Down => f.sample(row, None, 0.0),
+            TargetState::Unknown => {}
+        },
+        "gwanje_router_rtt_seconds" => {
+            if let Some(Details::Icmp(i)) = row.last.as_ref().map(|l| &l.details)
+                && let Some(rtt) = i.rtt_seconds
+            {
+                f.sample(row, None, rtt);
+            }
+        }
+        "gwanje_router_loss_ratio" => {
+            if let Some(Details::Icmp(i)) = row.last.as_ref().map(|l| &l.details) {
+                f.sample(row, None, i.loss_ratio());
+            }
+        }
+        _ => {}
     }
 }
 

@@ -25,6 +25,7 @@ struct SocketKey {
     v6: bool,
     source: Option<IpAddr>,
     interface: Option<String>,
+    mark: Option<u32>,
     dont_fragment: bool,
 }
 
@@ -58,8 +59,25 @@ impl IcmpSockets {
             };
             Failure::new(kind, detail)
         })?;
+        if let Some(mark) = key.mark {
+            set_int_option(
+                &client,
+                libc::SOL_SOCKET,
+                libc::SO_MARK,
+                mark as libc::c_int,
+            )
+            .map_err(|e| {
+                Failure::new(net::classify_io(&e), format!("setting fwmark {mark}: {e}"))
+            })?;
+        }
         if key.dont_fragment && !key.v6 {
-            set_dont_fragment(&client).map_err(|e| {
+            set_int_option(
+                &client,
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                libc::IP_PMTUDISC_DO,
+            )
+            .map_err(|e| {
                 Failure::new(FailureKind::Connect, format!("setting don't-fragment: {e}"))
             })?;
         }
@@ -68,16 +86,20 @@ impl IcmpSockets {
     }
 }
 
-fn set_dont_fragment(client: &Client) -> std::io::Result<()> {
+fn set_int_option(
+    client: &Client,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
     let fd = client.get_socket().get_native_sock();
-    let value: libc::c_int = libc::IP_PMTUDISC_DO;
     // SAFETY: fd is the client's open socket, and the option value is a c_int
     // living for the duration of the call.
     let rc = unsafe {
         libc::setsockopt(
             fd,
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
+            level,
+            name,
             (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -167,6 +189,7 @@ fn key(ip: IpAddr, source: &Source, dont_fragment: bool) -> SocketKey {
         v6: ip.is_ipv6(),
         source: source.address,
         interface: source.interface.clone(),
+        mark: source.mark,
         dont_fragment,
     }
 }

@@ -74,6 +74,11 @@ pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Fai
     socket
         .set_tcp_nodelay(true)
         .map_err(|e| fail("socket for", e))?;
+    if let Some(mark) = source.mark {
+        socket
+            .set_mark(mark)
+            .map_err(|e| fail(&format!("setting fwmark {mark} for"), e))?;
+    }
     if let Some(ifname) = &source.interface {
         socket
             .bind_device(Some(ifname.as_bytes()))

@@ -1,0 +1,139 @@
+//! Operator commands on failover groups: pin (with a TTL), unpin, unfreeze.
+//! They move traffic, so they need the admin token — always.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::ApiState;
+use crate::engine::{Command, CommandKind};
+
+/// Longest pin an operator can set in one call.
+const MAX_PIN: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Body of `POST /api/v1/groups/{group}/pin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    /// The path to pin.
+    pub path: String,
+    /// How long, e.g. `30m` (required: a pin never lasts forever).
+    pub ttl: String,
+    /// Who pins, for the record.
+    pub by: Option<String>,
+}
+
+/// Body of unpin/unfreeze (optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ByRequest {
+    /// Who, for the record.
+    pub by: Option<String>,
+}
+
+fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
+    let token = s.reloader.token();
+    if !token.is_set() {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "traffic-moving calls are disabled: set admin.token_file\n",
+        )
+            .into_response());
+    }
+    token.check(headers)
+}
+
+async fn send(s: &ApiState, group: String, by: Option<String>, kind: CommandKind) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let by = by.unwrap_or_else(|| "api".into());
+    if s.commands
+        .send(Command {
+            group,
+            by,
+            kind,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "gwanje is shutting down\n").into_response();
+    }
+    match answer.await {
+        Ok(Ok(())) => (StatusCode::OK, "done\n").into_response(),
+        Ok(Err(e)) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "gwanje is shutting down\n").into_response(),
+    }
+}
+
+/// Pins a group to a path for a while.
+pub async fn pin(
+    State(s): State<ApiState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<PinRequest>>,
+) -> Response {
+    if let Err(denied) = authorize(&s, &headers) {
+        return denied;
+    }
+    let Some(Json(req)) = body else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "expected a JSON body {\"path\": \"standby\", \"ttl\": \"30m\"}\n",
+        )
+            .into_response();
+    };
+    let ttl = match humantime::parse_duration(&req.ttl) {
+        Ok(t) if t > Duration::ZERO && t <= MAX_PIN => t,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "ttl {:?} is not valid; valid: a duration up to 7 days, like 30m\n",
+                    req.ttl
+                ),
+            )
+                .into_response();
+        }
+    };
+    send(
+        &s,
+        group,
+        req.by,
+        CommandKind::Pin {
+            path: req.path,
+            ttl,
+        },
+    )
+    .await
+}
+
+/// Removes a pin.
+pub async fn unpin(
+    State(s): State<ApiState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<ByRequest>>,
+) -> Response {
+    if let Err(denied) = authorize(&s, &headers) {
+        return denied;
+    }
+    send(&s, group, body.and_then(|b| b.0.by), CommandKind::Unpin).await
+}
+
+/// Lifts a flap-guard freeze.
+pub async fn unfreeze(
+    State(s): State<ApiState>,
+    Path(group): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<ByRequest>>,
+) -> Response {
+    if let Err(denied) = authorize(&s, &headers) {
+        return denied;
+    }
+    send(&s, group, body.and_then(|b| b.0.by), CommandKind::Unfreeze).await
+}

@@ -1,0 +1,124 @@
+//! The status snapshot served at `/api/v1/status`, and operator commands.
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::core::{Core, PathState};
+
+/// One path as the status API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PathView {
+    /// Name.
+    pub name: String,
+    /// up, down or unknown.
+    pub state: &'static str,
+    /// Why, in words.
+    pub reason: String,
+    /// Since when (Unix ms).
+    pub since_ms: u64,
+}
+
+/// One group as the status API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupView {
+    /// Name.
+    pub name: String,
+    /// The path the route uses now.
+    pub active_path: Option<String>,
+    /// Paths in order of preference, with their states.
+    pub paths: Vec<PathView>,
+    /// A route change in progress, as "to (reason)".
+    pub pending_change: Option<String>,
+    /// Operator pin, as "path until <ms> by <who>".
+    pub pinned: Option<String>,
+    /// Frozen by the flap guard until (Unix ms).
+    pub frozen_until_ms: Option<u64>,
+    /// Checks failing through every path.
+    pub services_down: Vec<String>,
+    /// No healthy path to fail over to.
+    pub failover_impossible: bool,
+    /// Every path went down at once.
+    pub monitor_isolated: bool,
+    /// How changes are carried out.
+    pub action: &'static str,
+}
+
+/// The whole snapshot.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Status {
+    /// Every failover group.
+    pub groups: Vec<GroupView>,
+    /// Plain targets that are down.
+    pub targets_down: Vec<String>,
+    /// Number of probe jobs running.
+    pub jobs: usize,
+}
+
+/// Builds the snapshot from the core.
+pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize) -> Status {
+    let path_view = |name: &crate::core::PathName| {
+        let s = core.paths().get(name);
+        PathView {
+            name: name.to_string(),
+            state: s.map_or(PathState::Unknown, |s| s.state).as_str(),
+            reason: s.map_or_else(|| "not planned".into(), |s| s.reason.to_string()),
+            since_ms: s.map_or(0, |s| s.since.0),
+        }
+    };
+    let groups = core
+        .groups()
+        .values()
+        .map(|g| GroupView {
+            name: g.cfg.name.to_string(),
+            active_path: g.active.as_ref().map(ToString::to_string),
+            paths: g.cfg.paths.iter().map(path_view).collect(),
+            pending_change: g
+                .pending
+                .as_ref()
+                .map(|p| format!("{} ({})", p.to, p.reason)),
+            pinned: g
+                .pin
+                .as_ref()
+                .map(|p| format!("{} until {} by {}", p.path, p.until.0, p.by)),
+            frozen_until_ms: g.frozen_until.map(|t| t.0),
+            services_down: g.service_down.iter().map(ToString::to_string).collect(),
+            failover_impossible: g.impossible,
+            monitor_isolated: g.isolated,
+            action: actions(g.cfg.name.as_str()),
+        })
+        .collect();
+    Status {
+        groups,
+        targets_down: Vec::new(),
+        jobs,
+    }
+}
+
+/// What an operator asks of a group through the admin API.
+#[derive(Debug)]
+pub enum CommandKind {
+    /// Pin the group to a path for a while.
+    Pin {
+        /// The path.
+        path: String,
+        /// For how long.
+        ttl: std::time::Duration,
+    },
+    /// Remove a pin.
+    Unpin,
+    /// Lift a flap-guard freeze.
+    Unfreeze,
+}
+
+/// An operator command with its reply channel.
+#[derive(Debug)]
+pub struct Command {
+    /// The group.
+    pub group: String,
+    /// Who asked (recorded with the decision).
+    pub by: String,
+    /// What.
+    pub kind: CommandKind,
+    /// `Err` with a message for the caller when it cannot be done.
+    pub reply: oneshot::Sender<Result<(), String>>,
+}

@@ -36,6 +36,10 @@ pub struct ByRequest {
     pub by: Option<String>,
 }
 
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response itself"
+)]
 fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
     let token = s.reloader.token();
     if !token.is_set() {

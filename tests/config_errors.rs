@@ -322,3 +322,102 @@ fn check_config_lists_every_error_and_exits_64() {
         "{stdout}"
     );
 }
+
+const FLEET: &str = "service: app\ntargets:\n  - name: web\n    http: {url: 'http://198.18.100.10/'}\n  - name: ping\n    icmp: {host: 198.18.100.10}\n";
+
+/// Line and 1-based column where `token` first appears in `text`.
+fn position_of(text: &str, token: &str) -> (usize, usize) {
+    let at = text
+        .find(token)
+        .unwrap_or_else(|| panic!("{token:?} not in the config"));
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line + 1, column) // ConfigDir puts `probe_files` on the first line
+}
+
+/// Position of the first character after `prefix` in `text`.
+fn position_after(text: &str, prefix: &str) -> (usize, usize) {
+    let (line, column) = position_of(text, prefix);
+    (line, column + prefix.len())
+}
+
+#[test]
+fn paths_and_groups_are_validated_with_locations() {
+    let paths = "paths:\n  - {name: primary, gateway: 198.18.1.1, fwmark: 101, table: 101}\n  - {name: standby, gateway: 198.18.2.1, fwmark: 101, table: 102}\n  - {name: third, gateway: 198.18.3.1, fwmark: 103, table: 102}\n";
+    let groups = "failover_groups:\n  - name: services\n    routes: [198.18.100.0/24]\n    paths: [primary, standbye]\n    checks: [app/web, app/nope]\n  - name: other\n    routes: [198.18.100.128/25]\n    paths: [primary]\n";
+    let settings = format!("{paths}{groups}");
+    let dir = ConfigDir::new(&settings, &[("app", FLEET)]);
+    let errors = gwanje::config::load(&dir.config).unwrap_err().0;
+    let expect: Vec<(&str, (usize, usize), &str)> = vec![
+        (
+            "paths[1].fwmark",
+            position_of(&settings, "101, table: 102"),
+            "fwmark 101 is already used by paths[0]",
+        ),
+        (
+            "paths[2].table",
+            position_after(&settings, "fwmark: 103, table: "),
+            "table 102 is already used by paths[1]",
+        ),
+        (
+            "failover_groups[0].paths[1]",
+            position_of(&settings, "standbye"),
+            "unknown path \"standbye\"; valid: one of primary, standby, third",
+        ),
+        (
+            "failover_groups[0].checks[1]",
+            position_of(&settings, "app/nope"),
+            "unknown target \"app/nope\"",
+        ),
+        (
+            "failover_groups[1].routes[0]",
+            position_of(&settings, "198.18.100.128/25"),
+            "overlaps 198.18.100.0/24, claimed by failover_groups[0]",
+        ),
+    ];
+    assert_eq!(errors.len(), expect.len(), "{errors:#?}");
+    for (e, (key, (line, column), says)) in errors.iter().zip(&expect) {
+        assert_eq!(&e.key, key, "{e}");
+        assert_eq!((e.line, e.column), (Some(*line), Some(*column)), "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert!(e.file.ends_with("gwanje.yaml"), "{e}");
+    }
+}
+
+#[test]
+fn valid_groups_expand_into_jobs_per_path() {
+    let settings = "paths:\n  - {name: primary, gateway: 198.18.1.1, fwmark: 101, table: 101}\n  - {name: standby, gateway: 198.18.2.1, fwmark: 102, table: 102}\nfailover_groups:\n  - {name: services, routes: [198.18.100.0/24], paths: [primary, standby], checks: [app/web], detection: {fall: 3, window: 4, rise: 2}}\n";
+    let dir = ConfigDir::new(settings, &[("app", FLEET)]);
+    let plan = dir.load();
+    let subjects: Vec<String> = plan.jobs.iter().map(|j| j.subject.to_string()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "app/web via primary",
+            "app/web via standby",
+            "app/ping",
+            "router of primary",
+            "router of standby"
+        ],
+        "a check is probed through every path of its group (not directly), plus each router"
+    );
+    let marks: Vec<Option<u32>> = plan
+        .jobs
+        .iter()
+        .map(|j| match &j.target.probe {
+            gwanje::plan::ProbeSpec::Http(h) => h.source.mark,
+            gwanje::plan::ProbeSpec::Icmp(i) => i.source.mark,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(marks, [Some(101), Some(102), None, Some(101), Some(102)]);
+    assert_eq!(
+        plan.jobs[0].health,
+        gwanje::core::HealthPolicy {
+            fall: 3,
+            window: 4,
+            rise: 2
+        },
+        "detection applies to checks"
+    );
+}

@@ -204,6 +204,7 @@ pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> 
 pub fn groups(
     doc: &Document,
     raw: &[RawGroup],
+    declared: &[RawPath],
     paths: &[PathSpec],
     targets: &[Arc<Target>],
     errors: &mut Vec<ConfigError>,
@@ -258,8 +259,10 @@ pub fn groups(
         }
         let mut group_paths = Vec::new();
         for (j, p) in g.paths.iter().enumerate() {
-            if !paths.iter().any(|s| s.name.as_str() == p) {
-                let known: Vec<&str> = paths.iter().map(|s| s.name.as_str()).collect();
+            // Checked against every declared path, so a path with its own
+            // error is not also reported as unknown here.
+            if !declared.iter().any(|d| d.name == *p) {
+                let known: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
                 errors.push(doc.error_at(
                     &format!("{}[{j}]", at("paths")),
                     format!(

@@ -40,6 +40,7 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
     let groups = failover::groups(
         &doc,
         &raw.failover_groups,
+        &raw.paths,
         &paths,
         &catalogs.targets,
         &mut errors,

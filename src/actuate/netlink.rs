@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use futures_util::{StreamExt, TryStreamExt};
 use ipnet::IpNet;
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteProtocol};
-use rtnetlink::packet_route::rule::RuleAttribute;
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute};
 use rtnetlink::{Handle, IpVersion, RouteMessageBuilder};
 use tokio::sync::mpsc;
 
@@ -199,13 +199,16 @@ impl Netlink {
     /// Adds `fwmark → table` (replacing an identical rule left by a crash).
     pub async fn add_rule(&self, fwmark: u32, table: u32, v6: bool) -> Result<(), NetlinkError> {
         let _ = self.delete_rule(fwmark, table, v6).await;
+        // The action must be set: rtnetlink leaves it unspecified, which the
+        // kernel accepts but then fails every lookup through the rule (EINVAL).
         let add = self
             .handle
             .rule()
             .add()
             .fw_mark(fwmark)
             .table_id(table)
-            .priority(RULE_PRIORITY);
+            .priority(RULE_PRIORITY)
+            .action(RuleAction::ToTable);
         let what = format!("adding rule fwmark {fwmark} lookup {table}");
         if v6 {
             add.v6().execute().await.map_err(request(what))

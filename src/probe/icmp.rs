@@ -126,8 +126,10 @@ pub async fn run(
     let ip = net::resolve(resolver, &spec.host).await?[0];
     let client = sockets.client(key(ip, &spec.source, spec.dont_fragment))?;
     let payload = vec![0x5a; spec.payload_size];
-    // Spread the requests a little so one dropped burst does not look like loss,
-    // while all replies are awaited within the one probe timeout.
+    // Replies are collected until a tenth of the timeout before it ends, so a
+    // lost echo is counted as loss instead of the whole probe timing out.
+    let collect_until = start + timeout.mul_f64(0.9);
+    // Spread the requests a little so one dropped burst does not look like loss.
     let gap = (timeout / (4 * u32::from(spec.packets))).min(Duration::from_millis(20));
     let mut pings = JoinSet::new();
     for i in 0..spec.packets {
@@ -135,8 +137,8 @@ pub async fn run(
         let payload = payload.clone();
         let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
         let send_at = start + gap * u32::from(i);
-        let wait = timeout
-            .saturating_sub(send_at - start + start.elapsed())
+        let wait = collect_until
+            .saturating_duration_since(send_at)
             .max(Duration::from_millis(1));
         pings.spawn(async move {
             tokio::time::sleep_until(send_at).await;

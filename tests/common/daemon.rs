@@ -29,7 +29,24 @@ impl Daemon {
     /// Starts `gwanje run --config config` whose config listens on `addr`;
     /// stderr goes to `log`.
     pub fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        Self::spawn(
+            Command::new(env!("CARGO_BIN_EXE_gwanje")),
+            config,
+            addr,
+            log,
+        )
+    }
+
+    /// Like [`Daemon::start`], inside network namespace `ns` (`ip netns
+    /// exec` execs gwanje, so the PID is gwanje's).
+    pub fn start_in(ns: &str, config: &Path, addr: SocketAddr, log: PathBuf) -> Self {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_gwanje")]);
+        Self::spawn(cmd, config, addr, log)
+    }
+
+    fn spawn(mut cmd: Command, config: &Path, addr: SocketAddr, log: PathBuf) -> Self {
+        let child = cmd
             .arg("run")
             .arg("--config")
             .arg(config)

@@ -11,7 +11,9 @@ pub mod client;
 pub mod daemon;
 pub mod dns;
 pub mod expo;
+pub mod failover;
 pub mod fleet;
+pub mod netns;
 pub mod plan;
 pub mod raw;
 

@@ -1,0 +1,347 @@
+//! Failover end to end: the real gwanje binary in a client namespace, two
+//! routers, a server, real kernel routes, and a traffic generator measuring
+//! the service gap. Needs root, iproute2 and nftables (GWANJE_REQUIRE_NETNS=1
+//! turns a missing capability into a failure).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::expo;
+use common::failover::{Rig, TOKEN, http};
+use common::netns::{self, GW_A, GW_B, Testbed, Traffic, available, longest_gap};
+
+const AUTO: &str = "{mode: auto, after: 2s}";
+
+/// Breaks the primary with `fail`, and checks that the route moves to router
+/// B, that traffic flows again, and that the gap stays well under a second
+/// and a half (the benchmark measures it properly).
+fn fails_over(fail: impl FnOnce(&Rig)) -> Rig {
+    fails_over_with(64, fail)
+}
+
+/// As [`fails_over`], measuring with `payload`-byte datagrams.
+fn fails_over_with(payload: usize, fail: impl FnOnce(&Rig)) -> Rig {
+    let rig = Rig::start(AUTO);
+    let traffic = Traffic::start(&rig.bed.client, Duration::from_secs(30), payload);
+    std::thread::sleep(Duration::from_millis(500));
+    let broken = Instant::now();
+    fail(&rig);
+    let moved = rig.wait_route(GW_B, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let end = Instant::now();
+    let replies = traffic.finish();
+    let gap = longest_gap(&replies, broken, end);
+    eprintln!(
+        "route moved after {:?}, service gap {:?}",
+        moved - broken,
+        gap
+    );
+    assert!(
+        replies.iter().any(|t| *t > moved),
+        "traffic flows again after the move"
+    );
+    assert!(gap < Duration::from_millis(1500), "gap {gap:?}");
+    let s = rig.status();
+    assert_eq!(s["groups"][0]["active_path"], "standby", "{s:#}");
+    assert_eq!(s["groups"][0]["paths"][0]["state"], "down", "{s:#}");
+    rig
+}
+
+#[test]
+fn a_far_side_link_cut_while_the_router_still_answers() {
+    if !available() {
+        return;
+    }
+    let rig = fails_over(|r| r.bed.ra.ip(&["link", "set", "as", "down"]));
+    let s = rig.status();
+    let reason = s["groups"][0]["paths"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("checks failing only through this path"),
+        "router A still answers: {reason}"
+    );
+    let m = expo::parse(&rig.metrics());
+    let failovers = [
+        ("group", "services"),
+        ("from", "primary"),
+        ("to", "standby"),
+        ("reason", "path_failed"),
+    ];
+    assert_eq!(
+        expo::value(&m, "gwanje_failovers_total", &failovers),
+        Some(1.0)
+    );
+    assert_eq!(
+        expo::value(
+            &m,
+            "gwanje_group_active_path",
+            &[("group", "services"), ("path", "standby")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        expo::value(
+            &m,
+            "gwanje_group_active_path",
+            &[("group", "services"), ("path", "primary")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        expo::value(&m, "gwanje_path_up", &[("path", "primary")]),
+        Some(0.0)
+    );
+    assert!(
+        expo::value(
+            &m,
+            "probe_success",
+            &[("target", "icmp"), ("path", "standby")]
+        ) == Some(1.0)
+    );
+}
+
+#[test]
+fn b_router_stops_forwarding() {
+    if !available() {
+        return;
+    }
+    fails_over(|r| r.bed.ra.sysctl("net.ipv4.ip_forward=0"));
+}
+
+#[test]
+fn c_client_link_to_router_a_goes_down() {
+    if !available() {
+        return;
+    }
+    let rig = fails_over(|r| r.bed.ra.ip(&["link", "set", "ac", "down"]));
+    let s = rig.status();
+    assert_eq!(
+        s["groups"][0]["paths"][0]["reason"], "router unreachable",
+        "{s:#}"
+    );
+}
+
+#[test]
+fn h_large_packets_dropped_while_small_pings_pass() {
+    if !available() {
+        return;
+    }
+    // The November 2023 signature: full-size packets die, pings stay green.
+    let rig = fails_over_with(1400, |r| {
+        Testbed::nft_forward(&r.bed.ra, "meta length >= 1400 drop")
+    });
+    let s = rig.status();
+    let reason = s["groups"][0]["paths"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("svc/icmp-large") && !reason.contains("svc/icmp,"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn d_service_down_everywhere_does_not_switch() {
+    if !available() {
+        return;
+    }
+    let mut rig = Rig::start(AUTO);
+    rig.services.take().expect("services").stop();
+    rig.wait_status(Duration::from_secs(20), "service down reported", |s| {
+        s["groups"][0]["services_down"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|c| c == "svc/http"))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        rig.route().as_deref(),
+        Some(GW_A),
+        "no switch for a service failure"
+    );
+    let s = rig.status();
+    assert_eq!(s["groups"][0]["active_path"], "primary");
+    assert!(
+        s["groups"][0]["paths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "up"),
+        "{s:#}"
+    );
+}
+
+#[test]
+fn e_dead_standby_then_dead_primary_never_switches_to_the_dead_path() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start(AUTO);
+    rig.bed.rb.ip(&["link", "set", "bc", "down"]);
+    rig.wait_status(Duration::from_secs(10), "standby down", |s| {
+        s["groups"][0]["paths"][1]["state"] == "down"
+    });
+    rig.bed.ra.ip(&["link", "set", "ac", "down"]);
+    rig.wait_status(Duration::from_secs(10), "failover impossible", |s| {
+        s["groups"][0]["failover_impossible"] == true
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        rig.route().as_deref(),
+        Some(GW_A),
+        "never to the dead standby"
+    );
+    assert!(rig.gwanje.log_text().contains("no healthy path to move to"));
+}
+
+#[test]
+fn f_random_loss_on_the_primary_does_not_flap() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start(AUTO);
+    Testbed::nft_forward(&rig.bed.ra, "numgen random mod 100 < 10 drop");
+    std::thread::sleep(Duration::from_secs(20));
+    assert_eq!(
+        rig.route().as_deref(),
+        Some(GW_A),
+        "log:\n{}",
+        rig.gwanje.log_text()
+    );
+    let m = expo::parse(&rig.metrics());
+    assert_eq!(
+        expo::sum(&m, "gwanje_failovers_total", &[]),
+        0.0,
+        "no switch under 10% loss"
+    );
+}
+
+#[test]
+fn g_recovery_fails_back_after_the_stable_period() {
+    if !available() {
+        return;
+    }
+    let rig = fails_over(|r| r.bed.ra.ip(&["link", "set", "as", "down"]));
+    let repaired = Instant::now();
+    rig.bed.ra.ip(&["link", "set", "as", "up"]);
+    // The kernel flushed router A's route with the link; repair it too.
+    rig.bed.ra.ip(&[
+        "route",
+        "replace",
+        netns::SERVICE_PREFIX,
+        "via",
+        "198.18.3.2",
+    ]);
+    let back = rig.wait_route(GW_A, Duration::from_secs(15));
+    assert!(
+        back - repaired >= Duration::from_secs(2),
+        "not before the 2 s stable period: {:?}",
+        back - repaired
+    );
+    let m = expo::parse(&rig.metrics());
+    assert_eq!(
+        expo::sum(&m, "gwanje_failovers_total", &[("reason", "failback")]),
+        1.0
+    );
+}
+
+#[test]
+fn manual_pin_with_ttl_through_the_authenticated_api() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start("{mode: manual}");
+    let client = &rig.bed.client;
+    let body = r#"{"path": "standby", "ttl": "3s", "by": "oncall-kim"}"#;
+    assert_eq!(
+        http(client, "POST", "/api/v1/groups/services/pin", body, None).0,
+        401
+    );
+    assert_eq!(
+        http(
+            client,
+            "POST",
+            "/api/v1/groups/services/pin",
+            body,
+            Some("wrong")
+        )
+        .0,
+        401
+    );
+    assert_eq!(
+        http(
+            client,
+            "POST",
+            "/api/v1/groups/services/pin",
+            r#"{"path": "nowhere", "ttl": "3s"}"#,
+            Some(TOKEN)
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        http(
+            client,
+            "POST",
+            "/api/v1/groups/services/pin",
+            body,
+            Some(TOKEN)
+        )
+        .0,
+        200
+    );
+    rig.wait_route(GW_B, Duration::from_secs(5));
+    // Manual failback: after the pin expires the route stays on the healthy standby.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(rig.route().as_deref(), Some(GW_B));
+    assert!(rig.gwanje.log_text().contains("oncall-kim"));
+}
+
+#[test]
+fn external_route_change_is_detected_and_restored() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start(AUTO);
+    rig.bed
+        .client
+        .ip(&["route", "replace", netns::SERVICE_PREFIX, "via", GW_B]);
+    let restored = rig.wait_route(GW_A, Duration::from_secs(5));
+    let _ = restored;
+    let m = expo::parse(&rig.metrics());
+    assert_eq!(
+        expo::value(&m, "gwanje_route_drift_total", &[("group", "services")]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn restart_adopts_the_current_route() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start("{mode: manual}");
+    drop(rig.gwanje);
+    // While gwanje is down, an operator moved traffic to the standby.
+    rig.bed
+        .client
+        .ip(&["route", "replace", netns::SERVICE_PREFIX, "via", GW_B]);
+    let config = rig.dir.path().join("gwanje.yaml");
+    let gwanje = common::daemon::Daemon::start_in(
+        &rig.bed.client.0,
+        &config,
+        "127.0.0.1:9470".parse().unwrap(),
+        rig.dir.path().join("again.log"),
+    );
+    let rig = Rig { gwanje, ..rig };
+    rig.wait_status(Duration::from_secs(10), "adopted", |s| {
+        s["groups"][0]["active_path"] == "standby"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        rig.route().as_deref(),
+        Some(GW_B),
+        "a restart never flips traffic blindly"
+    );
+}

@@ -3,6 +3,11 @@
 //! the service gap. Needs root, iproute2 and nftables (GWANJE_REQUIRE_NETNS=1
 //! turns a missing capability into a failure).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test measures real traffic gaps"
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

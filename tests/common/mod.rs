@@ -5,6 +5,7 @@
     dead_code,
     reason = "each test crate uses a different part of the helpers"
 )]
+#![allow(clippy::disallowed_methods, reason = "tests measure real elapsed time")]
 
 pub mod certs;
 pub mod client;

@@ -58,13 +58,13 @@ fn gap_once(payload: usize, fail: fn(&Rig)) -> Duration {
     longest_gap(&traffic.finish(), broken, end)
 }
 
-fn switches_over(seconds: u64, loss: bool) -> f64 {
+fn switches_over(seconds: u64, loss: bool) -> u64 {
     let rig = Rig::start(AUTO);
     if loss {
         Testbed::nft_forward(&rig.bed.ra, "numgen random mod 100 < 10 drop");
     }
     std::thread::sleep(Duration::from_secs(seconds));
-    expo::sum(&expo::parse(&rig.metrics()), "gwanje_failovers_total", &[])
+    expo::sum(&expo::parse(&rig.metrics()), "gwanje_failovers_total", &[]).round() as u64
 }
 
 fn main() {

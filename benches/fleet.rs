@@ -17,9 +17,10 @@ mod common;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
+use common::companions::{self, Proc};
 use common::daemon::{Daemon, free_port};
 use common::{client, expo};
 
@@ -65,36 +66,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// A child process ended by its PID when dropped.
-struct Proc {
-    child: Child,
-    name: &'static str,
-}
-
-impl Proc {
-    fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> Proc {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).expect("log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Proc { child, name }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = self.name;
-    }
 }
 
 /// CPU seconds (user + system) a process has used.
@@ -163,30 +134,13 @@ fn blackbox_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn start_prometheus(dir: &Path, scrape: &str, interval: Duration) -> (Proc, u16) {
-    let port = free_port();
+fn start_prometheus(dir: &Path, scrape: &str, interval: Duration) -> Proc {
     let secs = interval.as_secs().max(1);
     let timeout = (secs / 2).max(1);
     let config = format!(
         "global: {{scrape_interval: {secs}s, scrape_timeout: {timeout}s}}\nscrape_configs:\n{scrape}"
     );
-    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-    let p = Proc::spawn(
-        "prometheus",
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=1h"),
-        &dir.join("prometheus.log"),
-    );
-    (p, port)
+    companions::prometheus(dir, &config).expect("prometheus is installed")
 }
 
 async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -> Row {
@@ -229,13 +183,13 @@ async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -
     let start_text = client::get(addr, "/metrics").await.unwrap().body;
     let (cpu0, pcpu0) = (
         cpu_seconds(pid),
-        prom.as_ref().map_or(0.0, |(p, _)| cpu_seconds(p.pid())),
+        prom.as_ref().map_or(0.0, |p| cpu_seconds(p.pid())),
     );
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let end_text = client::get(addr, "/metrics").await.unwrap().body;
     let (cpu1, pcpu1) = (
         cpu_seconds(pid),
-        prom.as_ref().map_or(0.0, |(p, _)| cpu_seconds(p.pid())),
+        prom.as_ref().map_or(0.0, |p| cpu_seconds(p.pid())),
     );
     let rss = peak_rss_mb(pid);
     let done = probes(&end_text) - probes(&start_text);
@@ -281,13 +235,13 @@ async fn run_blackbox(n: usize, interval: Duration, seconds: u64, ports: &[u16])
     )
     .unwrap();
     let bb = Proc::spawn(
-        "blackbox_exporter",
         Command::new("prometheus-blackbox-exporter")
             .arg(format!(
                 "--config.file={}",
                 dir.path().join("blackbox.yml").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{bb_port}")),
+        format!("127.0.0.1:{bb_port}").parse().unwrap(),
         &dir.path().join("blackbox.log"),
     );
     let mut scrape = String::from(
@@ -301,8 +255,8 @@ async fn run_blackbox(n: usize, interval: Duration, seconds: u64, ports: &[u16])
         "    relabel_configs:\n      - {{source_labels: [__address__], target_label: __param_target}}\n      - {{source_labels: [__param_target], target_label: instance}}\n      - {{target_label: __address__, replacement: '127.0.0.1:{bb_port}'}}"
     )
     .unwrap();
-    let (prom, prom_port) = start_prometheus(dir.path(), &scrape, interval);
-    let prom_addr = format!("127.0.0.1:{prom_port}").parse().unwrap();
+    let prom = start_prometheus(dir.path(), &scrape, interval);
+    let prom_addr = prom.addr;
     tokio::time::sleep(interval + Duration::from_secs(5)).await;
     let scrapes = || async {
         let text = client::get(prom_addr, "/metrics")

@@ -5,6 +5,7 @@
 //! schedules probes and drives the core, [`metrics`] and [`api`] expose it.
 
 pub mod actuate;
+pub mod alert;
 pub mod api;
 pub mod config;
 pub mod core;

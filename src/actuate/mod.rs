@@ -36,11 +36,10 @@ impl Actuator {
     /// An actuator; `netlink` is needed by groups with `action: route` and by
     /// paths that manage policy routing.
     pub fn new(netlink: Option<Netlink>) -> Self {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(crate::probe::tls::api_client_config())
-            .build()
-            .expect("an HTTP client with a preconfigured TLS backend builds");
-        Actuator { netlink, http }
+        Actuator {
+            netlink,
+            http: crate::alert::http_client(),
+        }
     }
 
     fn netlink(&self) -> Result<&Netlink, String> {

@@ -141,3 +141,22 @@ pub async fn unfreeze(
     }
     send(&s, group, body.and_then(|b| b.0.by), CommandKind::Unfreeze).await
 }
+
+/// Acknowledges an alert: who and when are recorded, and it no longer escalates.
+pub async fn ack(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<ByRequest>>,
+) -> Response {
+    if let Err(denied) = authorize(&s, &headers) {
+        return denied;
+    }
+    send(
+        &s,
+        String::new(),
+        body.and_then(|b| b.0.by),
+        CommandKind::Ack { id },
+    )
+    .await
+}

@@ -45,6 +45,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/groups/{group}/pin", post(groups::pin))
         .route("/api/v1/groups/{group}/unpin", post(groups::unpin))
         .route("/api/v1/groups/{group}/unfreeze", post(groups::unfreeze))
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/{id}/ack", post(groups::ack))
         .with_state(state)
 }
 
@@ -62,6 +64,11 @@ async fn metrics(State(s): State<ApiState>) -> Response {
 async fn status(State(s): State<ApiState>) -> Response {
     let snapshot = s.shared.status.read().expect("status lock").clone();
     axum::Json(snapshot).into_response()
+}
+
+async fn alerts(State(s): State<ApiState>) -> Response {
+    let alerts = s.shared.status.read().expect("status lock").alerts.clone();
+    axum::Json(alerts).into_response()
 }
 
 async fn ready(State(s): State<ApiState>) -> Response {

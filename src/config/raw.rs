@@ -25,6 +25,8 @@ pub struct RawConfig {
     pub paths: Vec<RawPath>,
     #[serde(default)]
     pub failover_groups: Vec<RawGroup>,
+    #[serde(default)]
+    pub alerting: RawAlerting,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -269,4 +271,26 @@ pub struct RawGroup {
     pub action: Option<String>,
     pub exec: Option<RawExec>,
     pub webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlertWebhook {
+    pub url: String,
+    pub hmac_secret_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerting {
+    #[serde(default)]
+    pub alertmanagers: Vec<String>,
+    #[serde(default)]
+    pub webhooks: Vec<RawAlertWebhook>,
+    pub resend_interval: Option<String>,
+    pub resolved_resend_for: Option<String>,
+    pub escalate_after: Option<String>,
+    pub certificate_warning: Option<String>,
+    pub external_url: Option<String>,
+    pub runbook_url: Option<String>,
 }

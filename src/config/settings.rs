@@ -92,12 +92,126 @@ pub fn settings(
             ),
         ));
     }
+    let alerting = alerting(doc, &raw.alerting, dir, listen, errors);
     Settings {
         listen,
         log_format,
         log_level,
         max_concurrency: max_concurrency.max(1),
         admin_token_file,
+        alerting,
+    }
+}
+
+fn alerting(
+    doc: &Document,
+    raw: &super::raw::RawAlerting,
+    dir: &Path,
+    listen: SocketAddr,
+    errors: &mut Vec<ConfigError>,
+) -> crate::plan::Alerting {
+    use crate::alert::Receiver;
+    let mut receivers = Vec::new();
+    let url_at = |path: &str, text: &str, errors: &mut Vec<ConfigError>| {
+        url::Url::parse(text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(|mut u| {
+                // Relative joins need the trailing slash.
+                if !u.path().ends_with('/') {
+                    let p = format!("{}/", u.path());
+                    u.set_path(&p);
+                }
+                u
+            })
+            .or_else(|| {
+                errors.push(doc.error_at(
+                    path,
+                    format!("{text:?} is not an http(s) URL; valid: e.g. http://127.0.0.1:9093"),
+                ));
+                None
+            })
+    };
+    for (i, a) in raw.alertmanagers.iter().enumerate() {
+        if let Some(u) = url_at(&format!("alerting.alertmanagers[{i}]"), a, errors) {
+            receivers.push(Receiver::Alertmanager(u));
+        }
+    }
+    for (i, w) in raw.webhooks.iter().enumerate() {
+        let Some(url) = url::Url::parse(&w.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+        else {
+            errors.push(doc.error_at(
+                &format!("alerting.webhooks[{i}].url"),
+                format!("{:?} is not an http(s) URL", w.url),
+            ));
+            continue;
+        };
+        let secret = w.hmac_secret_file.as_ref().map(|f| dir.join(f));
+        if let Some(f) = &secret
+            && let Err(e) = std::fs::metadata(f)
+        {
+            errors.push(doc.error_at(
+                &format!("alerting.webhooks[{i}].hmac_secret_file"),
+                format!(
+                    "cannot read {}: {e}; valid: a readable file holding the secret",
+                    f.display()
+                ),
+            ));
+        }
+        receivers.push(Receiver::Webhook {
+            url,
+            hmac_secret_file: secret,
+        });
+    }
+    let dur =
+        |key: &str, text: &Option<String>, default: Duration, errors: &mut Vec<ConfigError>| {
+            match text {
+                Some(t) => push(errors, values::duration(doc, &format!("alerting.{key}"), t))
+                    .unwrap_or(default),
+                None => default,
+            }
+        };
+    let ms = |d: Duration| d.as_millis() as u64;
+    let policy = crate::core::AlertPolicy {
+        resend_ms: ms(dur(
+            "resend_interval",
+            &raw.resend_interval,
+            Duration::from_secs(60),
+            errors,
+        )),
+        resolved_resend_ms: ms(dur(
+            "resolved_resend_for",
+            &raw.resolved_resend_for,
+            Duration::from_secs(900),
+            errors,
+        )),
+        escalate_after_ms: ms(dur(
+            "escalate_after",
+            &raw.escalate_after,
+            Duration::from_secs(600),
+            errors,
+        )),
+        ..Default::default()
+    };
+    crate::plan::Alerting {
+        receivers,
+        policy,
+        certificate_warning: dur(
+            "certificate_warning",
+            &raw.certificate_warning,
+            Duration::from_secs(14 * 86_400),
+            errors,
+        ),
+        external_url: raw
+            .external_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}")),
+        runbook_url: raw
+            .runbook_url
+            .clone()
+            .unwrap_or_else(|| "https://gwanje.example/runbooks/".into()),
     }
 }
 

@@ -5,6 +5,7 @@
 //! and feeds it timestamped inputs; a replay can feed the same inputs and
 //! must get the same effects.
 
+mod alerts;
 mod config;
 mod effect;
 mod group;
@@ -13,6 +14,7 @@ mod machine;
 mod path;
 mod types;
 
+pub use alerts::{Alert, AlertBook, AlertPolicy, Severity, alert_id};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
 pub use effect::{Effect, Input, SwitchReason};
 pub use group::{GroupState, Pending, Pin};

@@ -18,7 +18,11 @@ pub use scheduler::{Completed, Scheduler, phase_offset};
 pub use status::{Command, CommandKind, Status};
 
 use crate::actuate::{Actuator, Netlink, WATCH_DEBOUNCE};
-use crate::core::{Core, Effect, GroupName, Input, Observation, PathName, Timestamp};
+use crate::alert::{Sinks, to_alertmanager};
+use crate::core::{
+    AlertBook, Core, Effect, FailureKind, GroupName, Input, Observation, PathName, Severity,
+    Subject, Timestamp,
+};
 use crate::metrics::Metrics;
 use crate::plan::{Action, Plan};
 use crate::probe::ProbeContext;
@@ -61,6 +65,9 @@ struct Engine {
     /// When each group's last route change finished: observations read
     /// before it are stale and must not count as drift.
     changed_at: HashMap<GroupName, tokio::time::Instant>,
+    alerts: AlertBook,
+    sinks: Sinks,
+    http: reqwest::Client,
 }
 
 /// Runs until `plans` closes.
@@ -74,7 +81,15 @@ pub async fn run(
     let (tx, mut results) = mpsc::channel(RESULTS_CAPACITY);
     let (events_tx, mut events) = mpsc::channel(256);
     let first = plans.borrow_and_update().clone();
+    let http = crate::alert::http_client();
     let mut e = Engine {
+        alerts: AlertBook::new(first.settings.alerting.policy),
+        sinks: Sinks::start(
+            &first.settings.alerting.receivers,
+            http.clone(),
+            shared.metrics.clone(),
+        ),
+        http,
         core: Core::new(),
         scheduler: Scheduler::new(
             ctx,
@@ -91,6 +106,8 @@ pub async fn run(
     e.apply(first);
     let _watcher = e.watch_routes();
     e.shared.ready.store(true, Ordering::SeqCst);
+    let mut alert_tick = tokio::time::interval(Duration::from_secs(1));
+    alert_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let timer = e.core.poll_timeout().map(deadline_instant);
         tokio::select! {
@@ -104,6 +121,7 @@ pub async fn run(
             Some(done) = results.recv() => e.completed(done),
             Some(event) = events.recv() => e.event(event),
             Some(cmd) = commands.recv() => e.command(cmd),
+            _ = alert_tick.tick() => e.alert_tick(),
             _ = sleep_until_opt(timer) => {
                 e.core.handle_timeout(clock::now());
                 e.drain(None);
@@ -126,6 +144,15 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 
 impl Engine {
     fn apply(&mut self, plan: Arc<Plan>) {
+        let alerting = &plan.settings.alerting;
+        self.alerts.set_policy(alerting.policy);
+        if alerting.receivers != self.plan.settings.alerting.receivers {
+            self.sinks = Sinks::start(
+                &alerting.receivers,
+                self.http.clone(),
+                self.shared.metrics.clone(),
+            );
+        }
         // The core learns the subjects before their first results can arrive.
         self.core
             .handle_input(clock::now(), Input::PlanApplied(plan.core_config()));
@@ -179,6 +206,7 @@ impl Engine {
                 failure,
             }),
         );
+        self.probe_alerts(job, &done.result, done.at);
         let detail = done.result.failure.as_ref().map(|f| f.detail.clone());
         self.shared
             .metrics
@@ -210,6 +238,15 @@ impl Engine {
     }
 
     fn command(&mut self, cmd: Command) {
+        if let status::CommandKind::Ack { id } = &cmd.kind {
+            let result = self.alerts.acknowledge(clock::now(), id, &cmd.by);
+            if result.is_ok() {
+                tracing::info!(alert = %id, by = %cmd.by, "alert acknowledged");
+            }
+            let _ = cmd.reply.send(result);
+            self.alert_tick();
+            return;
+        }
         let group = GroupName::new(&cmd.group);
         let Some(spec) = self.plan.groups.iter().find(|g| *g.name() == group) else {
             let _ = cmd
@@ -238,6 +275,7 @@ impl Engine {
             }
             status::CommandKind::Unpin => Input::Unpin { group, by: cmd.by },
             status::CommandKind::Unfreeze => Input::Unfreeze { group, by: cmd.by },
+            status::CommandKind::Ack { .. } => unreachable!("handled before the group lookup"),
         };
         self.core.handle_input(now, input);
         let _ = cmd.reply.send(Ok(()));
@@ -250,6 +288,7 @@ impl Engine {
         while let Some(effect) = self.core.poll_effect() {
             any = true;
             report::report(&effect, detail, &self.shared.metrics, &self.plan);
+            self.alerts.apply(clock::now(), &effect);
             if let Effect::RouteChangeRequested {
                 group,
                 from,
@@ -274,8 +313,120 @@ impl Engine {
                 .find(|s| s.name().as_str() == g)
                 .map_or("observe", |s| s.action.label())
         };
-        let snapshot = status::snapshot(&self.core, &action, plan.jobs.len());
+        let mut snapshot = status::snapshot(&self.core, &action, plan.jobs.len());
+        snapshot.alerts = self
+            .alerts
+            .alerts()
+            .filter(|a| a.firing())
+            .map(status::AlertView::from)
+            .collect();
         *self.shared.status.write().expect("status lock") = snapshot;
+    }
+
+    /// Alerts a probe result raises or clears on its own: personal data in
+    /// a response, and certificates close to expiry.
+    fn probe_alerts(
+        &mut self,
+        job: &crate::plan::Job,
+        result: &crate::probe::ProbeResult,
+        at: Timestamp,
+    ) {
+        if matches!(job.subject, Subject::Router(_)) {
+            return;
+        }
+        let t = &job.target;
+        let labels = [
+            ("service", &*t.service),
+            ("target", &*t.name),
+            ("path", job.path_label()),
+        ];
+        match result.failure.as_ref().map(|f| f.kind) {
+            Some(FailureKind::PersonalData) => {
+                self.alerts.fire(
+                    at,
+                    "PersonalDataExposed",
+                    Severity::Critical,
+                    &labels,
+                    format!("{}: a response carried a resident registration number", t.key),
+                    format!(
+                        "The probe of {} received a response with a valid resident registration number (not logged). Treat it as a personal-data incident; the law asks for a report within 72 hours.",
+                        t.key
+                    ),
+                );
+            }
+            None => self.alerts.resolve(at, "PersonalDataExposed", &labels),
+            Some(_) => {}
+        }
+        let expiry = match &result.details {
+            crate::probe::Details::Http(h) => h.cert_expiry,
+            crate::probe::Details::Tcp { cert_expiry } => *cert_expiry,
+            _ => None,
+        };
+        if let Some(not_after) = expiry {
+            let left_ms = (not_after * 1000).saturating_sub(at.0 as i64);
+            let warn_ms = self.plan.settings.alerting.certificate_warning.as_millis() as i64;
+            if left_ms < warn_ms {
+                let days = left_ms as f64 / 86_400_000.0;
+                self.alerts.fire(
+                    at,
+                    "CertificateExpiringSoon",
+                    Severity::Warning,
+                    &labels,
+                    format!("{}: TLS certificate expires in {days:.1} days", t.key),
+                    format!(
+                        "The earliest certificate presented by {} expires in {days:.1} days. Renew it before probes (and citizens) start failing.",
+                        t.key
+                    ),
+                );
+            } else {
+                self.alerts.resolve(at, "CertificateExpiringSoon", &labels);
+            }
+        }
+    }
+
+    /// Once a second: reload failures, alert metrics, and the alerts due.
+    fn alert_tick(&mut self) {
+        let now = clock::now();
+        let m = &self.shared.metrics;
+        if m.reload_successful.get() == 0 {
+            self.alerts.fire(
+                now,
+                "ConfigReloadFailed",
+                Severity::Warning,
+                &[],
+                "gwanje rejected a configuration reload; the previous configuration keeps running"
+                    .into(),
+                "Run gwanje check-config on the file to see every error with its line and column."
+                    .into(),
+            );
+        } else {
+            self.alerts.resolve(now, "ConfigReloadFailed", &[]);
+        }
+        let due = self.alerts.due(now);
+        let lease = self.alerts.lease_end(now);
+        let alerting = &self.plan.settings.alerting;
+        self.sinks.send(
+            due.iter()
+                .map(|a| to_alertmanager(a, lease, &alerting.external_url, &alerting.runbook_url))
+                .collect(),
+        );
+        m.alerts_firing.reset();
+        let mut unacked = 0;
+        for a in self.alerts.alerts().filter(|a| a.firing()) {
+            let acked = if a.acknowledged.is_some() {
+                "true"
+            } else {
+                "false"
+            };
+            m.alerts_firing
+                .with_label_values(&[a.name, a.severity.as_str(), acked])
+                .inc();
+            if a.severity == Severity::Critical && a.acknowledged.is_none() {
+                unacked += 1;
+            }
+        }
+        m.alerts_unacknowledged_critical.set(unacked);
+        self.refresh_status();
     }
 
     fn actuate(

@@ -43,9 +43,47 @@ pub struct GroupView {
     pub action: &'static str,
 }
 
+/// One firing alert as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    /// Id to acknowledge it with.
+    pub id: String,
+    /// Alert name.
+    pub name: &'static str,
+    /// Severity.
+    pub severity: &'static str,
+    /// Identifying labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// One line.
+    pub summary: String,
+    /// Since when (Unix ms).
+    pub starts_at_ms: u64,
+    /// Who acknowledged it.
+    pub acknowledged_by: Option<String>,
+    /// Whether it escalated.
+    pub escalated: bool,
+}
+
+impl From<&crate::core::Alert> for AlertView {
+    fn from(a: &crate::core::Alert) -> Self {
+        AlertView {
+            id: a.id.clone(),
+            name: a.name,
+            severity: a.severity.as_str(),
+            labels: a.labels.clone(),
+            summary: a.summary.clone(),
+            starts_at_ms: a.starts_at.0,
+            acknowledged_by: a.acknowledged.as_ref().map(|(by, _)| by.clone()),
+            escalated: a.escalated,
+        }
+    }
+}
+
 /// The whole snapshot.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
+    /// Alerts firing now.
+    pub alerts: Vec<AlertView>,
     /// Every failover group.
     pub groups: Vec<GroupView>,
     /// Plain targets that are down.
@@ -88,6 +126,7 @@ pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize
         })
         .collect();
     Status {
+        alerts: Vec::new(),
         groups,
         targets_down: Vec::new(),
         jobs,
@@ -108,6 +147,11 @@ pub enum CommandKind {
     Unpin,
     /// Lift a flap-guard freeze.
     Unfreeze,
+    /// Acknowledge an alert (the `group` field is unused).
+    Ack {
+        /// The alert id.
+        id: String,
+    },
 }
 
 /// An operator command with its reply channel.

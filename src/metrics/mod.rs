@@ -48,6 +48,14 @@ pub struct Metrics {
     pub route_drift_total: IntCounterVec,
     /// Failed route changes (each is retried).
     pub route_change_failures_total: IntCounterVec,
+    /// Alert batches delivered or failed, by receiver.
+    pub alert_deliveries_total: IntCounterVec,
+    /// Alert batches dropped because a receiver's queue was full.
+    pub alert_queue_dropped_total: IntCounterVec,
+    /// Alerts firing now, by name, severity and whether acknowledged.
+    pub alerts_firing: IntGaugeVec,
+    /// Critical alerts firing that nobody acknowledged.
+    pub alerts_unacknowledged_critical: IntGauge,
     last_render_len: std::sync::atomic::AtomicUsize,
 }
 
@@ -172,6 +180,35 @@ impl Metrics {
                 &["group"],
             )
             .expect("valid metric"),
+            alert_deliveries_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_alert_deliveries_total",
+                    "Alert batches sent to a receiver, by result.",
+                ),
+                &["receiver", "result"],
+            )
+            .expect("valid metric"),
+            alert_queue_dropped_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_alert_queue_dropped_total",
+                    "Alert batches dropped because the receiver's queue was full.",
+                ),
+                &["receiver"],
+            )
+            .expect("valid metric"),
+            alerts_firing: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_alerts_firing",
+                    "Alerts firing now, by name, severity and acknowledgement.",
+                ),
+                &["alertname", "severity", "acknowledged"],
+            )
+            .expect("valid metric"),
+            alerts_unacknowledged_critical: IntGauge::new(
+                "gwanje_alerts_unacknowledged_critical",
+                "Critical alerts firing that nobody has acknowledged.",
+            )
+            .expect("valid metric"),
             targets,
             registry,
             last_render_len: Default::default(),
@@ -202,6 +239,10 @@ impl Metrics {
             Box::new(m.group_frozen.clone()),
             Box::new(m.route_drift_total.clone()),
             Box::new(m.route_change_failures_total.clone()),
+            Box::new(m.alert_deliveries_total.clone()),
+            Box::new(m.alert_queue_dropped_total.clone()),
+            Box::new(m.alerts_firing.clone()),
+            Box::new(m.alerts_unacknowledged_critical.clone()),
             Box::new(build_info),
         ] {
             r.register(c).expect("register");

@@ -42,6 +42,23 @@ pub struct Settings {
     pub max_concurrency: usize,
     /// File holding the bearer token for admin calls, if any.
     pub admin_token_file: Option<PathBuf>,
+    /// Where and how alerts are sent.
+    pub alerting: Alerting,
+}
+
+/// The `alerting` section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    /// Alertmanager replicas and webhooks.
+    pub receivers: Vec<crate::alert::Receiver>,
+    /// Resend, resolution, escalation and event timers.
+    pub policy: crate::core::AlertPolicy,
+    /// Warn when a certificate expires within this long.
+    pub certificate_warning: Duration,
+    /// gwanje's own URL, for `generatorURL`.
+    pub external_url: String,
+    /// Base URL of the runbooks (`<base><AlertName>.md`).
+    pub runbook_url: String,
 }
 
 /// One target: what to probe, how often, and how to judge it.

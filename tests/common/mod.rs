@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod client;
+pub mod companions;
 pub mod daemon;
 pub mod dns;
 pub mod expo;

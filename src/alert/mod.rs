@@ -1,0 +1,230 @@
+//! Delivering alerts: Alertmanager API v2 (to every replica) and generic
+//! webhooks (optionally HMAC-signed). Each receiver has a bounded queue and
+//! its own task; a full queue drops the batch and counts it, a failed POST is
+//! retried with backoff and counted. Nothing here decides what fires: that is
+//! `core::AlertBook`.
+
+mod payload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::mpsc;
+
+pub use payload::{AlertmanagerAlert, to_alertmanager};
+
+use crate::metrics::Metrics;
+
+/// Batches a receiver can hold before new ones are dropped.
+const QUEUE: usize = 64;
+/// Tries per batch.
+const TRIES: u32 = 3;
+
+/// The HTTP client for gwanje's outgoing calls (alerts, webhooks): system
+/// roots, the same TLS provider as the probes.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(crate::probe::tls::api_client_config())
+        .build()
+        .expect("an HTTP client with a preconfigured TLS backend builds")
+}
+
+/// Where alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receiver {
+    /// An Alertmanager (one replica; list every replica, never a load balancer).
+    Alertmanager(url::Url),
+    /// A generic webhook; the body is signed when a secret is set.
+    Webhook {
+        /// Where to POST.
+        url: url::Url,
+        /// File holding the HMAC-SHA256 secret.
+        hmac_secret_file: Option<PathBuf>,
+    },
+}
+
+impl Receiver {
+    /// The `receiver` label: the URL without credentials or query.
+    pub fn label(&self) -> String {
+        let url = match self {
+            Receiver::Alertmanager(u) | Receiver::Webhook { url: u, .. } => u,
+        };
+        format!(
+            "{}://{}{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port().map(|p| format!(":{p}")).unwrap_or_default()
+        )
+    }
+}
+
+/// The running receivers.
+#[derive(Clone, Default)]
+pub struct Sinks {
+    queues: Vec<(String, mpsc::Sender<Arc<Vec<AlertmanagerAlert>>>)>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Sinks {
+    /// Starts one task per receiver.
+    pub fn start(receivers: &[Receiver], http: reqwest::Client, metrics: Arc<Metrics>) -> Self {
+        let mut queues = Vec::new();
+        for r in receivers {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let label = r.label();
+            tokio::spawn(deliver(
+                r.clone(),
+                label.clone(),
+                rx,
+                http.clone(),
+                metrics.clone(),
+            ));
+            queues.push((label, tx));
+        }
+        Sinks {
+            queues,
+            metrics: Some(metrics),
+        }
+    }
+
+    /// Queues `alerts` for every receiver; a full queue drops and counts.
+    pub fn send(&self, alerts: Vec<AlertmanagerAlert>) {
+        if alerts.is_empty() {
+            return;
+        }
+        let batch = Arc::new(alerts);
+        for (label, tx) in &self.queues {
+            if tx.try_send(batch.clone()).is_err()
+                && let Some(m) = &self.metrics
+            {
+                m.alert_queue_dropped_total
+                    .with_label_values(&[label])
+                    .inc();
+            }
+        }
+    }
+}
+
+async fn deliver(
+    receiver: Receiver,
+    label: String,
+    mut rx: mpsc::Receiver<Arc<Vec<AlertmanagerAlert>>>,
+    http: reqwest::Client,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let mut delay = Duration::from_millis(500);
+        for attempt in 1..=TRIES {
+            match post(&receiver, &http, &batch).await {
+                Ok(()) => {
+                    metrics
+                        .alert_deliveries_total
+                        .with_label_values(&[&label, "success"])
+                        .inc();
+                    break;
+                }
+                Err(e) => {
+                    metrics
+                        .alert_deliveries_total
+                        .with_label_values(&[&label, "failure"])
+                        .inc();
+                    tracing::warn!(receiver = %label, attempt, "alert delivery failed: {e}");
+                    if attempt < TRIES {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn post(
+    receiver: &Receiver,
+    http: &reqwest::Client,
+    alerts: &[AlertmanagerAlert],
+) -> Result<(), String> {
+    let request = match receiver {
+        Receiver::Alertmanager(base) => {
+            let url = base.join("api/v2/alerts").map_err(|e| e.to_string())?;
+            http.post(url).json(alerts)
+        }
+        Receiver::Webhook {
+            url,
+            hmac_secret_file,
+        } => {
+            let body =
+                serde_json::to_vec(&serde_json::json!({ "version": "gwanje/1", "alerts": alerts }))
+                    .map_err(|e| e.to_string())?;
+            let mut req = http
+                .post(url.clone())
+                .header("content-type", "application/json");
+            if let Some(file) = hmac_secret_file {
+                // Read at each delivery so a rotated secret takes effect.
+                let secret =
+                    std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+                req = req.header(
+                    "x-gwanje-signature",
+                    format!("sha256={}", sign(trim(&secret), &body)),
+                );
+            }
+            req.body(body)
+        }
+    };
+    let resp = request
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("answered {}", resp.status()))
+    }
+}
+
+fn trim(secret: &[u8]) -> &[u8] {
+    let end = secret
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
+    &secret[..end]
+}
+
+/// HMAC-SHA256 of `body` with `secret`, lowercase hex.
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_matches_rfc_4231_test_case_2() {
+        assert_eq!(
+            sign(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn receiver_labels_hide_credentials_and_paths() {
+        let r = Receiver::Webhook {
+            url: "https://user:pw@chat.example:8443/hook?token=x"
+                .parse()
+                .unwrap(),
+            hmac_secret_file: None,
+        };
+        assert_eq!(r.label(), "https://chat.example:8443");
+    }
+}

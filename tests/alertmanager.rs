@@ -1,0 +1,199 @@
+//! gwanje's alerts through the real Alertmanager (Debian package
+//! `prometheus-alertmanager`) to a receiver the test starts, and straight to
+//! a signed webhook: firing with the right labels, escalation of an
+//! unacknowledged critical alert, acknowledgement, and resolution.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::companions::{self, Recorder};
+use common::daemon::{Daemon, free_port};
+use common::plan::ConfigDir;
+use common::{client, fleet};
+
+const TOKEN: &str = "am-test-token-5d1e";
+const SECRET: &str = "webhook-secret-e0b7";
+
+/// Finds, in Alertmanager's notifications, an alert with `status` matching `pred`.
+fn notified<'a>(
+    status: &'a str,
+    pred: impl Fn(&serde_json::Value) -> bool + 'a,
+) -> impl Fn(&Recorder) -> Option<serde_json::Value> + 'a {
+    move |r| {
+        r.json_on("/am")
+            .into_iter()
+            .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+            .find(|a| a["status"] == status && pred(a))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
+    let rec = Recorder::start().await;
+    let am_dir = tempfile::tempdir().unwrap();
+    let am_config = format!(
+        "route:\n  receiver: test\n  group_by: [alertname, target, escalation]\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+         receivers:\n  - name: test\n    webhook_configs:\n      - url: '{}'\n        send_resolved: true\n",
+        rec.server.url("/am")
+    );
+    let Some(mut am) = companions::alertmanager(am_dir.path(), &am_config) else {
+        return;
+    };
+    am.wait_ready(Duration::from_secs(20)).await;
+
+    // Two pages that leak a resident registration number until told not to.
+    let leaking = Arc::new(AtomicBool::new(true));
+    let flag = leaking.clone();
+    let app = axum::Router::new().route(
+        "/account",
+        axum::routing::get(move || {
+            let leak = flag.load(Ordering::SeqCst);
+            async move {
+                if leak {
+                    format!("<p>{}</p>", fleet::VALID_RRN)
+                } else {
+                    "<p>ok</p>".to_string()
+                }
+            }
+        }),
+    );
+    let web = fleet::http(app).await;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    let dir = ConfigDir::new(
+        &format!(
+            "listen: {addr}\nadmin: {{token_file: token}}\ndefaults: {{interval: 500ms, timeout: 400ms}}\n\
+             alerting:\n  alertmanagers: ['http://{}']\n  webhooks: [{{url: '{}', hmac_secret_file: secret}}]\n  \
+             resend_interval: 1s\n  resolved_resend_for: 5s\n  escalate_after: 4s\n  runbook_url: 'https://runbooks.example/'\n",
+            am.addr,
+            rec.server.url("/hook")
+        ),
+        &[(
+            "portal",
+            &format!(
+                "service: portal\ntargets:\n  - {{name: first, http: {{url: '{0}'}}}}\n  - {{name: second, http: {{url: '{0}'}}}}\n",
+                web.url("/account")
+            ),
+        )],
+    );
+    std::fs::write(dir.dir.path().join("token"), TOKEN).unwrap();
+    std::fs::write(dir.dir.path().join("secret"), SECRET).unwrap();
+    let mut d = Daemon::start(&dir.config, addr, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+
+    // Firing, routed by Alertmanager to the receiver, with labels to act on.
+    let is = |target: &'static str| {
+        move |a: &serde_json::Value| {
+            a["labels"]["alertname"] == "PersonalDataExposed" && a["labels"]["target"] == target
+        }
+    };
+    let first = rec
+        .wait_for(
+            Duration::from_secs(20),
+            "first alert via Alertmanager",
+            notified("firing", is("first")),
+        )
+        .await;
+    let labels = &first["labels"];
+    assert_eq!(labels["severity"], "critical");
+    assert_eq!(labels["service"], "portal");
+    assert_eq!(labels["source"], "gwanje");
+    assert!(
+        first["annotations"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("portal/first")
+    );
+    assert!(
+        !first.to_string().contains(fleet::VALID_RRN),
+        "the number never leaves gwanje"
+    );
+    assert_eq!(
+        first["annotations"]["runbook_url"],
+        "https://runbooks.example/PersonalDataExposed.md"
+    );
+    assert_eq!(
+        first["generatorURL"],
+        format!("http://{addr}/api/v1/status")
+    );
+
+    // Acknowledge the first alert through the API (token required).
+    let id = labels["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/alerts/{id}/ack");
+    assert_eq!(
+        client::request("POST", addr, &path, &[])
+            .await
+            .unwrap()
+            .status,
+        401
+    );
+    let auth = format!("Bearer {TOKEN}");
+    let ack = client::request("POST", addr, &path, &[("authorization", &auth)])
+        .await
+        .unwrap();
+    assert_eq!(ack.status, 200, "{}", ack.body);
+    let listed = client::get(addr, "/api/v1/alerts").await.unwrap().body;
+    assert!(listed.contains("\"acknowledged_by\":\"api\""), "{listed}");
+
+    // The second, unacknowledged, escalates; the acknowledged one never does.
+    let escalated = rec
+        .wait_for(
+            Duration::from_secs(20),
+            "escalation",
+            notified("firing", |a| a["labels"]["escalation"] == "1"),
+        )
+        .await;
+    assert_eq!(escalated["labels"]["target"], "second");
+    let m = common::expo::parse(&client::get(addr, "/metrics").await.unwrap().body);
+    assert_eq!(
+        common::expo::value(&m, "gwanje_alerts_unacknowledged_critical", &[]),
+        Some(1.0)
+    );
+    assert!(
+        common::expo::sum(
+            &m,
+            "gwanje_alert_deliveries_total",
+            &[("result", "success")]
+        ) >= 2.0
+    );
+
+    // The webhook got the same alerts, signed with the shared secret.
+    let signed = {
+        let got = rec.got.lock().unwrap();
+        got.iter()
+            .find(|r| r.path == "/hook")
+            .cloned()
+            .expect("webhook delivery")
+    };
+    let sig = signed.headers["x-gwanje-signature"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        sig,
+        format!(
+            "sha256={}",
+            gwanje::alert::sign(SECRET.as_bytes(), &signed.body)
+        )
+    );
+
+    // Recovery resolves both, through Alertmanager.
+    leaking.store(false, Ordering::SeqCst);
+    rec.wait_for(
+        Duration::from_secs(20),
+        "resolution",
+        notified("resolved", is("first")),
+    )
+    .await;
+    assert!(
+        rec.got
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|r| r.headers.get("authorization").is_none())
+    );
+    let _ = d.stop();
+}

@@ -1,0 +1,216 @@
+//! Real companions users run beside gwanje: Prometheus and Alertmanager from
+//! Debian's packages, on loopback, each ended by its PID when dropped; and a
+//! webhook receiver that records what it is sent.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+
+use super::Server;
+use super::daemon::free_port;
+
+/// A child process ended by its PID when dropped.
+pub struct Proc {
+    child: Child,
+    /// Where it listens, when it does.
+    pub addr: SocketAddr,
+}
+
+impl Proc {
+    /// Starts `cmd`, stderr to `log`.
+    pub fn spawn(cmd: &mut Command, addr: SocketAddr, log: &Path) -> Proc {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        Proc { child, addr }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (at most `limit`) until `GET /-/ready` answers 200.
+    pub async fn wait_ready(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            assert!(
+                self.child.try_wait().expect("status").is_none(),
+                "{:?} exited early",
+                self.addr
+            );
+            if super::client::get(self.addr, "/-/ready")
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("companion on {} not ready within {limit:?}", self.addr);
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn installed(binary: &str) -> bool {
+    let found = Command::new(binary)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            !super::required(&format!("{binary} (Debian package)")),
+            "{binary} is required"
+        );
+    }
+    found
+}
+
+/// Starts Alertmanager with `config` (YAML) in `dir`; `None` when not installed.
+pub fn alertmanager(dir: &Path, config: &str) -> Option<Proc> {
+    if !installed("prometheus-alertmanager") {
+        return None;
+    }
+    std::fs::write(dir.join("alertmanager.yml"), config).expect("config");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    Some(Proc::spawn(
+        Command::new("prometheus-alertmanager")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("alertmanager.yml").display()
+            ))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address="),
+        addr,
+        &dir.join("alertmanager.log"),
+    ))
+}
+
+/// Starts Prometheus with `config` (YAML) in `dir`; `None` when not installed.
+pub fn prometheus(dir: &Path, config: &str) -> Option<Proc> {
+    if !installed("prometheus") {
+        return None;
+    }
+    std::fs::write(dir.join("prometheus.yml"), config).expect("config");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    Some(Proc::spawn(
+        Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--storage.tsdb.retention.time=1h"),
+        addr,
+        &dir.join("prometheus.log"),
+    ))
+}
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Request path.
+    pub path: String,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// An HTTP server on 127.0.0.1 recording every POST.
+pub struct Recorder {
+    /// The server.
+    pub server: Server,
+    /// What it got, in order.
+    pub got: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Recorder {
+    /// Starts the recorder.
+    pub async fn start() -> Recorder {
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let sink = got.clone();
+        let app = axum::Router::new().fallback(axum::routing::post(
+            move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().expect("recorder lock").push(Received {
+                        path: uri.path().to_string(),
+                        headers,
+                        body,
+                    });
+                    "ok"
+                }
+            },
+        ));
+        Recorder {
+            server: super::fleet::http(app).await,
+            got,
+        }
+    }
+
+    /// JSON bodies received on `path`.
+    pub fn json_on(&self, path: &str) -> Vec<serde_json::Value> {
+        self.got
+            .lock()
+            .expect("recorder lock")
+            .iter()
+            .filter(|r| r.path == path)
+            .filter_map(|r| serde_json::from_slice(&r.body).ok())
+            .collect()
+    }
+
+    /// Polls (at most `limit`) until `find` returns something.
+    pub async fn wait_for<T>(
+        &self,
+        limit: Duration,
+        what: &str,
+        find: impl Fn(&Recorder) -> Option<T>,
+    ) -> T {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(t) = find(self) {
+                return t;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within {limit:?}; got {:#?}",
+                self.json_on_all()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn json_on_all(&self) -> Vec<(String, serde_json::Value)> {
+        self.got
+            .lock()
+            .expect("recorder lock")
+            .iter()
+            .map(|r| {
+                (
+                    r.path.clone(),
+                    serde_json::from_slice(&r.body).unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,194 @@
+//! The Grafana dashboards against a real Prometheus (Debian package) that
+//! scrapes a running gwanje on a loopback fleet where some targets fail:
+//! every panel's query must parse and return data, the JSON must be
+//! well-formed with unique panel ids, and no data source uid is hard-coded.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::companions::{self, Recorder};
+use common::daemon::{Daemon, free_port};
+use common::plan::ConfigDir;
+use common::{certs, client, dns, fleet};
+
+async fn query(prom: std::net::SocketAddr, expr: &str) -> serde_json::Value {
+    let mut url = url::Url::parse("http://x/api/v1/query").unwrap();
+    url.query_pairs_mut().append_pair("query", expr);
+    let path = format!("{}?{}", url.path(), url.query().unwrap());
+    let body = client::get(prom, &path).await.unwrap().body;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{expr}: {e}: {body}"))
+}
+
+/// Grafana variables replaced the way a user's selection would.
+fn expand(expr: &str) -> String {
+    expr.replace("$service", ".*")
+        .replace("$__rate_interval", "15s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_panel_query_returns_data_from_a_real_prometheus() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let c = certs::generate();
+    let web = fleet::http(fleet::app()).await;
+    let tls = fleet::https(fleet::app(), &c.valid).await;
+    let ns = dns::serve().await;
+    let rec = Recorder::start().await;
+    let port = free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let icmp = common::is_root();
+    let portal = format!(
+        "service: portal\ntargets:\n\
+         \x20 - {{name: home, http: {{url: '{}'}}}}\n\
+         \x20 - {{name: broken, http: {{url: '{}'}}}}\n\
+         \x20 - {{name: leak, http: {{url: '{}'}}}}\n\
+         \x20 - {{name: secure, http: {{url: '{}', tls: {{ca_file: {}}}}}}}\n\
+         \x20 - {{name: dns, dns: {{server: '{}', name: ok.test.}}}}\n{}",
+        web.url("/"),
+        web.url("/status/503"),
+        web.url("/pii"),
+        tls.https_url("/"),
+        c.ca_file.display(),
+        ns.addr,
+        if icmp {
+            "  - {name: ping, icmp: {host: 127.0.0.1}}\n"
+        } else {
+            ""
+        }
+    );
+    let paths = if icmp {
+        "paths:\n  - {name: a, gateway: 127.0.0.1, source: 127.0.0.1, router_check: {interval: 500ms, timeout: 300ms}}\n  \
+         - {name: b, gateway: 127.0.0.2, source: 127.0.0.1, router_check: {interval: 500ms, timeout: 300ms}}\n\
+         failover_groups:\n  - {name: local, routes: [198.18.200.0/24], paths: [a, b], checks: [portal/home], action: observe}\n"
+    } else {
+        ""
+    };
+    let dir = ConfigDir::new(
+        &format!(
+            "listen: {addr}\ndefaults: {{interval: 500ms, timeout: 400ms}}\nalerting: {{webhooks: [{{url: '{}'}}], resend_interval: 1s}}\n{paths}",
+            rec.server.url("/hook")
+        ),
+        &[("portal", &portal)],
+    );
+    let mut d = Daemon::start(&dir.config, addr, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+
+    let prom_dir = tempfile::tempdir().unwrap();
+    let rules = root.join("deploy/prometheus/rules/gwanje.yml");
+    let prom_config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\n\
+         scrape_configs:\n  - job_name: gwanje\n    static_configs: [{{targets: ['{addr}']}}]\n",
+        rules.display()
+    );
+    let Some(mut prom) = companions::prometheus(prom_dir.path(), &prom_config) else {
+        return;
+    };
+    prom.wait_ready(Duration::from_secs(30)).await;
+    // Enough samples for rates and recording rules.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = query(prom.addr, "count(count_over_time(gwanje_build_info[1m]) >= 6) and count(service:probe_success:ratio)").await;
+        if r["data"]["result"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus gathered no data:\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root.join("dashboards")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let dash: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let panels = dash["panels"].as_array().expect("panels");
+        let mut ids: Vec<u64> = panels
+            .iter()
+            .map(|p| p["id"].as_u64().expect("panel id"))
+            .collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            before,
+            "{}: panel ids are unique",
+            path.display()
+        );
+        assert!(
+            dash["templating"]["list"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|v| v["name"] == "datasource" && v["type"] == "datasource"),
+            "{}: has a datasource variable",
+            path.display()
+        );
+        for uid in text
+            .match_indices("\"uid\": \"")
+            .map(|(i, _)| &text[i + 8..text[i + 8..].find('"').unwrap() + i + 8])
+        {
+            assert!(
+                uid == "${datasource}"
+                    || uid == "-- Grafana --"
+                    || uid == dash["uid"].as_str().unwrap(),
+                "{}: hard-coded data source uid {uid}",
+                path.display()
+            );
+        }
+        for p in panels {
+            for t in p["targets"].as_array().unwrap() {
+                let expr = expand(t["expr"].as_str().unwrap());
+                if !icmp
+                    && (expr.contains("icmp")
+                        || expr.contains("router")
+                        || expr.contains("path")
+                        || expr.contains("group"))
+                {
+                    continue;
+                }
+                let r = query(prom.addr, &expr).await;
+                assert_eq!(
+                    r["status"],
+                    "success",
+                    "{} / {}: {expr}: {r}",
+                    path.display(),
+                    p["title"]
+                );
+                let n = r["data"]["result"].as_array().map_or(0, Vec::len);
+                assert!(
+                    n > 0,
+                    "{} / {}: {expr} returned no data",
+                    path.display(),
+                    p["title"]
+                );
+                checked += 1;
+            }
+        }
+        for a in dash["annotations"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["expr"].is_string())
+        {
+            let r = query(prom.addr, &expand(a["expr"].as_str().unwrap())).await;
+            assert_eq!(r["status"], "success", "annotation {}", a["name"]);
+        }
+    }
+    assert!(
+        checked >= if icmp { 24 } else { 15 },
+        "checked {checked} panel queries"
+    );
+    let _ = d.stop();
+}

@@ -1,0 +1,133 @@
+//! The shipped Prometheus and Alertmanager files pass their own tools:
+//! promtool (config, rules, rule unit tests) and amtool.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn tool(args: &[&str]) -> Option<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = match Command::new(args[0])
+        .args(&args[1..])
+        .current_dir(root)
+        .output()
+    {
+        Ok(out) => out,
+        Err(_) => {
+            assert!(!common::required(&format!(
+                "{} (Debian packages prometheus, prometheus-alertmanager)",
+                args[0]
+            )));
+            return None;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{args:?}:\n{text}");
+    Some(text)
+}
+
+#[test]
+fn prometheus_config_and_rules_are_valid() {
+    if let Some(out) = tool(&[
+        "promtool",
+        "check",
+        "config",
+        "deploy/prometheus/prometheus.yml",
+    ]) {
+        assert!(out.contains("SUCCESS"), "{out}");
+    }
+    if let Some(out) = tool(&[
+        "promtool",
+        "check",
+        "rules",
+        "deploy/prometheus/rules/gwanje.yml",
+    ]) {
+        assert!(out.contains("SUCCESS"), "{out}");
+    }
+}
+
+#[test]
+fn prometheus_rule_unit_tests_pass() {
+    if let Some(out) = tool(&[
+        "promtool",
+        "test",
+        "rules",
+        "deploy/prometheus/tests/gwanje_test.yml",
+    ]) {
+        assert!(out.contains("SUCCESS"), "{out}");
+    }
+}
+
+#[test]
+fn alertmanager_example_is_valid() {
+    if let Some(out) = tool(&[
+        "amtool",
+        "check-config",
+        "deploy/alertmanager/alertmanager.yml",
+    ]) {
+        assert!(out.contains("4 inhibit rules"), "{out}");
+    }
+}
+
+#[test]
+fn every_alert_has_a_runbook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = Vec::new();
+    // gwanje's own alerts: every alert name the core fires.
+    for file in ["src/core/alerts.rs", "src/engine/mod.rs"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for part in text.split('"').skip(1).step_by(2) {
+            if [
+                "PathDown",
+                "FailoverExecuted",
+                "FailoverImpossible",
+                "ServiceDown",
+                "MonitorIsolated",
+                "GroupFrozen",
+                "RouteDrift",
+                "CertificateExpiringSoon",
+                "PersonalDataExposed",
+                "ConfigReloadFailed",
+            ]
+            .contains(&part)
+            {
+                names.push(part.to_string());
+            }
+        }
+    }
+    // Prometheus alerts name their runbook in runbook_url.
+    let rules = std::fs::read_to_string(root.join("deploy/prometheus/rules/gwanje.yml")).unwrap();
+    for line in rules.lines().filter(|l| l.contains("runbook_url")) {
+        let page = line
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .trim_matches(|c| c == '"' || c == ' ');
+        names.push(page.to_string());
+    }
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 12, "{names:?}");
+    for n in &names {
+        let page = root.join(format!("docs/runbooks/{n}.md"));
+        let text = std::fs::read_to_string(&page)
+            .unwrap_or_else(|_| panic!("missing runbook {}", page.display()));
+        for section in [
+            "## What it means",
+            "## What gwanje already did",
+            "## What to check",
+            "## Failing back by hand",
+        ] {
+            assert!(
+                text.contains(section),
+                "{}: missing {section}",
+                page.display()
+            );
+        }
+    }
+}

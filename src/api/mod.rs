@@ -51,12 +51,14 @@ pub fn router(state: ApiState) -> Router {
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {
+    let chunks = crate::metrics::Metrics::render_chunks(s.shared.metrics.clone());
+    let body = futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.shared.metrics.render(),
+        axum::body::Body::from_stream(body),
     )
         .into_response()
 }

@@ -87,10 +87,12 @@ pub struct RawTarget {
     pub interval: Option<String>,
     pub timeout: Option<String>,
     pub health: Option<RawHealth>,
-    pub http: Option<RawHttp>,
-    pub tcp: Option<RawTcp>,
-    pub dns: Option<RawDns>,
-    pub icmp: Option<RawIcmp>,
+    // Boxed: a catalog of thousands of targets is held as raw targets while
+    // it is validated, and inline each would carry every kind's fields.
+    pub http: Option<Box<RawHttp>>,
+    pub tcp: Option<Box<RawTcp>>,
+    pub dns: Option<Box<RawDns>>,
+    pub icmp: Option<Box<RawIcmp>>,
 }
 
 /// A header value given inline, or read from a file or the environment so

@@ -56,7 +56,6 @@ pub struct Metrics {
     pub alerts_firing: IntGaugeVec,
     /// Critical alerts firing that nobody acknowledged.
     pub alerts_unacknowledged_critical: IntGauge,
-    last_render_len: std::sync::atomic::AtomicUsize,
 }
 
 impl Metrics {
@@ -211,7 +210,6 @@ impl Metrics {
             .expect("valid metric"),
             targets,
             registry,
-            last_render_len: Default::default(),
         };
         let build_info = IntGaugeVec::new(
             Opts::new("gwanje_build_info", "Build information; always 1."),
@@ -251,18 +249,25 @@ impl Metrics {
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self) -> String {
-        use std::sync::atomic::Ordering;
-        // Reserve what the last scrape needed, so a large scrape does not
-        // grow the buffer by doubling (and briefly hold twice its size).
-        let mut out = String::with_capacity(self.last_render_len.load(Ordering::Relaxed) + 4096);
-        out.push_str(
-            &TextEncoder::new()
-                .encode_to_string(&self.registry.gather())
-                .expect("text encoding into a String cannot fail"),
-        );
-        self.targets.render_into(&mut out);
-        self.last_render_len.store(out.len(), Ordering::Relaxed);
-        out
+    pub fn render(self: &Arc<Self>) -> String {
+        Self::render_chunks(self.clone()).collect()
+    }
+
+    /// The exposition in chunks, one metric family of the target table at a
+    /// time, produced as they are consumed: a scrape of 5,000 targets then
+    /// never holds the whole text (about 4 MB) in memory.
+    pub fn render_chunks(self: Arc<Self>) -> impl Iterator<Item = String> + Send + 'static {
+        let own = self.clone();
+        let own_metrics = std::iter::once_with(move || {
+            TextEncoder::new()
+                .encode_to_string(&own.registry.gather())
+                .expect("text encoding into a String cannot fail")
+        });
+        let families = (0..TargetTable::FAMILY_COUNT).map(move |i| {
+            let mut out = String::new();
+            self.targets.render_family(i, &mut out);
+            out
+        });
+        own_metrics.chain(families)
     }
 }

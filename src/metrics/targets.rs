@@ -231,22 +231,31 @@ fn escape_into(out: &mut String, value: &str) {
 impl TargetTable {
     /// Appends every per-target series to `out` in the text exposition format.
     pub fn render_into(&self, out: &mut String) {
+        for i in 0..Self::FAMILY_COUNT {
+            self.render_family(i, out);
+        }
+    }
+
+    /// Number of families [`TargetTable::render_family`] knows.
+    pub const FAMILY_COUNT: usize = FAMILIES.len() + ROUTER_FAMILIES.len();
+
+    /// Appends family `i` (of [`TargetTable::FAMILY_COUNT`]) to `out`.
+    pub fn render_family(&self, i: usize, out: &mut String) {
         let rows = self.rows.read().expect("target table lock");
-        let b = |x: bool| if x { 1.0 } else { 0.0 };
-        for (name, help, _) in FAMILIES {
+        if let Some((name, help, _)) = FAMILIES.get(i) {
             let mut f = Family {
-                out: &mut *out,
+                out,
                 name,
                 help,
                 started: false,
             };
+            let b = |x: bool| if x { 1.0 } else { 0.0 };
             for row in rows.values().filter(|r| !r.router) {
                 write_samples(&mut f, row, b);
             }
-        }
-        for (name, help) in ROUTER_FAMILIES {
+        } else if let Some((name, help)) = ROUTER_FAMILIES.get(i - FAMILIES.len()) {
             let mut f = Family {
-                out: &mut *out,
+                out,
                 name,
                 help,
                 started: false,

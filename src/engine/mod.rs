@@ -164,6 +164,20 @@ impl Engine {
                 .with_label_values(&[&*t.service, t.probe.kind()])
                 .inc();
         }
+        for g in &plan.groups {
+            // Series exist from the start, so dashboards and rules see zeros.
+            let name = g.name().as_str();
+            let frozen = self
+                .core
+                .groups()
+                .get(g.name())
+                .is_some_and(|s| s.frozen_until.is_some());
+            m.group_frozen
+                .with_label_values(&[name])
+                .set(i64::from(frozen));
+            m.route_drift_total.with_label_values(&[name]);
+            m.route_change_failures_total.with_label_values(&[name]);
+        }
         self.scheduler.apply(&plan);
         self.plan = plan;
         // Groups not adopted yet (new ones) need the kernel's route read.

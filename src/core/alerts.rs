@@ -14,6 +14,20 @@ use super::effect::{Effect, SwitchReason};
 use super::path::PathState;
 use super::types::Timestamp;
 
+/// Every alert gwanje sends itself; each has a page in `docs/runbooks/`.
+pub const ALERT_NAMES: [&str; 10] = [
+    "PathDown",
+    "FailoverExecuted",
+    "FailoverImpossible",
+    "ServiceDown",
+    "MonitorIsolated",
+    "GroupFrozen",
+    "RouteDrift",
+    "CertificateExpiringSoon",
+    "PersonalDataExposed",
+    "ConfigReloadFailed",
+];
+
 /// How urgent an alert is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -147,6 +161,10 @@ impl AlertBook {
         summary: String,
         description: String,
     ) -> String {
+        debug_assert!(
+            ALERT_NAMES.contains(&name),
+            "alert {name} is not in ALERT_NAMES"
+        );
         let labels = labels(pairs);
         let id = alert_id(name, &labels);
         let entry = self.alerts.entry(id.clone()).or_insert_with(|| Alert {

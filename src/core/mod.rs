@@ -14,7 +14,7 @@ mod machine;
 mod path;
 mod types;
 
-pub use alerts::{Alert, AlertBook, AlertPolicy, Severity, alert_id};
+pub use alerts::{ALERT_NAMES, Alert, AlertBook, AlertPolicy, Severity, alert_id};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
 pub use effect::{Effect, Input, SwitchReason};
 pub use group::{GroupState, Pending, Pin};

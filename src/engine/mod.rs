@@ -314,7 +314,9 @@ impl Engine {
                 self.actuate(group, from, to, reason);
             }
         }
-        if any || self.plan.groups.is_empty() {
+        // The alert tick refreshes the snapshot every second anyway; effects
+        // (route moves, path changes) show at once.
+        if any {
             self.refresh_status();
         }
     }

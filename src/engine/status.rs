@@ -86,8 +86,6 @@ pub struct Status {
     pub alerts: Vec<AlertView>,
     /// Every failover group.
     pub groups: Vec<GroupView>,
-    /// Plain targets that are down.
-    pub targets_down: Vec<String>,
     /// Number of probe jobs running.
     pub jobs: usize,
 }
@@ -128,7 +126,6 @@ pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize
     Status {
         alerts: Vec::new(),
         groups,
-        targets_down: Vec::new(),
         jobs,
     }
 }

@@ -116,6 +116,20 @@ pub async fn pin(
     .await
 }
 
+/// An authorized command whose body only says who asks.
+async fn simple(
+    s: ApiState,
+    headers: HeaderMap,
+    group: String,
+    body: Option<Json<ByRequest>>,
+    kind: CommandKind,
+) -> Response {
+    if let Err(denied) = authorize(&s, &headers) {
+        return denied;
+    }
+    send(&s, group, body.and_then(|b| b.0.by), kind).await
+}
+
 /// Removes a pin.
 pub async fn unpin(
     State(s): State<ApiState>,
@@ -123,10 +137,7 @@ pub async fn unpin(
     headers: HeaderMap,
     body: Option<Json<ByRequest>>,
 ) -> Response {
-    if let Err(denied) = authorize(&s, &headers) {
-        return denied;
-    }
-    send(&s, group, body.and_then(|b| b.0.by), CommandKind::Unpin).await
+    simple(s, headers, group, body, CommandKind::Unpin).await
 }
 
 /// Lifts a flap-guard freeze.
@@ -136,10 +147,7 @@ pub async fn unfreeze(
     headers: HeaderMap,
     body: Option<Json<ByRequest>>,
 ) -> Response {
-    if let Err(denied) = authorize(&s, &headers) {
-        return denied;
-    }
-    send(&s, group, body.and_then(|b| b.0.by), CommandKind::Unfreeze).await
+    simple(s, headers, group, body, CommandKind::Unfreeze).await
 }
 
 /// Acknowledges an alert: who and when are recorded, and it no longer escalates.
@@ -149,14 +157,5 @@ pub async fn ack(
     headers: HeaderMap,
     body: Option<Json<ByRequest>>,
 ) -> Response {
-    if let Err(denied) = authorize(&s, &headers) {
-        return denied;
-    }
-    send(
-        &s,
-        String::new(),
-        body.and_then(|b| b.0.by),
-        CommandKind::Ack { id },
-    )
-    .await
+    simple(s, headers, String::new(), body, CommandKind::Ack { id }).await
 }

@@ -80,49 +80,49 @@ fn installed(binary: &str) -> bool {
     found
 }
 
-/// Starts Alertmanager with `config` (YAML) in `dir`; `None` when not installed.
-pub fn alertmanager(dir: &Path, config: &str) -> Option<Proc> {
-    if !installed("prometheus-alertmanager") {
+/// Starts `binary` with its config file `config` written into `dir`, on a
+/// free loopback port; `None` when the Debian package is not installed.
+fn start(
+    binary: &str,
+    dir: &Path,
+    config: &str,
+    flags: impl FnOnce(&Path) -> Vec<String>,
+) -> Option<Proc> {
+    if !installed(binary) {
         return None;
     }
-    std::fs::write(dir.join("alertmanager.yml"), config).expect("config");
+    let file = dir.join(format!("{binary}.yml"));
+    std::fs::write(&file, config).expect("config");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut cmd = Command::new(binary);
+    cmd.arg(format!("--config.file={}", file.display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .args(flags(dir));
     Some(Proc::spawn(
-        Command::new("prometheus-alertmanager")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("alertmanager.yml").display()
-            ))
-            .arg(format!("--storage.path={}", dir.join("am-data").display()))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--cluster.listen-address="),
+        &mut cmd,
         addr,
-        &dir.join("alertmanager.log"),
+        &dir.join(format!("{binary}.log")),
     ))
 }
 
-/// Starts Prometheus with `config` (YAML) in `dir`; `None` when not installed.
+/// Starts Alertmanager (clustering off) with `config` in `dir`.
+pub fn alertmanager(dir: &Path, config: &str) -> Option<Proc> {
+    start("prometheus-alertmanager", dir, config, |dir| {
+        vec![
+            format!("--storage.path={}", dir.join("am-data").display()),
+            "--cluster.listen-address=".into(),
+        ]
+    })
+}
+
+/// Starts Prometheus with `config` in `dir`.
 pub fn prometheus(dir: &Path, config: &str) -> Option<Proc> {
-    if !installed("prometheus") {
-        return None;
-    }
-    std::fs::write(dir.join("prometheus.yml"), config).expect("config");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    Some(Proc::spawn(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--storage.tsdb.retention.time=1h"),
-        addr,
-        &dir.join("prometheus.log"),
-    ))
+    start("prometheus", dir, config, |dir| {
+        vec![
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            "--storage.tsdb.retention.time=1h".into(),
+        ]
+    })
 }
 
 /// One request a receiver got.

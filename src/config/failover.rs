@@ -305,9 +305,9 @@ pub fn groups(
                 }
             }
         }
-        if let Some(d) = g.detection {
-            push(errors, values::health(doc, &at("detection"), d));
-        }
+        let detection = g
+            .detection
+            .and_then(|d| push(errors, values::health(doc, &at("detection"), d)));
         let min_dwell = duration_or(
             doc,
             &at("min_dwell"),
@@ -455,28 +455,8 @@ pub fn groups(
             },
             routes,
             action,
+            detection,
         });
-    }
-    out
-}
-
-/// The detection override of each group's checks, by check key.
-pub fn detection_overrides(
-    doc: &Document,
-    raw: &[RawGroup],
-    groups: &[GroupSpec],
-) -> HashMap<TargetKey, HealthPolicy> {
-    let mut out = HashMap::new();
-    for (i, g) in raw.iter().enumerate() {
-        let Some(d) = g.detection else { continue };
-        let Ok(policy) = values::health(doc, &format!("failover_groups[{i}].detection"), d) else {
-            continue;
-        };
-        if let Some(spec) = groups.iter().find(|s| s.name().as_str() == g.name) {
-            for c in &spec.core.checks {
-                out.insert(c.clone(), policy);
-            }
-        }
     }
     out
 }

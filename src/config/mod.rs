@@ -49,16 +49,18 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         return Err(ConfigErrors(errors));
     }
     // A group's `detection` replaces its checks' own thresholds.
-    let overrides = failover::detection_overrides(&doc, &raw.failover_groups, &groups);
     let targets: Vec<_> = catalogs
         .targets
         .into_iter()
-        .map(|t| match overrides.get(&t.key) {
-            Some(policy) => std::sync::Arc::new(crate::plan::Target {
-                health: *policy,
-                ..(*t).clone()
-            }),
-            None => t,
+        .map(|t| {
+            let group = groups.iter().find(|g| g.core.checks.contains(&t.key));
+            match group.and_then(|g| g.detection) {
+                Some(health) => std::sync::Arc::new(crate::plan::Target {
+                    health,
+                    ..(*t).clone()
+                }),
+                None => t,
+            }
         })
         .collect();
     let jobs = Plan::build_jobs(&targets, &paths, &groups);

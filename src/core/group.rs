@@ -390,14 +390,12 @@ impl GroupState {
                 }
             },
             PathState::Up => {
-                let g = group.clone();
-                Self::set_flag(
-                    &mut self.impossible,
-                    false,
-                    || unreachable!("never set to true here"),
-                    || Effect::FailoverPossibleAgain { group: g },
-                    out,
-                );
+                if self.impossible {
+                    self.impossible = false;
+                    out.push(Effect::FailoverPossibleAgain {
+                        group: group.clone(),
+                    });
+                }
                 let Some(b) = best.filter(|b| self.rank(b) < self.rank(&active)) else {
                     return;
                 };

@@ -229,13 +229,6 @@ fn escape_into(out: &mut String, value: &str) {
 }
 
 impl TargetTable {
-    /// Appends every per-target series to `out` in the text exposition format.
-    pub fn render_into(&self, out: &mut String) {
-        for i in 0..Self::FAMILY_COUNT {
-            self.render_family(i, out);
-        }
-    }
-
     /// Number of families [`TargetTable::render_family`] knows.
     pub const FAMILY_COUNT: usize = FAMILIES.len() + ROUTER_FAMILIES.len();
 

@@ -76,6 +76,8 @@ pub struct GroupSpec {
     pub routes: Vec<IpNet>,
     /// How changes are carried out.
     pub action: Action,
+    /// Thresholds replacing the checks' own, if the group sets `detection`.
+    pub detection: Option<HealthPolicy>,
 }
 
 impl GroupSpec {

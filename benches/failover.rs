@@ -15,8 +15,12 @@
     reason = "the benchmark measures real time"
 )]
 
-#[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
+#[path = "../tests/integration/common/mod.rs"]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "a benchmark uses part of the test helpers"
+)]
 mod common;
 
 use std::time::{Duration, Instant};

@@ -11,8 +11,12 @@
 //! of the exporter and of Prometheus (from /proc), peak RSS, and lateness.
 //! Traffic stays on loopback; every process started is ended by its PID.
 
-#[path = "../tests/common/mod.rs"]
-#[allow(unused_imports)]
+#[path = "../tests/integration/common/mod.rs"]
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "a benchmark uses part of the test helpers"
+)]
 mod common;
 
 use std::fmt::Write as _;

@@ -28,11 +28,15 @@ fn duration_or(
     path: &str,
     text: Option<&str>,
     default: Duration,
+    max: Duration,
     errors: &mut Vec<ConfigError>,
 ) -> Duration {
-    text.and_then(|t| push(errors, values::duration(doc, path, t)))
+    text.and_then(|t| push(errors, values::duration(doc, path, t, max)))
         .unwrap_or(default)
 }
+
+/// The largest flap-guard switch budget per window.
+pub const MAX_SWITCHES: u32 = 1_000;
 
 /// Routing tables the kernel reserves (unspec, default, main, local).
 const RESERVED_TABLES: [u32; 4] = [0, 253, 254, 255];
@@ -127,6 +131,7 @@ pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> 
             &rc_at("interval"),
             rc.and_then(|r| r.interval.as_deref()),
             Duration::from_secs(1),
+            values::limits::INTERVAL,
             errors,
         );
         let timeout = duration_or(
@@ -134,6 +139,7 @@ pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> 
             &rc_at("timeout"),
             rc.and_then(|r| r.timeout.as_deref()),
             Duration::from_millis(500),
+            values::limits::TIMEOUT,
             errors,
         );
         if timeout >= interval {
@@ -157,18 +163,40 @@ pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> 
                 format!("{max_loss} is not valid; valid: 0.0 up to (not including) 1.0"),
             ));
         }
+        let packets = push(
+            errors,
+            values::in_range(
+                doc,
+                &rc_at("packets"),
+                rc.and_then(|r| r.packets).unwrap_or(3),
+                1..=super::target::MAX_ICMP_PACKETS,
+                "echoes",
+            ),
+        );
+        let payload_size = push(
+            errors,
+            values::in_range(
+                doc,
+                &rc_at("payload_size"),
+                rc.and_then(|r| r.payload_size).unwrap_or(56),
+                0..=super::target::MAX_ICMP_PAYLOAD,
+                "bytes",
+            ),
+        );
         if errors.len() > before {
             continue;
         }
-        let (Some(gateway), Some(health)) = (gateway, health) else {
+        let (Some(gateway), Some(health), Some(packets), Some(payload_size)) =
+            (gateway, health, packets, payload_size)
+        else {
             continue;
         };
         let name = PathName::new(&p.name);
         let icmp = IcmpSpec {
             host: gateway.to_string(),
-            packets: rc.and_then(|r| r.packets).unwrap_or(3).clamp(1, 100),
+            packets,
             max_loss,
-            payload_size: rc.and_then(|r| r.payload_size).unwrap_or(56).min(65_000),
+            payload_size,
             dont_fragment: false,
             source: Source::default(),
         };
@@ -313,6 +341,7 @@ pub fn groups(
             &at("min_dwell"),
             g.min_dwell.as_deref(),
             Duration::from_secs(30),
+            values::limits::PERIOD,
             errors,
         );
         let hold_down = duration_or(
@@ -320,6 +349,7 @@ pub fn groups(
             &at("hold_down"),
             g.hold_down.as_deref(),
             Duration::from_secs(10),
+            values::limits::PERIOD,
             errors,
         );
         let isolation = duration_or(
@@ -327,6 +357,7 @@ pub fn groups(
             &at("isolation_window"),
             g.isolation_window.as_deref(),
             Duration::from_secs(2),
+            values::limits::PERIOD,
             errors,
         );
         let failback = match &g.failback {
@@ -338,6 +369,7 @@ pub fn groups(
                         &at("failback.after"),
                         f.after.as_deref(),
                         Duration::from_secs(60),
+                        values::limits::PERIOD,
                         errors,
                     )),
                 },
@@ -357,19 +389,24 @@ pub fn groups(
                 window_ms: 600_000,
             },
             Some(f) => {
-                if f.max_switches == 0 {
-                    errors.push(doc.error_at(
+                let max_switches = push(
+                    errors,
+                    values::in_range(
+                        doc,
                         &at("flap_guard.max_switches"),
-                        "0 is not valid; valid: 1 or more",
-                    ));
-                }
+                        f.max_switches,
+                        1..=MAX_SWITCHES,
+                        "switches",
+                    ),
+                );
                 FlapGuard {
-                    max_switches: f.max_switches,
+                    max_switches: max_switches.unwrap_or(1),
                     window_ms: ms(duration_or(
                         doc,
                         &at("flap_guard.window"),
                         Some(&f.window),
                         Duration::from_secs(600),
+                        values::limits::PERIOD,
                         errors,
                     )),
                 }
@@ -387,6 +424,7 @@ pub fn groups(
                             &at("exec.timeout"),
                             e.timeout.as_deref(),
                             Duration::from_secs(10),
+                            values::limits::TIMEOUT,
                             errors,
                         ),
                     },
@@ -410,6 +448,7 @@ pub fn groups(
                                 &at("webhook.timeout"),
                                 w.timeout.as_deref(),
                                 Duration::from_secs(10),
+                                values::limits::TIMEOUT,
                                 errors,
                             ),
                         },

@@ -62,6 +62,7 @@ pub struct RawLogging {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub token_file: Option<String>,
+    pub max_connections: Option<usize>,
 }
 
 /// A probe catalog, `probes/<service>.yaml`. Targets are decoded one by one
@@ -141,6 +142,8 @@ pub struct RawHttp {
     pub valid_status: Vec<u16>,
     pub follow_redirects: Option<bool>,
     pub max_redirects: Option<u32>,
+    #[serde(default)]
+    pub allow_https_downgrade: bool,
     #[serde(default)]
     pub body_must_match: Vec<String>,
     #[serde(default)]

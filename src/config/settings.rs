@@ -19,6 +19,12 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Probes running at once when not configured.
 pub const DEFAULT_MAX_CONCURRENCY: usize = 1000;
+/// The largest `scheduler.max_concurrency`.
+pub const MAX_CONCURRENCY: usize = 65_536;
+/// Default cap on open connections to the admin/metrics listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// The largest `admin.max_connections`.
+pub const MAX_CONNECTIONS: usize = 4_096;
 
 /// Timing and thresholds inherited by catalogs and targets.
 #[derive(Debug, Clone, Copy)]
@@ -70,16 +76,30 @@ pub fn settings(
             format!("{log_level:?} is not a log filter; valid: error, warn, info, debug, trace or e.g. gwanje=debug"),
         ));
     }
-    let max_concurrency = raw
-        .scheduler
-        .max_concurrency
-        .unwrap_or(DEFAULT_MAX_CONCURRENCY);
-    if max_concurrency == 0 {
-        errors.push(doc.error_at(
+    let max_concurrency = push(
+        errors,
+        values::in_range(
+            doc,
             "scheduler.max_concurrency",
-            "0 is not valid; valid: 1 or more",
-        ));
-    }
+            raw.scheduler
+                .max_concurrency
+                .unwrap_or(DEFAULT_MAX_CONCURRENCY),
+            1..=MAX_CONCURRENCY,
+            "probes at once",
+        ),
+    )
+    .unwrap_or(DEFAULT_MAX_CONCURRENCY);
+    let max_connections = push(
+        errors,
+        values::in_range(
+            doc,
+            "admin.max_connections",
+            raw.admin.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+            1..=MAX_CONNECTIONS,
+            "connections",
+        ),
+    )
+    .unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let admin_token_file = raw.admin.token_file.as_ref().map(|f| dir.join(f));
     if let Some(f) = &admin_token_file
         && let Err(e) = std::fs::metadata(f)
@@ -97,7 +117,8 @@ pub fn settings(
         listen,
         log_format,
         log_level,
-        max_concurrency: max_concurrency.max(1),
+        max_concurrency,
+        max_connections,
         admin_token_file,
         alerting,
     }
@@ -165,32 +186,39 @@ fn alerting(
             hmac_secret_file: secret,
         });
     }
-    let dur =
-        |key: &str, text: &Option<String>, default: Duration, errors: &mut Vec<ConfigError>| {
-            match text {
-                Some(t) => push(errors, values::duration(doc, &format!("alerting.{key}"), t))
-                    .unwrap_or(default),
-                None => default,
-            }
-        };
+    let dur = |key: &str,
+               text: &Option<String>,
+               default: Duration,
+               max: Duration,
+               errors: &mut Vec<ConfigError>| match text {
+        Some(t) => push(
+            errors,
+            values::duration(doc, &format!("alerting.{key}"), t, max),
+        )
+        .unwrap_or(default),
+        None => default,
+    };
     let ms = |d: Duration| d.as_millis() as u64;
     let policy = crate::core::AlertPolicy {
         resend_ms: ms(dur(
             "resend_interval",
             &raw.resend_interval,
             Duration::from_secs(60),
+            values::limits::PERIOD,
             errors,
         )),
         resolved_resend_ms: ms(dur(
             "resolved_resend_for",
             &raw.resolved_resend_for,
             Duration::from_secs(900),
+            values::limits::PERIOD,
             errors,
         )),
         escalate_after_ms: ms(dur(
             "escalate_after",
             &raw.escalate_after,
             Duration::from_secs(600),
+            values::limits::PERIOD,
             errors,
         )),
         ..Default::default()
@@ -202,6 +230,7 @@ fn alerting(
             "certificate_warning",
             &raw.certificate_warning,
             Duration::from_secs(14 * 86_400),
+            values::limits::CERTIFICATE_WARNING,
             errors,
         ),
         external_url: raw
@@ -251,11 +280,17 @@ pub fn inherit(
 ) -> Option<Inherited> {
     let key = |k: &str| super::positions::join_key(path, k);
     let interval = match t.interval {
-        Some(s) => push(errors, values::duration(doc, &key("interval"), s))?,
+        Some(s) => push(
+            errors,
+            values::duration(doc, &key("interval"), s, values::limits::INTERVAL),
+        )?,
         None => parent.interval,
     };
     let timeout = match t.timeout {
-        Some(s) => push(errors, values::duration(doc, &key("timeout"), s))?,
+        Some(s) => push(
+            errors,
+            values::duration(doc, &key("timeout"), s, values::limits::TIMEOUT),
+        )?,
         None => parent.timeout,
     };
     let health = match t.health {

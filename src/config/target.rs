@@ -11,11 +11,19 @@ use super::raw::{RawDns, RawHttp, RawIcmp, RawTarget, RawTcp, RawTls};
 use super::values;
 use crate::plan::{
     DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
-    JsonExpectation, ProbeSpec, TcpSpec, TlsSpec,
+    JsonExpectation, MAX_REDIRECTS, ProbeSpec, RequestHeader, TcpSpec, TlsSpec,
 };
 
 /// Default cap on HTTP bodies read by a probe.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
+/// The most echoes one ICMP probe sends.
+pub const MAX_ICMP_PACKETS: u16 = 100;
+/// The largest ICMP payload (below the 65,507-byte IPv4 maximum, with room for headers).
+pub const MAX_ICMP_PAYLOAD: usize = 65_000;
+/// The largest `min_answers` of a DNS probe.
+pub const MAX_DNS_ANSWERS: usize = 1_000;
+/// The largest `max_body_bytes`: a probe reads at most this much per response.
+pub const MAX_BODY_BYTES: u64 = 64 << 20;
 
 /// Builds the probe of target `rt` found at `path`.
 pub fn probe(doc: &Document, path: &str, rt: &RawTarget) -> Result<ProbeSpec, ConfigError> {
@@ -96,9 +104,16 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
         .ok_or_else(|| {
             doc.error_at(
                 &key("url"),
-                format!("{:?} is not a valid URL; valid: an absolute http:// or https:// URL such as https://portal.example/health", raw.url),
+                format!("{:?} is not a valid URL; valid: an absolute http:// or https:// URL such as https://portal.example/health", redact_userinfo(&raw.url)),
             )
         })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echoed: the user part may be a password.
+        return Err(doc.error_at(
+            &key("url"),
+            "the URL carries credentials (user:password@), which would not be sent; valid: a URL without them, and the credentials in `headers`, e.g. Authorization: {file: /etc/gwanje/portal.auth}",
+        ));
+    }
     let method_text = raw.method.as_deref().unwrap_or("GET");
     let method = http::Method::from_bytes(method_text.as_bytes())
         .ok()
@@ -109,7 +124,7 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
                 format!("{method_text:?} is not an HTTP method; valid: GET, HEAD, POST, PUT, …"),
             )
         })?;
-    let mut headers = std::collections::BTreeMap::new();
+    let mut headers = Vec::with_capacity(raw.headers.len());
     for (name, value) in &raw.headers {
         let hpath = format!("{}.{name}", key("headers"));
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -123,7 +138,8 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
                 "the header value has characters not allowed in HTTP headers",
             ));
         }
-        headers.insert(name.clone(), v);
+        let secret = !matches!(value, super::raw::RawSecret::Inline(_));
+        headers.push(RequestHeader::new(name, v, secret));
     }
     for (i, s) in raw.valid_status.iter().enumerate() {
         if !(100..=599).contains(s) {
@@ -177,20 +193,28 @@ fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigErr
             ));
         }
     };
-    let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
-    if max_body_bytes == 0 {
-        return Err(doc.error_at(
-            &key("max_body_bytes"),
-            "0 is not valid; valid: 1 or more bytes",
-        ));
-    }
+    let max_body_bytes = values::in_range(
+        doc,
+        &key("max_body_bytes"),
+        raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        1..=MAX_BODY_BYTES,
+        "bytes",
+    )?;
+    let max_redirects = values::in_range(
+        doc,
+        &key("max_redirects"),
+        raw.max_redirects.unwrap_or(10),
+        0..=MAX_REDIRECTS,
+        "redirects",
+    )?;
     Ok(HttpSpec {
         method,
         headers,
         body: raw.body.clone(),
         valid_status: raw.valid_status.clone(),
         follow_redirects: raw.follow_redirects.unwrap_or(true),
-        max_redirects: raw.max_redirects.unwrap_or(10),
+        max_redirects,
+        allow_https_downgrade: raw.allow_https_downgrade,
         body_must_match: patterns("body_must_match", &raw.body_must_match)?,
         body_must_not_match: patterns("body_must_not_match", &raw.body_must_not_match)?,
         json,
@@ -297,7 +321,13 @@ fn dns(doc: &Document, path: &str, raw: &RawDns) -> Result<DnsSpec, ConfigError>
         name: raw.name.clone(),
         record_type,
         valid_rcodes,
-        min_answers: raw.min_answers.unwrap_or(default_min),
+        min_answers: values::in_range(
+            doc,
+            &key("min_answers"),
+            raw.min_answers.unwrap_or(default_min),
+            0..=MAX_DNS_ANSWERS,
+            "answers",
+        )?,
         answers_include: raw.answers_include.clone(),
         answers_match: raw
             .answers_match
@@ -317,13 +347,13 @@ fn icmp(doc: &Document, path: &str, raw: &RawIcmp) -> Result<IcmpSpec, ConfigErr
             "the host is empty; valid: an IP address or host name",
         ));
     }
-    let packets = raw.packets.unwrap_or(3);
-    if !(1..=100).contains(&packets) {
-        return Err(doc.error_at(
-            &key("packets"),
-            format!("{packets} is not valid; valid: 1 to 100"),
-        ));
-    }
+    let packets = values::in_range(
+        doc,
+        &key("packets"),
+        raw.packets.unwrap_or(3),
+        1..=MAX_ICMP_PACKETS,
+        "echoes",
+    )?;
     let max_loss = raw.max_loss.unwrap_or(0.5);
     if !(0.0..1.0).contains(&max_loss) {
         return Err(doc.error_at(
@@ -333,13 +363,13 @@ fn icmp(doc: &Document, path: &str, raw: &RawIcmp) -> Result<IcmpSpec, ConfigErr
             ),
         ));
     }
-    let payload_size = raw.payload_size.unwrap_or(56);
-    if payload_size > 65_000 {
-        return Err(doc.error_at(
-            &key("payload_size"),
-            format!("{payload_size} is not valid; valid: 0 to 65000 bytes"),
-        ));
-    }
+    let payload_size = values::in_range(
+        doc,
+        &key("payload_size"),
+        raw.payload_size.unwrap_or(56),
+        0..=MAX_ICMP_PAYLOAD,
+        "bytes",
+    )?;
     Ok(IcmpSpec {
         host: raw.host.clone(),
         packets,
@@ -348,4 +378,16 @@ fn icmp(doc: &Document, path: &str, raw: &RawIcmp) -> Result<IcmpSpec, ConfigErr
         dont_fragment: raw.dont_fragment,
         source: values::source(doc, &key("source"), raw.source.as_ref())?,
     })
+}
+
+/// `scheme://user:pass@host…` with the user part masked, for messages.
+fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
 }

@@ -10,8 +10,53 @@ use super::raw::{RawHealth, RawSource};
 use crate::core::HealthPolicy;
 use crate::plan::{Pattern, Source};
 
-/// Parses a duration such as `250ms`, `5s` or `1m`.
-pub fn duration(doc: &Document, path: &str, text: &str) -> Result<Duration, ConfigError> {
+/// Upper bounds of configured values, by what they measure; every one is
+/// documented in the README's configuration tables.
+pub mod limits {
+    use std::time::Duration;
+
+    /// A probe or router-check interval.
+    pub const INTERVAL: Duration = Duration::from_secs(24 * 3600);
+    /// A probe, router-check, exec or webhook timeout.
+    pub const TIMEOUT: Duration = Duration::from_secs(300);
+    /// Controller and alerting periods: dwell, hold-down, failback, flap
+    /// window, isolation window, alert re-send and escalation.
+    pub const PERIOD: Duration = Duration::from_secs(7 * 86_400);
+    /// How long before expiry a certificate warning starts.
+    pub const CERTIFICATE_WARNING: Duration = Duration::from_secs(365 * 86_400);
+}
+
+/// Checks that `value` lies in `range`; `unit` names what it counts.
+pub fn in_range<T>(
+    doc: &Document,
+    path: &str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    unit: &str,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    Err(doc.error_at(
+        path,
+        format!(
+            "{value} is out of range; valid: {} to {} {unit}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
+/// Parses a duration such as `250ms`, `5s` or `1m`, from 1ms up to `max`.
+pub fn duration(
+    doc: &Document,
+    path: &str,
+    text: &str,
+    max: Duration,
+) -> Result<Duration, ConfigError> {
     let d = humantime::parse_duration(text.trim()).map_err(|_| {
         doc.error_at(
             path,
@@ -20,8 +65,14 @@ pub fn duration(doc: &Document, path: &str, text: &str) -> Result<Duration, Conf
             ),
         )
     })?;
-    if d < Duration::from_millis(1) {
-        return Err(doc.error_at(path, format!("{text:?} is too short; valid: 1ms or more")));
+    if d < Duration::from_millis(1) || d > max {
+        return Err(doc.error_at(
+            path,
+            format!(
+                "{text:?} is out of range; valid: 1ms to {}",
+                humantime::format_duration(max)
+            ),
+        ));
     }
     Ok(d)
 }

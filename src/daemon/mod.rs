@@ -64,7 +64,8 @@ pub async fn run(
     let metrics = Metrics::new();
     metrics.reload_successful.set(1);
     metrics.reload_success_timestamp.set(clock::unix_seconds());
-    let ctx = ProbeContext::new().map_err(DaemonError::Probes)?;
+    let own = listener.local_addr().map_err(DaemonError::Serve)?;
+    let ctx = ProbeContext::guarding(Some(own)).map_err(DaemonError::Probes)?;
     let actuator = Actuator::new(
         needs_netlink(&plan)
             .then(Netlink::connect)

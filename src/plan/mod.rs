@@ -14,7 +14,7 @@ use std::time::Duration;
 pub use failover::{Action, GroupSpec, Job, PathSpec};
 pub use spec::{
     DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
-    JsonExpectation, Pattern, ProbeSpec, Source, TcpSpec, TlsSpec,
+    JsonExpectation, MAX_REDIRECTS, Pattern, ProbeSpec, RequestHeader, Source, TcpSpec, TlsSpec,
 };
 
 use crate::core::{CoreConfig, HealthPolicy, Subject, SubjectConfig, TargetKey};
@@ -40,6 +40,8 @@ pub struct Settings {
     pub log_level: String,
     /// At most this many probes run at once.
     pub max_concurrency: usize,
+    /// Most open connections to the admin/metrics listener at once.
+    pub max_connections: usize,
     /// File holding the bearer token for admin calls, if any.
     pub admin_token_file: Option<PathBuf>,
     /// Where and how alerts are sent.

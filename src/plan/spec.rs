@@ -1,6 +1,5 @@
 //! Validated probe specifications, one type per probe kind.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -66,6 +65,49 @@ pub struct JsonAssertion {
     pub expect: JsonExpectation,
 }
 
+/// The most redirects a probe may follow (`max_redirects`).
+pub const MAX_REDIRECTS: u32 = 20;
+
+/// One configured request header.
+#[derive(Clone, PartialEq)]
+pub struct RequestHeader {
+    /// Header name as configured.
+    pub name: String,
+    /// Header value; may be a secret.
+    pub value: String,
+    /// Sent only to the configured URL's origin: its value came from a file
+    /// or the environment, or it carries credentials by name.
+    pub sensitive: bool,
+}
+
+impl std::fmt::Debug for RequestHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = if self.sensitive {
+            "<secret>"
+        } else {
+            &self.value
+        };
+        write!(f, "{}: {value}", self.name)
+    }
+}
+
+/// Header names that carry credentials whatever their source.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+impl RequestHeader {
+    /// A header; `secret` marks a value read from a file or the environment.
+    pub fn new(name: &str, value: String, secret: bool) -> Self {
+        let credential = CREDENTIAL_HEADERS
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name));
+        RequestHeader {
+            name: name.to_string(),
+            value,
+            sensitive: secret || credential,
+        }
+    }
+}
+
 /// An HTTP or HTTPS probe.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpSpec {
@@ -73,16 +115,18 @@ pub struct HttpSpec {
     pub url: url::Url,
     /// Request method.
     pub method: http::Method,
-    /// Extra request headers.
-    pub headers: BTreeMap<String, String>,
+    /// Extra request headers, in configuration order.
+    pub headers: Vec<RequestHeader>,
     /// Request body.
     pub body: Option<String>,
     /// Status codes that count as success; empty means any 2xx.
     pub valid_status: Vec<u16>,
     /// Follow redirects (up to `max_redirects`).
     pub follow_redirects: bool,
-    /// Redirect limit.
+    /// Redirect limit, at most [`MAX_REDIRECTS`].
     pub max_redirects: u32,
+    /// Follow a redirect from https to plain http (off: such a redirect fails).
+    pub allow_https_downgrade: bool,
     /// Every pattern must match the body.
     pub body_must_match: Vec<Pattern>,
     /// No pattern may match the body.

@@ -45,15 +45,17 @@ impl HttpProbe {
     }
 
     /// Runs one probe, recording what it saw into `rec` as it goes, so a
-    /// timeout still reports the phases that finished.
+    /// timeout still reports the phases that finished. `own` is gwanje's
+    /// own listener, which no redirect may lead to.
     pub async fn run(
         &self,
         resolver: &SystemResolver,
+        own: Option<SocketAddr>,
         rec: &mut HttpDetails,
     ) -> Result<(), Failure> {
         let spec = &self.spec;
         if !spec.all_addresses {
-            return self.chain(resolver, None, rec).await;
+            return self.chain(resolver, own, None, rec).await;
         }
         let host = spec.url.host_str().unwrap_or_default();
         let t = Instant::now();
@@ -62,7 +64,7 @@ impl HttpProbe {
         // Every backend must pass: one bad address behind a name fails the probe.
         for ip in addrs {
             let mut one = HttpDetails::default();
-            let result = self.chain(resolver, Some(ip), &mut one).await;
+            let result = self.chain(resolver, own, Some(ip), &mut one).await;
             let failed = result.is_err();
             let resolve = rec.phases.resolve;
             *rec = one;
@@ -75,34 +77,57 @@ impl HttpProbe {
         Ok(())
     }
 
-    /// Follows the redirect chain from the configured URL.
+    /// Follows the redirect chain from the configured URL, the way browsers
+    /// and blackbox_exporter do, without handing secrets to anyone else.
     async fn chain(
         &self,
         resolver: &SystemResolver,
+        own: Option<SocketAddr>,
         mut pinned: Option<IpAddr>,
         rec: &mut HttpDetails,
     ) -> Result<(), Failure> {
         let spec = &self.spec;
         let mut url = spec.url.clone();
+        let mut hop = Hop {
+            method: spec.method.clone(),
+            body: spec.body.as_deref(),
+            to_origin: true,
+            method_changed: false,
+            guard: None,
+        };
         loop {
-            let response = self.exchange(resolver, &url, pinned.take(), rec).await?;
+            let response = self
+                .exchange(resolver, &url, &hop, pinned.take(), rec)
+                .await?;
             let status = response.status;
-            let location = response.location;
-            if spec.follow_redirects && (300..400).contains(&status) && location.is_some() {
-                if rec.redirects >= spec.max_redirects {
-                    return Err(Failure::new(
-                        FailureKind::Protocol,
-                        format!("more than {} redirects", spec.max_redirects),
-                    ));
-                }
-                let next = location.unwrap_or_default();
-                url = url.join(&next).map_err(|e| {
-                    Failure::new(FailureKind::Protocol, format!("bad redirect location: {e}"))
-                })?;
-                rec.redirects += 1;
-                continue;
+            let Some(location) = response
+                .location
+                .filter(|_| spec.follow_redirects && matches!(status, 301 | 302 | 303 | 307 | 308))
+            else {
+                return self.check(status, &response.body, rec);
+            };
+            if rec.redirects >= spec.max_redirects {
+                return Err(protocol(format!(
+                    "more than {} redirects",
+                    spec.max_redirects
+                )));
             }
-            return self.check(status, &response.body, rec);
+            let next = url
+                .join(&location)
+                .map_err(|e| protocol(format!("bad redirect location: {e}")))?;
+            check_redirect(&url, &next, spec.allow_https_downgrade)?;
+            // 303 always, and 301/302 after a POST, become a GET without a body.
+            if (status == 303 && hop.method != http::Method::HEAD)
+                || (matches!(status, 301 | 302) && hop.method == http::Method::POST)
+            {
+                hop.method_changed |= hop.method != http::Method::GET || hop.body.is_some();
+                hop.method = http::Method::GET;
+                hop.body = None;
+            }
+            hop.to_origin = next.origin() == spec.url.origin();
+            hop.guard = own;
+            url = next;
+            rec.redirects += 1;
         }
     }
 
@@ -176,6 +201,7 @@ impl HttpProbe {
         &self,
         resolver: &SystemResolver,
         url: &url::Url,
+        hop: &Hop<'_>,
         pinned: Option<IpAddr>,
         rec: &mut HttpDetails,
     ) -> Result<Response, Failure> {
@@ -192,6 +218,13 @@ impl HttpProbe {
             }
         };
         let addr = SocketAddr::new(ip, port);
+        if let Some(own) = hop.guard
+            && is_own_listener(addr, own)
+        {
+            return Err(protocol(format!(
+                "redirect to gwanje's own listener {addr} refused"
+            )));
+        }
         let t = Instant::now();
         let tcp = net::connect(addr, &spec.source).await;
         rec.phases.connect += t.elapsed().as_secs_f64();
@@ -216,9 +249,9 @@ impl HttpProbe {
                     "server did not negotiate HTTP/2",
                 ));
             }
-            self.request(stream, url, h2, rec).await
+            self.request(stream, url, hop, h2, rec).await
         } else {
-            self.request(tcp, url, spec.version == HttpVersion::Http2, rec)
+            self.request(tcp, url, hop, spec.version == HttpVersion::Http2, rec)
                 .await
         }
     }
@@ -227,6 +260,7 @@ impl HttpProbe {
         &self,
         io: S,
         url: &url::Url,
+        hop: &Hop<'_>,
         h2: bool,
         rec: &mut HttpDetails,
     ) -> Result<Response, Failure>
@@ -234,7 +268,7 @@ impl HttpProbe {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let spec = &self.spec;
-        let request = self.build_request(url, h2)?;
+        let request = self.build_request(url, hop, h2)?;
         let io = TokioIo::new(io);
         let t = Instant::now();
         let response = if h2 {
@@ -278,9 +312,9 @@ impl HttpProbe {
     fn build_request(
         &self,
         url: &url::Url,
+        hop: &Hop<'_>,
         h2: bool,
     ) -> Result<http::Request<Full<Bytes>>, Failure> {
-        let spec = &self.spec;
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
@@ -295,19 +329,76 @@ impl HttpProbe {
             path
         };
         let mut b = http::Request::builder()
-            .method(spec.method.clone())
+            .method(hop.method.clone())
             .uri(uri)
             .header(http::header::USER_AGENT, USER_AGENT);
         if !h2 {
             b = b.header(http::header::HOST, authority);
         }
-        for (k, v) in &spec.headers {
-            b = b.header(k, v);
+        for h in &self.spec.headers {
+            if h.sensitive && !hop.to_origin {
+                continue;
+            }
+            // A body-less GET after a 303 no longer has the content it described.
+            if hop.method_changed && h.name.to_ascii_lowercase().starts_with("content-") {
+                continue;
+            }
+            let mut value = http::HeaderValue::from_str(&h.value)
+                .map_err(|_| protocol("a header value is not valid".into()))?;
+            value.set_sensitive(h.sensitive);
+            b = b.header(h.name.as_str(), value);
         }
-        let body = spec.body.clone().map(Bytes::from).unwrap_or_default();
+        let body = hop
+            .body
+            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
+            .unwrap_or_default();
         b.body(Full::new(body))
             .map_err(|e| Failure::new(FailureKind::Protocol, format!("building request: {e}")))
     }
+}
+
+/// What one request of a redirect chain sends.
+struct Hop<'a> {
+    method: http::Method,
+    body: Option<&'a str>,
+    /// The URL has the configured URL's origin, so sensitive headers may go.
+    to_origin: bool,
+    /// A 301/302/303 turned the request into a body-less GET.
+    method_changed: bool,
+    /// On redirect hops: gwanje's own listener, which the hop must not reach.
+    guard: Option<SocketAddr>,
+}
+
+/// Refuses redirects that leave http(s) or downgrade https to http.
+fn check_redirect(from: &url::Url, to: &url::Url, allow_downgrade: bool) -> Result<(), Failure> {
+    match (from.scheme(), to.scheme()) {
+        (_, "https") | ("http", "http") => Ok(()),
+        ("https", "http") if allow_downgrade => Ok(()),
+        ("https", "http") => Err(protocol(format!(
+            "redirect from https to plain http ({}) refused; set allow_https_downgrade: true to follow it",
+            to.host_str().unwrap_or_default()
+        ))),
+        (_, other) => Err(protocol(format!(
+            "redirect to a {other}: URL not followed; valid: http or https"
+        ))),
+    }
+}
+
+/// Whether `addr` is gwanje's own listener `own` (any local address when
+/// it listens on the wildcard).
+fn is_own_listener(addr: SocketAddr, own: SocketAddr) -> bool {
+    if addr.port() != own.port() {
+        return false;
+    }
+    if addr.ip() == own.ip() {
+        return true;
+    }
+    // Binding succeeds only for an address of this host.
+    own.ip().is_unspecified() && std::net::UdpSocket::bind((addr.ip(), 0)).is_ok()
+}
+
+fn protocol(detail: String) -> Failure {
+    Failure::new(FailureKind::Protocol, detail)
 }
 
 struct Response {

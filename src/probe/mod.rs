@@ -13,6 +13,7 @@ pub mod personal_data;
 mod tcp;
 pub mod tls;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::time::Instant;
@@ -24,18 +25,26 @@ pub use outcome::{
 use crate::core::FailureKind;
 use crate::plan::{ProbeSpec, Target};
 
-/// What all probes share: the system resolver and the ICMP sockets.
+/// What all probes share: the system resolver, the ICMP sockets, and
+/// gwanje's own listener, which no redirect may lead a probe to.
 pub struct ProbeContext {
     resolver: net::SystemResolver,
     icmp: icmp::IcmpSockets,
+    own_listener: Option<SocketAddr>,
 }
 
 impl ProbeContext {
     /// Builds the shared context from the system's resolver configuration.
     pub fn new() -> std::io::Result<Arc<Self>> {
+        Self::guarding(None)
+    }
+
+    /// Like [`ProbeContext::new`]; redirects to `own_listener` are refused.
+    pub fn guarding(own_listener: Option<SocketAddr>) -> std::io::Result<Arc<Self>> {
         Ok(Arc::new(ProbeContext {
             resolver: net::system_resolver()?,
             icmp: icmp::IcmpSockets::default(),
+            own_listener,
         }))
     }
 }
@@ -82,7 +91,7 @@ impl Prober {
                     content_length: -1,
                     ..HttpDetails::default()
                 };
-                let r = bounded(timeout, p.run(&ctx.resolver, &mut rec)).await;
+                let r = bounded(timeout, p.run(&ctx.resolver, ctx.own_listener, &mut rec)).await;
                 (r.err(), Details::Http(Box::new(rec)))
             }
             Prepared::Tcp(p) => {

@@ -8,7 +8,7 @@
     reason = "the test measures real traffic gaps"
 )]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,10 +1,6 @@
 //! Shared test helpers: a loopback target fleet (HTTP, HTTPS, misbehaving
 //! TCP servers, DNS), generated certificates, config writers and a small
 //! HTTP client. Everything listens on 127.0.0.1 and stops when dropped.
-#![allow(
-    dead_code,
-    reason = "each test crate uses a different part of the helpers"
-)]
 #![allow(clippy::disallowed_methods, reason = "tests measure real elapsed time")]
 
 pub mod certs;

@@ -25,8 +25,8 @@ impl Clone for Identity {
 
 /// Everything a TLS test needs.
 pub struct Certs {
-    /// Folder holding `ca.pem`.
-    pub dir: tempfile::TempDir,
+    /// Folder holding `ca.pem`, deleted when dropped.
+    _dir: tempfile::TempDir,
     /// The CA certificate file (PEM).
     pub ca_file: PathBuf,
     /// A valid leaf signed by the CA.
@@ -99,6 +99,6 @@ pub fn generate() -> Certs {
         expired: identity(expired, &expired_key, None),
         self_signed: identity(self_signed, &ss_key, None),
         valid_not_after,
-        dir,
+        _dir: dir,
     }
 }

@@ -1,7 +1,7 @@
 //! The shipped Prometheus and Alertmanager files pass their own tools:
 //! promtool (config, rules, rule unit tests) and amtool.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -34,6 +34,7 @@ impl Proc {
     }
 
     /// The process id.
+    #[allow(dead_code, reason = "the fleet benchmark measures it")]
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -1,6 +1,6 @@
 //! HTTP and HTTPS probes against real servers on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use common::certs;
 use common::fleet::{self, app};

@@ -1,6 +1,6 @@
 //! The scheduler keeps 900 healthy targets on time while 100 others hang.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write;
 use std::sync::Arc;

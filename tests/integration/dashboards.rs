@@ -3,7 +3,7 @@
 //! every panel's query must parse and return data, the JSON must be
 //! well-formed with unique panel ids, and no data source uid is hard-coded.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

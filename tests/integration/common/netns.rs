@@ -249,11 +249,6 @@ impl Testbed {
         r.exec(&["nft", "add chain inet gwj forward_filter { type filter hook forward priority 0 ; policy accept ; }"]);
         r.exec(&["nft", &format!("add rule inet gwj forward_filter {rule}")]);
     }
-
-    /// Removes the rules added by [`Testbed::nft_forward`].
-    pub fn nft_clear(r: &Ns) {
-        r.exec(&["nft", "delete", "table", "inet", "gwj"]);
-    }
 }
 
 impl Drop for Testbed {

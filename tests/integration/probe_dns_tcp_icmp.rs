@@ -1,6 +1,6 @@
 //! DNS, TCP and ICMP probes against real servers and sockets on loopback.
 
-mod common;
+use crate::common;
 
 use common::dns;
 use common::plan::probe_once;

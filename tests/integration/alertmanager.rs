@@ -3,7 +3,7 @@
 //! a signed webhook: firing with the right labels, escalation of an
 //! unacknowledged critical alert, acknowledgement, and resolution.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,6 @@
 //! The real `gwanje` binary on a loopback fleet: metrics, promtool, reload.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,0 +1,16 @@
+//! gwanje's integration tests, one binary with a module per area, so the
+//! shared helpers in `common` compile once and unused ones show as dead code.
+#![allow(clippy::disallowed_methods, reason = "tests measure real elapsed time")]
+
+mod common;
+
+mod alertmanager;
+mod config_errors;
+mod daemon;
+mod dashboards;
+mod deploy_configs;
+mod failover_netns;
+mod probe_dns_tcp_icmp;
+mod probe_http;
+mod redirects;
+mod scheduler;

@@ -39,7 +39,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; a bad command line is EX_USAGE.
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
         Command::Run { config } => match run(config) {
@@ -84,7 +95,6 @@ fn run(config: PathBuf) -> anyhow::Result<ExitCode> {
         }
     };
     gwanje::logging::init(plan.settings.log_format, &plan.settings.log_level);
-    raise_file_limit();
     tune_allocator();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -123,20 +133,5 @@ fn tune_allocator() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
-    }
-}
-
-/// Each probe holds a socket: lift the soft open-file limit to the hard one.
-fn raise_file_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we own.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
     }
 }

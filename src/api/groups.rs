@@ -52,9 +52,21 @@ fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
     token.check(headers)
 }
 
+/// Longest `by` (who did it) an operator can give.
+pub const MAX_BY_CHARS: usize = 64;
+
 async fn send(s: &ApiState, group: String, by: Option<String>, kind: CommandKind) -> Response {
     let (reply, answer) = oneshot::channel();
     let by = by.unwrap_or_else(|| "api".into());
+    if by.is_empty() || by.chars().count() > MAX_BY_CHARS || by.chars().any(char::is_control) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`by` is not valid; valid: 1 to {MAX_BY_CHARS} characters without control characters, e.g. a name or ticket id\n"
+            ),
+        )
+            .into_response();
+    }
     if s.commands
         .send(Command {
             group,

@@ -7,6 +7,7 @@
 
 mod auth;
 mod groups;
+mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +20,7 @@ use axum::routing::{get, post};
 use tokio::sync::mpsc;
 
 pub use auth::AdminToken;
+pub use serve::{Limits, serve};
 
 use crate::daemon::Reloader;
 use crate::engine::{Command, Shared};
@@ -38,7 +40,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/-/healthy", get(|| async { "gwanje is healthy\n" }))
+        .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
         .route("/api/v1/status", get(status))
@@ -71,6 +73,23 @@ async fn status(State(s): State<ApiState>) -> Response {
 async fn alerts(State(s): State<ApiState>) -> Response {
     let alerts = s.shared.status.read().expect("status lock").alerts.clone();
     axum::Json(alerts).into_response()
+}
+
+/// How long the engine may stay silent before gwanje reports itself unhealthy.
+const HEARTBEAT_STALE_SECONDS: f64 = 5.0;
+
+/// Healthy while the engine beats: a listener alone does not make gwanje work.
+async fn healthy(State(s): State<ApiState>) -> Response {
+    let silent = crate::engine::clock::unix_seconds() - s.shared.metrics.engine_heartbeat.get();
+    if silent <= HEARTBEAT_STALE_SECONDS {
+        (StatusCode::OK, "gwanje is healthy\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the engine has been silent for {silent:.0} s\n"),
+        )
+            .into_response()
+    }
 }
 
 async fn ready(State(s): State<ApiState>) -> Response {

@@ -37,13 +37,27 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Each<T> {
 impl Document {
     /// Reads `file`.
     pub fn read(file: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
-            file: file.to_path_buf(),
-            line: None,
-            column: None,
-            key: String::new(),
-            message: format!("cannot read the file: {e}"),
-        })?;
+        let text = super::files::read_small_file(file, super::files::MAX_CONFIG_FILE_BYTES)
+            .map_err(|e| ConfigError {
+                file: file.to_path_buf(),
+                line: None,
+                column: None,
+                key: String::new(),
+                message: format!("cannot read the file: {e}"),
+            })?;
+        if let Some(at) = super::positions::too_deep(&text) {
+            return Err(ConfigError {
+                file: file.to_path_buf(),
+                line: Some(at.line),
+                column: Some(at.column),
+                key: String::new(),
+                message: format!(
+                    "nested deeper than {} levels; valid: at most {} levels of mappings and lists",
+                    super::positions::MAX_DEPTH,
+                    super::positions::MAX_DEPTH
+                ),
+            });
+        }
         Ok(Document {
             file: file.to_path_buf(),
             text,
@@ -69,8 +83,37 @@ impl Document {
                 message: format!("not valid YAML: {e}"),
             });
         }
-        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(&self.text))
-            .map_err(|e| self.locate("", &e.path().to_string(), &e.inner().to_string()))
+        serde_path_to_error::deserialize(yaml_serde::Deserializer::from_str(&self.text)).map_err(
+            |e| {
+                let path = e.path().to_string();
+                // yaml_serde repeats the path and position in its message;
+                // the error names both once, in front.
+                let message = e.inner().to_string();
+                let message = message
+                    .strip_prefix(&format!("{path}: "))
+                    .unwrap_or(&message);
+                let message = message.rsplit_once(" at line ").map_or(message, |(m, _)| m);
+                self.locate("", &path, message)
+            },
+        )
+    }
+
+    /// Decodes the top-level section `key` on its own; a section that is
+    /// absent is its default, one that does not decode adds its error.
+    pub fn section<T: DeserializeOwned + Default>(
+        &self,
+        key: &str,
+        value: Option<yaml_serde::Value>,
+        errors: &mut Vec<ConfigError>,
+    ) -> T {
+        let Some(value) = value else {
+            return T::default();
+        };
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| {
+                errors.push(self.locate(key, &e.path().to_string(), &e.inner().to_string()))
+            })
+            .unwrap_or_default()
     }
 
     /// Turns serde's error at `inner` (below `base`) into one that points at the bad key.
@@ -121,9 +164,38 @@ impl Document {
     }
 }
 
+/// How serde names the Rust types of raw config, in the words of someone
+/// editing YAML.
+const TYPE_WORDS: [(&str, &str); 11] = [
+    (
+        "data did not match any variant of untagged enum RawSecret",
+        "not a valid value; valid: a string, {file: PATH} or {env: NAME}",
+    ),
+    ("expected u8", "expected a whole number from 0 to 255"),
+    ("expected u16", "expected a whole number from 0 to 65535"),
+    (
+        "expected u32",
+        "expected a whole number from 0 to 4294967295",
+    ),
+    ("expected u64", "expected a whole number, 0 or more"),
+    ("expected usize", "expected a whole number, 0 or more"),
+    ("expected f64", "expected a number"),
+    ("expected a sequence", "expected a list"),
+    ("expected a map", "expected a mapping of keys"),
+    ("invalid type: sequence", "invalid type: a list"),
+    ("invalid type: map", "invalid type: a mapping"),
+];
+
 /// Rewords serde's messages for people editing YAML.
 fn friendly(message: &str) -> String {
-    message
+    let mut m = message.to_string();
+    for (rust, words) in TYPE_WORDS {
+        m = m.replace(rust, words);
+    }
+    // A raw struct's name (`struct RawDefaults`) means nothing to a user.
+    static STRUCT: OnceLock<regex::Regex> = OnceLock::new();
+    let re = STRUCT.get_or_init(|| regex::Regex::new(r"struct Raw\w+").expect("valid regex"));
+    re.replace_all(&m, "a mapping of keys")
         .replace("unknown field", "unknown key")
         .replace("missing field", "missing required key")
         .replace(", expected one of", "; valid keys are")

@@ -9,6 +9,7 @@ mod catalog;
 mod document;
 mod error;
 mod failover;
+mod files;
 mod positions;
 mod raw;
 mod settings;
@@ -18,6 +19,7 @@ mod values;
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use files::{MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_small_file};
 
 use crate::plan::Plan;
 use document::Document;
@@ -25,8 +27,28 @@ use document::Document;
 /// Loads the daemon config at `path` and every probe catalog it names.
 pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
     let doc = Document::read(path).map_err(|e| ConfigErrors(vec![e]))?;
-    let raw: raw::RawConfig = doc.decode().map_err(|e| ConfigErrors(vec![e]))?;
+    let top: raw::RawTop = doc.decode().map_err(|e| ConfigErrors(vec![e]))?;
     let mut errors = Vec::new();
+    if top.probe_files.is_none() {
+        errors.push(doc.error_at_key(
+            "",
+            "missing required key `probe_files`; valid: a list of catalog globs such as [\"probes/*.yaml\"]",
+        ));
+    }
+    let raw = raw::RawConfig {
+        listen: doc.section("listen", top.listen, &mut errors),
+        probe_files: doc.section("probe_files", top.probe_files, &mut errors),
+        defaults: doc.section("defaults", top.defaults, &mut errors),
+        scheduler: doc.section("scheduler", top.scheduler, &mut errors),
+        logging: doc.section("logging", top.logging, &mut errors),
+        admin: doc.section("admin", top.admin, &mut errors),
+        paths: doc.section("paths", top.paths, &mut errors),
+        failover_groups: doc.section("failover_groups", top.failover_groups, &mut errors),
+        alerting: doc.section("alerting", top.alerting, &mut errors),
+    };
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let settings = settings::settings(&doc, &raw, dir, &mut errors);
     let defaults = settings::defaults(&doc, &raw.defaults, &mut errors);

@@ -50,6 +50,45 @@ pub fn join_key(parent: &str, key: &str) -> String {
     }
 }
 
+/// The deepest nesting of mappings and lists a file may have.
+pub const MAX_DEPTH: usize = 64;
+
+/// Where `text` first nests deeper than [`MAX_DEPTH`], if it does. One
+/// linear pass that stops there, before any parser that is slow on deep
+/// nesting sees the text.
+pub fn too_deep(text: &str) -> Option<Pos> {
+    let mut depth = 0usize;
+    for item in Parser::new_from_str(text) {
+        let (event, span) = match item {
+            Ok(e) => e,
+            // The scanner looks ahead through flow nesting and gives up past
+            // 255 levels before any event arrives: that is too deep as well.
+            Err(e) if e.info() == "recursion limit exceeded" => {
+                return Some(Pos {
+                    line: e.marker().line(),
+                    column: e.marker().col() + 1,
+                });
+            }
+            // Other syntax errors are yaml_serde's to report.
+            Err(_) => return None,
+        };
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(Pos {
+                        line: span.start.line(),
+                        column: span.start.col() + 1,
+                    });
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 impl Positions {
     /// Indexes `text`; a document that does not parse yields an empty index
     /// (yaml_serde reports the syntax error with its own location).
@@ -189,5 +228,21 @@ targets:
             p.key("targets[0].http.missing"),
             Some(Pos { line: 4, column: 5 })
         );
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let n = 60_000;
+        let flow = format!("a: {}{}\n", "[".repeat(n), "]".repeat(n));
+        assert_eq!(super::too_deep(&flow).map(|p| p.line), Some(1));
+        let mut block = String::from("a:\n");
+        for i in 1..=70 {
+            block.push_str(&format!("{}k{i}:\n", "  ".repeat(i)));
+        }
+        assert_eq!(super::too_deep(&block).map(|p| p.line), Some(65));
+        assert_eq!(super::too_deep("a: [[1], {b: [2]}]\n"), None);
     }
 }

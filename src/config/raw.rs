@@ -10,22 +10,30 @@ use serde::Deserialize;
 /// `config/gwanje.yaml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawTop {
+    pub listen: Option<yaml_serde::Value>,
+    pub probe_files: Option<yaml_serde::Value>,
+    pub defaults: Option<yaml_serde::Value>,
+    pub scheduler: Option<yaml_serde::Value>,
+    pub logging: Option<yaml_serde::Value>,
+    pub admin: Option<yaml_serde::Value>,
+    pub paths: Option<yaml_serde::Value>,
+    pub failover_groups: Option<yaml_serde::Value>,
+    pub alerting: Option<yaml_serde::Value>,
+}
+
+/// The daemon config, section by section; each section is decoded on its
+/// own from [`RawTop`], so one bad section does not hide the others' errors.
+#[derive(Debug, Default)]
 pub struct RawConfig {
     pub listen: Option<String>,
     pub probe_files: Vec<String>,
-    #[serde(default)]
     pub defaults: RawDefaults,
-    #[serde(default)]
     pub scheduler: RawScheduler,
-    #[serde(default)]
     pub logging: RawLogging,
-    #[serde(default)]
     pub admin: RawAdmin,
-    #[serde(default)]
     pub paths: Vec<RawPath>,
-    #[serde(default)]
     pub failover_groups: Vec<RawGroup>,
-    #[serde(default)]
     pub alerting: RawAlerting,
 }
 

@@ -183,7 +183,7 @@ pub fn secret(
                 .parent()
                 .unwrap_or(std::path::Path::new("."))
                 .join(file);
-            std::fs::read_to_string(&p)
+            super::files::read_small_file(&p, super::files::MAX_SECRET_FILE_BYTES)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| {
                     doc.error_at(

@@ -3,6 +3,7 @@
 //! Like mini-redis, [`run`] takes a bound listener and a shutdown future,
 //! so tests and `main` drive the same code.
 
+mod files;
 mod reload;
 
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use std::sync::atomic::AtomicBool;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+pub use files::raise_open_file_limit;
 pub use reload::Reloader;
 
 use crate::actuate::{Actuator, Netlink};
@@ -44,6 +46,10 @@ pub enum DaemonError {
     /// Installing per-path policy routing failed.
     #[error("installing per-path policy routing: {0}")]
     PolicyRouting(String),
+    /// The engine stopped while gwanje was meant to run: nothing is
+    /// probed or decided any more, so the process must not stay up.
+    #[error("the engine stopped unexpectedly ({0}); exiting so a supervisor restarts gwanje")]
+    EngineStopped(String),
 }
 
 fn needs_netlink(plan: &Plan) -> bool {
@@ -77,12 +83,14 @@ pub async fn run(
         .await
         .map_err(DaemonError::PolicyRouting)?;
     let paths = plan.paths.clone();
+    let max_connections = plan.settings.max_connections;
     let (plans, plan_rx) = watch::channel(Arc::new(plan));
     let shared = Shared {
         metrics: metrics.clone(),
         ready: Arc::new(AtomicBool::new(false)),
         status: Arc::default(),
     };
+    metrics.engine_heartbeat.set(clock::unix_seconds());
     let (commands, command_rx) = mpsc::channel(16);
     let reloader = Arc::new(Reloader::new(config_path, plans, metrics.clone(), token));
 
@@ -99,11 +107,22 @@ pub async fn run(
         reloader: reloader.clone(),
         commands,
     });
-    tracing::info!(listen = %listener.local_addr().map_err(DaemonError::Serve)?, "gwanje running");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(DaemonError::Serve);
+    let limits = api::Limits::new(max_connections, raise_open_file_limit());
+    tracing::info!(listen = %own, max_connections = limits.max_connections, "gwanje running");
+    let mut engine = engine;
+    let served = api::serve(listener, app, limits, metrics, shutdown);
+    let result = tokio::select! {
+        served = served => served.map_err(DaemonError::Serve),
+        ended = &mut engine => {
+            let why = match ended {
+                Err(e) if e.is_panic() => "it panicked".to_string(),
+                Err(e) => e.to_string(),
+                Ok(()) => "it returned".to_string(),
+            };
+            tracing::error!("the engine stopped unexpectedly ({why}); exiting");
+            Err(DaemonError::EngineStopped(why))
+        }
+    };
     hup.abort();
     engine.abort();
     // Dropping the last plan sender ends the engine, which aborts every probe task.
@@ -111,7 +130,7 @@ pub async fn run(
     let _ = engine.await;
     actuator.remove_policy_routing(&paths).await;
     tracing::info!("gwanje stopped");
-    served
+    result
 }
 
 fn load_token(plan: &Plan) -> Result<AdminToken, DaemonError> {

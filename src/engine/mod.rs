@@ -3,6 +3,7 @@
 //! core inputs, runs the core's timers, and carries out its effects.
 
 pub mod clock;
+mod fault;
 mod report;
 mod scheduler;
 pub mod status;
@@ -255,7 +256,11 @@ impl Engine {
         if let status::CommandKind::Ack { id } = &cmd.kind {
             let result = self.alerts.acknowledge(clock::now(), id, &cmd.by);
             if result.is_ok() {
-                tracing::info!(alert = %id, by = %cmd.by, "alert acknowledged");
+                tracing::info!(
+                    alert = %crate::logging::escape(id),
+                    by = %crate::logging::escape(&cmd.by),
+                    "alert acknowledged"
+                );
             }
             let _ = cmd.reply.send(result);
             self.alert_tick();
@@ -404,6 +409,8 @@ impl Engine {
     fn alert_tick(&mut self) {
         let now = clock::now();
         let m = &self.shared.metrics;
+        m.engine_heartbeat.set(clock::unix_seconds());
+        fault::engine_tick();
         if m.reload_successful.get() == 0 {
             self.alerts.fire(
                 now,

@@ -1,6 +1,7 @@
 //! Each effect becomes one log line and its metrics.
 
 use crate::core::{Effect, PathState, Subject, TargetState};
+use crate::logging::escape;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 
@@ -158,7 +159,7 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
                 .group_frozen
                 .with_label_values(&[group.as_str()])
                 .set(0);
-            tracing::info!(%group, by, "automatic switching resumed");
+            tracing::info!(%group, by = %escape(by), "automatic switching resumed");
         }
         Effect::FailbackAvailable { group, to } => {
             tracing::info!(%group, %to, "preferred path healthy again; pin it to fail back (manual failback)")
@@ -168,8 +169,10 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
             path,
             until,
             by,
-        } => tracing::warn!(%group, %path, until_ms = until.0, by, "pinned"),
-        Effect::PinCleared { group, by } => tracing::info!(%group, by, "pin cleared"),
+        } => tracing::warn!(%group, %path, until_ms = until.0, by = %escape(by), "pinned"),
+        Effect::PinCleared { group, by } => {
+            tracing::info!(%group, by = %escape(by), "pin cleared")
+        }
     }
 }
 

@@ -56,6 +56,12 @@ pub struct Metrics {
     pub alerts_firing: IntGaugeVec,
     /// Critical alerts firing that nobody acknowledged.
     pub alerts_unacknowledged_critical: IntGauge,
+    /// Connections open to the admin/metrics listener.
+    pub api_connections: IntGauge,
+    /// Connections closed at once because the listener was at its cap.
+    pub api_connections_rejected: IntCounter,
+    /// The engine's last sign of life, Unix seconds.
+    pub engine_heartbeat: Gauge,
 }
 
 impl Metrics {
@@ -208,9 +214,28 @@ impl Metrics {
                 "Critical alerts firing that nobody has acknowledged.",
             )
             .expect("valid metric"),
+            api_connections: IntGauge::new(
+                "gwanje_api_connections",
+                "Connections open to the admin and metrics listener.",
+            )
+            .expect("valid metric"),
+            api_connections_rejected: IntCounter::new(
+                "gwanje_api_connections_rejected_total",
+                "Connections closed at once because the listener had admin.max_connections open.",
+            )
+            .expect("valid metric"),
+            engine_heartbeat: Gauge::new(
+                "gwanje_engine_heartbeat_timestamp_seconds",
+                "When the engine last showed it is running, Unix seconds.",
+            )
+            .expect("valid metric"),
             targets,
             registry,
         };
+        // Every documented series exists from the start, so rate() sees the first event.
+        for result in ["success", "failure"] {
+            m.reloads_total.with_label_values(&[result]);
+        }
         let build_info = IntGaugeVec::new(
             Opts::new("gwanje_build_info", "Build information; always 1."),
             &["version"],
@@ -241,6 +266,9 @@ impl Metrics {
             Box::new(m.alert_queue_dropped_total.clone()),
             Box::new(m.alerts_firing.clone()),
             Box::new(m.alerts_unacknowledged_critical.clone()),
+            Box::new(m.api_connections.clone()),
+            Box::new(m.api_connections_rejected.clone()),
+            Box::new(m.engine_heartbeat.clone()),
             Box::new(build_info),
         ] {
             r.register(c).expect("register");

@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::companions::{self, Proc};
-use common::daemon::{Daemon, free_port};
+use common::daemon::Daemon;
 use common::{client, expo};
 
 /// Ports the fleet listens on (targets are spread over them).
@@ -149,7 +149,6 @@ fn start_prometheus(dir: &Path, scrape: &str, interval: Duration) -> Proc {
 
 async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -> Row {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let timeout = (interval / 2).min(Duration::from_secs(5));
     let mut catalog = format!(
         "service: fleet\ninterval: {}\ntimeout: {}\ntargets:\n",
@@ -167,9 +166,10 @@ async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -
     std::fs::create_dir(dir.path().join("probes")).unwrap();
     std::fs::write(dir.path().join("probes/fleet.yaml"), catalog).unwrap();
     let config = dir.path().join("gwanje.yaml");
-    std::fs::write(&config, format!("listen: 127.0.0.1:{port}\nprobe_files: [probes/*.yaml]\nscheduler: {{max_concurrency: 4000}}\nlogging: {{level: warn}}\n")).unwrap();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut d = Daemon::start(&config, addr, dir.path().join("gwanje.log"));
+    std::fs::write(&config, "listen: 127.0.0.1:0\nprobe_files: [probes/*.yaml]\nscheduler: {max_concurrency: 4000}\nlogging: {level: \"warn,gwanje::daemon=info\"}\n").unwrap();
+    let mut d = Daemon::start(&config, dir.path().join("gwanje.log"));
+    let addr = d.addr;
+    let port = addr.port();
     d.wait_ready(Duration::from_secs(30)).await;
     let pid = d.pid();
     let prom = prometheus_available().then(|| {
@@ -231,7 +231,6 @@ async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -
 
 async fn run_blackbox(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -> Row {
     let dir = tempfile::tempdir().unwrap();
-    let bb_port = free_port();
     let timeout = (interval / 2).min(Duration::from_secs(5));
     std::fs::write(
         dir.path().join("blackbox.yml"),
@@ -244,10 +243,10 @@ async fn run_blackbox(n: usize, interval: Duration, seconds: u64, ports: &[u16])
                 "--config.file={}",
                 dir.path().join("blackbox.yml").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{bb_port}")),
-        format!("127.0.0.1:{bb_port}").parse().unwrap(),
+            .arg("--web.listen-address=127.0.0.1:0"),
         &dir.path().join("blackbox.log"),
     );
+    let bb_port = bb.addr.port();
     let mut scrape = String::from(
         "  - job_name: blackbox\n    metrics_path: /probe\n    params: {module: [http_2xx]}\n    static_configs:\n      - targets:\n",
     );

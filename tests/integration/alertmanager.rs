@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::companions::{self, Recorder};
-use common::daemon::{Daemon, free_port};
+use common::daemon::Daemon;
 use common::plan::ConfigDir;
 use common::{client, fleet};
 
@@ -61,11 +61,9 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
         }),
     );
     let web = fleet::http(app).await;
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
     let dir = ConfigDir::new(
         &format!(
-            "listen: {addr}\nadmin: {{token_file: token}}\ndefaults: {{interval: 500ms, timeout: 400ms}}\n\
+            "listen: 127.0.0.1:0\nadmin: {{token_file: token}}\ndefaults: {{interval: 500ms, timeout: 400ms}}\n\
              alerting:\n  alertmanagers: ['http://{}']\n  webhooks: [{{url: '{}', hmac_secret_file: secret}}]\n  \
              resend_interval: 1s\n  resolved_resend_for: 5s\n  escalate_after: 4s\n  runbook_url: 'https://runbooks.example/'\n",
             am.addr,
@@ -81,7 +79,8 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
     );
     std::fs::write(dir.dir.path().join("token"), TOKEN).unwrap();
     std::fs::write(dir.dir.path().join("secret"), SECRET).unwrap();
-    let mut d = Daemon::start(&dir.config, addr, dir.dir.path().join("gwanje.log"));
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    let addr = d.addr;
     d.wait_ready(Duration::from_secs(20)).await;
 
     // Firing, routed by Alertmanager to the receiver, with labels to act on.

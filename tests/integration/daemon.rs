@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::daemon::{Daemon, free_port};
+use common::daemon::Daemon;
 use common::expo::{self, Sample};
 use common::plan::ConfigDir;
 use common::{certs, client, dns, fleet};
@@ -23,8 +23,6 @@ async fn metrics_reload_and_logs_end_to_end() {
     let web = fleet::http(fleet::app()).await;
     let tls = fleet::https(fleet::app(), &c.valid).await;
     let ns = dns::serve().await;
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}").parse().unwrap();
 
     let icmp = if common::is_root() {
         "  - {name: loopback, icmp: {host: 127.0.0.1}}\n"
@@ -50,14 +48,13 @@ async fn metrics_reload_and_logs_end_to_end() {
         ns.addr, web.addr
     );
     let dir = ConfigDir::new(
-        &format!(
-            "listen: {addr}\ndefaults: {{interval: 500ms, timeout: 400ms, health: {{fall: 2, rise: 2}}}}\nlogging: {{format: json, level: debug}}\nadmin: {{token_file: token}}\n"
-        ),
+        "listen: 127.0.0.1:0\ndefaults: {interval: 500ms, timeout: 400ms, health: {fall: 2, rise: 2}}\nlogging: {format: json, level: debug}\nadmin: {token_file: token}\n",
         &[("portal", &portal), ("infra", &infra)],
     );
     std::fs::write(dir.dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
 
-    let mut d = Daemon::start(&dir.config, addr, dir.dir.path().join("gwanje.log"));
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    let addr = d.addr;
     d.wait_ready(Duration::from_secs(20)).await;
     let s = d
         .scrape_until(Duration::from_secs(20), |s| {

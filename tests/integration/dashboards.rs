@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::companions::{self, Recorder};
-use common::daemon::{Daemon, free_port};
+use common::daemon::Daemon;
 use common::plan::ConfigDir;
 use common::{certs, client, dns, fleet};
 
@@ -35,8 +35,6 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let tls = fleet::https(fleet::app(), &c.valid).await;
     let ns = dns::serve().await;
     let rec = Recorder::start().await;
-    let port = free_port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let icmp = common::is_root();
     let portal = format!(
         "service: portal\ntargets:\n\
@@ -66,12 +64,13 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
     };
     let dir = ConfigDir::new(
         &format!(
-            "listen: {addr}\ndefaults: {{interval: 500ms, timeout: 400ms}}\nalerting: {{webhooks: [{{url: '{}'}}], resend_interval: 1s}}\n{paths}",
+            "listen: 127.0.0.1:0\ndefaults: {{interval: 500ms, timeout: 400ms}}\nalerting: {{webhooks: [{{url: '{}'}}], resend_interval: 1s}}\n{paths}",
             rec.server.url("/hook")
         ),
         &[("portal", &portal)],
     );
-    let mut d = Daemon::start(&dir.config, addr, dir.dir.path().join("gwanje.log"));
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    let addr = d.addr;
     d.wait_ready(Duration::from_secs(20)).await;
 
     let prom_dir = tempfile::tempdir().unwrap();

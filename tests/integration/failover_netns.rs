@@ -46,7 +46,9 @@ fn fails_over_with(payload: usize, fail: impl FnOnce(&Rig)) -> Rig {
         replies.iter().any(|t| *t > moved),
         "traffic flows again after the move"
     );
-    assert!(gap < Duration::from_millis(1500), "gap {gap:?}");
+    // About 300 ms here; the failover benchmark measures it. Ten times that
+    // still catches detection gone wrong without tripping on a loaded machine.
+    assert!(gap < Duration::from_secs(3), "gap {gap:?}");
     let s = rig.status();
     assert_eq!(s["groups"][0]["active_path"], "standby", "{s:#}");
     assert_eq!(s["groups"][0]["paths"][0]["state"], "down", "{s:#}");

@@ -10,6 +10,7 @@ mod daemon;
 mod dashboards;
 mod deploy_configs;
 mod failover_netns;
+mod hostile_clients;
 mod probe_dns_tcp_icmp;
 mod probe_http;
 mod redirects;

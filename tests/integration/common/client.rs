@@ -19,6 +19,17 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> std::io::Result<Reply> {
+    request_with_body(method, addr, path, headers, "").await
+}
+
+/// Like [`request`], with a body (sent with its Content-Length).
+pub async fn request_with_body(
+    method: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<Reply> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
@@ -32,7 +43,10 @@ pub async fn request(
         req = req.header(*k, *v);
     }
     let resp = sender
-        .send_request(req.body(Full::new(Bytes::new())).expect("request"))
+        .send_request(
+            req.body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+                .expect("request"),
+        )
         .await
         .map_err(std::io::Error::other)?;
     let status = resp.status().as_u16();

@@ -12,7 +12,6 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 
 use super::Server;
-use super::daemon::free_port;
 
 /// A child process ended by its PID when dropped.
 pub struct Proc {
@@ -22,14 +21,16 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `cmd`, stderr to `log`.
-    pub fn spawn(cmd: &mut Command, addr: SocketAddr, log: &Path) -> Proc {
-        let child = cmd
+    /// Starts `cmd`, which listens on port 0 of loopback and logs the
+    /// address it bound, with stderr to `log`.
+    pub fn spawn(cmd: &mut Command, log: &Path) -> Proc {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).expect("log file"))
             .spawn()
             .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        let addr = super::bound_address(&mut child, log);
         Proc { child, addr }
     }
 
@@ -94,16 +95,11 @@ fn start(
     }
     let file = dir.join(format!("{binary}.yml"));
     std::fs::write(&file, config).expect("config");
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mut cmd = Command::new(binary);
     cmd.arg(format!("--config.file={}", file.display()))
-        .arg(format!("--web.listen-address={addr}"))
+        .arg("--web.listen-address=127.0.0.1:0")
         .args(flags(dir));
-    Some(Proc::spawn(
-        &mut cmd,
-        addr,
-        &dir.join(format!("{binary}.log")),
-    ))
+    Some(Proc::spawn(&mut cmd, &dir.join(format!("{binary}.log"))))
 }
 
 /// Starts Alertmanager (clustering off) with `config` in `dir`.

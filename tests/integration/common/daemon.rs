@@ -7,15 +7,6 @@ use std::time::Duration;
 
 use super::client;
 
-/// A free loopback port (bound and released; the daemon binds it next).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running gwanje process, ended by its PID when dropped.
 pub struct Daemon {
     child: Child,
@@ -26,15 +17,18 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `gwanje run --config config` whose config listens on `addr`;
-    /// stderr goes to `log`.
-    pub fn start(config: &Path, addr: SocketAddr, log: PathBuf) -> Self {
-        Self::spawn(
-            Command::new(env!("CARGO_BIN_EXE_gwanje")),
-            config,
-            addr,
-            log,
-        )
+    /// Starts `gwanje run --config config` whose config listens on
+    /// `127.0.0.1:0`; stderr goes to `log`. The address it bound
+    /// is read from the log.
+    pub fn start(config: &Path, log: PathBuf) -> Self {
+        Self::start_with(Command::new(env!("CARGO_BIN_EXE_gwanje")), config, log)
+    }
+
+    /// Like [`Daemon::start`], with `cmd` (environment, limits) as the base.
+    pub fn start_with(cmd: Command, config: &Path, log: PathBuf) -> Self {
+        let mut d = Self::spawn(cmd, config, "127.0.0.1:0".parse().expect("addr"), log);
+        d.addr = super::bound_address(&mut d.child, &d.log);
+        d
     }
 
     /// Like [`Daemon::start`], inside network namespace `ns` (`ip netns
@@ -118,6 +112,18 @@ impl Daemon {
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (at most `limit`) for the process to exit on its own.
+    pub fn wait_exit(mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("child status") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("gwanje still running after {limit:?}:\n{}", self.log_text());
     }
 
     /// Sends SIGTERM and waits (at most 10 s) for a clean exit.

@@ -42,13 +42,25 @@ fn answer(query: &[u8]) -> Option<Vec<u8>> {
     resp.to_vec().ok()
 }
 
+/// Binds UDP and TCP on one free port of 127.0.0.1: the kernel picks the
+/// UDP port, and when its TCP twin is taken another pair is tried.
+async fn bind_pair() -> (UdpSocket, TcpListener) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+        let addr = udp.local_addr().expect("addr");
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return (udp, tcp),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => panic!("bind tcp on {addr}: {e}"),
+        }
+    }
+    panic!("no port of 127.0.0.1 was free for both UDP and TCP in 50 tries")
+}
+
 /// Starts the server on 127.0.0.1 (same port for UDP and TCP).
 pub async fn serve() -> Server {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind udp");
+    let (udp, tcp) = bind_pair().await;
     let addr = udp.local_addr().expect("addr");
-    let tcp = TcpListener::bind(addr)
-        .await
-        .expect("bind tcp on the same port");
     let task = tokio::spawn(async move {
         let udp_loop = async {
             let mut buf = vec![0u8; 4096];

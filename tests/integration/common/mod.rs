@@ -16,6 +16,9 @@ pub mod plan;
 pub mod raw;
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
@@ -64,4 +67,27 @@ pub fn required(what: &str) -> bool {
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// The address a process we started bound on port 0 of loopback, read from
+/// its log (`listen=…` for gwanje, `"Listening on" address=…` for the
+/// Prometheus tools), so no test races another for a port it did not bind.
+pub fn bound_address(child: &mut Child, log: &Path) -> SocketAddr {
+    let re = regex::Regex::new(r#"(?:listen|address)\W{1,3}(127\.\d+\.\d+\.\d+:[1-9]\d*)"#)
+        .expect("regex");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(c) = re.captures(&text) {
+            return c[1].parse().expect("address");
+        }
+        if let Some(status) = child.try_wait().expect("child status") {
+            panic!("{log:?}: exited with {status} before listening:\n{text}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{log:?}: no listen address within 30 s:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,0 +1,226 @@
+//! The admin/metrics listener under abuse, and a dead engine: the real
+//! gwanje binary on loopback, probing a loopback fleet meanwhile.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::daemon::Daemon;
+use crate::common::plan::ConfigDir;
+use crate::common::{client, expo, fleet};
+
+const TOKEN: &str = "hostile-test-token";
+
+/// A config probing `targets` copies of `url` every 300 ms, with a token.
+fn config(url: &str, targets: usize) -> ConfigDir {
+    let mut catalog = String::from("service: fleet\ninterval: 300ms\ntimeout: 250ms\ntargets:\n");
+    for i in 0..targets {
+        catalog.push_str(&format!("  - {{name: t{i}, http: {{url: '{url}'}}}}\n"));
+    }
+    let dir = ConfigDir::new(
+        "listen: 127.0.0.1:0\nadmin: {token_file: token}\nlogging: {format: text}\n",
+        &[("fleet", &catalog)],
+    );
+    std::fs::write(dir.dir.path().join("token"), TOKEN).unwrap();
+    dir
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+async fn failures(d: &Daemon) -> (f64, f64) {
+    let s = expo::parse(&client::get(d.addr, "/metrics").await.unwrap().body);
+    let all = expo::sum(&s, "gwanje_probes_total", &[]);
+    let ok = expo::sum(&s, "gwanje_probes_total", &[("result", "success")]);
+    (all - ok, all)
+}
+
+async fn gauge(d: &Daemon, name: &str) -> f64 {
+    let s = expo::parse(&client::get(d.addr, "/metrics").await.unwrap().body);
+    expo::value(&s, name, &[]).unwrap_or(f64::NAN)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_connections_causes_no_false_outage_and_is_released() {
+    // Our side holds 2,000 sockets; the daemon runs with only 1,024.
+    gwanje::daemon::raise_open_file_limit();
+    let web = fleet::http(fleet::app()).await;
+    let dir = config(&web.url("/"), 50);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gwanje"));
+    // SAFETY: setrlimit in the child between fork and exec touches no shared state.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1024,
+                rlim_max: 1024,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let mut d = Daemon::start_with(cmd, &dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let baseline = rss_kb(d.pid());
+    let (failed_before, _) = failures(&d).await;
+
+    let addr = d.addr;
+    let flood: Vec<TcpStream> = tokio::task::spawn_blocking(move || {
+        (0..2000)
+            .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok())
+            .collect()
+    })
+    .await
+    .unwrap();
+    assert!(flood.len() > 1000, "connected {}", flood.len());
+    // Probes keep running while the flood holds; connections over the cap
+    // are closed at once, so their descriptors stay with the probes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let held = flood.iter().filter(|s| still_open(s)).count();
+    assert!(
+        held <= 240,
+        "at most a quarter of 1,024 descriptors: {held}"
+    );
+
+    // Idle connections are closed by the server within the head deadline,
+    // though we still hold our ends open.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while flood.iter().any(still_open) {
+        assert!(Instant::now() < deadline, "idle connections not released");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(gauge(&d, "gwanje_api_connections_rejected_total").await > 0.0);
+    let (failed_during, all) = failures(&d).await;
+    assert_eq!(
+        failed_during,
+        failed_before,
+        "no probe failed during the flood ({all} probes)\n{}",
+        d.log_text()
+    );
+    drop(flood);
+    let after = rss_kb(d.pid());
+    assert!(
+        after < baseline + 8 * 1024,
+        "memory back near baseline: {baseline} kB before, {after} kB after"
+    );
+    let (failed_after, _) = failures(&d).await;
+    assert_eq!(failed_after, failed_before);
+}
+
+/// Whether the server still holds this connection open.
+fn still_open(s: &TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    let open = matches!((&*s).read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    s.set_nonblocking(false).unwrap();
+    open
+}
+
+/// Sends raw bytes and returns everything the server answers until it closes.
+fn raw_exchange(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggling_bearer_case_and_log_injection() {
+    let web = fleet::http(fleet::app()).await;
+    let dir = config(&web.url("/"), 1);
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let addr = d.addr;
+
+    // Both framings in one request: refused, and the connection closed, so
+    // the smuggled second request is never read.
+    let smuggle = format!(
+        "POST /-/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/v1/status HTTP/1.1\r\nHost: x\r\n\r\n"
+    );
+    let answer = tokio::task::spawn_blocking(move || raw_exchange(addr, &smuggle))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+    let s = expo::parse(&client::get(addr, "/metrics").await.unwrap().body);
+    assert_eq!(
+        expo::sum(&s, "gwanje_config_reloads_total", &[]),
+        0.0,
+        "the refused reload did not run"
+    );
+
+    // Schemes are case-insensitive.
+    for auth in [format!("bearer {TOKEN}"), format!("BEARER {TOKEN}")] {
+        let r = client::request("POST", addr, "/-/reload", &[("authorization", &auth)])
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{auth}: {}", r.body);
+    }
+    let wrong = client::request("POST", addr, "/-/reload", &[("authorization", "Bearer x")])
+        .await
+        .unwrap();
+    assert_eq!(wrong.status, 401);
+
+    // `by` is bounded and may not carry control characters.
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    for by in [
+        "ops\n2026-12-03T00:00:00Z INFO gwanje: FORGED line".to_string(),
+        "ops\u{1b}[2Jclear".to_string(),
+        "x".repeat(65),
+    ] {
+        let body = serde_json::json!({ "by": by }).to_string();
+        let r =
+            client::request_with_body("POST", addr, "/api/v1/alerts/anything/ack", &headers, &body)
+                .await
+                .unwrap();
+        assert_eq!(r.status, 400, "{by:?}: {}", r.body);
+    }
+    let r = client::request_with_body(
+        "POST",
+        addr,
+        "/api/v1/alerts/no%0AFORGED/ack",
+        &headers,
+        r#"{"by": "ops"}"#,
+    )
+    .await
+    .unwrap();
+    assert_ne!(r.status, 200);
+    let log = d.log_text();
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("2026-12-03T00:00:00Z") || l.starts_with("FORGED")),
+        "no forged log line:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "no colour codes in a file log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_engine_ends_the_process() {
+    let web = fleet::http(fleet::app()).await;
+    let dir = config(&web.url("/"), 1);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gwanje"));
+    cmd.env("GWANJE_TEST_ENGINE_PANIC", "1");
+    let d = Daemon::start_with(cmd, &dir.config, dir.dir.path().join("gwanje.log"));
+    let log = d.log.clone();
+    let status = d.wait_exit(Duration::from_secs(20));
+    assert!(!status.success(), "{status}");
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("engine stopped unexpectedly"), "{log}");
+}

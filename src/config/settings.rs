@@ -233,10 +233,7 @@ fn alerting(
             values::limits::CERTIFICATE_WARNING,
             errors,
         ),
-        external_url: raw
-            .external_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{listen}")),
+        external_url: raw.external_url.clone(),
         runbook_url: raw
             .runbook_url
             .clone()

@@ -69,6 +69,8 @@ struct Engine {
     alerts: AlertBook,
     sinks: Sinks,
     http: reqwest::Client,
+    /// The API's bound address: alert links point there unless configured.
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs until `plans` closes.
@@ -91,6 +93,7 @@ pub async fn run(
             shared.metrics.clone(),
         ),
         http,
+        listen: ctx.own_listener(),
         core: Core::new(),
         scheduler: Scheduler::new(
             ctx,
@@ -428,9 +431,13 @@ impl Engine {
         let due = self.alerts.due(now);
         let lease = self.alerts.lease_end(now);
         let alerting = &self.plan.settings.alerting;
+        let external_url = alerting.external_url.clone().unwrap_or_else(|| {
+            self.listen
+                .map_or_else(|| "http://127.0.0.1:9469".into(), |a| format!("http://{a}"))
+        });
         self.sinks.send(
             due.iter()
-                .map(|a| to_alertmanager(a, lease, &alerting.external_url, &alerting.runbook_url))
+                .map(|a| to_alertmanager(a, lease, &external_url, &alerting.runbook_url))
                 .collect(),
         );
         m.alerts_firing.reset();

@@ -57,8 +57,8 @@ pub struct Alerting {
     pub policy: crate::core::AlertPolicy,
     /// Warn when a certificate expires within this long.
     pub certificate_warning: Duration,
-    /// gwanje's own URL, for `generatorURL`.
-    pub external_url: String,
+    /// gwanje's own URL, for `generatorURL`; unset, the address the API bound.
+    pub external_url: Option<String>,
     /// Base URL of the runbooks (`<base><AlertName>.md`).
     pub runbook_url: String,
 }

@@ -39,6 +39,11 @@ impl ProbeContext {
         Self::guarding(None)
     }
 
+    /// gwanje's own listener, when known.
+    pub fn own_listener(&self) -> Option<SocketAddr> {
+        self.own_listener
+    }
+
     /// Like [`ProbeContext::new`]; redirects to `own_listener` are refused.
     pub fn guarding(own_listener: Option<SocketAddr>) -> std::io::Result<Arc<Self>> {
         Ok(Arc::new(ProbeContext {

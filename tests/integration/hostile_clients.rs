@@ -88,6 +88,11 @@ async fn a_flood_of_idle_connections_causes_no_false_outage_and_is_released() {
     // are closed at once, so their descriptors stay with the probes.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let held = flood.iter().filter(|s| still_open(s)).count();
+    let peak = rss_kb(d.pid());
+    eprintln!(
+        "{held} connections held: {peak} kB resident, {baseline} kB before ({} kB each)",
+        peak.saturating_sub(baseline) / held.max(1) as u64
+    );
     assert!(
         held <= 240,
         "at most a quarter of 1,024 descriptors: {held}"
@@ -161,6 +166,23 @@ async fn smuggling_bearer_case_and_log_injection() {
         0.0,
         "the refused reload did not run"
     );
+
+    // Every call that changes anything needs the token; what is read-only
+    // takes no writes. This is what a listener on a node's network exposes.
+    for path in [
+        "/-/reload",
+        "/api/v1/groups/g/pin",
+        "/api/v1/groups/g/unpin",
+        "/api/v1/groups/g/unfreeze",
+        "/api/v1/alerts/a/ack",
+    ] {
+        let r = client::request("POST", addr, path, &[]).await.unwrap();
+        assert_eq!(r.status, 401, "{path} without the token: {}", r.body);
+    }
+    for path in ["/metrics", "/api/v1/status", "/-/healthy"] {
+        let r = client::request("POST", addr, path, &[]).await.unwrap();
+        assert_eq!(r.status, 405, "{path} is read-only");
+    }
 
     // Schemes are case-insensitive.
     for auth in [format!("bearer {TOKEN}"), format!("BEARER {TOKEN}")] {

@@ -112,7 +112,7 @@ pub fn settings(
             ),
         ));
     }
-    let alerting = alerting(doc, &raw.alerting, dir, listen, errors);
+    let alerting = alerting(doc, &raw.alerting, dir, errors);
     Settings {
         listen,
         log_format,
@@ -128,7 +128,6 @@ fn alerting(
     doc: &Document,
     raw: &super::raw::RawAlerting,
     dir: &Path,
-    listen: SocketAddr,
     errors: &mut Vec<ConfigError>,
 ) -> crate::plan::Alerting {
     use crate::alert::Receiver;

@@ -126,6 +126,7 @@ pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> 
         }
         let rc = p.router_check.as_ref();
         let rc_at = |k: &str| format!("paths[{i}].router_check.{k}");
+        let timing_errors = errors.len();
         let interval = duration_or(
             doc,
             &rc_at("interval"),
@@ -142,7 +143,8 @@ pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> 
             values::limits::TIMEOUT,
             errors,
         );
-        if timeout >= interval {
+        // Compared only when both parsed: a rejected value is not the one in force.
+        if errors.len() == timing_errors && timeout >= interval {
             errors.push(doc.error_at(
                 &rc_at("timeout"),
                 format!(

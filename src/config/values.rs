@@ -68,13 +68,22 @@ pub fn duration(
     if d < Duration::from_millis(1) || d > max {
         return Err(doc.error_at(
             path,
-            format!(
-                "{text:?} is out of range; valid: 1ms to {}",
-                humantime::format_duration(max)
-            ),
+            format!("{text:?} is out of range; valid: 1ms to {}", whole(max)),
         ));
     }
     Ok(d)
+}
+
+/// A bound in its largest whole unit: `365d`, `24h` is `1d`, `5m`.
+fn whole(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{}ms", d.as_millis()),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// Checks fall/rise/window thresholds.

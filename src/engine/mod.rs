@@ -480,9 +480,16 @@ impl Engine {
         let actuator = self.actuator.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
-            let result = actuator
-                .change(&spec, from_path.as_ref(), &to_path, &reason)
-                .await;
+            // A panicking actuator still answers, so the core retries instead
+            // of waiting for a result that never comes.
+            let change = tokio::spawn(async move {
+                actuator
+                    .change(&spec, from_path.as_ref(), &to_path, &reason)
+                    .await
+            });
+            let result = change
+                .await
+                .unwrap_or_else(|e| Err(format!("the route change task failed: {e}")));
             let _ = events.send(Event::Actuated { group, to, result }).await;
         });
     }

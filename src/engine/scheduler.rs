@@ -145,7 +145,22 @@ async fn job_loop(
         metrics.probes_in_flight.inc();
         // Boxed: the probe's state machine is ~20 KB; inline, every idle
         // target would carry it between runs (100 MB at 5,000 targets).
-        let result = Box::pin(prober.run(&ctx)).await;
+        // A bug that panics on some response must not end this target's
+        // probing silently: the run counts as failed and the loop goes on.
+        let run = std::panic::AssertUnwindSafe(Box::pin(prober.run(&ctx)));
+        let result = futures_util::FutureExt::catch_unwind(run)
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(subject = %job.subject, "the probe panicked; counted as failed");
+                crate::probe::ProbeResult {
+                    duration: Duration::ZERO,
+                    failure: Some(crate::probe::Failure::new(
+                        crate::core::FailureKind::Protocol,
+                        "internal error: the probe panicked",
+                    )),
+                    details: crate::probe::Details::None,
+                }
+            });
         metrics.probes_in_flight.dec();
         drop(_permit);
         let done = Completed {

@@ -426,3 +426,177 @@ fn valid_groups_expand_into_jobs_per_path() {
         "detection applies to checks"
     );
 }
+
+/// Loads a config of `settings` plus one catalog target `target`, and
+/// returns the single error it must produce.
+fn only_error(settings: &str, target: &str) -> gwanje::config::ConfigError {
+    let dir = ConfigDir::new(settings, &[("svc", &common::plan::one_target(target))]);
+    let mut errors = gwanje::config::load(&dir.config)
+        .expect_err("should be refused")
+        .0;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    errors.remove(0)
+}
+
+#[test]
+fn every_number_has_a_bound_that_the_error_names() {
+    let icmp = "icmp: {host: 127.0.0.1}";
+    // (settings, target, key, what the message must say)
+    let cases = [
+        (
+            "",
+            "http: {url: 'http://127.0.0.1/', max_body_bytes: 18446744073709551615}",
+            "targets[0].http.max_body_bytes",
+            "1 to 67108864 bytes",
+        ),
+        (
+            "",
+            "http: {url: 'http://127.0.0.1/', max_redirects: 50}",
+            "targets[0].http.max_redirects",
+            "0 to 20 redirects",
+        ),
+        (
+            "",
+            "interval: 500000000y\nicmp: {host: 127.0.0.1}",
+            "targets[0].interval",
+            "1ms to 1d",
+        ),
+        (
+            "",
+            "timeout: 1h\ninterval: 2h\nicmp: {host: 127.0.0.1}",
+            "targets[0].timeout",
+            "1ms to 5m",
+        ),
+        (
+            "",
+            "icmp: {host: 127.0.0.1, packets: 1000}",
+            "targets[0].icmp.packets",
+            "1 to 100 echoes",
+        ),
+        (
+            "",
+            "icmp: {host: 127.0.0.1, payload_size: 70000}",
+            "targets[0].icmp.payload_size",
+            "0 to 65000 bytes",
+        ),
+        (
+            "",
+            "dns: {server: 127.0.0.1, name: a., min_answers: 5000}",
+            "targets[0].dns.min_answers",
+            "0 to 1000 answers",
+        ),
+        (
+            "scheduler: {max_concurrency: 18446744073709551615}\n",
+            icmp,
+            "scheduler.max_concurrency",
+            "1 to 65536",
+        ),
+        (
+            "admin: {max_connections: 100000}\n",
+            icmp,
+            "admin.max_connections",
+            "1 to 4096",
+        ),
+        (
+            "alerting: {resend_interval: 30d}\n",
+            icmp,
+            "alerting.resend_interval",
+            "1ms to 7d",
+        ),
+        (
+            "alerting: {certificate_warning: 2y}\n",
+            icmp,
+            "alerting.certificate_warning",
+            "1ms to 365d",
+        ),
+        (
+            "paths: [{name: a, gateway: 198.18.0.1, interface: lo, router_check: {packets: 500}}]\n",
+            icmp,
+            "paths[0].router_check.packets",
+            "1 to 100 echoes",
+        ),
+        (
+            "paths: [{name: a, gateway: 198.18.0.1, interface: lo, router_check: {interval: 2d, timeout: 1s}}]\n",
+            icmp,
+            "paths[0].router_check.interval",
+            "1ms to 1d",
+        ),
+    ];
+    for (settings, target, key, says) in cases {
+        let e = only_error(settings, target);
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.line.is_some(), "located: {e}");
+        assert!(e.message.contains(says), "{key}: {e}");
+    }
+}
+
+#[test]
+fn an_error_is_said_once_in_yaml_words_and_one_bad_section_hides_no_other() {
+    let dir = ConfigDir::new(
+        "defaults:\n  intreval: 5s\nscheduler:\n  max_concurrency: lots\nlogging: [text]\nadmin: {max_connections: -1}\n",
+        &[],
+    );
+    let errors = gwanje::config::load(&dir.config).unwrap_err().0;
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "defaults.intreval",
+            "scheduler.max_concurrency",
+            "logging",
+            "admin.max_connections"
+        ],
+        "{errors:#?}"
+    );
+    for e in &errors {
+        let text = e.to_string();
+        assert_eq!(text.matches(&e.key).count(), 1, "key once: {text}");
+        assert!(!text.contains(" at line "), "position once: {text}");
+        for rust in ["u8", "u16", "u64", "usize", "struct", "Raw"] {
+            assert!(
+                !text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|w| w == rust || w.starts_with("Raw")),
+                "no Rust type name ({rust}) in: {text}"
+            );
+        }
+    }
+    assert_eq!(
+        errors[0].to_string(),
+        format!(
+            "{}:3:3: defaults.intreval: unknown key `intreval`; valid keys are `interval`, `timeout`, `health`",
+            dir.config.display()
+        )
+    );
+}
+
+#[test]
+fn oversized_and_deeply_nested_files_are_refused_quickly() {
+    let dir = ConfigDir::new("", &[]);
+    let n = 60_000;
+    dir.write_catalog(
+        "deep",
+        &format!("service: {}{}\n", "[".repeat(n), "]".repeat(n)),
+    );
+    let e = gwanje::config::load(&dir.config).unwrap_err().to_string();
+    assert!(e.contains("nested deeper than 64 levels"), "{e}");
+    dir.write_catalog("deep", &format!("service: s\n#{}\n", "x".repeat(5 << 20)));
+    let e = gwanje::config::load(&dir.config).unwrap_err().to_string();
+    assert!(e.contains("larger than 4194304 bytes"), "{e}");
+}
+
+#[test]
+fn a_bad_command_line_exits_64_and_help_exits_0() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(run(&["--no-such-flag"]), Some(64));
+    assert_eq!(run(&["frobnicate"]), Some(64));
+    assert_eq!(run(&["--help"]), Some(0));
+    assert_eq!(run(&["--version"]), Some(0));
+}

@@ -161,11 +161,14 @@ async fn smuggling_bearer_case_and_log_injection() {
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
     let s = expo::parse(&client::get(addr, "/metrics").await.unwrap().body);
-    assert_eq!(
-        expo::sum(&s, "gwanje_config_reloads_total", &[]),
-        0.0,
-        "the refused reload did not run"
-    );
+    // Both series exist from the start, at 0: the refused reload did not run.
+    for result in ["success", "failure"] {
+        assert_eq!(
+            expo::value(&s, "gwanje_config_reloads_total", &[("result", result)]),
+            Some(0.0),
+            "{result}"
+        );
+    }
 
     // Every call that changes anything needs the token; what is read-only
     // takes no writes. This is what a listener on a node's network exposes.

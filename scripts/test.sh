@@ -2,13 +2,14 @@
 # The whole test suite, installing what it needs. README's test command.
 #   scripts/test.sh            # everything
 # As root it installs Debian's prometheus (promtool), prometheus-alertmanager,
-# iproute2 and nftables when missing, and makes tests that need them (or root)
-# fail instead of skipping.
+# prometheus-blackbox-exporter, iproute2, nftables and chromium when missing,
+# and makes tests that need them (or root) fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager ip:iproute2 nft:nftables; do
+for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
+  prometheus-blackbox-exporter:prometheus-blackbox-exporter ip:iproute2 nft:nftables chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

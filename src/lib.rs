@@ -4,11 +4,13 @@
 //! turns YAML into a validated [`plan::Plan`], [`probe`] measures, [`engine`]
 //! schedules probes and drives the core, [`metrics`] and [`api`] expose it.
 
+/// The decision core (the `gwanje-core` crate).
+pub use gwanje_core as core;
+
 pub mod actuate;
 pub mod alert;
 pub mod api;
 pub mod config;
-pub mod core;
 pub mod daemon;
 pub mod engine;
 pub mod logging;

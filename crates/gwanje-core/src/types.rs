@@ -4,7 +4,19 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Milliseconds since the Unix epoch, as given to the core by the clock adapter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -15,7 +27,9 @@ impl Timestamp {
 }
 
 /// A target's stable identity: `service/name`, unique within a plan.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TargetKey(Arc<str>);
 
 impl TargetKey {
@@ -37,7 +51,9 @@ impl fmt::Display for TargetKey {
 }
 
 /// Why a probe failed: a closed set, so it can label metrics and alerts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum FailureKind {
     /// The probe did not finish within its timeout.
     Timeout,
@@ -122,7 +138,7 @@ impl fmt::Display for FailureKind {
 macro_rules! name_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         pub struct $name(Arc<str>);
 
         impl $name {
@@ -156,7 +172,9 @@ name_type!(
 
 /// What a probe measured: a plain target, a check through one path, or a
 /// path's router.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Subject {
     /// A target probed directly.
     Target(TargetKey),
@@ -187,7 +205,7 @@ impl fmt::Display for Subject {
 }
 
 /// What the core learns from one finished probe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Observation {
     /// What was probed.
     pub subject: Subject,
@@ -198,7 +216,7 @@ pub struct Observation {
 }
 
 /// A target's health as decided from its recent observations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TargetState {
     /// Not enough observations yet to decide.
     Unknown,

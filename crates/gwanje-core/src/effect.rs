@@ -10,7 +10,7 @@ use super::types::{
 };
 
 /// A timestamped input to the core.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Input {
     /// A (new) plan was applied.
     PlanApplied(CoreConfig),
@@ -61,7 +61,7 @@ pub enum Input {
 }
 
 /// Why a group's route is being moved.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SwitchReason {
     /// No route was installed; installing the best healthy path.
     Initial,
@@ -109,7 +109,7 @@ impl fmt::Display for SwitchReason {
 }
 
 /// Something the core decided, for the adapters to carry out or report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Effect {
     /// A subject's health changed.
     HealthChanged {

@@ -10,7 +10,7 @@ use super::path::{PathState, PathStatus, SubjectView, classify};
 use super::types::{GroupName, Observation, PathName, Subject, TargetState, Timestamp};
 
 /// One subject's health window and the times path decisions compare.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Tracked {
     window: HealthWindow,
     last_ok: Option<Timestamp>,
@@ -28,7 +28,7 @@ impl Tracked {
 }
 
 /// The decision core. Same inputs in the same order give the same effects.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Core {
     now: Timestamp,
     deadline: Option<Timestamp>,

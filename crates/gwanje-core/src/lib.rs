@@ -1,9 +1,11 @@
-//! The deterministic decision core: inputs in, effects out, time passed in.
+//! gwanje's deterministic decision core: inputs in, effects out, time passed in.
 //!
-//! Nothing in this module reads a clock, opens a socket or spawns a task
-//! (`purity` below checks that mechanically). The engine owns one [`Core`]
-//! and feeds it timestamped inputs; a replay can feed the same inputs and
-//! must get the same effects.
+//! Nothing here reads a clock, opens a socket or spawns a task: the crate
+//! depends on serde alone, so the compiler enforces it, and its clippy
+//! configuration bans clock reads and hash-ordered collections. The engine
+//! owns one [`Core`] and feeds it timestamped inputs; a replay feeds the same
+//! inputs and must get the same effects.
+#![forbid(unsafe_code)]
 
 mod alerts;
 mod config;
@@ -25,7 +27,5 @@ pub use types::{
     FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
 };
 
-#[cfg(test)]
-mod purity;
 #[cfg(test)]
 mod scenarios;

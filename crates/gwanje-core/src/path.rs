@@ -11,7 +11,7 @@ use super::config::GroupConfig;
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// What path decisions need to know about one subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubjectView {
     /// Decided health.
     pub state: TargetState,
@@ -43,7 +43,7 @@ pub fn witnessed(witness: &SubjectView, failing: &SubjectView) -> bool {
 }
 
 /// A path's decided state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PathState {
     /// Not enough evidence yet.
     Unknown,
@@ -71,7 +71,7 @@ impl fmt::Display for PathState {
 }
 
 /// Why a path is in its state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PathReason {
     /// Nothing to report.
     None,
@@ -102,7 +102,7 @@ impl fmt::Display for PathReason {
 }
 
 /// A path's state with the times the controller needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PathStatus {
     /// Current state.
     pub state: PathState,
@@ -190,13 +190,13 @@ pub fn classify<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::config::{Failback, FlapGuard};
+    use crate::config::{Failback, FlapGuard};
     use TargetState::{Down as D, Unknown as U, Up};
     use std::collections::HashMap;
 
     fn group(paths: &[&str], checks: &[&str]) -> GroupConfig {
         GroupConfig {
-            name: crate::core::GroupName::new("g"),
+            name: crate::GroupName::new("g"),
             paths: paths.iter().map(|p| PathName::new(p)).collect(),
             checks: checks.iter().map(|c| TargetKey::new("svc", c)).collect(),
             min_dwell_ms: 0,

@@ -23,7 +23,7 @@ use super::path::{PathState, PathStatus, SubjectView, service_down, witnessed};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// A route change being carried out or waiting for a retry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     /// Target path.
     pub to: PathName,
@@ -34,7 +34,7 @@ pub struct Pending {
 }
 
 /// An operator pin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pin {
     /// The pinned path.
     pub path: PathName,
@@ -45,7 +45,7 @@ pub struct Pin {
 }
 
 /// One group's controller state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupState {
     /// Configuration.
     pub cfg: GroupConfig,

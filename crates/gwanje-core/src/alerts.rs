@@ -28,8 +28,24 @@ pub const ALERT_NAMES: [&str; 10] = [
     "ConfigReloadFailed",
 ];
 
+/// An alert name. An alias, so serde's derive does not take the field for
+/// data borrowed from the input.
+pub type Name = &'static str;
+
+/// Reads an alert name back as the matching entry of [`ALERT_NAMES`].
+fn known_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let name = <String as serde::Deserialize>::deserialize(d)?;
+    ALERT_NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown alert name {name:?}")))
+}
+
 /// How urgent an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Severity {
     /// Look at it during working hours.
     Warning,
@@ -48,7 +64,7 @@ impl Severity {
 }
 
 /// Timers of the alert lifecycle, ms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertPolicy {
     /// Re-send firing alerts this often.
     pub resend_ms: u64,
@@ -72,12 +88,13 @@ impl Default for AlertPolicy {
 }
 
 /// One alert.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     /// Stable id (from name and labels), used to acknowledge it.
     pub id: String,
-    /// The alert name (`alertname`).
-    pub name: &'static str,
+    /// The alert name (`alertname`), one of [`ALERT_NAMES`].
+    #[serde(deserialize_with = "known_name")]
+    pub name: Name,
     /// Severity.
     pub severity: Severity,
     /// Identifying labels (group, path, service, target …).
@@ -107,7 +124,7 @@ impl Alert {
 }
 
 /// Every alert gwanje knows, firing or recently resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AlertBook {
     policy: AlertPolicy,
     alerts: BTreeMap<String, Alert>,
@@ -409,7 +426,7 @@ impl AlertBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{GroupName, PathName, PathReason};
+    use crate::{GroupName, PathName, PathReason};
 
     fn policy() -> AlertPolicy {
         AlertPolicy {

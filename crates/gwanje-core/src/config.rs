@@ -4,7 +4,7 @@ use super::health::HealthPolicy;
 use super::types::{GroupName, PathName, Subject, TargetKey};
 
 /// One probed subject and its health thresholds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubjectConfig {
     /// What is probed.
     pub subject: Subject,
@@ -13,7 +13,7 @@ pub struct SubjectConfig {
 }
 
 /// When to move back to a more preferred path that has recovered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Failback {
     /// Automatically, once it has been healthy for this many milliseconds.
     Auto {
@@ -25,7 +25,7 @@ pub enum Failback {
 }
 
 /// At most `max_switches` automatic switches within `window_ms`, else freeze.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlapGuard {
     /// Switches allowed within the window.
     pub max_switches: u32,
@@ -34,7 +34,7 @@ pub struct FlapGuard {
 }
 
 /// A failover group as the core sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupConfig {
     /// Its name.
     pub name: GroupName,
@@ -59,7 +59,7 @@ pub struct GroupConfig {
 }
 
 /// Everything the core is configured with.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CoreConfig {
     /// Every probed subject.
     pub subjects: Vec<SubjectConfig>,

@@ -8,7 +8,7 @@
 use super::types::TargetState;
 
 /// Thresholds for one health window; validated by the config loader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct HealthPolicy {
     /// Failures within the window that mark the target down.
     pub fall: u8,
@@ -39,7 +39,7 @@ impl Default for HealthPolicy {
 }
 
 /// The state of one health window.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HealthWindow {
     policy: HealthPolicy,
     /// Bit i set = the i-th most recent result failed.

@@ -192,7 +192,7 @@ mod tests {
     use super::*;
     use crate::config::{Failback, FlapGuard};
     use TargetState::{Down as D, Unknown as U, Up};
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
 
     fn group(paths: &[&str], checks: &[&str]) -> GroupConfig {
         GroupConfig {
@@ -221,7 +221,7 @@ mod tests {
         let names = ["a", "b", "c"];
         let check_names = ["c0", "c1"];
         let g = group(&names[..routers.len()], &check_names[..checks[0].len()]);
-        let mut h: HashMap<Subject, TargetState> = HashMap::new();
+        let mut h: BTreeMap<Subject, TargetState> = BTreeMap::new();
         for (i, r) in routers.iter().enumerate() {
             h.insert(Subject::Router(PathName::new(names[i])), *r);
             for (j, c) in checks[i].iter().enumerate() {

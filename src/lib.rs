@@ -11,6 +11,7 @@ pub mod actuate;
 pub mod alert;
 pub mod api;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod logging;

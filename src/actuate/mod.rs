@@ -2,6 +2,7 @@
 //! nothing (observe). Also reading the kernel's current route per group, and
 //! installing per-path policy routing.
 
+mod error;
 pub mod netlink;
 
 use std::net::IpAddr;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use error::ActuateError;
 pub use netlink::{Netlink, NetlinkError, NextHop};
 
 use crate::core::{PathName, SwitchReason};
@@ -42,20 +44,13 @@ impl Actuator {
         }
     }
 
-    fn netlink(&self) -> Result<&Netlink, String> {
-        self.netlink
-            .as_ref()
-            .ok_or_else(|| "no netlink connection (needs CAP_NET_ADMIN)".to_string())
+    fn netlink(&self) -> Result<&Netlink, ActuateError> {
+        self.netlink.as_ref().ok_or(ActuateError::NoNetlink)
     }
 
-    async fn next_hop(&self, path: &PathSpec) -> Result<NextHop, String> {
+    async fn next_hop(&self, path: &PathSpec) -> Result<NextHop, ActuateError> {
         let oif = match &path.interface {
-            Some(name) => Some(
-                self.netlink()?
-                    .link_index(name)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            ),
+            Some(name) => Some(self.netlink()?.link_index(name).await?),
             None => None,
         };
         Ok(NextHop {
@@ -71,16 +66,13 @@ impl Actuator {
         from: Option<&PathSpec>,
         to: &PathSpec,
         reason: &SwitchReason,
-    ) -> Result<(), String> {
+    ) -> Result<(), ActuateError> {
         match &group.action {
             Action::Observe => Ok(()),
             Action::Route => {
                 let hop = self.next_hop(to).await?;
                 for prefix in &group.routes {
-                    self.netlink()?
-                        .replace_route(*prefix, &hop, None)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.netlink()?.replace_route(*prefix, &hop, None).await?;
                 }
                 Ok(())
             }
@@ -99,19 +91,21 @@ impl Actuator {
                     .kill_on_drop(true);
                 let out = tokio::time::timeout(*timeout, cmd.output())
                     .await
-                    .map_err(|_| {
-                        format!(
-                            "{} did not finish within {}",
-                            command[0],
-                            humantime::format_duration(*timeout)
-                        )
+                    .map_err(|_| ActuateError::HookTimeout {
+                        command: command[0].clone(),
+                        timeout: humantime::format_duration(*timeout).to_string(),
                     })?
-                    .map_err(|e| format!("running {}: {e}", command[0]))?;
+                    .map_err(|source| ActuateError::HookStart {
+                        command: command[0].clone(),
+                        source,
+                    })?;
                 if out.status.success() {
                     Ok(())
                 } else {
-                    // Only the hook's exit status: its output may hold anything.
-                    Err(format!("{} exited with {}", command[0], out.status))
+                    Err(ActuateError::HookFailed {
+                        command: command[0].clone(),
+                        status: out.status,
+                    })
                 }
             }
             Action::Webhook { url, timeout } => {
@@ -131,11 +125,17 @@ impl Actuator {
                     .json(&body)
                     .send()
                     .await
-                    .map_err(|e| format!("webhook {url}: {e}"))?;
+                    .map_err(|source| ActuateError::Webhook {
+                        url: url.to_string(),
+                        source,
+                    })?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
-                    Err(format!("webhook {url} answered {}", resp.status()))
+                    Err(ActuateError::WebhookStatus {
+                        url: url.to_string(),
+                        status: resp.status(),
+                    })
                 }
             }
         }
@@ -147,7 +147,7 @@ impl Actuator {
         &self,
         group: &GroupSpec,
         paths: &[PathSpec],
-    ) -> Result<Option<PathName>, String> {
+    ) -> Result<Option<PathName>, ActuateError> {
         if group.action != Action::Route {
             return Ok(None);
         }
@@ -155,7 +155,7 @@ impl Actuator {
         let Some(prefix) = group.routes.first() else {
             return Ok(None);
         };
-        let Some(hop) = nl.route_for(*prefix).await.map_err(|e| e.to_string())? else {
+        let Some(hop) = nl.route_for(*prefix).await? else {
             return Ok(None);
         };
         for p in paths.iter().filter(|p| group.core.paths.contains(&p.name)) {
@@ -163,9 +163,7 @@ impl Actuator {
                 continue;
             }
             let oif_matches = match &p.interface {
-                Some(name) => {
-                    Some(nl.link_index(name).await.map_err(|e| e.to_string())?) == hop.oif
-                }
+                Some(name) => Some(nl.link_index(name).await?) == hop.oif,
                 None => true,
             };
             if oif_matches {
@@ -177,20 +175,17 @@ impl Actuator {
 
     /// Installs `fwmark → table` and the table's default route for each path
     /// that asks for it.
-    pub async fn install_policy_routing(&self, paths: &[PathSpec]) -> Result<(), String> {
+    pub async fn install_policy_routing(&self, paths: &[PathSpec]) -> Result<(), ActuateError> {
         for p in paths.iter().filter(|p| p.manage_policy_routing) {
             let (Some(mark), Some(table)) = (p.fwmark, p.table) else {
                 continue;
             };
             let nl = self.netlink()?;
             let v6 = p.gateway.is_ipv6();
-            nl.add_rule(mark, table, v6)
-                .await
-                .map_err(|e| e.to_string())?;
+            nl.add_rule(mark, table, v6).await?;
             let hop = self.next_hop(p).await?;
             nl.replace_route(default_route(p.gateway), &hop, Some(table))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
         Ok(())
     }

@@ -6,7 +6,6 @@
 
 mod payload;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +16,7 @@ use tokio::sync::mpsc;
 pub use payload::{AlertmanagerAlert, to_alertmanager};
 
 use crate::metrics::Metrics;
+pub use crate::plan::Receiver;
 
 /// Batches a receiver can hold before new ones are dropped.
 const QUEUE: usize = 64;
@@ -30,35 +30,6 @@ pub fn http_client() -> reqwest::Client {
         .tls_backend_preconfigured(crate::probe::tls::api_client_config())
         .build()
         .expect("an HTTP client with a preconfigured TLS backend builds")
-}
-
-/// Where alerts go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Receiver {
-    /// An Alertmanager (one replica; list every replica, never a load balancer).
-    Alertmanager(url::Url),
-    /// A generic webhook; the body is signed when a secret is set.
-    Webhook {
-        /// Where to POST.
-        url: url::Url,
-        /// File holding the HMAC-SHA256 secret.
-        hmac_secret_file: Option<PathBuf>,
-    },
-}
-
-impl Receiver {
-    /// The `receiver` label: the URL without credentials or query.
-    pub fn label(&self) -> String {
-        let url = match self {
-            Receiver::Alertmanager(u) | Receiver::Webhook { url: u, .. } => u,
-        };
-        format!(
-            "{}://{}{}",
-            url.scheme(),
-            url.host_str().unwrap_or_default(),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        )
-    }
 }
 
 /// The running receivers.
@@ -146,44 +117,61 @@ async fn post(
     receiver: &Receiver,
     http: &reqwest::Client,
     alerts: &[AlertmanagerAlert],
-) -> Result<(), String> {
+) -> Result<(), DeliveryError> {
     let request = match receiver {
         Receiver::Alertmanager(base) => {
-            let url = base.join("api/v2/alerts").map_err(|e| e.to_string())?;
+            let url = base.join("api/v2/alerts")?;
             http.post(url).json(alerts)
         }
         Receiver::Webhook {
             url,
             hmac_secret_file,
         } => {
-            let body =
-                serde_json::to_vec(&serde_json::json!({ "version": "gwanje/1", "alerts": alerts }))
-                    .map_err(|e| e.to_string())?;
+            let body = serde_json::to_vec(
+                &serde_json::json!({ "version": "gwanje/1", "alerts": alerts }),
+            )?;
             let mut req = http
                 .post(url.clone())
                 .header("content-type", "application/json");
             if let Some(file) = hmac_secret_file {
                 // Read at each delivery so a rotated secret takes effect.
                 let secret =
-                    std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+                    crate::config::read_small_file(file, crate::config::MAX_SECRET_FILE_BYTES)?;
+                let secret = secret.as_bytes();
                 req = req.header(
                     "x-gwanje-signature",
-                    format!("sha256={}", sign(trim(&secret), &body)),
+                    format!("sha256={}", sign(trim(secret), &body)),
                 );
             }
             req.body(body)
         }
     };
-    let resp = request
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let resp = request.timeout(Duration::from_secs(10)).send().await?;
     if resp.status().is_success() {
         Ok(())
     } else {
-        Err(format!("answered {}", resp.status()))
+        Err(DeliveryError::Status(resp.status()))
     }
+}
+
+/// Why one delivery of a batch failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The receiver's URL could not be extended with the API path.
+    #[error("bad receiver URL: {0}")]
+    Url(#[from] url::ParseError),
+    /// The secret file could not be read.
+    #[error("reading the HMAC secret: {0}")]
+    Secret(#[from] std::io::Error),
+    /// The request failed.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// The body could not be encoded.
+    #[error("encoding the alerts: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The receiver answered with a failure status.
+    #[error("answered {0}")]
+    Status(reqwest::StatusCode),
 }
 
 fn trim(secret: &[u8]) -> &[u8] {

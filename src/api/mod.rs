@@ -5,7 +5,6 @@
 //! that move traffic refuse to run when no token is configured. The API
 //! listens on loopback unless configured otherwise.
 
-mod auth;
 mod groups;
 mod serve;
 
@@ -19,10 +18,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::mpsc;
 
-pub use auth::AdminToken;
 pub use serve::{Limits, serve};
 
-use crate::daemon::Reloader;
+use crate::control::Reloader;
 use crate::engine::{Command, Shared};
 
 /// What the handlers share.

@@ -198,6 +198,13 @@ fn alerting(
         None => default,
     };
     let ms = |d: Duration| d.as_millis() as u64;
+    let certificate_warning = dur(
+        "certificate_warning",
+        &raw.certificate_warning,
+        Duration::from_secs(14 * 86_400),
+        values::limits::CERTIFICATE_WARNING,
+        errors,
+    );
     let policy = crate::core::AlertPolicy {
         resend_ms: ms(dur(
             "resend_interval",
@@ -220,18 +227,12 @@ fn alerting(
             values::limits::PERIOD,
             errors,
         )),
+        certificate_warning_ms: ms(certificate_warning),
         ..Default::default()
     };
     crate::plan::Alerting {
         receivers,
         policy,
-        certificate_warning: dur(
-            "certificate_warning",
-            &raw.certificate_warning,
-            Duration::from_secs(14 * 86_400),
-            values::limits::CERTIFICATE_WARNING,
-            errors,
-        ),
         external_url: raw.external_url.clone(),
         runbook_url: raw
             .runbook_url

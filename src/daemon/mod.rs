@@ -4,7 +4,6 @@
 //! so tests and `main` drive the same code.
 
 mod files;
-mod reload;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,10 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 pub use files::raise_open_file_limit;
-pub use reload::Reloader;
 
 use crate::actuate::{Actuator, Netlink};
-use crate::api::{self, AdminToken, ApiState};
+use crate::api::{self, ApiState};
+use crate::control::{AdminToken, Reloader};
 use crate::engine::{self, Shared, clock};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -45,7 +44,7 @@ pub enum DaemonError {
     Netlink(crate::actuate::NetlinkError),
     /// Installing per-path policy routing failed.
     #[error("installing per-path policy routing: {0}")]
-    PolicyRouting(String),
+    PolicyRouting(crate::actuate::ActuateError),
     /// The engine stopped while gwanje was meant to run: nothing is
     /// probed or decided any more, so the process must not stay up.
     #[error("the engine stopped unexpectedly ({0}); exiting so a supervisor restarts gwanje")]
@@ -92,7 +91,13 @@ pub async fn run(
     };
     metrics.engine_heartbeat.set(clock::unix_seconds());
     let (commands, command_rx) = mpsc::channel(16);
-    let reloader = Arc::new(Reloader::new(config_path, plans, metrics.clone(), token));
+    let reloader = Arc::new(Reloader::new(
+        config_path,
+        plans,
+        metrics.clone(),
+        token,
+        commands.clone(),
+    ));
 
     let engine = tokio::spawn(engine::run(
         plan_rx,

@@ -1,29 +1,28 @@
-//! The engine: one task that owns the core. It applies plans, turns probe
-//! results, route observations, actuation results and operator commands into
-//! core inputs, runs the core's timers, and carries out its effects.
+//! The engine: one task that owns the core (through the [`Driver`]). It
+//! stamps what happens (probe results, route reads, actuation results,
+//! operator commands, plans) with the clock and feeds it in, runs the core's
+//! timers, and carries out its effects. It decides nothing itself.
 
 pub mod clock;
+mod driver;
 mod fault;
 mod report;
 mod scheduler;
 pub mod status;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+pub use driver::{Driver, Recorder};
 pub use scheduler::{Completed, Scheduler, phase_offset};
-pub use status::{Command, CommandKind, Status};
+pub use status::{Command, CommandError, CommandKind, Status};
 
 use crate::actuate::{Actuator, Netlink, WATCH_DEBOUNCE};
 use crate::alert::{Sinks, to_alertmanager};
-use crate::core::{
-    AlertBook, Core, Effect, FailureKind, GroupName, Input, Observation, PathName, Severity,
-    Subject, Timestamp,
-};
+use crate::core::{Core, Effect, GroupName, Input, Observation, PathName, Severity, Timestamp};
 use crate::metrics::Metrics;
 use crate::plan::{Action, Plan};
 use crate::probe::ProbeContext;
@@ -47,46 +46,64 @@ enum Event {
     Actuated {
         group: GroupName,
         to: PathName,
-        result: Result<(), String>,
+        error: Option<String>,
     },
     Observed {
         group: GroupName,
         path: Option<PathName>,
-        read_at: tokio::time::Instant,
+        read_at: Timestamp,
     },
 }
 
 struct Engine {
-    core: Core,
+    driver: Driver,
     plan: Arc<Plan>,
+    plans: watch::Receiver<Arc<Plan>>,
     scheduler: Scheduler,
     shared: Shared,
     actuator: Actuator,
     events: mpsc::Sender<Event>,
-    /// When each group's last route change finished: observations read
-    /// before it are stale and must not count as drift.
-    changed_at: HashMap<GroupName, tokio::time::Instant>,
-    alerts: AlertBook,
     sinks: Sinks,
     http: reqwest::Client,
     /// The API's bound address: alert links point there unless configured.
     listen: Option<std::net::SocketAddr>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Runs until `plans` closes.
+/// Runs until `plans` closes, starting from `core` (a fresh one, or one
+/// restored from the journal) and recording through `recorder`.
 pub async fn run(
+    plans: watch::Receiver<Arc<Plan>>,
+    ctx: Arc<ProbeContext>,
+    shared: Shared,
+    actuator: Actuator,
+    commands: mpsc::Receiver<Command>,
+) {
+    run_with(
+        plans,
+        ctx,
+        shared,
+        actuator,
+        commands,
+        Driver::new(Core::new(), None),
+    )
+    .await
+}
+
+/// Like [`run`], with the driver (core and recorder) given.
+pub async fn run_with(
     mut plans: watch::Receiver<Arc<Plan>>,
     ctx: Arc<ProbeContext>,
     shared: Shared,
     actuator: Actuator,
     mut commands: mpsc::Receiver<Command>,
+    driver: Driver,
 ) {
     let (tx, mut results) = mpsc::channel(RESULTS_CAPACITY);
     let (events_tx, mut events) = mpsc::channel(256);
     let first = plans.borrow_and_update().clone();
     let http = crate::alert::http_client();
     let mut e = Engine {
-        alerts: AlertBook::new(first.settings.alerting.policy),
         sinks: Sinks::start(
             &first.settings.alerting.receivers,
             http.clone(),
@@ -94,7 +111,7 @@ pub async fn run(
         ),
         http,
         listen: ctx.own_listener(),
-        core: Core::new(),
+        driver,
         scheduler: Scheduler::new(
             ctx,
             first.settings.max_concurrency,
@@ -102,18 +119,18 @@ pub async fn run(
             shared.metrics.clone(),
         ),
         plan: first.clone(),
+        plans: plans.clone(),
         shared,
         actuator,
         events: events_tx,
-        changed_at: HashMap::new(),
+        watcher: None,
     };
     e.apply(first);
-    let _watcher = e.watch_routes();
     e.shared.ready.store(true, Ordering::SeqCst);
-    let mut alert_tick = tokio::time::interval(Duration::from_secs(1));
-    alert_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let timer = e.core.poll_timeout().map(deadline_instant);
+        let timer = e.driver.core().poll_timeout().map(deadline_instant);
         tokio::select! {
             changed = plans.changed() => {
                 if changed.is_err() {
@@ -125,9 +142,9 @@ pub async fn run(
             Some(done) = results.recv() => e.completed(done),
             Some(event) = events.recv() => e.event(event),
             Some(cmd) = commands.recv() => e.command(cmd),
-            _ = alert_tick.tick() => e.alert_tick(),
+            _ = heartbeat.tick() => e.heartbeat(),
             _ = sleep_until_opt(timer) => {
-                e.core.handle_timeout(clock::now());
+                e.driver.tick(clock::now());
                 e.drain(None);
             }
         }
@@ -149,7 +166,6 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 impl Engine {
     fn apply(&mut self, plan: Arc<Plan>) {
         let alerting = &plan.settings.alerting;
-        self.alerts.set_policy(alerting.policy);
         if alerting.receivers != self.plan.settings.alerting.receivers {
             self.sinks = Sinks::start(
                 &alerting.receivers,
@@ -158,8 +174,8 @@ impl Engine {
             );
         }
         // The core learns the subjects before their first results can arrive.
-        self.core
-            .handle_input(clock::now(), Input::PlanApplied(plan.core_config()));
+        self.driver
+            .feed(clock::now(), Input::PlanApplied(plan.core_config()));
         let m = &self.shared.metrics;
         m.targets.sync(&plan);
         m.targets_planned.reset();
@@ -172,7 +188,8 @@ impl Engine {
             // Series exist from the start, so dashboards and rules see zeros.
             let name = g.name().as_str();
             let frozen = self
-                .core
+                .driver
+                .core()
                 .groups()
                 .get(g.name())
                 .is_some_and(|s| s.frozen_until.is_some());
@@ -186,9 +203,19 @@ impl Engine {
         self.plan = plan;
         // Groups not adopted yet (new ones) need the kernel's route read.
         for g in self.plan.groups.clone() {
-            if self.core.groups().get(g.name()).is_some_and(|s| !s.adopted) {
+            let adopted = self
+                .driver
+                .core()
+                .groups()
+                .get(g.name())
+                .is_some_and(|s| s.adopted);
+            if !adopted {
                 self.observe(g.name().clone());
             }
+        }
+        // The watcher starts with the first plan that has a route group.
+        if self.watcher.is_none() && self.plan.groups.iter().any(|g| g.action == Action::Route) {
+            self.watcher = self.watch_routes();
         }
         tracing::info!(
             jobs = self.scheduler.len(),
@@ -216,15 +243,20 @@ impl Engine {
         if let Some(f) = &done.result.failure {
             tracing::debug!(subject = %job.subject, kind = %f.kind, detail = %f.detail, "probe failed");
         }
-        self.core.handle_input(
+        let cert_not_after = match &done.result.details {
+            crate::probe::Details::Http(h) => h.cert_expiry,
+            crate::probe::Details::Tcp { cert_expiry } => *cert_expiry,
+            _ => None,
+        };
+        self.driver.feed(
             done.at,
             Input::ProbeCompleted(Observation {
                 subject: job.subject.clone(),
                 at: done.at,
                 failure,
+                cert_not_after,
             }),
         );
-        self.probe_alerts(job, &done.result, done.at);
         let detail = done.result.failure.as_ref().map(|f| f.detail.clone());
         self.shared
             .metrics
@@ -235,98 +267,135 @@ impl Engine {
 
     fn event(&mut self, event: Event) {
         let input = match event {
-            Event::Actuated { group, to, result } => {
-                self.changed_at
-                    .insert(group.clone(), tokio::time::Instant::now());
-                Input::RouteChangeCompleted { group, to, result }
+            Event::Actuated { group, to, error } => {
+                Input::RouteChangeCompleted { group, to, error }
             }
             Event::Observed {
                 group,
                 path,
                 read_at,
-            } => {
-                if self.changed_at.get(&group).is_some_and(|t| read_at < *t) {
-                    return;
-                }
-                Input::RoutesObserved { group, path }
-            }
+            } => Input::RoutesObserved {
+                group,
+                path,
+                read_at,
+            },
         };
-        self.core.handle_input(clock::now(), input);
+        self.driver.feed(clock::now(), input);
         self.drain(None);
     }
 
     fn command(&mut self, cmd: Command) {
-        if let status::CommandKind::Ack { id } = &cmd.kind {
-            let result = self.alerts.acknowledge(clock::now(), id, &cmd.by);
-            if result.is_ok() {
+        let reply = self.input_for(&cmd);
+        let result = reply.map(|input| {
+            if let Input::AlertAcknowledged { id, by } = &input {
                 tracing::info!(
                     alert = %crate::logging::escape(id),
-                    by = %crate::logging::escape(&cmd.by),
+                    by = %crate::logging::escape(by),
                     "alert acknowledged"
                 );
             }
-            let _ = cmd.reply.send(result);
-            self.alert_tick();
-            return;
-        }
-        let group = GroupName::new(&cmd.group);
-        let Some(spec) = self.plan.groups.iter().find(|g| *g.name() == group) else {
-            let _ = cmd
-                .reply
-                .send(Err(format!("no failover group named {:?}", cmd.group)));
-            return;
-        };
-        let now = clock::now();
-        let input = match cmd.kind {
-            status::CommandKind::Pin { path, ttl } => {
-                let path = PathName::new(&path);
-                if !spec.core.paths.contains(&path) {
-                    let names: Vec<&str> = spec.core.paths.iter().map(|p| p.as_str()).collect();
-                    let _ = cmd.reply.send(Err(format!(
-                        "group {group} has no path {path}; valid: {}",
-                        names.join(", ")
-                    )));
-                    return;
-                }
-                Input::Pin {
-                    group,
-                    path,
-                    until: Timestamp(now.0 + ttl.as_millis() as u64),
-                    by: cmd.by,
+            self.driver.feed(clock::now(), input);
+        });
+        let _ = cmd.reply.send(result);
+        self.drain(None);
+    }
+
+    /// The core input for an operator command, checked against what the
+    /// core knows so only valid commands are fed (and journaled).
+    fn input_for(&self, cmd: &Command) -> Result<Input, CommandError> {
+        let by = cmd.by.clone();
+        match &cmd.kind {
+            CommandKind::Ack { id } => {
+                let why = match self.driver.core().alert(id) {
+                    Some(a) if a.firing() => None,
+                    Some(_) => Some(crate::core::AckError::Resolved),
+                    None => Some(crate::core::AckError::Unknown),
+                };
+                match why {
+                    None => Ok(Input::AlertAcknowledged { id: id.clone(), by }),
+                    Some(why) => Err(CommandError::Alert {
+                        id: id.clone(),
+                        why,
+                    }),
                 }
             }
-            status::CommandKind::Unpin => Input::Unpin { group, by: cmd.by },
-            status::CommandKind::Unfreeze => Input::Unfreeze { group, by: cmd.by },
-            status::CommandKind::Ack { .. } => unreachable!("handled before the group lookup"),
-        };
-        self.core.handle_input(now, input);
-        let _ = cmd.reply.send(Ok(()));
-        self.drain(None);
+            CommandKind::ReloadRejected { errors } => Ok(Input::ReloadRejected { errors: *errors }),
+            kind => {
+                let group = GroupName::new(&cmd.group);
+                let Some(spec) = self.plan.groups.iter().find(|g| *g.name() == group) else {
+                    let names: Vec<&str> =
+                        self.plan.groups.iter().map(|g| g.name().as_str()).collect();
+                    return Err(CommandError::NoGroup {
+                        name: cmd.group.clone(),
+                        valid: names.join(", "),
+                    });
+                };
+                Ok(match kind {
+                    CommandKind::Pin { path, ttl } => {
+                        let path = PathName::new(path);
+                        if !spec.core.paths.contains(&path) {
+                            let names: Vec<&str> =
+                                spec.core.paths.iter().map(|p| p.as_str()).collect();
+                            return Err(CommandError::NoPath {
+                                group: group.to_string(),
+                                path: path.to_string(),
+                                valid: names.join(", "),
+                            });
+                        }
+                        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+                        Input::Pin {
+                            group,
+                            path,
+                            until: Timestamp(clock::now().0.saturating_add(ttl_ms)),
+                            by,
+                        }
+                    }
+                    CommandKind::Unpin => Input::Unpin { group, by },
+                    _ => Input::Unfreeze { group, by },
+                })
+            }
+        }
     }
 
     /// Carries out and reports every pending effect, then refreshes the status.
     fn drain(&mut self, detail: Option<&str>) {
         let mut any = false;
-        while let Some(effect) = self.core.poll_effect() {
+        while let Some(effect) = self.driver.poll_effect() {
             any = true;
             report::report(&effect, detail, &self.shared.metrics, &self.plan);
-            self.alerts.apply(clock::now(), &effect);
-            if let Effect::RouteChangeRequested {
-                group,
-                from,
-                to,
-                reason,
-                ..
-            } = effect
-            {
-                self.actuate(group, from, to, reason);
+            match effect {
+                Effect::RouteChangeRequested {
+                    group,
+                    from,
+                    to,
+                    reason,
+                    ..
+                } => self.actuate(group, from, to, reason),
+                Effect::AlertsDue {
+                    alerts,
+                    lease_until,
+                } => self.send_alerts(&alerts, lease_until),
+                _ => {}
             }
         }
-        // The alert tick refreshes the snapshot every second anyway; effects
-        // (route moves, path changes) show at once.
         if any {
+            self.alert_metrics();
             self.refresh_status();
         }
+    }
+
+    fn send_alerts(&self, alerts: &[crate::core::Alert], lease_until: Timestamp) {
+        let alerting = &self.plan.settings.alerting;
+        let external_url = alerting.external_url.clone().unwrap_or_else(|| {
+            self.listen
+                .map_or_else(|| "http://127.0.0.1:9469".into(), |a| format!("http://{a}"))
+        });
+        self.sinks.send(
+            alerts
+                .iter()
+                .map(|a| to_alertmanager(a, lease_until, &external_url, &alerting.runbook_url))
+                .collect(),
+        );
     }
 
     fn refresh_status(&self) {
@@ -337,9 +406,9 @@ impl Engine {
                 .find(|s| s.name().as_str() == g)
                 .map_or("observe", |s| s.action.label())
         };
-        let mut snapshot = status::snapshot(&self.core, &action, plan.jobs.len());
-        snapshot.alerts = self
-            .alerts
+        let core = self.driver.core();
+        let mut snapshot = status::snapshot(core, &action, plan.jobs.len());
+        snapshot.alerts = core
             .alerts()
             .filter(|a| a.firing())
             .map(status::AlertView::from)
@@ -347,102 +416,11 @@ impl Engine {
         *self.shared.status.write().expect("status lock") = snapshot;
     }
 
-    /// Alerts a probe result raises or clears on its own: personal data in
-    /// a response, and certificates close to expiry.
-    fn probe_alerts(
-        &mut self,
-        job: &crate::plan::Job,
-        result: &crate::probe::ProbeResult,
-        at: Timestamp,
-    ) {
-        if matches!(job.subject, Subject::Router(_)) {
-            return;
-        }
-        let t = &job.target;
-        let labels = [
-            ("service", &*t.service),
-            ("target", &*t.name),
-            ("path", job.path_label()),
-        ];
-        match result.failure.as_ref().map(|f| f.kind) {
-            Some(FailureKind::PersonalData) => {
-                self.alerts.fire(
-                    at,
-                    "PersonalDataExposed",
-                    Severity::Critical,
-                    &labels,
-                    format!("{}: a response carried a resident registration number", t.key),
-                    format!(
-                        "The probe of {} received a response with a valid resident registration number (not logged). Treat it as a personal-data incident; the law asks for a report within 72 hours.",
-                        t.key
-                    ),
-                );
-            }
-            None => self.alerts.resolve(at, "PersonalDataExposed", &labels),
-            Some(_) => {}
-        }
-        let expiry = match &result.details {
-            crate::probe::Details::Http(h) => h.cert_expiry,
-            crate::probe::Details::Tcp { cert_expiry } => *cert_expiry,
-            _ => None,
-        };
-        if let Some(not_after) = expiry {
-            let left_ms = (not_after * 1000).saturating_sub(at.0 as i64);
-            let warn_ms = self.plan.settings.alerting.certificate_warning.as_millis() as i64;
-            if left_ms < warn_ms {
-                let days = left_ms as f64 / 86_400_000.0;
-                self.alerts.fire(
-                    at,
-                    "CertificateExpiringSoon",
-                    Severity::Warning,
-                    &labels,
-                    format!("{}: TLS certificate expires in {days:.1} days", t.key),
-                    format!(
-                        "The earliest certificate presented by {} expires in {days:.1} days. Renew it before probes (and citizens) start failing.",
-                        t.key
-                    ),
-                );
-            } else {
-                self.alerts.resolve(at, "CertificateExpiringSoon", &labels);
-            }
-        }
-    }
-
-    /// Once a second: reload failures, alert metrics, and the alerts due.
-    fn alert_tick(&mut self) {
-        let now = clock::now();
+    fn alert_metrics(&self) {
         let m = &self.shared.metrics;
-        m.engine_heartbeat.set(clock::unix_seconds());
-        fault::engine_tick();
-        if m.reload_successful.get() == 0 {
-            self.alerts.fire(
-                now,
-                "ConfigReloadFailed",
-                Severity::Warning,
-                &[],
-                "gwanje rejected a configuration reload; the previous configuration keeps running"
-                    .into(),
-                "Run gwanje check-config on the file to see every error with its line and column."
-                    .into(),
-            );
-        } else {
-            self.alerts.resolve(now, "ConfigReloadFailed", &[]);
-        }
-        let due = self.alerts.due(now);
-        let lease = self.alerts.lease_end(now);
-        let alerting = &self.plan.settings.alerting;
-        let external_url = alerting.external_url.clone().unwrap_or_else(|| {
-            self.listen
-                .map_or_else(|| "http://127.0.0.1:9469".into(), |a| format!("http://{a}"))
-        });
-        self.sinks.send(
-            due.iter()
-                .map(|a| to_alertmanager(a, lease, &external_url, &alerting.runbook_url))
-                .collect(),
-        );
         m.alerts_firing.reset();
         let mut unacked = 0;
-        for a in self.alerts.alerts().filter(|a| a.firing()) {
+        for a in self.driver.core().alerts().filter(|a| a.firing()) {
             let acked = if a.acknowledged.is_some() {
                 "true"
             } else {
@@ -456,7 +434,15 @@ impl Engine {
             }
         }
         m.alerts_unacknowledged_critical.set(unacked);
-        self.refresh_status();
+    }
+
+    /// Once a second: the engine's sign of life for `/-/healthy`.
+    fn heartbeat(&mut self) {
+        self.shared
+            .metrics
+            .engine_heartbeat
+            .set(clock::unix_seconds());
+        fault::engine_tick();
     }
 
     fn actuate(
@@ -487,10 +473,12 @@ impl Engine {
                     .change(&spec, from_path.as_ref(), &to_path, &reason)
                     .await
             });
-            let result = change
-                .await
-                .unwrap_or_else(|e| Err(format!("the route change task failed: {e}")));
-            let _ = events.send(Event::Actuated { group, to, result }).await;
+            let error = match change.await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(format!("the route change task failed: {e}")),
+            };
+            let _ = events.send(Event::Actuated { group, to, error }).await;
         });
     }
 
@@ -508,7 +496,7 @@ impl Engine {
         let actuator = self.actuator.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
-            let read_at = tokio::time::Instant::now();
+            let read_at = clock::now();
             match actuator.observe(&spec, &paths).await {
                 Ok(path) => {
                     let _ = events
@@ -527,11 +515,9 @@ impl Engine {
         });
     }
 
-    /// Re-reads route groups whenever the kernel reports a route change.
+    /// Re-reads route groups whenever the kernel reports a route change,
+    /// with the plan in force at that moment (it follows reloads).
     fn watch_routes(&self) -> Option<tokio::task::JoinHandle<()>> {
-        if !self.plan.groups.iter().any(|g| g.action == Action::Route) {
-            return None;
-        }
         let mut changes = match Netlink::watch_routes() {
             Ok(rx) => rx,
             Err(e) => {
@@ -541,15 +527,16 @@ impl Engine {
                 return None;
             }
         };
-        let plan = self.plan.clone();
+        let plans = self.plans.clone();
         let actuator = self.actuator.clone();
         let events = self.events.clone();
         Some(tokio::spawn(async move {
             while changes.recv().await.is_some() {
                 tokio::time::sleep(WATCH_DEBOUNCE).await;
                 while changes.try_recv().is_ok() {}
+                let plan = plans.borrow().clone();
                 for g in plan.groups.iter().filter(|g| g.action == Action::Route) {
-                    let read_at = tokio::time::Instant::now();
+                    let read_at = clock::now();
                     if let Ok(path) = actuator.observe(g, &plan.paths).await {
                         let _ = events
                             .send(Event::Observed {

@@ -170,6 +170,15 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
             until,
             by,
         } => tracing::warn!(%group, %path, until_ms = until.0, by = %escape(by), "pinned"),
+        Effect::AlertsDue { alerts, .. } => {
+            for a in alerts {
+                let state = if a.firing() { "firing" } else { "resolved" };
+                tracing::debug!(alert = a.name, id = %a.id, state, escalated = a.escalated, "alert sent");
+            }
+        }
+        Effect::AlertAcknowledged { id, name, by } => {
+            tracing::info!(alert = %name, %id, by = %escape(by), "alert acknowledged")
+        }
         Effect::PinCleared { group, by } => {
             tracing::info!(%group, by = %escape(by), "pin cleared")
         }

@@ -149,6 +149,42 @@ pub enum CommandKind {
         /// The alert id.
         id: String,
     },
+    /// A configuration reload was rejected (from the reloader; `group` unused).
+    ReloadRejected {
+        /// How many errors the configuration had.
+        errors: u32,
+    },
+}
+
+/// Why a command was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// No group has that name.
+    #[error("no failover group named {name:?}; valid: {valid}")]
+    NoGroup {
+        /// The name asked for.
+        name: String,
+        /// The groups there are.
+        valid: String,
+    },
+    /// The group has no such path.
+    #[error("group {group} has no path {path:?}; valid: {valid}")]
+    NoPath {
+        /// The group.
+        group: String,
+        /// The path asked for.
+        path: String,
+        /// Its paths.
+        valid: String,
+    },
+    /// The alert cannot be acknowledged.
+    #[error("alert {id:?}: {why}")]
+    Alert {
+        /// The id asked for.
+        id: String,
+        /// Why not.
+        why: crate::core::AckError,
+    },
 }
 
 /// An operator command with its reply channel.
@@ -160,6 +196,6 @@ pub struct Command {
     pub by: String,
     /// What.
     pub kind: CommandKind,
-    /// `Err` with a message for the caller when it cannot be done.
-    pub reply: oneshot::Sender<Result<(), String>>,
+    /// Why it cannot be done, when it cannot.
+    pub reply: oneshot::Sender<Result<(), CommandError>>,
 }

@@ -4,6 +4,7 @@
 //! resolved, every regex compiled and every limit checked before anything runs.
 
 mod failover;
+mod receiver;
 mod spec;
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use failover::{Action, GroupSpec, Job, PathSpec};
+pub use receiver::Receiver;
 pub use spec::{
     DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
     JsonExpectation, MAX_REDIRECTS, Pattern, ProbeSpec, RequestHeader, Source, TcpSpec, TlsSpec,
@@ -52,11 +54,9 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Alerting {
     /// Alertmanager replicas and webhooks.
-    pub receivers: Vec<crate::alert::Receiver>,
+    pub receivers: Vec<Receiver>,
     /// Resend, resolution, escalation and event timers.
     pub policy: crate::core::AlertPolicy,
-    /// Warn when a certificate expires within this long.
-    pub certificate_warning: Duration,
     /// gwanje's own URL, for `generatorURL`; unset, the address the API bound.
     pub external_url: Option<String>,
     /// Base URL of the runbooks (`<base><AlertName>.md`).
@@ -127,6 +127,7 @@ impl Plan {
                 .collect(),
             paths: self.paths.iter().map(|p| p.name.clone()).collect(),
             groups: self.groups.iter().map(|g| g.core.clone()).collect(),
+            alerting: self.settings.alerting.policy,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::plan::{DnsProtocol, DnsSpec};
 /// A DNS probe prepared once per target: its own resolver aimed at one server.
 pub struct DnsProbe {
     spec: DnsSpec,
-    resolver: Result<hickory_resolver::TokioResolver, String>,
+    resolver: Result<hickory_resolver::TokioResolver, NetError>,
 }
 
 impl std::fmt::Debug for DnsProbe {
@@ -52,7 +52,7 @@ impl DnsProbe {
         opts.edns0 = true;
         DnsProbe {
             spec: spec.clone(),
-            resolver: builder.build().map_err(|e| format!("DNS resolver: {e}")),
+            resolver: builder.build(),
         }
     }
 
@@ -62,7 +62,7 @@ impl DnsProbe {
         let resolver = self
             .resolver
             .as_ref()
-            .map_err(|e| Failure::new(FailureKind::Dns, e.clone()))?;
+            .map_err(|e| Failure::new(FailureKind::Dns, format!("DNS resolver: {e}")))?;
         let t = Instant::now();
         let result = resolver.lookup(spec.name.as_str(), spec.record_type).await;
         rec.lookup_seconds = t.elapsed().as_secs_f64();

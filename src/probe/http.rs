@@ -26,7 +26,7 @@ pub struct HttpProbe {
     spec: HttpSpec,
     alpn: &'static [&'static [u8]],
     // Built on first use: plain-http targets never need one.
-    tls: OnceLock<Result<Arc<TlsClient>, String>>,
+    tls: OnceLock<Result<Arc<TlsClient>, super::tls::TlsSetupError>>,
 }
 
 impl HttpProbe {
@@ -234,7 +234,7 @@ impl HttpProbe {
                 .tls
                 .get_or_init(|| TlsClient::shared(&spec.tls, self.alpn))
                 .as_ref()
-                .map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
+                .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?;
             let t = Instant::now();
             let (stream, expiry) = tls.handshake(tcp, host).await;
             rec.phases.tls += t.elapsed().as_secs_f64();

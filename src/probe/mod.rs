@@ -57,7 +57,7 @@ impl ProbeContext {
 #[derive(Debug)]
 enum Prepared {
     Http(Box<http::HttpProbe>),
-    Tcp(tcp::TcpProbe),
+    Tcp(Box<tcp::TcpProbe>),
     Dns(Box<dns::DnsProbe>),
     Icmp,
 }
@@ -74,7 +74,7 @@ impl Prober {
     pub fn new(target: Arc<Target>) -> Self {
         let prepared = match &target.probe {
             ProbeSpec::Http(s) => Prepared::Http(Box::new(http::HttpProbe::new(s))),
-            ProbeSpec::Tcp(s) => Prepared::Tcp(tcp::TcpProbe::new(s)),
+            ProbeSpec::Tcp(s) => Prepared::Tcp(Box::new(tcp::TcpProbe::new(s))),
             ProbeSpec::Dns(s) => Prepared::Dns(Box::new(dns::DnsProbe::new(s, target.timeout))),
             ProbeSpec::Icmp(_) => Prepared::Icmp,
         };

@@ -17,7 +17,7 @@ const EXPECT_CAP: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct TcpProbe {
     spec: TcpSpec,
-    tls: Option<Result<std::sync::Arc<TlsClient>, String>>,
+    tls: Option<Result<std::sync::Arc<TlsClient>, super::tls::TlsSetupError>>,
 }
 
 impl TcpProbe {
@@ -43,7 +43,7 @@ impl TcpProbe {
             Some(tls) => {
                 let tls = tls
                     .as_ref()
-                    .map_err(|e| Failure::new(FailureKind::Tls, e.clone()))?;
+                    .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?;
                 let (stream, expiry) = tls.handshake(tcp, &spec.host).await;
                 *cert_expiry = expiry;
                 exchange(stream?, &spec.exchange).await

@@ -49,6 +49,25 @@ pub fn api_client_config() -> ClientConfig {
         .with_no_client_auth()
 }
 
+/// Why a TLS client could not be set up; every probe run reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    /// The CA file could not be used.
+    #[error("CA file {}: {why}", file.display())]
+    CaFile {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Why.
+        why: String,
+    },
+    /// The certificate verifier could not be built.
+    #[error("TLS verifier: {0}")]
+    Verifier(String),
+    /// No protocol version is usable.
+    #[error("TLS versions: {0}")]
+    Versions(rustls::Error),
+}
+
 /// A TLS client set up once per target.
 #[derive(Clone)]
 pub struct TlsClient {
@@ -72,7 +91,7 @@ type Shared = HashMap<(TlsSpec, Vec<Vec<u8>>), Weak<TlsClient>>;
 
 impl TlsClient {
     /// The client for `spec` offering `alpn`, shared with targets that use the same.
-    pub fn shared(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Arc<Self>, String> {
+    pub fn shared(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Arc<Self>, TlsSetupError> {
         static CLIENTS: OnceLock<Mutex<Shared>> = OnceLock::new();
         let key = (spec.clone(), alpn.iter().map(|p| p.to_vec()).collect());
         let mut clients = CLIENTS
@@ -89,28 +108,35 @@ impl TlsClient {
     }
 
     /// Builds a client for `spec`, offering `alpn` protocols.
-    fn new(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Self, String> {
+    fn new(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Self, TlsSetupError> {
         let mut roots = system_roots();
         if let Some(file) = &spec.ca_file {
             let roots = Arc::make_mut(&mut roots);
             let certs = CertificateDer::pem_file_iter(file)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("reading CA file {}: {e}", file.display()))?;
+                .map_err(|e| TlsSetupError::CaFile {
+                    file: file.clone(),
+                    why: e.to_string(),
+                })?;
             if certs.is_empty() {
-                return Err(format!("CA file {} holds no certificate", file.display()));
+                return Err(TlsSetupError::CaFile {
+                    file: file.clone(),
+                    why: "it holds no certificate".into(),
+                });
             }
             for c in certs {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("CA file {}: {e}", file.display()))?;
+                roots.add(c).map_err(|e| TlsSetupError::CaFile {
+                    file: file.clone(),
+                    why: e.to_string(),
+                })?;
             }
         }
         let verifier = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider())
             .build()
-            .map_err(|e| format!("TLS verifier: {e}"))?;
+            .map_err(|e| TlsSetupError::Verifier(e.to_string()))?;
         let mut config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
-            .map_err(|e| format!("TLS versions: {e}"))?
+            .map_err(TlsSetupError::Versions)?
             .with_root_certificates(roots)
             .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();

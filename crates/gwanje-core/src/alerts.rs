@@ -32,6 +32,26 @@ pub const ALERT_NAMES: [&str; 10] = [
 /// data borrowed from the input.
 pub type Name = &'static str;
 
+/// Why an acknowledgement was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckError {
+    /// No alert has that id.
+    Unknown,
+    /// The alert already resolved.
+    Resolved,
+}
+
+impl std::fmt::Display for AckError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AckError::Unknown => "no alert with that id",
+            AckError::Resolved => "the alert is already resolved",
+        })
+    }
+}
+
+impl std::error::Error for AckError {}
+
 /// Reads an alert name back as the matching entry of [`ALERT_NAMES`].
 fn known_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
     let name = <String as serde::Deserialize>::deserialize(d)?;
@@ -74,6 +94,8 @@ pub struct AlertPolicy {
     pub escalate_after_ms: u64,
     /// Event alerts (a failover happened) resolve by themselves after this long.
     pub event_ttl_ms: u64,
+    /// A certificate warning starts this long before expiry, ms.
+    pub certificate_warning_ms: u64,
 }
 
 impl Default for AlertPolicy {
@@ -83,6 +105,7 @@ impl Default for AlertPolicy {
             resolved_resend_ms: 15 * 60_000,
             escalate_after_ms: 10 * 60_000,
             event_ttl_ms: 30 * 60_000,
+            certificate_warning_ms: 14 * 86_400_000,
         }
     }
 }
@@ -222,7 +245,7 @@ impl AlertBook {
     ) {
         let id = self.fire(now, name, Severity::Warning, pairs, summary, description);
         if let Some(a) = self.alerts.get_mut(&id) {
-            a.auto_resolve_at = Some(Timestamp(now.0 + self.policy.event_ttl_ms));
+            a.auto_resolve_at = Some(Timestamp(now.0.saturating_add(self.policy.event_ttl_ms)));
             a.last_sent = None;
         }
     }
@@ -236,15 +259,15 @@ impl AlertBook {
         }
     }
 
-    /// Records who acknowledged alert `id`.
-    pub fn acknowledge(&mut self, now: Timestamp, id: &str, by: &str) -> Result<(), String> {
+    /// Records who acknowledged alert `id`; returns the alert's name.
+    pub fn acknowledge(&mut self, now: Timestamp, id: &str, by: &str) -> Result<String, AckError> {
         match self.alerts.get_mut(id) {
             Some(a) if a.firing() => {
                 a.acknowledged = Some((by.to_string(), now));
-                Ok(())
+                Ok(a.name.to_string())
             }
-            Some(_) => Err(format!("alert {id} is already resolved")),
-            None => Err(format!("no alert with id {id}")),
+            Some(_) => Err(AckError::Resolved),
+            None => Err(AckError::Unknown),
         }
     }
 
@@ -287,9 +310,44 @@ impl AlertBook {
         out
     }
 
+    /// The alert with id `id`, firing or recently resolved.
+    pub fn get(&self, id: &str) -> Option<&Alert> {
+        self.alerts.get(id)
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> AlertPolicy {
+        self.policy
+    }
+
+    /// The next time [`AlertBook::due`] has something to do: a re-send, an
+    /// escalation, an event alert expiring, a resolution to forget.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        let p = self.policy;
+        let after = |t: Timestamp, ms: u64| Timestamp(t.0.saturating_add(ms));
+        self.alerts
+            .values()
+            .flat_map(|a| {
+                let resend = Some(a.last_sent.map_or(Timestamp(0), |t| after(t, p.resend_ms)));
+                let escalate = (a.firing()
+                    && a.severity == Severity::Critical
+                    && a.acknowledged.is_none()
+                    && !a.escalated)
+                    .then(|| after(a.starts_at, p.escalate_after_ms));
+                let expire = a.auto_resolve_at.filter(|_| a.firing());
+                let forget = a.resolved_at.map(|r| after(r, p.resolved_resend_ms));
+                [resend, escalate, expire, forget]
+            })
+            .flatten()
+            .min()
+    }
+
     /// The lease end for a firing alert sent at `now` (Alertmanager `endsAt`).
     pub fn lease_end(&self, now: Timestamp) -> Timestamp {
-        Timestamp(now.0 + 4 * self.policy.resend_ms)
+        Timestamp(
+            now.0
+                .saturating_add(self.policy.resend_ms.saturating_mul(4)),
+        )
     }
 
     /// Updates alerts from one core effect.
@@ -434,6 +492,7 @@ mod tests {
             resolved_resend_ms: 5_000,
             escalate_after_ms: 10_000,
             event_ttl_ms: 3_000,
+            certificate_warning_ms: 86_400_000,
         }
     }
 

@@ -67,4 +67,7 @@ pub struct CoreConfig {
     pub paths: Vec<PathName>,
     /// Every failover group.
     pub groups: Vec<GroupConfig>,
+    /// Alert timers.
+    #[serde(default)]
+    pub alerting: super::alerts::AlertPolicy,
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use super::alerts::Alert;
 use super::config::CoreConfig;
 use super::path::{PathReason, PathState};
 use super::types::{
@@ -23,6 +24,9 @@ pub enum Input {
         group: GroupName,
         /// The path the route uses.
         path: Option<PathName>,
+        /// When the read started: a read begun before the group's last
+        /// route change finished is stale and ignored.
+        read_at: Timestamp,
     },
     /// A requested route change finished.
     RouteChangeCompleted {
@@ -30,8 +34,8 @@ pub enum Input {
         group: GroupName,
         /// The path it was moved to.
         to: PathName,
-        /// `Err` with the reason when it failed.
-        result: Result<(), String>,
+        /// `None` when it succeeded, the actuator's error when it failed.
+        error: Option<String>,
     },
     /// An operator pinned a group to a path until a time.
     Pin {
@@ -57,6 +61,18 @@ pub enum Input {
         group: GroupName,
         /// Who.
         by: String,
+    },
+    /// An operator acknowledged a firing alert: it no longer escalates.
+    AlertAcknowledged {
+        /// The alert's id.
+        id: String,
+        /// Who.
+        by: String,
+    },
+    /// A configuration reload was rejected; the running plan stays.
+    ReloadRejected {
+        /// How many errors the new configuration had.
+        errors: u32,
     },
 }
 
@@ -271,6 +287,22 @@ pub enum Effect {
         /// The group.
         group: GroupName,
         /// "expired" or the operator.
+        by: String,
+    },
+    /// Alerts to deliver now (new, re-sent, escalated or resolved).
+    AlertsDue {
+        /// The alerts as they stand.
+        alerts: Vec<Alert>,
+        /// Until when a firing alert holds without a re-send (`endsAt`).
+        lease_until: Timestamp,
+    },
+    /// An alert was acknowledged.
+    AlertAcknowledged {
+        /// Its id.
+        id: String,
+        /// Its name.
+        name: String,
+        /// Who.
         by: String,
     },
 }

@@ -160,15 +160,15 @@ impl GroupState {
         &mut self,
         now: Timestamp,
         to: PathName,
-        result: Result<(), String>,
+        error: Option<String>,
         out: &mut Vec<Effect>,
     ) {
         let Some(pending) = self.pending.take_if(|p| p.to == to && p.retry_at.is_none()) else {
             return;
         };
         let group = self.cfg.name.clone();
-        match result {
-            Ok(()) => {
+        match error {
+            None => {
                 let from = self.active.replace(to.clone());
                 if pending.reason.is_automatic() {
                     self.switches.push_back(now);
@@ -184,7 +184,7 @@ impl GroupState {
                     at: now,
                 });
             }
-            Err(error) => {
+            Some(error) => {
                 self.failed_attempts += 1;
                 let shift = (self.failed_attempts - 1).min(20);
                 let delay = (self.cfg.retry_initial_ms << shift).min(self.cfg.retry_max_ms);

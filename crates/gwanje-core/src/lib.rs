@@ -10,22 +10,32 @@
 mod alerts;
 mod config;
 mod effect;
+mod findings;
 mod group;
 mod health;
 mod machine;
+mod pairs;
 mod path;
+mod timers;
 mod types;
 
-pub use alerts::{ALERT_NAMES, Alert, AlertBook, AlertPolicy, Severity, alert_id};
+pub use alerts::{ALERT_NAMES, AckError, Alert, AlertBook, AlertPolicy, Severity, alert_id};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
 pub use effect::{Effect, Input, SwitchReason};
 pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};
 pub use machine::Core;
 pub use path::{PathReason, PathState, PathStatus};
+pub use timers::{Timer, Timers};
 pub use types::{
     FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
 };
 
 #[cfg(test)]
+mod alert_scenarios;
+#[cfg(test)]
+mod replay_tests;
+#[cfg(test)]
 mod scenarios;
+#[cfg(any(test, feature = "sim"))]
+pub mod sim;

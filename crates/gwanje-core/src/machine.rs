@@ -2,11 +2,13 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::alerts::{Alert, AlertBook, Severity};
 use super::config::CoreConfig;
 use super::effect::{Effect, Input};
 use super::group::{GroupState, Pin};
 use super::health::HealthWindow;
 use super::path::{PathState, PathStatus, SubjectView, classify};
+use super::timers::{Timer, Timers};
 use super::types::{GroupName, Observation, PathName, Subject, TargetState, Timestamp};
 
 /// One subject's health window and the times path decisions compare.
@@ -28,13 +30,26 @@ impl Tracked {
 }
 
 /// The decision core. Same inputs in the same order give the same effects.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+///
+/// The polling contract (quinn-proto's): feed each input with
+/// [`Core::handle_input`]; call [`Core::handle_timeout`] no later than
+/// [`Core::poll_timeout`] says; after either, take every effect with
+/// [`Core::poll_effect`] and carry it out. Time is monotonic inside the
+/// core: an input stamped earlier than the latest time the core has seen is
+/// evaluated at that latest time (its own stamps, e.g. when a probe
+/// finished, are kept as data).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Core {
     now: Timestamp,
-    deadline: Option<Timestamp>,
+    timers: Timers,
+    #[serde(with = "super::pairs")]
     health: BTreeMap<Subject, Tracked>,
     paths: BTreeMap<PathName, PathStatus>,
     groups: BTreeMap<GroupName, GroupState>,
+    alerts: AlertBook,
+    /// When each group's last route change finished: route reads begun
+    /// before it are stale.
+    route_changed_at: BTreeMap<GroupName, Timestamp>,
     effects: VecDeque<Effect>,
 }
 
@@ -47,26 +62,42 @@ impl Core {
     /// Feeds one input observed at `now`.
     pub fn handle_input(&mut self, now: Timestamp, input: Input) {
         self.now = self.now.max(now);
+        let now = self.now;
         let mut out = Vec::new();
         let evaluate = match input {
             Input::PlanApplied(cfg) => {
                 self.apply_plan(cfg);
+                // A plan that loads means the configuration is good again.
+                self.alerts.resolve(now, "ConfigReloadFailed", &[]);
                 true
             }
             // Also evaluate when a timer is due, so a deadline is never
             // skipped because an input arrived at the same moment.
             Input::ProbeCompleted(obs) => {
-                self.observe(now, obs, &mut out) | self.deadline.is_some_and(|d| d <= now)
+                let warning = self.alerts.policy().certificate_warning_ms;
+                if self.health.contains_key(&obs.subject) {
+                    super::findings::observe(&mut self.alerts, now, &obs, warning);
+                }
+                self.observe(now, obs, &mut out) | self.timers.next().is_some_and(|d| d <= now)
             }
-            Input::RoutesObserved { group, path } => {
-                if let Some(g) = self.groups.get_mut(&group) {
+            Input::RoutesObserved {
+                group,
+                path,
+                read_at,
+            } => {
+                let stale = self
+                    .route_changed_at
+                    .get(&group)
+                    .is_some_and(|t| read_at < *t);
+                if let Some(g) = self.groups.get_mut(&group).filter(|_| !stale) {
                     g.observed(path, &self.paths, &mut out);
                 }
-                true
+                !stale
             }
-            Input::RouteChangeCompleted { group, to, result } => {
+            Input::RouteChangeCompleted { group, to, error } => {
+                self.route_changed_at.insert(group.clone(), now);
                 if let Some(g) = self.groups.get_mut(&group) {
-                    g.completed(now, to, result, &mut out);
+                    g.completed(now, to, error, &mut out);
                 }
                 true
             }
@@ -114,29 +145,81 @@ impl Core {
                 }
                 true
             }
+            Input::AlertAcknowledged { id, by } => {
+                if let Ok(name) = self.alerts.acknowledge(now, &id, &by) {
+                    out.push(Effect::AlertAcknowledged { id, name, by });
+                }
+                false
+            }
+            Input::ReloadRejected { errors } => {
+                self.alerts.fire(
+                    now,
+                    "ConfigReloadFailed",
+                    Severity::Warning,
+                    &[],
+                    format!("gwanje rejected a configuration reload ({errors} errors); the previous configuration keeps running"),
+                    "Run gwanje check-config on the file to see every error with its line and column."
+                        .into(),
+                );
+                false
+            }
         };
         if evaluate {
             self.evaluate(now, &mut out);
         }
-        self.effects.extend(out);
+        self.finish(now, out);
     }
 
-    /// Lets timers fire at `now` (pin expiry, retries, hold-down, failback).
+    /// Lets timers fire at `now` (pin expiry, retries, hold-down, failback,
+    /// alert re-sends and escalations).
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
+        let now = self.now;
         let mut out = Vec::new();
         self.evaluate(now, &mut out);
-        self.effects.extend(out);
+        self.finish(now, out);
     }
 
     /// The next time [`Core::handle_timeout`] should be called, if any.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.deadline
+        self.timers.next()
     }
 
     /// Takes the next pending effect, oldest first.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
+    }
+
+    /// The latest time the core has seen.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Every alert, firing first, then those recently resolved.
+    pub fn alerts(&self) -> impl Iterator<Item = &Alert> {
+        self.alerts.alerts()
+    }
+
+    /// The alert with id `id`, if the core knows it.
+    pub fn alert(&self, id: &str) -> Option<&Alert> {
+        self.alerts.get(id)
+    }
+
+    /// Queues `out`, updates the alert book from it, queues the alerts now
+    /// due, and re-arms the alert timer.
+    fn finish(&mut self, now: Timestamp, out: Vec<Effect>) {
+        for e in &out {
+            self.alerts.apply(now, e);
+        }
+        self.effects.extend(out);
+        let due = self.alerts.due(now);
+        if !due.is_empty() {
+            self.effects.push_back(Effect::AlertsDue {
+                alerts: due,
+                lease_until: self.alerts.lease_end(now),
+            });
+        }
+        self.timers.set(Timer::Alerts, self.alerts.next_due());
     }
 
     /// The decided health of `subject`, if it is planned.
@@ -155,6 +238,7 @@ impl Core {
     }
 
     fn apply_plan(&mut self, cfg: CoreConfig) {
+        self.alerts.set_policy(cfg.alerting);
         let mut old = std::mem::take(&mut self.health);
         for s in cfg.subjects {
             // Unchanged thresholds keep their history: a reload never resets a
@@ -268,10 +352,13 @@ impl Core {
         for g in self.groups.values_mut() {
             g.decide(now, &self.paths, &state, out);
         }
-        self.deadline = self
-            .groups
-            .values()
-            .filter_map(|g| g.next_deadline(now, &self.paths))
-            .min();
+        let groups = &self.groups;
+        self.timers.retain_groups(|g| groups.contains_key(g));
+        for (name, g) in groups {
+            self.timers.set(
+                Timer::Group(name.clone()),
+                g.next_deadline(now, &self.paths),
+            );
+        }
     }
 }

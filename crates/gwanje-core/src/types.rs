@@ -213,6 +213,10 @@ pub struct Observation {
     pub at: Timestamp,
     /// `None` on success, the failure class otherwise.
     pub failure: Option<FailureKind>,
+    /// The earliest `notAfter` of the certificate chain, Unix seconds, when
+    /// the probe saw one.
+    #[serde(default)]
+    pub cert_not_after: Option<i64>,
 }
 
 /// A target's health as decided from its recent observations.

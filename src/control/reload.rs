@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
-use crate::api::AdminToken;
+use super::AdminToken;
 use crate::config::{self, ConfigErrors};
-use crate::engine::clock;
+use crate::engine::{Command, CommandKind, clock};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 
@@ -17,6 +17,8 @@ pub struct Reloader {
     plans: watch::Sender<Arc<Plan>>,
     metrics: Arc<Metrics>,
     token: std::sync::RwLock<AdminToken>,
+    /// Where a rejected reload is reported: the core decides the alert.
+    engine: mpsc::Sender<Command>,
     // One reload at a time, so two concurrent reloads cannot interleave.
     busy: Mutex<()>,
 }
@@ -28,11 +30,13 @@ impl Reloader {
         plans: watch::Sender<Arc<Plan>>,
         metrics: Arc<Metrics>,
         token: AdminToken,
+        engine: mpsc::Sender<Command>,
     ) -> Self {
         Reloader {
             path,
             plans,
             metrics,
+            engine,
             token: std::sync::RwLock::new(token),
             busy: Mutex::new(()),
         }
@@ -50,7 +54,15 @@ impl Reloader {
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || config::load(&path))
             .await
-            .expect("config loading does not panic");
+            .unwrap_or_else(|e| {
+                Err(ConfigErrors(vec![config::ConfigError {
+                    file: self.path.clone(),
+                    line: None,
+                    column: None,
+                    key: String::new(),
+                    message: format!("loading the configuration failed: {e}"),
+                }]))
+            });
         let plan = loaded.and_then(|plan| {
             let token =
                 AdminToken::load(plan.settings.admin_token_file.as_deref()).map_err(|e| {
@@ -99,6 +111,18 @@ impl Reloader {
                     errors = errors.0.len(),
                     "configuration reload failed; keeping the running configuration:\n{errors}"
                 );
+                let (reply, _) = oneshot::channel();
+                let _ = self
+                    .engine
+                    .send(Command {
+                        group: String::new(),
+                        by: "reload".into(),
+                        kind: CommandKind::ReloadRejected {
+                            errors: u32::try_from(errors.0.len()).unwrap_or(u32::MAX),
+                        },
+                        reply,
+                    })
+                    .await;
                 Err(errors)
             }
         }

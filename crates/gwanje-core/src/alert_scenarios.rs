@@ -1,0 +1,169 @@
+//! The alert book inside the core: acknowledgements, re-sends on the core's
+//! own timer, reload outcomes, probe findings, stale route reads.
+
+use super::sim::{Sim, group_config};
+use super::*;
+
+fn plan_with_target() -> (Core, Subject) {
+    let subject = Subject::Target(TargetKey::new("portal", "home"));
+    let mut core = Core::new();
+    core.handle_input(
+        Timestamp(0),
+        Input::PlanApplied(CoreConfig {
+            subjects: vec![SubjectConfig {
+                subject: subject.clone(),
+                policy: HealthPolicy::consecutive(1, 1),
+            }],
+            alerting: AlertPolicy {
+                resend_ms: 1_000,
+                resolved_resend_ms: 3_000,
+                escalate_after_ms: 5_000,
+                event_ttl_ms: 10_000,
+                certificate_warning_ms: 10 * 86_400_000,
+            },
+            ..CoreConfig::default()
+        }),
+    );
+    (core, subject)
+}
+
+fn effects(core: &mut Core) -> Vec<Effect> {
+    std::iter::from_fn(|| core.poll_effect()).collect()
+}
+
+fn sent(effects: &[Effect]) -> Vec<(String, bool, bool)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::AlertsDue { alerts, .. } => Some(alerts),
+            _ => None,
+        })
+        .flatten()
+        .map(|a| (a.name.to_string(), a.firing(), a.escalated))
+        .collect()
+}
+
+fn probe(
+    core: &mut Core,
+    subject: &Subject,
+    at: u64,
+    failure: Option<FailureKind>,
+    cert: Option<i64>,
+) {
+    core.handle_input(
+        Timestamp(at),
+        Input::ProbeCompleted(Observation {
+            subject: subject.clone(),
+            at: Timestamp(at),
+            failure,
+            cert_not_after: cert,
+        }),
+    );
+}
+
+#[test]
+fn personal_data_pages_is_resent_on_the_core_timer_and_escalates_unless_acknowledged() {
+    let (mut core, subject) = plan_with_target();
+    probe(
+        &mut core,
+        &subject,
+        100,
+        Some(FailureKind::PersonalData),
+        None,
+    );
+    let e = effects(&mut core);
+    assert_eq!(sent(&e), [("PersonalDataExposed".into(), true, false)]);
+    // The re-send is a timer of the core's, not an outside tick.
+    assert_eq!(core.poll_timeout(), Some(Timestamp(1_100)));
+    core.handle_timeout(Timestamp(1_100));
+    assert_eq!(sent(&effects(&mut core)).len(), 1);
+    core.handle_timeout(Timestamp(5_100));
+    assert_eq!(
+        sent(&effects(&mut core)),
+        [("PersonalDataExposed".into(), true, true)],
+        "unacknowledged critical alerts escalate"
+    );
+
+    let (mut core, subject) = plan_with_target();
+    probe(
+        &mut core,
+        &subject,
+        100,
+        Some(FailureKind::PersonalData),
+        None,
+    );
+    let id = core.alerts().next().unwrap().id.clone();
+    core.handle_input(
+        Timestamp(200),
+        Input::AlertAcknowledged {
+            id: id.clone(),
+            by: "kim".into(),
+        },
+    );
+    assert!(
+        effects(&mut core)
+            .iter()
+            .any(|e| matches!(e, Effect::AlertAcknowledged { by, .. } if by == "kim"))
+    );
+    core.handle_timeout(Timestamp(5_100));
+    assert!(
+        sent(&effects(&mut core))
+            .iter()
+            .all(|(_, _, escalated)| !escalated)
+    );
+    // A clean probe resolves it; the resolution is sent.
+    probe(&mut core, &subject, 6_000, None, None);
+    assert_eq!(
+        sent(&effects(&mut core)),
+        [("PersonalDataExposed".into(), false, false)]
+    );
+}
+
+#[test]
+fn certificates_warn_from_the_configured_time_before_expiry() {
+    let (mut core, subject) = plan_with_target();
+    let day = 86_400;
+    probe(&mut core, &subject, 1_000, None, Some(1 + 30 * day));
+    assert!(sent(&effects(&mut core)).is_empty());
+    probe(&mut core, &subject, 2_000, None, Some(1 + 5 * day));
+    assert_eq!(
+        sent(&effects(&mut core)),
+        [("CertificateExpiringSoon".into(), true, false)]
+    );
+}
+
+#[test]
+fn a_rejected_reload_alerts_until_a_plan_loads() {
+    let (mut core, _) = plan_with_target();
+    core.handle_input(Timestamp(10), Input::ReloadRejected { errors: 2 });
+    assert_eq!(
+        sent(&effects(&mut core)),
+        [("ConfigReloadFailed".into(), true, false)]
+    );
+    core.handle_input(Timestamp(20), Input::PlanApplied(CoreConfig::default()));
+    assert_eq!(
+        sent(&effects(&mut core)),
+        [("ConfigReloadFailed".into(), false, false)]
+    );
+}
+
+#[test]
+fn a_route_read_begun_before_the_last_change_finished_is_not_drift() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    sim.router_ok.insert("a", false);
+    sim.run(3);
+    assert_eq!(sim.active(), Some("b"));
+    // A read that started before the move completed still shows "a".
+    let before = Timestamp(sim.now - 250);
+    sim.feed(
+        Timestamp(sim.now),
+        Input::RoutesObserved {
+            group: GroupName::new("svc"),
+            path: Some(PathName::new("a")),
+            read_at: before,
+        },
+    );
+    sim.drain();
+    assert_eq!(sim.count(|e| matches!(e, Effect::RouteDrifted { .. })), 0);
+    assert_eq!(sim.active(), Some("b"));
+}

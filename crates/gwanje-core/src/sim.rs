@@ -1,0 +1,241 @@
+//! The scenario simulator: a virtual world around one core, probed on a
+//! virtual clock, in microseconds. The core's scenario tests drive it; with
+//! the `sim` feature, so can replay and what-if tooling.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+/// Milliseconds between probe rounds.
+pub const STEP: u64 = 100;
+
+/// A simulated world around one core: routers and checks per path that
+/// are up or down, probed every [`STEP`] ms, and an actuator that confirms
+/// route changes (or fails them). Every input it feeds is kept in `log`.
+pub struct Sim {
+    pub core: Core,
+    pub now: u64,
+    pub paths: Vec<&'static str>,
+    pub checks: Vec<&'static str>,
+    pub router_ok: BTreeMap<&'static str, bool>,
+    pub check_ok: BTreeMap<(&'static str, &'static str), bool>,
+    /// When false, route changes fail (the actuator is broken).
+    pub actuator_ok: bool,
+    /// What the "kernel" has: updated when a change succeeds.
+    pub kernel: Option<&'static str>,
+    pub effects: Vec<Effect>,
+    /// Every input fed, in order; `None` is a timeout.
+    pub log: Vec<(Timestamp, Option<Input>)>,
+}
+
+/// A group `svc` over `paths` with `checks` of service `app`, fast timers.
+pub fn group_config(paths: &[&'static str], checks: &[&'static str]) -> GroupConfig {
+    GroupConfig {
+        name: GroupName::new("svc"),
+        paths: paths.iter().map(|p| PathName::new(p)).collect(),
+        checks: checks.iter().map(|c| TargetKey::new("app", c)).collect(),
+        min_dwell_ms: 0,
+        hold_down_ms: 0,
+        failback: Failback::Auto { after_ms: 1_000 },
+        flap_guard: FlapGuard {
+            max_switches: 3,
+            window_ms: 60_000,
+        },
+        isolation_window_ms: 250,
+        retry_initial_ms: 200,
+        retry_max_ms: 1_000,
+    }
+}
+
+impl Sim {
+    /// A world where every path and check is up, with `g` applied.
+    pub fn new(g: GroupConfig) -> Self {
+        Self::with_policy(g, HealthPolicy::consecutive(2, 2))
+    }
+
+    /// Like [`Sim::new`] with health thresholds `policy` for every subject.
+    pub fn with_policy(g: GroupConfig, policy: HealthPolicy) -> Self {
+        let paths: Vec<&'static str> = g
+            .paths
+            .iter()
+            .map(|p| &*Box::leak(p.as_str().to_string().into_boxed_str()))
+            .collect();
+        let checks: Vec<&'static str> = g
+            .checks
+            .iter()
+            .map(|c| {
+                &*Box::leak(
+                    c.as_str()
+                        .trim_start_matches("app/")
+                        .to_string()
+                        .into_boxed_str(),
+                )
+            })
+            .collect();
+        let mut subjects = Vec::new();
+        for p in &paths {
+            subjects.push(SubjectConfig {
+                subject: Subject::Router(PathName::new(p)),
+                policy,
+            });
+            for c in &checks {
+                subjects.push(SubjectConfig {
+                    subject: Subject::Check(TargetKey::new("app", c), PathName::new(p)),
+                    policy,
+                });
+            }
+        }
+        let cfg = CoreConfig {
+            subjects,
+            paths: g.paths.clone(),
+            groups: vec![g],
+            alerting: AlertPolicy::default(),
+        };
+        let mut sim = Sim {
+            core: Core::new(),
+            log: Vec::new(),
+            now: 0,
+            router_ok: paths.iter().map(|p| (*p, true)).collect(),
+            check_ok: paths
+                .iter()
+                .flat_map(|p| checks.iter().map(move |c| ((*c, *p), true)))
+                .collect(),
+            paths,
+            checks,
+            actuator_ok: true,
+            kernel: None,
+            effects: Vec::new(),
+        };
+        sim.feed(Timestamp(0), Input::PlanApplied(cfg));
+        sim.drain();
+        sim
+    }
+
+    /// Feeds `input` to the core and records it.
+    pub fn feed(&mut self, at: Timestamp, input: Input) {
+        self.log.push((at, Some(input.clone())));
+        self.core.handle_input(at, input);
+    }
+
+    /// Lets the core's timers fire at `at`, and records it.
+    pub fn tick(&mut self, at: Timestamp) {
+        self.log.push((at, None));
+        self.core.handle_timeout(at);
+    }
+
+    /// The kernel's route is read (at start, or by the watcher).
+    pub fn observe_kernel(&mut self) {
+        let path = self.kernel.map(PathName::new);
+        self.feed(
+            Timestamp(self.now),
+            Input::RoutesObserved {
+                group: GroupName::new("svc"),
+                path,
+                read_at: Timestamp(self.now),
+            },
+        );
+        self.drain();
+    }
+
+    /// Carries out pending effects (the actuator answers at once).
+    pub fn drain(&mut self) {
+        while let Some(e) = self.core.poll_effect() {
+            if let Effect::RouteChangeRequested { group, to, .. } = &e {
+                let error = (!self.actuator_ok).then(|| "netlink: permission denied".to_string());
+                if error.is_none() {
+                    self.kernel = Some(
+                        self.paths
+                            .iter()
+                            .find(|p| **p == to.as_str())
+                            .copied()
+                            .expect("known path"),
+                    );
+                }
+                self.feed(
+                    Timestamp(self.now),
+                    Input::RouteChangeCompleted {
+                        group: group.clone(),
+                        to: to.clone(),
+                        error,
+                    },
+                );
+            }
+            self.effects.push(e);
+        }
+    }
+
+    /// Runs `steps` probe rounds of 100 ms against the current world.
+    pub fn run(&mut self, steps: u64) {
+        for _ in 0..steps {
+            self.now += STEP;
+            let at = Timestamp(self.now);
+            for p in self.paths.clone() {
+                let router = self.router_ok[p];
+                self.probe(Subject::Router(PathName::new(p)), router);
+                for c in self.checks.clone() {
+                    // A dead router takes the checks through it down too.
+                    let ok = router && self.check_ok[&(c, p)];
+                    self.probe(
+                        Subject::Check(TargetKey::new("app", c), PathName::new(p)),
+                        ok,
+                    );
+                }
+            }
+            if self.core.poll_timeout().is_some_and(|t| t <= at) {
+                self.tick(at);
+            }
+            self.drain();
+        }
+    }
+
+    /// One probe result for `subject`.
+    pub fn probe(&mut self, subject: Subject, ok: bool) {
+        let at = Timestamp(self.now);
+        let failure = (!ok).then_some(FailureKind::Timeout);
+        self.feed(
+            at,
+            Input::ProbeCompleted(Observation {
+                subject,
+                at,
+                failure,
+                cert_not_after: None,
+            }),
+        );
+        self.drain();
+    }
+
+    /// The group's active path.
+    pub fn active(&self) -> Option<&str> {
+        self.core.groups()[&GroupName::new("svc")]
+            .active
+            .as_ref()
+            .map(PathName::as_str)
+    }
+
+    /// Every route change so far: (to, reason).
+    pub fn switches(&self) -> Vec<(String, String)> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::RouteChanged { to, reason, .. } => {
+                    Some((to.to_string(), reason.label().to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many effects match `pred`.
+    pub fn count(&self, pred: impl Fn(&Effect) -> bool) -> usize {
+        self.effects.iter().filter(|e| pred(e)).count()
+    }
+
+    /// Starts with the kernel routing via `path` and every path healthy.
+    pub fn started_on(mut self, path: &'static str) -> Self {
+        self.kernel = Some(path);
+        self.observe_kernel();
+        self.run(5);
+        assert_eq!(self.active(), Some(path));
+        self
+    }
+}

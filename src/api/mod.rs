@@ -78,7 +78,7 @@ const HEARTBEAT_STALE_SECONDS: f64 = 5.0;
 
 /// Healthy while the engine beats: a listener alone does not make gwanje work.
 async fn healthy(State(s): State<ApiState>) -> Response {
-    let silent = crate::engine::clock::unix_seconds() - s.shared.metrics.engine_heartbeat.get();
+    let silent = crate::clock::unix_seconds() - s.shared.metrics.engine_heartbeat.get();
     if silent <= HEARTBEAT_STALE_SECONDS {
         (StatusCode::OK, "gwanje is healthy\n").into_response()
     } else {

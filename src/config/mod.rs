@@ -45,6 +45,7 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         paths: doc.section("paths", top.paths, &mut errors),
         failover_groups: doc.section("failover_groups", top.failover_groups, &mut errors),
         alerting: doc.section("alerting", top.alerting, &mut errors),
+        journal: doc.section("journal", top.journal, &mut errors),
     };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));

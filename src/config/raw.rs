@@ -20,12 +20,14 @@ pub struct RawTop {
     pub paths: Option<yaml_serde::Value>,
     pub failover_groups: Option<yaml_serde::Value>,
     pub alerting: Option<yaml_serde::Value>,
+    pub journal: Option<yaml_serde::Value>,
 }
 
 /// The daemon config, section by section; each section is decoded on its
 /// own from [`RawTop`], so one bad section does not hide the others' errors.
 #[derive(Debug, Default)]
 pub struct RawConfig {
+    pub journal: Option<RawJournal>,
     pub listen: Option<String>,
     pub probe_files: Vec<String>,
     pub defaults: RawDefaults,
@@ -306,4 +308,16 @@ pub struct RawAlerting {
     pub certificate_warning: Option<String>,
     pub external_url: Option<String>,
     pub runbook_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournal {
+    pub dir: String,
+    pub segment_bytes: Option<u64>,
+    pub segment_age: Option<String>,
+    pub retain_bytes: Option<u64>,
+    pub retain_age: Option<String>,
+    pub fsync: Option<String>,
+    pub queue: Option<usize>,
 }

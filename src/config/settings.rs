@@ -121,7 +121,119 @@ pub fn settings(
         max_connections,
         admin_token_file,
         alerting,
+        journal: raw
+            .journal
+            .as_ref()
+            .and_then(|j| journal(doc, j, dir, errors)),
     }
+}
+
+/// Bounds of the journal's settings (documented in the README).
+const SEGMENT_BYTES: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 30);
+const RETAIN_BYTES: std::ops::RangeInclusive<u64> = (16 << 20)..=(1 << 40);
+const QUEUE: std::ops::RangeInclusive<usize> = 1024..=(1 << 20);
+
+fn journal(
+    doc: &Document,
+    raw: &super::raw::RawJournal,
+    dir: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<crate::plan::JournalSpec> {
+    use crate::plan::Fsync;
+    let before = errors.len();
+    if raw.dir.trim().is_empty() {
+        errors.push(doc.error_at(
+            "journal.dir",
+            "the folder is empty; valid: a folder path, relative to this file or absolute",
+        ));
+    }
+    let dur = |key: &str,
+               text: &Option<String>,
+               default: Duration,
+               max: Duration,
+               errors: &mut Vec<ConfigError>| {
+        text.as_deref()
+            .and_then(|t| {
+                push(
+                    errors,
+                    values::duration(doc, &format!("journal.{key}"), t, max),
+                )
+            })
+            .unwrap_or(default)
+    };
+    let segment_age = dur(
+        "segment_age",
+        &raw.segment_age,
+        Duration::from_secs(3600),
+        Duration::from_secs(86_400),
+        errors,
+    );
+    let retain_age = dur(
+        "retain_age",
+        &raw.retain_age,
+        Duration::from_secs(7 * 86_400),
+        Duration::from_secs(365 * 86_400),
+        errors,
+    );
+    let fsync = match raw.fsync.as_deref() {
+        None => Fsync::Every(Duration::from_secs(1)),
+        Some("always") => Fsync::Always,
+        Some("never") => Fsync::Never,
+        Some(t) => match humantime::parse_duration(t.trim()) {
+            Ok(d) if d >= Duration::from_millis(10) && d <= Duration::from_secs(60) => {
+                Fsync::Every(d)
+            }
+            _ => {
+                errors.push(doc.error_at(
+                    "journal.fsync",
+                    format!("{t:?} is not an fsync policy; valid: always, never, or a duration from 10ms to 1m"),
+                ));
+                Fsync::Never
+            }
+        },
+    };
+    let segment_bytes = push(
+        errors,
+        values::in_range(
+            doc,
+            "journal.segment_bytes",
+            raw.segment_bytes.unwrap_or(64 << 20),
+            SEGMENT_BYTES,
+            "bytes",
+        ),
+    );
+    let retain_bytes = push(
+        errors,
+        values::in_range(
+            doc,
+            "journal.retain_bytes",
+            raw.retain_bytes.unwrap_or(1 << 30),
+            RETAIN_BYTES,
+            "bytes",
+        ),
+    );
+    let queue = push(
+        errors,
+        values::in_range(
+            doc,
+            "journal.queue",
+            raw.queue.unwrap_or(1 << 16),
+            QUEUE,
+            "records",
+        ),
+    );
+    if errors.len() > before {
+        return None;
+    }
+    Some(crate::plan::JournalSpec {
+        dir: dir.join(&raw.dir),
+        segment_bytes: segment_bytes?,
+        segment_age,
+        retain_bytes: retain_bytes?,
+        retain_age,
+        fsync,
+        queue: queue?,
+    })
 }
 
 fn alerting(

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use super::AdminToken;
+use crate::clock;
 use crate::config::{self, ConfigErrors};
-use crate::engine::{Command, CommandKind, clock};
+use crate::engine::{Command, CommandKind};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 

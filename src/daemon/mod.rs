@@ -16,8 +16,9 @@ pub use files::raise_open_file_limit;
 
 use crate::actuate::{Actuator, Netlink};
 use crate::api::{self, ApiState};
+use crate::clock;
 use crate::control::{AdminToken, Reloader};
-use crate::engine::{self, Shared, clock};
+use crate::engine::{self, Shared};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 use crate::probe::ProbeContext;
@@ -45,6 +46,14 @@ pub enum DaemonError {
     /// Installing per-path policy routing failed.
     #[error("installing per-path policy routing: {0}")]
     PolicyRouting(crate::actuate::ActuateError),
+    /// The journal could not be opened.
+    #[error("opening the journal in {dir}: {source}")]
+    Journal {
+        /// Its folder.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The engine stopped while gwanje was meant to run: nothing is
     /// probed or decided any more, so the process must not stay up.
     #[error("the engine stopped unexpectedly ({0}); exiting so a supervisor restarts gwanje")]
@@ -81,6 +90,7 @@ pub async fn run(
         .install_policy_routing(&plan.paths)
         .await
         .map_err(DaemonError::PolicyRouting)?;
+    let driver = open_driver(&plan)?;
     let paths = plan.paths.clone();
     let max_connections = plan.settings.max_connections;
     let (plans, plan_rx) = watch::channel(Arc::new(plan));
@@ -99,12 +109,13 @@ pub async fn run(
         commands.clone(),
     ));
 
-    let engine = tokio::spawn(engine::run(
+    let engine = tokio::spawn(engine::run_with(
         plan_rx,
         ctx,
         shared.clone(),
         actuator.clone(),
         command_rx,
+        driver,
     ));
     let hup = tokio::spawn(reload_on_sighup(reloader.clone()));
     let app = api::router(ApiState {
@@ -136,6 +147,40 @@ pub async fn run(
     actuator.remove_policy_routing(&paths).await;
     tracing::info!("gwanje stopped");
     result
+}
+
+/// The core, restored from the journal when there is one, and the journal
+/// it records into from now on.
+fn open_driver(plan: &Plan) -> Result<engine::Driver, DaemonError> {
+    let Some(spec) = &plan.settings.journal else {
+        return Ok(engine::Driver::new(crate::core::Core::new(), None));
+    };
+    let (restored, warnings) =
+        crate::journal::restore(&spec.dir).map_err(|e| DaemonError::Journal {
+            dir: spec.dir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+    for w in warnings {
+        tracing::warn!("journal: {w}");
+    }
+    let core = match restored {
+        Some(core) => {
+            clock::not_before(core.now());
+            tracing::info!(
+                alerts = core.alerts().filter(|a| a.firing()).count(),
+                groups = core.groups().len(),
+                "restored operator state from the journal"
+            );
+            core
+        }
+        None => crate::core::Core::new(),
+    };
+    let journal =
+        crate::journal::Journal::open(spec, &core).map_err(|source| DaemonError::Journal {
+            dir: spec.dir.clone(),
+            source,
+        })?;
+    Ok(engine::Driver::new(core, Some(journal)))
 }
 
 fn load_token(plan: &Plan) -> Result<AdminToken, DaemonError> {

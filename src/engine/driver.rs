@@ -5,32 +5,23 @@
 //! live operation, restore and replay all run through it.
 
 use crate::core::{Core, Effect, Input, Timestamp};
+use crate::journal::Journal;
 
-/// Where the driver records what passes through it (the journal).
-pub trait Recorder: Send {
-    /// `input` is about to be fed at `now`.
-    fn input(&mut self, now: Timestamp, input: &Input);
-    /// The core's timers are about to run at `now`.
-    fn timeout(&mut self, now: Timestamp);
-    /// The core produced `effect`.
-    fn effect(&mut self, effect: &Effect);
-}
-
-/// A core with its recorder.
+/// A core with its journal.
 pub struct Driver {
     core: Core,
-    recorder: Option<Box<dyn Recorder>>,
+    journal: Option<Journal>,
 }
 
 impl Driver {
-    /// Drives `core`, recording into `recorder` when there is one.
-    pub fn new(core: Core, recorder: Option<Box<dyn Recorder>>) -> Self {
-        Driver { core, recorder }
+    /// Drives `core`, recording into `journal` when there is one.
+    pub fn new(core: Core, journal: Option<Journal>) -> Self {
+        Driver { core, journal }
     }
 
     /// Records and feeds one input.
     pub fn feed(&mut self, now: Timestamp, input: Input) {
-        if let Some(r) = &mut self.recorder {
+        if let Some(r) = &mut self.journal {
             r.input(now, &input);
         }
         self.core.handle_input(now, input);
@@ -38,7 +29,7 @@ impl Driver {
 
     /// Records and runs the core's timers at `now`.
     pub fn tick(&mut self, now: Timestamp) {
-        if let Some(r) = &mut self.recorder {
+        if let Some(r) = &mut self.journal {
             r.timeout(now);
         }
         self.core.handle_timeout(now);
@@ -47,7 +38,7 @@ impl Driver {
     /// The next effect, recorded as it leaves.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         let effect = self.core.poll_effect()?;
-        if let Some(r) = &mut self.recorder {
+        if let Some(r) = &mut self.journal {
             r.effect(&effect);
         }
         Some(effect)
@@ -58,8 +49,17 @@ impl Driver {
         &self.core
     }
 
-    /// The recorder, to query (e.g. whether the journal needs a snapshot).
-    pub fn recorder_mut(&mut self) -> Option<&mut (dyn Recorder + 'static)> {
-        self.recorder.as_deref_mut()
+    /// The journal's health, when there is a journal.
+    pub fn journal_health(&self) -> Option<crate::journal::Health> {
+        self.journal.as_ref().map(Journal::health)
+    }
+
+    /// Starts the next journal segment when the writer asks for one.
+    pub fn snapshot_if_wanted(&mut self) {
+        if let Some(j) = &mut self.journal
+            && let Some(reason) = j.wants_snapshot()
+        {
+            j.snapshot(&self.core, reason);
+        }
     }
 }

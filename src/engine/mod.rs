@@ -3,7 +3,6 @@
 //! operator commands, plans) with the clock and feeds it in, runs the core's
 //! timers, and carries out its effects. It decides nothing itself.
 
-pub mod clock;
 mod driver;
 mod fault;
 mod report;
@@ -16,7 +15,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-pub use driver::{Driver, Recorder};
+pub use crate::clock;
+pub use driver::Driver;
 pub use scheduler::{Completed, Scheduler, phase_offset};
 pub use status::{Command, CommandError, CommandKind, Status};
 
@@ -68,6 +68,8 @@ struct Engine {
     /// The API's bound address: alert links point there unless configured.
     listen: Option<std::net::SocketAddr>,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Journal records dropped as of the last heartbeat.
+    journal_dropped: u64,
 }
 
 /// Runs until `plans` closes, starting from `core` (a fresh one, or one
@@ -124,6 +126,7 @@ pub async fn run_with(
         actuator,
         events: events_tx,
         watcher: None,
+        journal_dropped: 0,
     };
     e.apply(first);
     e.shared.ready.store(true, Ordering::SeqCst);
@@ -436,13 +439,32 @@ impl Engine {
         m.alerts_unacknowledged_critical.set(unacked);
     }
 
-    /// Once a second: the engine's sign of life for `/-/healthy`.
+    /// Once a second: the engine's sign of life for `/-/healthy`, and the
+    /// journal's upkeep (segments to start, trouble to report).
     fn heartbeat(&mut self) {
-        self.shared
-            .metrics
-            .engine_heartbeat
-            .set(clock::unix_seconds());
+        let m = &self.shared.metrics;
+        m.engine_heartbeat.set(clock::unix_seconds());
         fault::engine_tick();
+        self.driver.snapshot_if_wanted();
+        let Some(h) = self.driver.journal_health() else {
+            return;
+        };
+        m.journal_dropped
+            .inc_by(h.dropped.saturating_sub(m.journal_dropped.get()));
+        m.journal_written
+            .inc_by(h.written.saturating_sub(m.journal_written.get()));
+        let failing = h.failing || h.dropped > self.journal_dropped;
+        if failing != (m.journal_failing.get() == 1) {
+            m.journal_failing.set(i64::from(failing));
+            let input = if failing {
+                Input::JournalFailing { dropped: h.dropped }
+            } else {
+                Input::JournalRecovered
+            };
+            self.driver.feed(clock::now(), input);
+            self.drain(None);
+        }
+        self.journal_dropped = h.dropped;
     }
 
     fn actuate(

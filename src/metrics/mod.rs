@@ -62,6 +62,12 @@ pub struct Metrics {
     pub api_connections_rejected: IntCounter,
     /// The engine's last sign of life, Unix seconds.
     pub engine_heartbeat: Gauge,
+    /// Journal records dropped (queue full, disk failing).
+    pub journal_dropped: IntCounter,
+    /// Bytes written to the journal.
+    pub journal_written: IntCounter,
+    /// 1 while journal writes fail.
+    pub journal_failing: IntGauge,
 }
 
 impl Metrics {
@@ -229,6 +235,21 @@ impl Metrics {
                 "When the engine last showed it is running, Unix seconds.",
             )
             .expect("valid metric"),
+            journal_dropped: IntCounter::new(
+                "gwanje_journal_dropped_records_total",
+                "Journal records dropped because the queue was full or the disk failed.",
+            )
+            .expect("valid metric"),
+            journal_written: IntCounter::new(
+                "gwanje_journal_written_bytes_total",
+                "Bytes written to the journal.",
+            )
+            .expect("valid metric"),
+            journal_failing: IntGauge::new(
+                "gwanje_journal_failing",
+                "1 while writes to the journal fail.",
+            )
+            .expect("valid metric"),
             targets,
             registry,
         };
@@ -269,6 +290,9 @@ impl Metrics {
             Box::new(m.api_connections.clone()),
             Box::new(m.api_connections_rejected.clone()),
             Box::new(m.engine_heartbeat.clone()),
+            Box::new(m.journal_dropped.clone()),
+            Box::new(m.journal_written.clone()),
+            Box::new(m.journal_failing.clone()),
             Box::new(build_info),
         ] {
             r.register(c).expect("register");

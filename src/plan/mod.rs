@@ -48,6 +48,38 @@ pub struct Settings {
     pub admin_token_file: Option<PathBuf>,
     /// Where and how alerts are sent.
     pub alerting: Alerting,
+    /// The flight recorder, when on.
+    pub journal: Option<JournalSpec>,
+}
+
+/// When the journal forces its writes to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// After every batch.
+    Always,
+    /// At most this long after a write.
+    Every(Duration),
+    /// Never (the kernel writes back; a crash of gwanje still loses nothing).
+    Never,
+}
+
+/// The journal's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSpec {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// A segment is rotated past this many bytes.
+    pub segment_bytes: u64,
+    /// A segment is rotated past this age.
+    pub segment_age: Duration,
+    /// Oldest segments are deleted while the journal is larger than this.
+    pub retain_bytes: u64,
+    /// Segments older than this are deleted.
+    pub retain_age: Duration,
+    /// The fsync policy.
+    pub fsync: Fsync,
+    /// Records queued for the writer at most; more are dropped and counted.
+    pub queue: usize,
 }
 
 /// The `alerting` section.

@@ -15,7 +15,7 @@ use super::path::PathState;
 use super::types::Timestamp;
 
 /// Every alert gwanje sends itself; each has a page in `docs/runbooks/`.
-pub const ALERT_NAMES: [&str; 10] = [
+pub const ALERT_NAMES: [&str; 11] = [
     "PathDown",
     "FailoverExecuted",
     "FailoverImpossible",
@@ -26,6 +26,7 @@ pub const ALERT_NAMES: [&str; 10] = [
     "CertificateExpiringSoon",
     "PersonalDataExposed",
     "ConfigReloadFailed",
+    "JournalWriteFailing",
 ];
 
 /// An alert name. An alias, so serde's derive does not take the field for

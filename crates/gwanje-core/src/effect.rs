@@ -74,6 +74,13 @@ pub enum Input {
         /// How many errors the new configuration had.
         errors: u32,
     },
+    /// The journal is dropping records (disk full or failing, queue full).
+    JournalFailing {
+        /// Records dropped so far.
+        dropped: u64,
+    },
+    /// The journal writes again.
+    JournalRecovered,
 }
 
 /// Why a group's route is being moved.

@@ -12,7 +12,7 @@ use super::timers::{Timer, Timers};
 use super::types::{GroupName, Observation, PathName, Subject, TargetState, Timestamp};
 
 /// One subject's health window and the times path decisions compare.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Tracked {
     window: HealthWindow,
     last_ok: Option<Timestamp>,
@@ -38,7 +38,7 @@ impl Tracked {
 /// core: an input stamped earlier than the latest time the core has seen is
 /// evaluated at that latest time (its own stamps, e.g. when a probe
 /// finished, are kept as data).
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Core {
     now: Timestamp,
     timers: Timers,
@@ -151,6 +151,21 @@ impl Core {
                 }
                 false
             }
+            Input::JournalFailing { dropped } => {
+                self.alerts.fire(
+                    now,
+                    "JournalWriteFailing",
+                    Severity::Warning,
+                    &[],
+                    format!("the journal cannot be written; {dropped} records dropped so far"),
+                    "gwanje keeps monitoring and deciding, but what it sees and does is not fully recorded: replay and the incident report will show a gap. Check the journal directory's disk (space, permissions, errors).".into(),
+                );
+                false
+            }
+            Input::JournalRecovered => {
+                self.alerts.resolve(now, "JournalWriteFailing", &[]);
+                false
+            }
             Input::ReloadRejected { errors } => {
                 self.alerts.fire(
                     now,
@@ -188,6 +203,37 @@ impl Core {
     /// Takes the next pending effect, oldest first.
     pub fn poll_effect(&mut self) -> Option<Effect> {
         self.effects.pop_front()
+    }
+
+    /// The core as a restart finds it in the journal: what operators did
+    /// and what gwanje promised (pins, freezes, flap and hold-down history,
+    /// alerts with their start times and acknowledgements) is kept; what
+    /// must be measured again (health windows, path states, the kernel's
+    /// route, changes in flight) is forgotten, and each group reads the
+    /// kernel's route again before it moves anything.
+    pub fn restarted(mut self) -> Core {
+        for t in self.health.values_mut() {
+            *t = Tracked {
+                window: HealthWindow::new(t.window.policy()),
+                last_ok: None,
+                failing_since: None,
+            };
+        }
+        let now = self.now;
+        for p in self.paths.values_mut() {
+            let last_down = p.last_down;
+            *p = PathStatus::new(now);
+            p.last_down = last_down;
+        }
+        for g in self.groups.values_mut() {
+            g.adopted = false;
+            g.active = None;
+            g.pending = None;
+            g.failed_attempts = 0;
+        }
+        self.route_changed_at.clear();
+        self.effects.clear();
+        self
     }
 
     /// The latest time the core has seen.

@@ -1,6 +1,8 @@
-//! The one place that reads the wall clock, for timestamps given to the core.
+//! The one place that reads the clock: timestamps given to the core, and
+//! the times adapters measure with (the journal's fsync and segment age).
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::core::Timestamp;
@@ -21,7 +23,21 @@ pub fn now() -> Timestamp {
             .unwrap_or(0);
         (wall, Instant::now())
     });
-    Timestamp(wall + mono.elapsed().as_millis() as u64)
+    Timestamp(wall + mono.elapsed().as_millis() as u64 + SHIFT.load(Ordering::Relaxed))
+}
+
+/// Added to every reading, so time never runs behind what the journal saw.
+static SHIFT: AtomicU64 = AtomicU64::new(0);
+
+/// Moves the clock forward to at least `at`: a core restored from the
+/// journal has seen times up to `at`, and if the wall clock was stepped back
+/// across the restart, the core would otherwise wait out the difference
+/// before deciding anything.
+pub fn not_before(at: Timestamp) {
+    let behind = at.0.saturating_sub(now().0);
+    if behind > 0 {
+        SHIFT.fetch_add(behind, Ordering::Relaxed);
+    }
 }
 
 /// Now, as fractional Unix seconds (for metrics).

@@ -1,0 +1,169 @@
+//! The journal's on-disk format, version 1 (specified in `docs/journal.md`).
+//!
+//! A journal is a folder of segment files `<seq>.gwj`, `seq` a zero-padded
+//! decimal that only grows. A segment starts with an 8-byte header, the magic
+//! `GWJ\0` and the format version as a little-endian u32, followed by
+//! records. A record is a little-endian u32 length, a little-endian u32
+//! CRC-32 (IEEE) of the payload, and the payload: one [`Record`] as JSON.
+//! Every segment's first record is a snapshot of the core.
+
+use std::io::{self, Read};
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Core, Effect, Input, Timestamp};
+
+/// The magic at the start of every segment.
+pub const MAGIC: [u8; 4] = *b"GWJ\0";
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+/// The header's length.
+pub const HEADER_LEN: u64 = 8;
+/// The largest record a reader accepts; a longer length is corruption.
+pub const MAX_RECORD_BYTES: u32 = 64 << 20;
+
+/// Why a segment starts with a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotReason {
+    /// gwanje started (fresh, or restored from the journal).
+    Start,
+    /// The previous segment reached its size or age.
+    Rotate,
+    /// Records were lost before it (disk or queue trouble): replay cannot
+    /// verify across it and restarts from this state.
+    Resync,
+}
+
+/// One journal record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    /// The core's whole state at `at`.
+    Snapshot {
+        /// When.
+        at: Timestamp,
+        /// Why.
+        reason: SnapshotReason,
+        /// The state.
+        core: Box<Core>,
+    },
+    /// An input fed to the core at `at`.
+    Input {
+        /// The time it was fed with.
+        at: Timestamp,
+        /// The input.
+        input: Input,
+    },
+    /// The core's timers ran at `at`.
+    Timeout {
+        /// The time they ran with.
+        at: Timestamp,
+    },
+    /// An effect the core produced.
+    Effect {
+        /// The effect.
+        effect: Effect,
+    },
+}
+
+/// The segment header.
+pub fn header() -> [u8; 8] {
+    let mut h = [0u8; 8];
+    h[..4].copy_from_slice(&MAGIC);
+    h[4..].copy_from_slice(&VERSION.to_le_bytes());
+    h
+}
+
+/// Appends `record`, framed, to `out`.
+pub fn encode(record: &Record, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 8]);
+    serde_json::to_writer(&mut *out, record).expect("records always encode");
+    let payload = &out[start + 8..];
+    let len = u32::try_from(payload.len()).expect("records are far below 4 GiB");
+    let crc = crc32fast::hash(payload);
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// What reading one record found.
+#[derive(Debug)]
+pub enum Frame {
+    /// A whole, valid record, and the bytes its frame took.
+    Record(Box<Record>, u64),
+    /// The end of the segment, cleanly.
+    End,
+    /// A record cut short (a crash mid-write) or damaged, at this offset.
+    Bad(String),
+}
+
+/// Reads one framed record from `r`.
+pub fn decode(r: &mut impl Read) -> io::Result<Frame> {
+    let mut head = [0u8; 8];
+    let got = read_full(r, &mut head)?;
+    if got == 0 {
+        return Ok(Frame::End);
+    }
+    if got < head.len() {
+        return Ok(Frame::Bad("a record header cut short".into()));
+    }
+    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+    let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
+    if len > MAX_RECORD_BYTES {
+        return Ok(Frame::Bad(format!("a record length of {len} bytes")));
+    }
+    let mut payload = vec![0u8; len as usize];
+    if read_full(r, &mut payload)? < payload.len() {
+        return Ok(Frame::Bad("a record cut short".into()));
+    }
+    if crc32fast::hash(&payload) != crc {
+        return Ok(Frame::Bad("a checksum mismatch".into()));
+    }
+    match serde_json::from_slice(&payload) {
+        Ok(record) => Ok(Frame::Record(Box::new(record), 8 + u64::from(len))),
+        Err(e) => Ok(Frame::Bad(format!("a record that does not decode ({e})"))),
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_damage_is_detected() {
+        let mut buf = Vec::new();
+        let r = Record::Timeout { at: Timestamp(42) };
+        encode(&r, &mut buf);
+        encode(&r, &mut buf);
+        let mut cur = std::io::Cursor::new(buf.clone());
+        assert!(matches!(decode(&mut cur).unwrap(), Frame::Record(x, _) if *x == r));
+        assert!(matches!(decode(&mut cur).unwrap(), Frame::Record(..)));
+        assert!(matches!(decode(&mut cur).unwrap(), Frame::End));
+        // A torn tail.
+        let mut cur = std::io::Cursor::new(buf[..buf.len() - 3].to_vec());
+        decode(&mut cur).unwrap();
+        assert!(matches!(decode(&mut cur).unwrap(), Frame::Bad(_)));
+        // A flipped byte.
+        let mut bad = buf.clone();
+        bad[12] ^= 0x20;
+        assert!(matches!(
+            decode(&mut std::io::Cursor::new(bad)).unwrap(),
+            Frame::Bad(_)
+        ));
+    }
+}

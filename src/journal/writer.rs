@@ -1,0 +1,356 @@
+//! Writing the journal: the engine hands records to a bounded queue and
+//! never waits; a writer thread batches them into the current segment,
+//! applies the fsync policy, rotates segments by size or age and prunes old
+//! ones by total size or age. A full queue or a failing disk drops records
+//! and counts them; writing resumes with a `resync` snapshot.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::Duration;
+
+use super::format::{self, Record, SnapshotReason};
+use super::reader;
+use crate::clock;
+use crate::core::{Core, Effect, Input, Timestamp};
+use crate::plan::{Fsync, JournalSpec};
+
+/// Most records written in one batch.
+const BATCH: usize = 4096;
+
+/// What the writer thread and the engine side share.
+#[derive(Default)]
+struct State {
+    dropped: AtomicU64,
+    failing: AtomicBool,
+    /// 0: none; 1: rotate; 2: resync.
+    wants_snapshot: AtomicU8,
+    /// Bytes written to the journal so far.
+    written: AtomicU64,
+}
+
+impl State {
+    fn want(&self, reason: SnapshotReason) {
+        let v = match reason {
+            SnapshotReason::Resync => 2,
+            _ => 1,
+        };
+        self.wants_snapshot.fetch_max(v, Ordering::SeqCst);
+    }
+}
+
+/// The journal as the engine sees it: a [`Recorder`] that never blocks.
+pub struct Journal {
+    tx: SyncSender<Record>,
+    state: Arc<State>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How the journal is doing, for metrics and the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// Records dropped since start.
+    pub dropped: u64,
+    /// Whether writes fail now.
+    pub failing: bool,
+    /// Bytes written since start.
+    pub written: u64,
+}
+
+impl Journal {
+    /// Opens the journal in `spec.dir` (created if missing) in a new
+    /// segment that starts with a snapshot of `core`.
+    pub fn open(spec: &JournalSpec, core: &Core) -> std::io::Result<Journal> {
+        std::fs::create_dir_all(&spec.dir)?;
+        let next = reader::segments(&spec.dir)
+            .map_err(std::io::Error::other)?
+            .last()
+            .map_or(1, |s| s.seq + 1);
+        let (tx, rx) = sync_channel(spec.queue);
+        let state = Arc::new(State::default());
+        let mut w = Writer {
+            spec: spec.clone(),
+            seq: next,
+            file: None,
+            bytes: 0,
+            opened_at: clock::now(),
+            synced_at: clock::now(),
+            rotate: false,
+            state: state.clone(),
+            buf: Vec::new(),
+        };
+        // The first segment exists before monitoring starts, or not at all.
+        w.start_segment(&Record::Snapshot {
+            at: core.now(),
+            reason: SnapshotReason::Start,
+            core: Box::new(core.clone()),
+        })?;
+        let thread = std::thread::Builder::new()
+            .name("gwanje-journal".into())
+            .spawn(move || w.run(rx))?;
+        Ok(Journal {
+            tx,
+            state,
+            thread: Some(thread),
+        })
+    }
+
+    fn push(&mut self, record: Record) {
+        match self.tx.try_send(record) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.state.dropped.fetch_add(1, Ordering::Relaxed);
+                self.state.want(SnapshotReason::Resync);
+            }
+            // The writer thread is gone: recording is over, and gwanje must
+            // not run on unrecorded.
+            Err(TrySendError::Disconnected(_)) => panic!("the journal writer stopped"),
+        }
+    }
+
+    /// Dropped and failing, as the writer sees it.
+    pub fn health(&self) -> Health {
+        Health {
+            dropped: self.state.dropped.load(Ordering::Relaxed),
+            failing: self.state.failing.load(Ordering::Relaxed),
+            written: self.state.written.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The snapshot the writer asks for (a segment to start), if any.
+    pub fn wants_snapshot(&self) -> Option<SnapshotReason> {
+        match self.state.wants_snapshot.load(Ordering::SeqCst) {
+            0 => None,
+            1 => Some(SnapshotReason::Rotate),
+            _ => Some(SnapshotReason::Resync),
+        }
+    }
+
+    /// Hands the writer a snapshot of `core` to start the next segment with.
+    pub fn snapshot(&mut self, core: &Core, reason: SnapshotReason) {
+        self.state.wants_snapshot.store(0, Ordering::SeqCst);
+        self.push(Record::Snapshot {
+            at: core.now(),
+            reason,
+            core: Box::new(core.clone()),
+        });
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer flush, sync and stop.
+        let (tx, _) = sync_channel(1);
+        drop(std::mem::replace(&mut self.tx, tx));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Journal {
+    /// Records that `input` is fed at `now`.
+    pub fn input(&mut self, now: Timestamp, input: &Input) {
+        self.push(Record::Input {
+            at: now,
+            input: input.clone(),
+        });
+    }
+
+    /// Records that the core's timers run at `now`.
+    pub fn timeout(&mut self, now: Timestamp) {
+        self.push(Record::Timeout { at: now });
+    }
+
+    /// Records an effect the core produced.
+    pub fn effect(&mut self, effect: &Effect) {
+        self.push(Record::Effect {
+            effect: effect.clone(),
+        });
+    }
+}
+
+struct Writer {
+    spec: JournalSpec,
+    seq: u64,
+    file: Option<File>,
+    bytes: u64,
+    opened_at: Timestamp,
+    synced_at: Timestamp,
+    rotate: bool,
+    state: Arc<State>,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Record>) {
+        let wait = match self.spec.fsync {
+            Fsync::Every(d) => d.min(Duration::from_secs(1)),
+            _ => Duration::from_secs(1),
+        };
+        loop {
+            let first = match rx.recv_timeout(wait) {
+                Ok(r) => Some(r),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.sync();
+                    return;
+                }
+            };
+            let batch: Vec<Record> = first
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(BATCH))
+                .collect();
+            for record in batch {
+                self.write(record);
+            }
+            self.flush();
+            let now = clock::now();
+            let sync_due = match self.spec.fsync {
+                Fsync::Always => true,
+                Fsync::Every(d) => now.since(self.synced_at) >= d.as_millis() as u64,
+                Fsync::Never => false,
+            };
+            if sync_due {
+                self.sync();
+            }
+            let age = Duration::from_millis(now.since(self.opened_at));
+            if self.file.is_some()
+                && !self.rotate
+                && (self.bytes >= self.spec.segment_bytes || age >= self.spec.segment_age)
+            {
+                self.rotate = true;
+                self.state.want(SnapshotReason::Rotate);
+            }
+        }
+    }
+
+    fn write(&mut self, record: Record) {
+        if let Record::Snapshot { .. } = &record
+            && (self.rotate || self.file.is_none())
+        {
+            self.flush();
+            self.sync();
+            if let Err(e) = self.start_segment(&record) {
+                self.fail(1, &e);
+            }
+            return;
+        }
+        if self.file.is_none() {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        format::encode(&record, &mut self.buf);
+    }
+
+    /// Opens segment `seq`, writes its header and `snapshot`, syncs, prunes.
+    fn start_segment(&mut self, snapshot: &Record) -> std::io::Result<()> {
+        let path = segment_path(&self.spec.dir, self.seq);
+        let mut file = File::options().create_new(true).append(true).open(&path)?;
+        let mut buf = format::header().to_vec();
+        format::encode(snapshot, &mut buf);
+        file.write_all(&buf)?;
+        file.sync_data()?;
+        self.seq += 1;
+        self.bytes = buf.len() as u64;
+        self.state.written.fetch_add(self.bytes, Ordering::Relaxed);
+        self.file = Some(file);
+        self.opened_at = clock::now();
+        self.synced_at = self.opened_at;
+        self.rotate = false;
+        if self.state.failing.swap(false, Ordering::SeqCst) {
+            tracing::info!(file = %path.display(), "the journal writes again");
+        }
+        self.prune(&path);
+        Ok(())
+    }
+
+    /// Hands the batch to the kernel: after this a crash of gwanje loses nothing.
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let Some(file) = &mut self.file else {
+            let lost = count_records(&self.buf);
+            self.state.dropped.fetch_add(lost, Ordering::Relaxed);
+            self.buf.clear();
+            return;
+        };
+        match file.write_all(&self.buf) {
+            Ok(()) => {
+                self.bytes += self.buf.len() as u64;
+                self.state
+                    .written
+                    .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
+                self.buf.clear();
+            }
+            Err(e) => {
+                let lost = count_records(&self.buf);
+                self.buf.clear();
+                self.fail(lost, &e);
+            }
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Some(f) = &self.file {
+            if let Err(e) = f.sync_data() {
+                self.fail(0, &e);
+                return;
+            }
+            self.synced_at = clock::now();
+        }
+    }
+
+    /// Stops writing to the current segment; the next snapshot retries.
+    fn fail(&mut self, lost: u64, e: &std::io::Error) {
+        self.state.dropped.fetch_add(lost, Ordering::Relaxed);
+        self.file = None;
+        self.state.want(SnapshotReason::Resync);
+        if !self.state.failing.swap(true, Ordering::SeqCst) {
+            tracing::error!(dir = %self.spec.dir.display(), "writing the journal: {e}; dropping records until it works again");
+        }
+    }
+
+    /// Deletes the oldest segments beyond the retention limits, never `current`.
+    fn prune(&self, current: &Path) {
+        let Ok(mut segs) = reader::segments(&self.spec.dir) else {
+            return;
+        };
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let mut total: u64 = segs.iter().map(|s| size(&s.path)).sum();
+        segs.retain(|s| s.path != current);
+        for s in segs {
+            let old = std::fs::metadata(&s.path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > self.spec.retain_age);
+            if total <= self.spec.retain_bytes && !old {
+                break;
+            }
+            total = total.saturating_sub(size(&s.path));
+            if let Err(e) = std::fs::remove_file(&s.path) {
+                tracing::warn!(file = %s.path.display(), "pruning the journal: {e}");
+            }
+        }
+    }
+}
+
+fn count_records(mut buf: &[u8]) -> u64 {
+    let mut n = 0;
+    while buf.len() >= 8 {
+        let len = u32::from_le_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
+        buf = buf.get(8 + len..).unwrap_or_default();
+        n += 1;
+    }
+    n
+}
+
+/// The file of segment `seq` in `dir`.
+pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.gwj"))
+}

@@ -20,3 +20,4 @@ pub mod logging;
 pub mod metrics;
 pub mod plan;
 pub mod probe;
+pub mod replay;

@@ -30,6 +30,25 @@ enum Command {
         )]
         config: PathBuf,
     },
+    /// Replay a journal through the decision core: a timeline in plain words,
+    /// or (--verify) proof that the core reproduces every recorded effect.
+    Replay {
+        /// The journal folder (`journal.dir` of the config).
+        #[arg(long)]
+        journal: PathBuf,
+        /// Show the timeline from this time on (RFC 3339, e.g. 2026-12-03T14:00:00Z).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<u64>,
+        /// Show the timeline up to this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<u64>,
+        /// `text` (one line per event) or `json` (one object per line).
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// Compare every replayed effect with the recorded one; exit 1 on the first difference.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Validate configuration files and print a summary; every error is listed.
     CheckConfig {
         /// Daemon configuration files to check (with the catalogs they name).
@@ -53,6 +72,13 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
+        Command::Replay {
+            journal,
+            from,
+            to,
+            format,
+            verify,
+        } => replay(&journal, from, to, &format, verify),
         Command::Run { config } => match run(config) {
             Ok(code) => code,
             Err(e) => {
@@ -80,6 +106,64 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Exit code for a journal that cannot be read (EX_NOINPUT).
+const EXIT_NO_INPUT: u8 = 66;
+
+fn parse_time(s: &str) -> Result<u64, String> {
+    let t = humantime::parse_rfc3339_weak(s)
+        .map_err(|e| format!("{s:?} is not a time ({e}); valid: RFC 3339 such as 2026-12-03T14:00:00Z"))?;
+    let ms = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("{s:?} is before 1970"))?
+        .as_millis();
+    u64::try_from(ms).map_err(|_| format!("{s:?} is too far in the future"))
+}
+
+fn replay(journal: &std::path::Path, from: Option<u64>, to: Option<u64>, format: &str, verify: bool) -> ExitCode {
+    let outcome = match gwanje::replay::replay(journal, from, to) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("gwanje: {e}");
+            return ExitCode::from(EXIT_NO_INPUT);
+        }
+    };
+    for w in &outcome.warnings {
+        eprintln!("warning: {w}");
+    }
+    if verify {
+        if outcome.gaps > 0 {
+            eprintln!("note: {} gap(s) in the record; verified from each resync snapshot on", outcome.gaps);
+        }
+        if outcome.truncated > 0 {
+            eprintln!("note: the journal ends inside a step: {} effect(s) of its last input were never recorded (gwanje stopped there)", outcome.truncated);
+        }
+        return match &outcome.divergence {
+            None => {
+                println!("identical: {} effects", outcome.identical);
+                ExitCode::SUCCESS
+            }
+            Some(d) => {
+                println!(
+                    "diverged after {} identical effects, at {}:\n  expected: {}\n  got:      {}",
+                    outcome.identical,
+                    gwanje::replay::rfc3339(d.at),
+                    d.expected,
+                    d.got
+                );
+                ExitCode::from(1)
+            }
+        };
+    }
+    for e in &outcome.entries {
+        if format == "json" {
+            println!("{}", serde_json::to_string(e).expect("entries encode"));
+        } else {
+            println!("{}  {}", e.time, e.text);
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn run(config: PathBuf) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,163 @@
+//! `gwanje replay`: the journal's recorded inputs fed through the core with
+//! their recorded times, as a timeline in plain words, and (`--verify`)
+//! every effect compared with the one gwanje recorded live.
+
+pub mod timeline;
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use crate::core::{Core, Effect, Timestamp};
+use crate::journal::{self, JournalError, Record, SnapshotReason};
+
+/// One timeline entry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Entry {
+    /// When, Unix ms.
+    pub at: u64,
+    /// The same as RFC 3339 (UTC, milliseconds).
+    pub time: String,
+    /// What happened, in words.
+    pub text: String,
+    /// The effect itself, when it was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+}
+
+/// Where the replayed effects first differ from the recorded ones.
+#[derive(Debug, Clone)]
+pub struct Divergence {
+    /// When (the time of the input that produced it).
+    pub at: Timestamp,
+    /// What gwanje recorded.
+    pub expected: String,
+    /// What the replay produced.
+    pub got: String,
+}
+
+/// What a replay found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The timeline.
+    pub entries: Vec<Entry>,
+    /// Effects that matched the recorded ones.
+    pub identical: usize,
+    /// The first mismatch.
+    pub divergence: Option<Divergence>,
+    /// Effects produced at the very end that were never recorded (the
+    /// journal ends inside a step: gwanje stopped there).
+    pub truncated: usize,
+    /// Records lost before a `resync` snapshot, where verifying restarts.
+    pub gaps: usize,
+    /// Damaged tails and other problems met, each naming its file and offset.
+    pub warnings: Vec<String>,
+}
+
+/// RFC 3339 for a Unix-ms timestamp.
+pub fn rfc3339(at: Timestamp) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// Replays the journal in `dir`; entries outside `from..=to` (Unix ms) are
+/// left out of the timeline, but every record is replayed.
+pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome, JournalError> {
+    let segs = journal::segments(dir)?;
+    if segs.is_empty() {
+        return Err(JournalError::Empty {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let mut out = Outcome::default();
+    let mut core: Option<Core> = None;
+    let mut produced: VecDeque<(Timestamp, Effect)> = VecDeque::new();
+    let mut recorded: VecDeque<Effect> = VecDeque::new();
+    let shown = |at: Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
+    for seg in segs {
+        let (records, warning) = journal::read_segment(&seg.path)?;
+        out.warnings.extend(warning);
+        for record in records {
+            match record {
+                Record::Snapshot { at, reason, core: c } => {
+                    let verify_state = reason == SnapshotReason::Rotate && core.is_some();
+                    if verify_state
+                        && out.divergence.is_none()
+                        && produced.is_empty()
+                        && core.as_ref() != Some(&*c)
+                    {
+                        out.divergence = Some(Divergence {
+                            at,
+                            expected: "the core state recorded at segment rotation".into(),
+                            got: "a different replayed state".into(),
+                        });
+                    }
+                    if !verify_state {
+                        // A start (restart) or a resync: the recorded state is the truth from here.
+                        if reason == SnapshotReason::Resync {
+                            out.gaps += 1;
+                        }
+                        produced.clear();
+                        recorded.clear();
+                        core = Some(*c);
+                    }
+                }
+                Record::Input { at, input } => {
+                    if shown(at)
+                        && let Some(text) = timeline::input(&input)
+                    {
+                        out.entries.push(entry(at, text, None));
+                    }
+                    let c = core.get_or_insert_with(Core::new);
+                    c.handle_input(at, input);
+                    while let Some(e) = c.poll_effect() {
+                        produced.push_back((at, e));
+                    }
+                }
+                Record::Timeout { at } => {
+                    let c = core.get_or_insert_with(Core::new);
+                    c.handle_timeout(at);
+                    while let Some(e) = c.poll_effect() {
+                        produced.push_back((at, e));
+                    }
+                }
+                Record::Effect { effect } => recorded.push_back(effect),
+            }
+            while !produced.is_empty() && !recorded.is_empty() {
+                let (at, got) = produced.pop_front().expect("not empty");
+                let expected = recorded.pop_front().expect("not empty");
+                if shown(at)
+                    && let Some(text) = timeline::effect(&got)
+                {
+                    out.entries.push(entry(at, text, Some(got.clone())));
+                }
+                if got == expected {
+                    out.identical += 1;
+                } else if out.divergence.is_none() {
+                    out.divergence = Some(Divergence {
+                        at,
+                        expected: format!("{expected:?}"),
+                        got: format!("{got:?}"),
+                    });
+                }
+            }
+        }
+    }
+    if !recorded.is_empty() && out.divergence.is_none() {
+        out.divergence = Some(Divergence {
+            at: core.as_ref().map_or(Timestamp(0), Core::now),
+            expected: format!("{:?}", recorded[0]),
+            got: "nothing: the replay produced fewer effects".into(),
+        });
+    }
+    out.truncated = produced.len();
+    Ok(out)
+}
+
+fn entry(at: Timestamp, text: String, effect: Option<Effect>) -> Entry {
+    Entry {
+        at: at.0,
+        time: rfc3339(at),
+        text,
+        effect,
+    }
+}

@@ -112,8 +112,9 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
 const EXIT_NO_INPUT: u8 = 66;
 
 fn parse_time(s: &str) -> Result<u64, String> {
-    let t = humantime::parse_rfc3339_weak(s)
-        .map_err(|e| format!("{s:?} is not a time ({e}); valid: RFC 3339 such as 2026-12-03T14:00:00Z"))?;
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
+        format!("{s:?} is not a time ({e}); valid: RFC 3339 such as 2026-12-03T14:00:00Z")
+    })?;
     let ms = t
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| format!("{s:?} is before 1970"))?
@@ -121,7 +122,13 @@ fn parse_time(s: &str) -> Result<u64, String> {
     u64::try_from(ms).map_err(|_| format!("{s:?} is too far in the future"))
 }
 
-fn replay(journal: &std::path::Path, from: Option<u64>, to: Option<u64>, format: &str, verify: bool) -> ExitCode {
+fn replay(
+    journal: &std::path::Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    format: &str,
+    verify: bool,
+) -> ExitCode {
     let outcome = match gwanje::replay::replay(journal, from, to) {
         Ok(o) => o,
         Err(e) => {
@@ -134,10 +141,16 @@ fn replay(journal: &std::path::Path, from: Option<u64>, to: Option<u64>, format:
     }
     if verify {
         if outcome.gaps > 0 {
-            eprintln!("note: {} gap(s) in the record; verified from each resync snapshot on", outcome.gaps);
+            eprintln!(
+                "note: {} gap(s) in the record; verified from each resync snapshot on",
+                outcome.gaps
+            );
         }
         if outcome.truncated > 0 {
-            eprintln!("note: the journal ends inside a step: {} effect(s) of its last input were never recorded (gwanje stopped there)", outcome.truncated);
+            eprintln!(
+                "note: the journal ends inside a step: {} effect(s) of its last input were never recorded (gwanje stopped there)",
+                outcome.truncated
+            );
         }
         return match &outcome.divergence {
             None => {

@@ -73,13 +73,21 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
     let mut produced: VecDeque<(Timestamp, Effect)> = VecDeque::new();
     let mut recorded: VecDeque<Effect> = VecDeque::new();
     let shown = |at: Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
+    // After a damaged tail the next snapshot is the truth, as after a resync.
+    let mut damaged = false;
     for seg in segs {
         let (records, warning) = journal::read_segment(&seg.path)?;
+        let this_damaged = warning.is_some();
         out.warnings.extend(warning);
         for record in records {
             match record {
-                Record::Snapshot { at, reason, core: c } => {
-                    let verify_state = reason == SnapshotReason::Rotate && core.is_some();
+                Record::Snapshot {
+                    at,
+                    reason,
+                    core: c,
+                } => {
+                    let verify_state =
+                        reason == SnapshotReason::Rotate && core.is_some() && !damaged;
                     if verify_state
                         && out.divergence.is_none()
                         && produced.is_empty()
@@ -93,9 +101,10 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                     }
                     if !verify_state {
                         // A start (restart) or a resync: the recorded state is the truth from here.
-                        if reason == SnapshotReason::Resync {
+                        if reason == SnapshotReason::Resync || damaged {
                             out.gaps += 1;
                         }
+                        damaged = false;
                         produced.clear();
                         recorded.clear();
                         core = Some(*c);
@@ -122,6 +131,11 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                 }
                 Record::Effect { effect } => recorded.push_back(effect),
             }
+            if damaged {
+                // Records are missing: nothing is compared until the next snapshot.
+                produced.clear();
+                recorded.clear();
+            }
             while !produced.is_empty() && !recorded.is_empty() {
                 let (at, got) = produced.pop_front().expect("not empty");
                 let expected = recorded.pop_front().expect("not empty");
@@ -141,6 +155,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                 }
             }
         }
+        damaged |= this_damaged;
     }
     if !recorded.is_empty() && out.divergence.is_none() {
         out.divergence = Some(Divergence {

@@ -18,9 +18,9 @@ pub fn effect(e: &Effect) -> Option<String> {
             ..
         } => {
             let cause = cause.map_or(String::new(), |c| format!(", last failure: {}", c.as_str()));
-            let behind = behind
-                .as_ref()
-                .map_or(String::new(), |p| format!(" (a consequence: path {p} is down)"));
+            let behind = behind.as_ref().map_or(String::new(), |p| {
+                format!(" (a consequence: path {p} is down)")
+            });
             match to {
                 TargetState::Down => format!(
                     "{subject} is down: {failures_in_window} failures in its window{cause}{behind}"
@@ -28,7 +28,9 @@ pub fn effect(e: &Effect) -> Option<String> {
                 other => format!("{subject} is {other}{behind}"),
             }
         }
-        Effect::PathChanged { path, to, reason, .. } => format!("path {path} is {to}: {reason}"),
+        Effect::PathChanged {
+            path, to, reason, ..
+        } => format!("path {path} is {to}: {reason}"),
         Effect::RouteChangeRequested {
             group,
             from,
@@ -77,18 +79,24 @@ pub fn effect(e: &Effect) -> Option<String> {
             "{group}: {check} fails through every path: the service is down, not a path (no switch)"
         ),
         Effect::ServiceRecovered { group, check } => format!("{group}: {check} passes again"),
-        Effect::MonitorIsolated { group } => format!(
-            "{group}: every path failed at once: gwanje itself looks cut off (no switch)"
-        ),
+        Effect::MonitorIsolated { group } => {
+            format!("{group}: every path failed at once: gwanje itself looks cut off (no switch)")
+        }
         Effect::MonitorReconnected { group } => format!("{group}: gwanje is connected again"),
         Effect::GroupFrozen {
             group, switches, ..
-        } => format!("{group}: {switches} switches within the flap window; automatic switching frozen"),
-        Effect::GroupUnfrozen { group, by } => format!("{group}: automatic switching resumed ({by})"),
+        } => format!(
+            "{group}: {switches} switches within the flap window; automatic switching frozen"
+        ),
+        Effect::GroupUnfrozen { group, by } => {
+            format!("{group}: automatic switching resumed ({by})")
+        }
         Effect::FailbackAvailable { group, to } => {
             format!("{group}: {to} is healthy again; pin it to fail back (manual failback)")
         }
-        Effect::PinSet { group, path, by, .. } => format!("{group}: pinned to {path} by {by}"),
+        Effect::PinSet {
+            group, path, by, ..
+        } => format!("{group}: pinned to {path} by {by}"),
         Effect::PinCleared { group, by } => format!("{group}: pin cleared ({by})"),
         Effect::AlertsDue { alerts, .. } => {
             let parts: Vec<String> = alerts

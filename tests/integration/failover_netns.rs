@@ -114,7 +114,27 @@ fn b_router_stops_forwarding() {
     if !available() {
         return;
     }
-    fails_over(|r| r.bed.ra.sysctl("net.ipv4.ip_forward=0"));
+    let mut rig = fails_over(|r| r.bed.ra.sysctl("net.ipv4.ip_forward=0"));
+    // The golden record: replaying the journal reproduces every effect, and
+    // the timeline tells the switch with its reason.
+    let (code, out, err) = rig.replay(&["--verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let n: usize = out
+        .trim()
+        .strip_prefix("identical: ")
+        .and_then(|r| r.strip_suffix(" effects"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}{err}"));
+    assert!(n > 10, "a failover run decides more than {n} things");
+    let (code, timeline, err) = rig.replay(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        timeline.lines().any(|l| l.contains(
+            "services: traffic now flows via standby (was primary); reason: path failed"
+        )),
+        "{timeline}"
+    );
+    assert!(timeline.contains("path primary is down"), "{timeline}");
 }
 
 #[test]

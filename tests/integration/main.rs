@@ -11,6 +11,7 @@ mod dashboards;
 mod deploy_configs;
 mod failover_netns;
 mod hostile_clients;
+mod journal;
 mod probe_dns_tcp_icmp;
 mod probe_http;
 mod redirects;

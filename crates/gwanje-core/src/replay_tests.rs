@@ -85,3 +85,57 @@ proptest::proptest! {
         proptest::prop_assert_eq!(a, b);
     }
 }
+
+#[test]
+fn a_restart_keeps_what_operators_did_and_forgets_what_must_be_measured() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.flap_guard = FlapGuard {
+        max_switches: 2,
+        window_ms: 600_000,
+    };
+    let mut sim = Sim::new(g).started_on("a");
+    for _ in 0..3 {
+        sim.router_ok.insert("a", false);
+        sim.run(15);
+        sim.router_ok.insert("a", true);
+        sim.run(30);
+    }
+    let name = GroupName::new("svc");
+    let before = sim.core.groups()[&name].clone();
+    assert!(
+        before.frozen_until.is_some(),
+        "the flap guard froze the group"
+    );
+    let at = Timestamp(sim.now);
+    sim.feed(
+        at,
+        Input::Pin {
+            group: name.clone(),
+            path: PathName::new("b"),
+            until: Timestamp(sim.now + 3_600_000),
+            by: "lee".into(),
+        },
+    );
+    sim.drain();
+    let text = serde_json::to_string(&sim.core).unwrap();
+    let restored: Core = serde_json::from_str::<Core>(&text).unwrap().restarted();
+    let g = &restored.groups()[&name];
+    assert_eq!(g.frozen_until, before.frozen_until);
+    assert_eq!(g.switches, before.switches, "flap history kept");
+    assert_eq!(g.pin.as_ref().map(|p| p.by.as_str()), Some("lee"));
+    assert!(!g.adopted && g.active.is_none(), "the kernel is read again");
+    assert_eq!(
+        restored.paths()[&PathName::new("a")].last_down,
+        sim.core.paths()[&PathName::new("a")].last_down,
+        "hold-down history kept"
+    );
+    assert!(
+        restored
+            .paths()
+            .values()
+            .all(|p| p.state == PathState::Unknown)
+    );
+    let alerts: Vec<_> = sim.core.alerts().map(|a| (&a.id, a.starts_at)).collect();
+    let kept: Vec<_> = restored.alerts().map(|a| (&a.id, a.starts_at)).collect();
+    assert_eq!(alerts, kept, "alerts keep their start times");
+}

@@ -128,6 +128,11 @@ impl Daemon {
 
     /// Sends SIGTERM and waits (at most 10 s) for a clean exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
+        self.terminate()
+    }
+
+    /// Like [`Daemon::stop`], keeping the handle (for its log).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
         self.signal(libc::SIGTERM);
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait().expect("child status") {

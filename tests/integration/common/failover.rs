@@ -55,6 +55,7 @@ failover_groups:
     failback: {failback}
     flap_guard: {{max_switches: 6, window: 1m}}
     isolation_window: 300ms
+journal: {{dir: journal}}
 "
     )
 }
@@ -102,6 +103,24 @@ pub fn http(ns: &Ns, method: &str, path: &str, body: &str, token: Option<&str>) 
 }
 
 impl Rig {
+    /// Stops gwanje and runs `gwanje replay` on its journal with `args`:
+    /// (exit code, stdout, stderr).
+    pub fn replay(&mut self, args: &[&str]) -> (i32, String, String) {
+        self.gwanje.terminate();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .arg("replay")
+            .arg("--journal")
+            .arg(self.dir.path().join("journal"))
+            .args(args)
+            .output()
+            .expect("run gwanje replay");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Builds the testbed, starts the services and gwanje, and waits until
     /// gwanje has adopted the route and sees both paths up.
     pub fn start(failback: &str) -> Rig {

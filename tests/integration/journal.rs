@@ -1,0 +1,340 @@
+//! The flight recorder end to end: the real binary records, `gwanje replay`
+//! reproduces, damage is reported and skipped, a `kill -9` forgets nothing
+//! an operator did, and a full disk never stops monitoring.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use gwanje::journal::{self, Record};
+
+use crate::common::daemon::Daemon;
+use crate::common::plan::ConfigDir;
+use crate::common::{self, client, expo, fleet};
+
+const TOKEN: &str = "journal-test-token";
+
+/// A config probing a healthy page, a broken one and one that leaks a
+/// resident number every 200 ms, with an observe-only group over two
+/// loopback paths, journaling into `journal` (or the given folder).
+fn config(web: &common::Server, journal: &str) -> ConfigDir {
+    let catalog = format!(
+        "service: portal\ninterval: 200ms\ntimeout: 150ms\ntargets:\n  - {{name: home, http: {{url: '{}'}}}}\n  - {{name: broken, http: {{url: '{}'}}}}\n  - {{name: leak, http: {{url: '{}'}}}}\n",
+        web.url("/"),
+        web.url("/status/503"),
+        web.url("/pii"),
+    );
+    let dir = ConfigDir::new(
+        &format!(
+            "listen: 127.0.0.1:0\nadmin: {{token_file: token}}\nlogging: {{format: json}}\njournal: {{dir: '{journal}', fsync: always}}\n\
+             paths:\n  - {{name: a, gateway: 127.0.0.1, interface: lo}}\n  - {{name: b, gateway: 127.0.0.2, interface: lo}}\n\
+             failover_groups:\n  - {{name: local, routes: [198.18.200.0/24], paths: [a, b], checks: [portal/home], action: observe}}\n"
+        ),
+        &[("portal", &catalog)],
+    );
+    std::fs::write(dir.dir.path().join("token"), TOKEN).unwrap();
+    dir
+}
+
+fn replay(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .arg("replay")
+        .arg("--journal")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs gwanje on `cfg` until the leak alert fires, then stops it.
+async fn record(cfg: &ConfigDir) {
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    d.scrape_until(Duration::from_secs(20), |s| {
+        expo::value(
+            s,
+            "gwanje_alerts_firing",
+            &[
+                ("alertname", "PersonalDataExposed"),
+                ("severity", "critical"),
+                ("acknowledged", "false"),
+            ],
+        ) == Some(1.0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(d.stop().success());
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    journal::segments(dir)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect()
+}
+
+/// Rewrites `file` with the records `keep` accepts.
+fn rewrite(file: &Path, keep: impl Fn(usize, &Record) -> bool) {
+    let (records, _) = journal::read_segment(file).unwrap();
+    let mut out = journal::header().to_vec();
+    for (i, r) in records.iter().enumerate() {
+        if keep(i, r) {
+            journal::encode(r, &mut out);
+        }
+    }
+    std::fs::write(file, out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_run_replays_identically_and_a_removed_effect_is_caught() {
+    let web = fleet::http(fleet::app()).await;
+    let cfg = config(&web, "journal");
+    record(&cfg).await;
+    let dir = cfg.dir.path().join("journal");
+    let (code, out, err) = replay(&dir, &["--verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("identical: "), "{out}");
+
+    let (code, timeline, _) = replay(&dir, &[]);
+    assert_eq!(code, 0);
+    assert!(timeline.contains("portal/broken is down"), "{timeline}");
+    assert!(
+        timeline.contains("alerts sent: PersonalDataExposed firing"),
+        "{timeline}"
+    );
+    let (_, json, _) = replay(&dir, &["--format", "json"]);
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert!(first["at"].is_u64() && first["text"].is_string(), "{first}");
+    // Nothing personal went into the journal: the finding, never the number.
+    for seg in segments(&dir) {
+        let bytes = std::fs::read(&seg).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(fleet::VALID_RRN),
+            "{seg:?} holds the resident number"
+        );
+    }
+
+    // Remove one recorded effect: verify names the first difference.
+    let last = segments(&dir).pop().unwrap();
+    let first_effect = journal::read_segment(&last)
+        .unwrap()
+        .0
+        .iter()
+        .position(|r| matches!(r, Record::Effect { .. }))
+        .expect("an effect");
+    rewrite(&last, |i, _| i != first_effect);
+    let (code, out, _) = replay(&dir, &["--verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("diverged") && out.contains("expected"),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn torn_and_corrupt_records_are_skipped_with_a_warning_naming_the_file() {
+    let web = fleet::http(fleet::app()).await;
+    let cfg = config(&web, "journal");
+    record(&cfg).await;
+    let dir = cfg.dir.path().join("journal");
+    let last = segments(&dir).pop().unwrap();
+
+    // A crash mid-write leaves half a record.
+    let mut bytes = std::fs::read(&last).unwrap();
+    let whole = bytes.len();
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, b'{', b'"']);
+    std::fs::write(&last, &bytes).unwrap();
+    let (code, out, err) = replay(&dir, &["--verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(&last.display().to_string()) && err.contains(&format!("offset {whole}")),
+        "{err}"
+    );
+
+    // A flipped byte in the middle: the rest of that segment is skipped, not fatal.
+    bytes[whole / 2] ^= 0x55;
+    std::fs::write(&last, &bytes).unwrap();
+    let (code, out, err) = replay(&dir, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(&last.display().to_string()), "{err}");
+    assert!(out.contains("configuration applied"), "{out}");
+
+    // The daemon reopens such a journal and goes on in a new segment.
+    let before = segments(&dir).len();
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("again.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    assert!(d.stop().success());
+    assert_eq!(segments(&dir).len(), before + 1);
+}
+
+#[test]
+fn another_format_version_and_a_missing_folder_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let seg = journal::segment_path(dir.path(), 1);
+    let mut bytes = journal::MAGIC.to_vec();
+    bytes.extend_from_slice(&99u32.to_le_bytes());
+    std::fs::write(&seg, bytes).unwrap();
+    let (code, _, err) = replay(dir.path(), &["--verify"]);
+    assert_eq!(code, 66, "{err}");
+    assert!(
+        err.contains(&seg.display().to_string())
+            && err.contains("offset 4")
+            && err.contains("version 99"),
+        "{err}"
+    );
+    std::fs::write(&seg, b"not a journal").unwrap();
+    let (code, _, err) = replay(dir.path(), &[]);
+    assert_eq!(code, 66);
+    assert!(err.contains("not a gwanje journal"), "{err}");
+    let (code, _, err) = replay(&dir.path().join("absent"), &[]);
+    assert_eq!(code, 66);
+    assert!(err.contains("absent"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_keeps_acknowledgements_and_pins() {
+    let web = fleet::http(fleet::app()).await;
+    let cfg = config(&web, "journal");
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let addr = d.addr;
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let leak = async || {
+        let alerts: serde_json::Value =
+            serde_json::from_str(&client::get(addr, "/api/v1/alerts").await.unwrap().body).unwrap();
+        alerts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "PersonalDataExposed")
+            .cloned()
+    };
+    let mut alert = None;
+    for _ in 0..100 {
+        alert = leak().await;
+        if alert.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = alert.expect("the leak alert fires")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = client::request_with_body(
+        "POST",
+        addr,
+        &format!("/api/v1/alerts/{id}/ack"),
+        &headers,
+        r#"{"by": "kim"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = client::request_with_body(
+        "POST",
+        addr,
+        "/api/v1/groups/local/pin",
+        &headers,
+        r#"{"path": "b", "ttl": "1h", "by": "lee"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Heavy writing goes on (every probe is a record); kill it mid-stream.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    d.signal(libc::SIGKILL);
+    drop(d);
+
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("restarted.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let addr = d.addr;
+    let alerts: serde_json::Value =
+        serde_json::from_str(&client::get(addr, "/api/v1/alerts").await.unwrap().body).unwrap();
+    let leak = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "PersonalDataExposed")
+        .cloned()
+        .unwrap_or_else(|| panic!("{alerts:#}"));
+    assert_eq!(leak["acknowledged_by"], "kim", "{leak:#}");
+    assert_eq!(leak["escalated"], false);
+    let status: serde_json::Value =
+        serde_json::from_str(&client::get(addr, "/api/v1/status").await.unwrap().body).unwrap();
+    let pinned = status["groups"][0]["pinned"].as_str().unwrap_or_default();
+    assert!(
+        pinned.starts_with("b until") && pinned.ends_with("by lee"),
+        "{status:#}"
+    );
+    // The journal across the crash still replays: the torn step is reported, not a failure.
+    let (code, out, err) = replay(&cfg.dir.path().join("journal"), &["--verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_drops_records_alerts_and_never_stops_monitoring() {
+    if !common::is_root() && !common::required("root to mount a tmpfs") {
+        return;
+    }
+    let web = fleet::http(fleet::app()).await;
+    let mount = tempfile::tempdir().unwrap();
+    let ok = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k",
+            "gwanje-test",
+            &mount.path().display().to_string(),
+        ])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount a tmpfs");
+    let _tmpfs = Tmpfs(mount.path().to_path_buf());
+    let cfg = config(&web, &mount.path().display().to_string());
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let s = d
+        .scrape_until(Duration::from_secs(30), |s| {
+            expo::value(s, "gwanje_journal_dropped_records_total", &[]).unwrap_or(0.0) > 0.0
+                && expo::sum(
+                    s,
+                    "gwanje_alerts_firing",
+                    &[("alertname", "JournalWriteFailing")],
+                ) == 1.0
+        })
+        .await;
+    let probes = expo::sum(&s, "gwanje_probes_total", &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let later = expo::parse(&client::get(d.addr, "/metrics").await.unwrap().body);
+    assert!(
+        expo::sum(&later, "gwanje_probes_total", &[]) > probes + 5.0,
+        "probing goes on with the disk full"
+    );
+    assert_eq!(
+        expo::value(&later, "gwanje_journal_failing", &[]),
+        Some(1.0)
+    );
+    assert!(d.stop().success(), "{}", "stops cleanly");
+}

@@ -1,7 +1,7 @@
 //! Probing cost on a loopback fleet: gwanje vs blackbox_exporter.
 //!
 //!   cargo bench --bench fleet -- [--targets 1000,5000] [--intervals 10s,5s] [--seconds 90]
-//!                                 [--setups gwanje,blackbox]
+//!                                 [--setups gwanje,journal,blackbox]
 //!
 //! For each (targets, interval) it serves N HTTP targets on 127.0.0.1, runs
 //! gwanje on them with a Prometheus scraping gwanje, then (when Debian's
@@ -9,6 +9,8 @@
 //! blackbox_exporter the way it is deployed: Prometheus scraping `/probe`
 //! once per target. It prints probes/s achieved vs intended, CPU ms per probe
 //! of the exporter and of Prometheus (from /proc), peak RSS, and lateness.
+//! The `journal` setup is gwanje with its flight recorder on, and also
+//! prints the bytes it writes per probe outcome and per day.
 //! Traffic stays on loopback; every process started is ended by its PID.
 
 #[path = "../tests/integration/common/mod.rs"]
@@ -35,6 +37,8 @@ struct Args {
     targets: Vec<usize>,
     intervals: Vec<Duration>,
     seconds: u64,
+    gwanje: bool,
+    journal: bool,
     blackbox: bool,
 }
 
@@ -43,6 +47,8 @@ fn args() -> Args {
         targets: vec![1000, 5000],
         intervals: vec![Duration::from_secs(10), Duration::from_secs(5)],
         seconds: 90,
+        gwanje: true,
+        journal: false,
         blackbox: true,
     };
     let mut it = std::env::args().skip(1);
@@ -62,7 +68,12 @@ fn args() -> Args {
                     .collect()
             }
             "--seconds" => a.seconds = value().parse().expect("seconds"),
-            "--setups" => a.blackbox = value().split(',').any(|s| s == "blackbox"),
+            "--setups" => {
+                let v = value();
+                let has = |name: &str| v.split(',').any(|s| s == name);
+                (a.gwanje, a.journal, a.blackbox) =
+                    (has("gwanje"), has("journal"), has("blackbox"));
+            }
             "--bench" => {}
             other => {
                 panic!("unknown argument {other}; use --targets, --intervals, --seconds, --setups")
@@ -147,7 +158,13 @@ fn start_prometheus(dir: &Path, scrape: &str, interval: Duration) -> Proc {
     companions::prometheus(dir, &config).expect("prometheus is installed")
 }
 
-async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -> Row {
+async fn run_gwanje(
+    n: usize,
+    interval: Duration,
+    seconds: u64,
+    ports: &[u16],
+    journal: bool,
+) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let timeout = (interval / 2).min(Duration::from_secs(5));
     let mut catalog = format!(
@@ -166,7 +183,12 @@ async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -
     std::fs::create_dir(dir.path().join("probes")).unwrap();
     std::fs::write(dir.path().join("probes/fleet.yaml"), catalog).unwrap();
     let config = dir.path().join("gwanje.yaml");
-    std::fs::write(&config, "listen: 127.0.0.1:0\nprobe_files: [probes/*.yaml]\nscheduler: {max_concurrency: 4000}\nlogging: {level: \"warn,gwanje::daemon=info\"}\n").unwrap();
+    let recorder = if journal {
+        "journal: {dir: journal, retain_bytes: 4294967296}\n"
+    } else {
+        ""
+    };
+    std::fs::write(&config, format!("listen: 127.0.0.1:0\nprobe_files: [probes/*.yaml]\nscheduler: {{max_concurrency: 4000}}\nlogging: {{level: \"warn,gwanje::daemon=info\"}}\n{recorder}")).unwrap();
     let mut d = Daemon::start(&config, dir.path().join("gwanje.log"));
     let addr = d.addr;
     let port = addr.port();
@@ -199,12 +221,25 @@ async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -
     let done = probes(&end_text) - probes(&start_text);
     let s = expo::parse(&end_text);
     let count = expo::value(&s, "gwanje_scheduler_lateness_seconds_count", &[]).unwrap_or(0.0);
-    let within = expo::value(
-        &s,
-        "gwanje_scheduler_lateness_seconds_bucket",
-        &[("le", "0.1")],
-    )
-    .unwrap_or(0.0);
+    let bucket = |le: &str| {
+        expo::value(
+            &s,
+            "gwanje_scheduler_lateness_seconds_bucket",
+            &[("le", le)],
+        )
+        .unwrap_or(0.0)
+    };
+    let (within, within_50ms) = (bucket("0.1"), bucket("0.05"));
+    let written = |text: &str| {
+        expo::value(
+            &expo::parse(text),
+            "gwanje_journal_written_bytes_total",
+            &[],
+        )
+        .unwrap_or(0.0)
+    };
+    let bytes = written(&end_text) - written(&start_text);
+    let dropped = expo::value(&s, "gwanje_journal_dropped_records_total", &[]).unwrap_or(0.0);
     let overruns = expo::value(&s, "gwanje_scheduler_overruns_total", &[]).unwrap_or(0.0);
     let failed = done
         - (expo::sum(&s, "gwanje_probes_total", &[("result", "success")])
@@ -215,16 +250,26 @@ async fn run_gwanje(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -
             ));
     drop(prom);
     let _ = d.stop();
+    let journal_note = if journal {
+        format!(
+            "; journal {:.0} B/probe, {:.1} GB/day, {dropped} dropped",
+            bytes / done,
+            bytes / seconds as f64 * 86_400.0 / 1e9
+        )
+    } else {
+        String::new()
+    };
     Row {
-        setup: "gwanje",
+        setup: if journal { "journal" } else { "gwanje" },
         probes_per_s: done / seconds as f64,
         intended_per_s: n as f64 / interval.as_secs_f64(),
         exporter_cpu_ms: (cpu1 - cpu0) * 1000.0 / done,
         prometheus_cpu_ms: (pcpu1 - pcpu0) * 1000.0 / done,
         peak_rss_mb: rss,
         on_time: format!(
-            "{:.2}% <100ms late, {overruns} overruns, {failed} failed",
-            100.0 * within / count.max(1.0)
+            "{:.2}% <100ms late ({:.2}% <50ms), {overruns} overruns, {failed} failed{journal_note}",
+            100.0 * within / count.max(1.0),
+            100.0 * within_50ms / count.max(1.0)
         ),
     }
 }
@@ -331,8 +376,24 @@ fn main() {
         println!("                                            (exporter)                        MB");
         for &n in &a.targets {
             for &interval in &a.intervals {
-                let g = run_gwanje(n, interval, a.seconds, &ports).await;
-                print(n, interval, &g);
+                let mut g = None;
+                if a.gwanje {
+                    let row = run_gwanje(n, interval, a.seconds, &ports, false).await;
+                    print(n, interval, &row);
+                    g = Some(row);
+                }
+                if a.journal {
+                    let j = run_gwanje(n, interval, a.seconds, &ports, true).await;
+                    print(n, interval, &j);
+                    if let Some(g) = &g {
+                        println!(
+                            "journal on/off: cpu/probe {:.2}, peak RSS {:.2}",
+                            j.exporter_cpu_ms / g.exporter_cpu_ms,
+                            j.peak_rss_mb / g.peak_rss_mb
+                        );
+                    }
+                }
+                let Some(g) = g else { continue };
                 if compare {
                     let b = run_blackbox(n, interval, a.seconds, &ports).await;
                     print(n, interval, &b);

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use crate::core::{Core, Effect, Timestamp};
+use crate::engine::Driver;
 use crate::journal::{self, JournalError, Record, SnapshotReason};
 
 /// One timeline entry.
@@ -69,7 +70,8 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
         });
     }
     let mut out = Outcome::default();
-    let mut core: Option<Core> = None;
+    // The same seam the live engine feeds, without a journal.
+    let mut core: Option<Driver> = None;
     let mut produced: VecDeque<(Timestamp, Effect)> = VecDeque::new();
     let mut recorded: VecDeque<Effect> = VecDeque::new();
     let shown = |at: Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
@@ -91,7 +93,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                     if verify_state
                         && out.divergence.is_none()
                         && produced.is_empty()
-                        && core.as_ref() != Some(&*c)
+                        && core.as_ref().map(Driver::core) != Some(&*c)
                     {
                         out.divergence = Some(Divergence {
                             at,
@@ -107,7 +109,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                         damaged = false;
                         produced.clear();
                         recorded.clear();
-                        core = Some(*c);
+                        core = Some(Driver::new(*c, None));
                     }
                 }
                 Record::Input { at, input } => {
@@ -116,15 +118,15 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                     {
                         out.entries.push(entry(at, text, None));
                     }
-                    let c = core.get_or_insert_with(Core::new);
-                    c.handle_input(at, input);
+                    let c = core.get_or_insert_with(|| Driver::new(Core::new(), None));
+                    c.feed(at, input);
                     while let Some(e) = c.poll_effect() {
                         produced.push_back((at, e));
                     }
                 }
                 Record::Timeout { at } => {
-                    let c = core.get_or_insert_with(Core::new);
-                    c.handle_timeout(at);
+                    let c = core.get_or_insert_with(|| Driver::new(Core::new(), None));
+                    c.tick(at);
                     while let Some(e) = c.poll_effect() {
                         produced.push_back((at, e));
                     }
@@ -159,7 +161,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
     }
     if !recorded.is_empty() && out.divergence.is_none() {
         out.divergence = Some(Divergence {
-            at: core.as_ref().map_or(Timestamp(0), Core::now),
+            at: core.as_ref().map_or(Timestamp(0), |d| d.core().now()),
             expected: format!("{:?}", recorded[0]),
             got: "nothing: the replay produced fewer effects".into(),
         });

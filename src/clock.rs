@@ -44,3 +44,20 @@ pub fn not_before(at: Timestamp) {
 pub fn unix_seconds() -> f64 {
     now().0 as f64 / 1000.0
 }
+
+/// Where the engine reads time: the system clock in production, a virtual
+/// one in paused-time tests.
+pub trait Clock: Send + Sync {
+    /// Now, as Unix milliseconds.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock ([`now`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        now()
+    }
+}

@@ -8,6 +8,7 @@ pub mod netlink;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 
 pub use error::ActuateError;
@@ -15,6 +16,64 @@ pub use netlink::{Netlink, NetlinkError, NextHop};
 
 use crate::core::{PathName, SwitchReason};
 use crate::plan::{Action, GroupSpec, PathSpec};
+
+/// Where the engine moves and reads routes: the [`Actuator`] in
+/// production, an in-memory table in paused-time tests.
+pub trait RouteTable: Send + Sync + 'static {
+    /// Moves `group`'s prefixes to `to`.
+    fn change<'a>(
+        &'a self,
+        group: &'a GroupSpec,
+        from: Option<&'a PathSpec>,
+        to: &'a PathSpec,
+        reason: &'a SwitchReason,
+    ) -> BoxFuture<'a, Result<(), ActuateError>>;
+
+    /// Which path the kernel's route for `group` uses now.
+    fn observe<'a>(
+        &'a self,
+        group: &'a GroupSpec,
+        paths: &'a [PathSpec],
+    ) -> BoxFuture<'a, Result<Option<PathName>, ActuateError>>;
+
+    /// A signal for every change of the kernel's routes, when the table
+    /// can watch them.
+    fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        None
+    }
+}
+
+impl RouteTable for Actuator {
+    fn change<'a>(
+        &'a self,
+        group: &'a GroupSpec,
+        from: Option<&'a PathSpec>,
+        to: &'a PathSpec,
+        reason: &'a SwitchReason,
+    ) -> BoxFuture<'a, Result<(), ActuateError>> {
+        Box::pin(Actuator::change(self, group, from, to, reason))
+    }
+
+    fn observe<'a>(
+        &'a self,
+        group: &'a GroupSpec,
+        paths: &'a [PathSpec],
+    ) -> BoxFuture<'a, Result<Option<PathName>, ActuateError>> {
+        Box::pin(Actuator::observe(self, group, paths))
+    }
+
+    fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<()>> {
+        match Netlink::watch_routes() {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                tracing::error!(
+                    "watching kernel routes: {e}; external route changes will not be seen"
+                );
+                None
+            }
+        }
+    }
+}
 
 /// Carries out route changes for every group.
 #[derive(Clone)]

@@ -32,11 +32,35 @@ pub fn http_client() -> reqwest::Client {
         .expect("an HTTP client with a preconfigured TLS backend builds")
 }
 
+/// Where the engine hands the alerts the core decided to send: [`Sinks`]
+/// in production, a recorder in paused-time tests.
+pub trait AlertSink: Send {
+    /// Queues `alerts` for delivery; never waits.
+    fn send(&self, alerts: Vec<AlertmanagerAlert>);
+    /// Delivers to `receivers` from now on (a reload changed them).
+    fn reconfigure(&mut self, receivers: &[Receiver]);
+}
+
+impl AlertSink for Sinks {
+    fn send(&self, alerts: Vec<AlertmanagerAlert>) {
+        Sinks::send(self, alerts);
+    }
+
+    fn reconfigure(&mut self, receivers: &[Receiver]) {
+        // Dropping the old queues ends their delivery tasks.
+        let http = self.http.clone().unwrap_or_else(http_client);
+        if let Some(metrics) = self.metrics.clone() {
+            *self = Sinks::start(receivers, http, metrics);
+        }
+    }
+}
+
 /// The running receivers.
 #[derive(Clone, Default)]
 pub struct Sinks {
     queues: Vec<(String, mpsc::Sender<Arc<Vec<AlertmanagerAlert>>>)>,
     metrics: Option<Arc<Metrics>>,
+    http: Option<reqwest::Client>,
 }
 
 impl Sinks {
@@ -58,6 +82,7 @@ impl Sinks {
         Sinks {
             queues,
             metrics: Some(metrics),
+            http: Some(http),
         }
     }
 

@@ -109,11 +109,12 @@ pub async fn run(
         commands.clone(),
     ));
 
+    let adapters =
+        engine::Adapters::live(ctx, actuator.clone(), &plan_rx.borrow(), metrics.clone());
     let engine = tokio::spawn(engine::run_with(
         plan_rx,
-        ctx,
+        adapters,
         shared.clone(),
-        actuator.clone(),
         command_rx,
         driver,
     ));

@@ -20,12 +20,13 @@ pub use driver::Driver;
 pub use scheduler::{Completed, Scheduler, phase_offset};
 pub use status::{Command, CommandError, CommandKind, Status};
 
-use crate::actuate::{Actuator, Netlink, WATCH_DEBOUNCE};
-use crate::alert::{Sinks, to_alertmanager};
+use crate::actuate::{Actuator, RouteTable, WATCH_DEBOUNCE};
+use crate::alert::{AlertSink, Sinks, to_alertmanager};
+use crate::clock::Clock;
 use crate::core::{Core, Effect, GroupName, Input, Observation, PathName, Severity, Timestamp};
 use crate::metrics::Metrics;
 use crate::plan::{Action, Plan};
-use crate::probe::ProbeContext;
+use crate::probe::{NetExecutor, ProbeContext};
 
 /// Capacity of the results channel; probes wait when the engine is behind.
 const RESULTS_CAPACITY: usize = 4096;
@@ -39,6 +40,44 @@ pub struct Shared {
     pub ready: Arc<AtomicBool>,
     /// The latest status snapshot.
     pub status: Arc<RwLock<Status>>,
+}
+
+/// What the engine talks to: probes, routes, alert receivers and the
+/// clock. Production uses the real ones ([`Adapters::live`]); paused-time
+/// tests put in-memory fakes here.
+pub struct Adapters {
+    /// Runs probes.
+    pub executor: Arc<dyn crate::probe::Executor>,
+    /// Moves and reads routes.
+    pub routes: Arc<dyn RouteTable>,
+    /// Delivers alerts.
+    pub alerts: Box<dyn AlertSink>,
+    /// Reads time.
+    pub clock: Arc<dyn Clock>,
+    /// The API's bound address, for alert links.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Adapters {
+    /// The real network, kernel, receivers of `plan` and system clock.
+    pub fn live(
+        ctx: Arc<ProbeContext>,
+        actuator: Actuator,
+        plan: &Plan,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Adapters {
+            listen: ctx.own_listener(),
+            executor: Arc::new(NetExecutor(ctx)),
+            routes: Arc::new(actuator),
+            alerts: Box::new(Sinks::start(
+                &plan.settings.alerting.receivers,
+                crate::alert::http_client(),
+                metrics,
+            )),
+            clock: Arc::new(crate::clock::SystemClock),
+        }
+    }
 }
 
 /// Messages from helper tasks back to the engine.
@@ -61,10 +100,10 @@ struct Engine {
     plans: watch::Receiver<Arc<Plan>>,
     scheduler: Scheduler,
     shared: Shared,
-    actuator: Actuator,
+    routes: Arc<dyn RouteTable>,
     events: mpsc::Sender<Event>,
-    sinks: Sinks,
-    http: reqwest::Client,
+    sinks: Box<dyn AlertSink>,
+    clock: Arc<dyn Clock>,
     /// The API's bound address: alert links point there unless configured.
     listen: Option<std::net::SocketAddr>,
     watcher: Option<tokio::task::JoinHandle<()>>,
@@ -72,8 +111,7 @@ struct Engine {
     journal_dropped: u64,
 }
 
-/// Runs until `plans` closes, starting from `core` (a fresh one, or one
-/// restored from the journal) and recording through `recorder`.
+/// Runs until `plans` closes, with the real adapters and a fresh core.
 pub async fn run(
     plans: watch::Receiver<Arc<Plan>>,
     ctx: Arc<ProbeContext>,
@@ -81,49 +119,45 @@ pub async fn run(
     actuator: Actuator,
     commands: mpsc::Receiver<Command>,
 ) {
+    let adapters = Adapters::live(ctx, actuator, &plans.borrow(), shared.metrics.clone());
     run_with(
         plans,
-        ctx,
+        adapters,
         shared,
-        actuator,
         commands,
         Driver::new(Core::new(), None),
     )
     .await
 }
 
-/// Like [`run`], with the driver (core and recorder) given.
+/// Runs until `plans` closes, talking to `adapters`, starting from the
+/// driver's core (fresh, or restored from the journal).
 pub async fn run_with(
     mut plans: watch::Receiver<Arc<Plan>>,
-    ctx: Arc<ProbeContext>,
+    adapters: Adapters,
     shared: Shared,
-    actuator: Actuator,
     mut commands: mpsc::Receiver<Command>,
     driver: Driver,
 ) {
     let (tx, mut results) = mpsc::channel(RESULTS_CAPACITY);
     let (events_tx, mut events) = mpsc::channel(256);
     let first = plans.borrow_and_update().clone();
-    let http = crate::alert::http_client();
     let mut e = Engine {
-        sinks: Sinks::start(
-            &first.settings.alerting.receivers,
-            http.clone(),
-            shared.metrics.clone(),
-        ),
-        http,
-        listen: ctx.own_listener(),
+        sinks: adapters.alerts,
+        listen: adapters.listen,
         driver,
         scheduler: Scheduler::new(
-            ctx,
+            adapters.executor,
+            adapters.clock.clone(),
             first.settings.max_concurrency,
             tx,
             shared.metrics.clone(),
         ),
+        clock: adapters.clock,
         plan: first.clone(),
         plans: plans.clone(),
         shared,
-        actuator,
+        routes: adapters.routes,
         events: events_tx,
         watcher: None,
         journal_dropped: 0,
@@ -133,7 +167,11 @@ pub async fn run_with(
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let timer = e.driver.core().poll_timeout().map(deadline_instant);
+        let timer = e
+            .driver
+            .core()
+            .poll_timeout()
+            .map(|at| deadline_instant(at, e.clock.now()));
         tokio::select! {
             changed = plans.changed() => {
                 if changed.is_err() {
@@ -147,15 +185,15 @@ pub async fn run_with(
             Some(cmd) = commands.recv() => e.command(cmd),
             _ = heartbeat.tick() => e.heartbeat(),
             _ = sleep_until_opt(timer) => {
-                e.driver.tick(clock::now());
+                e.driver.tick(e.clock.now());
                 e.drain(None);
             }
         }
     }
 }
 
-fn deadline_instant(at: Timestamp) -> tokio::time::Instant {
-    let wait = at.since(clock::now());
+fn deadline_instant(at: Timestamp, now: Timestamp) -> tokio::time::Instant {
+    let wait = at.since(now);
     tokio::time::Instant::now() + Duration::from_millis(wait)
 }
 
@@ -170,15 +208,11 @@ impl Engine {
     fn apply(&mut self, plan: Arc<Plan>) {
         let alerting = &plan.settings.alerting;
         if alerting.receivers != self.plan.settings.alerting.receivers {
-            self.sinks = Sinks::start(
-                &alerting.receivers,
-                self.http.clone(),
-                self.shared.metrics.clone(),
-            );
+            self.sinks.reconfigure(&alerting.receivers);
         }
         // The core learns the subjects before their first results can arrive.
         self.driver
-            .feed(clock::now(), Input::PlanApplied(plan.core_config()));
+            .feed(self.clock.now(), Input::PlanApplied(plan.core_config()));
         let m = &self.shared.metrics;
         m.targets.sync(&plan);
         m.targets_planned.reset();
@@ -283,7 +317,7 @@ impl Engine {
                 read_at,
             },
         };
-        self.driver.feed(clock::now(), input);
+        self.driver.feed(self.clock.now(), input);
         self.drain(None);
     }
 
@@ -297,7 +331,7 @@ impl Engine {
                     "alert acknowledged"
                 );
             }
-            self.driver.feed(clock::now(), input);
+            self.driver.feed(self.clock.now(), input);
         });
         let _ = cmd.reply.send(result);
         self.drain(None);
@@ -349,7 +383,7 @@ impl Engine {
                         Input::Pin {
                             group,
                             path,
-                            until: Timestamp(clock::now().0.saturating_add(ttl_ms)),
+                            until: Timestamp(self.clock.now().0.saturating_add(ttl_ms)),
                             by,
                         }
                     }
@@ -443,7 +477,7 @@ impl Engine {
     /// journal's upkeep (segments to start, trouble to report).
     fn heartbeat(&mut self) {
         let m = &self.shared.metrics;
-        m.engine_heartbeat.set(clock::unix_seconds());
+        m.engine_heartbeat.set(self.clock.now().0 as f64 / 1000.0);
         fault::engine_tick();
         self.driver.snapshot_if_wanted();
         let Some(h) = self.driver.journal_health() else {
@@ -461,7 +495,7 @@ impl Engine {
             } else {
                 Input::JournalRecovered
             };
-            self.driver.feed(clock::now(), input);
+            self.driver.feed(self.clock.now(), input);
             self.drain(None);
         }
         self.journal_dropped = h.dropped;
@@ -485,13 +519,13 @@ impl Engine {
             return;
         };
         let from_path = from.and_then(|f| self.plan.paths.iter().find(|p| p.name == f).cloned());
-        let actuator = self.actuator.clone();
+        let routes = self.routes.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
             // A panicking actuator still answers, so the core retries instead
             // of waiting for a result that never comes.
             let change = tokio::spawn(async move {
-                actuator
+                routes
                     .change(&spec, from_path.as_ref(), &to_path, &reason)
                     .await
             });
@@ -515,11 +549,12 @@ impl Engine {
             return;
         };
         let paths = self.plan.paths.clone();
-        let actuator = self.actuator.clone();
+        let routes = self.routes.clone();
+        let clock = self.clock.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
-            let read_at = clock::now();
-            match actuator.observe(&spec, &paths).await {
+            let read_at = clock.now();
+            match routes.observe(&spec, &paths).await {
                 Ok(path) => {
                     let _ = events
                         .send(Event::Observed {
@@ -540,17 +575,10 @@ impl Engine {
     /// Re-reads route groups whenever the kernel reports a route change,
     /// with the plan in force at that moment (it follows reloads).
     fn watch_routes(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let mut changes = match Netlink::watch_routes() {
-            Ok(rx) => rx,
-            Err(e) => {
-                tracing::error!(
-                    "watching kernel routes: {e}; external route changes will not be seen"
-                );
-                return None;
-            }
-        };
+        let mut changes = self.routes.watch()?;
         let plans = self.plans.clone();
-        let actuator = self.actuator.clone();
+        let routes = self.routes.clone();
+        let clock = self.clock.clone();
         let events = self.events.clone();
         Some(tokio::spawn(async move {
             while changes.recv().await.is_some() {
@@ -558,8 +586,8 @@ impl Engine {
                 while changes.try_recv().is_ok() {}
                 let plan = plans.borrow().clone();
                 for g in plan.groups.iter().filter(|g| g.action == Action::Route) {
-                    let read_at = clock::now();
-                    if let Ok(path) = actuator.observe(g, &plan.paths).await {
+                    let read_at = clock.now();
+                    if let Ok(path) = routes.observe(g, &plan.paths).await {
                         let _ = events
                             .send(Event::Observed {
                                 group: g.name().clone(),

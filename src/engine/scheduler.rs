@@ -15,11 +15,11 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::clock;
+use crate::clock::Clock;
 use crate::core::{Subject, TargetKey, Timestamp};
 use crate::metrics::Metrics;
 use crate::plan::{Job, Plan};
-use crate::probe::{ProbeContext, ProbeResult, Prober};
+use crate::probe::{Executor, Probe, ProbeResult};
 
 /// A finished probe, sent to the engine.
 #[derive(Debug)]
@@ -45,7 +45,8 @@ impl Drop for Running {
 
 /// Owns one task per target and keeps them in line with the plan.
 pub struct Scheduler {
-    ctx: Arc<ProbeContext>,
+    executor: Arc<dyn Executor>,
+    clock: Arc<dyn Clock>,
     permits: Arc<Semaphore>,
     results: mpsc::Sender<Completed>,
     metrics: Arc<Metrics>,
@@ -73,13 +74,15 @@ pub fn phase_offset(key: &TargetKey, interval: Duration) -> Duration {
 impl Scheduler {
     /// A scheduler with at most `max_concurrency` probes in flight.
     pub fn new(
-        ctx: Arc<ProbeContext>,
+        executor: Arc<dyn Executor>,
+        clock: Arc<dyn Clock>,
         max_concurrency: usize,
         results: mpsc::Sender<Completed>,
         metrics: Arc<Metrics>,
     ) -> Self {
         Scheduler {
-            ctx,
+            executor,
+            clock,
             permits: Arc::new(Semaphore::new(max_concurrency)),
             results,
             metrics,
@@ -114,8 +117,8 @@ impl Scheduler {
     fn spawn(&self, job: Arc<Job>) -> Running {
         let task = tokio::spawn(job_loop(
             job.clone(),
-            Prober::new(job.target.clone()),
-            self.ctx.clone(),
+            self.executor.prepare(&job),
+            self.clock.clone(),
             self.permits.clone(),
             self.results.clone(),
             self.metrics.clone(),
@@ -126,8 +129,8 @@ impl Scheduler {
 
 async fn job_loop(
     job: Arc<Job>,
-    prober: Prober,
-    ctx: Arc<ProbeContext>,
+    probe: Box<dyn Probe>,
+    clock: Arc<dyn Clock>,
     permits: Arc<Semaphore>,
     results: mpsc::Sender<Completed>,
     metrics: Arc<Metrics>,
@@ -143,11 +146,9 @@ async fn job_loop(
             .scheduler_lateness
             .observe(Instant::now().saturating_duration_since(due).as_secs_f64());
         metrics.probes_in_flight.inc();
-        // Boxed: the probe's state machine is ~20 KB; inline, every idle
-        // target would carry it between runs (100 MB at 5,000 targets).
         // A bug that panics on some response must not end this target's
         // probing silently: the run counts as failed and the loop goes on.
-        let run = std::panic::AssertUnwindSafe(Box::pin(prober.run(&ctx)));
+        let run = std::panic::AssertUnwindSafe(probe.run());
         let result = futures_util::FutureExt::catch_unwind(run)
             .await
             .unwrap_or_else(|_| {
@@ -165,7 +166,7 @@ async fn job_loop(
         drop(_permit);
         let done = Completed {
             job: job.clone(),
-            at: clock::now(),
+            at: clock.now(),
             result,
         };
         if results.send(done).await.is_err() {
@@ -233,10 +234,13 @@ mod tests {
             target: target.clone(),
         });
         let (tx, _rx) = mpsc::channel(1);
+        let executor =
+            crate::probe::NetExecutor(crate::probe::ProbeContext::new().expect("probe context"));
+        let probe = executor.prepare(&job);
         let task = job_loop(
             job,
-            Prober::new(target),
-            ProbeContext::new().expect("probe context"),
+            probe,
+            Arc::new(crate::clock::SystemClock),
             Arc::new(Semaphore::new(1)),
             tx,
             Metrics::new(),

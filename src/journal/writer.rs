@@ -20,6 +20,10 @@ use crate::plan::{Fsync, JournalSpec};
 
 /// Most records written in one batch.
 const BATCH: usize = 4096;
+/// How long the writer gathers records into one write after the first
+/// arrives: one system call for many records. A `kill -9` can lose at most
+/// this much of what was queued but not yet written.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// What the writer thread and the engine side share.
 #[derive(Default)]
@@ -200,10 +204,20 @@ impl Writer {
                     return;
                 }
             };
-            let batch: Vec<Record> = first
-                .into_iter()
-                .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(BATCH))
-                .collect();
+            let mut batch: Vec<Record> = first.into_iter().collect();
+            if !batch.is_empty() {
+                let until = clock::now().0 + GATHER.as_millis() as u64;
+                while batch.len() < BATCH {
+                    let left = until.saturating_sub(clock::now().0);
+                    match rx.recv_timeout(Duration::from_millis(left.max(1))) {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                    if left == 0 {
+                        break;
+                    }
+                }
+            }
             for record in batch {
                 self.write(record);
             }

@@ -9,6 +9,7 @@ mod config_errors;
 mod daemon;
 mod dashboards;
 mod deploy_configs;
+mod engine_paused;
 mod failover_netns;
 mod hostile_clients;
 mod journal;

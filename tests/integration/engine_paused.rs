@@ -1,0 +1,274 @@
+//! The engine on paused time with in-memory fakes only (no socket is
+//! opened): probe outcomes come from a modelled world, the route table and
+//! the alert sink record what they are asked, and the clock follows tokio's
+//! paused clock. Whole failovers run in virtual seconds, in milliseconds.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use gwanje::actuate::{ActuateError, RouteTable};
+use gwanje::alert::{AlertSink, AlertmanagerAlert, Receiver};
+use gwanje::clock::Clock;
+use gwanje::core::{FailureKind, PathName, Subject, SwitchReason, Timestamp};
+use gwanje::engine::{Adapters, Command, CommandKind, Driver, Shared};
+use gwanje::plan::{GroupSpec, Job, PathSpec, Plan};
+use gwanje::probe::{Details, Executor, Failure, Probe, ProbeResult};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::common::plan::ConfigDir;
+
+/// Which subjects fail now; everything else succeeds.
+#[derive(Clone, Default)]
+struct World(Arc<Mutex<BTreeMap<String, bool>>>);
+
+impl World {
+    fn set(&self, subject: &str, ok: bool) {
+        self.0.lock().unwrap().insert(subject.to_string(), ok);
+    }
+}
+
+struct Modelled {
+    subject: String,
+    world: World,
+}
+
+impl Probe for Modelled {
+    fn run(&self) -> BoxFuture<'_, ProbeResult> {
+        let ok = self
+            .world
+            .0
+            .lock()
+            .unwrap()
+            .get(&self.subject)
+            .copied()
+            .unwrap_or(true);
+        Box::pin(async move {
+            ProbeResult {
+                duration: Duration::from_millis(1),
+                failure: (!ok).then(|| Failure::new(FailureKind::Timeout, "modelled")),
+                details: Details::None,
+            }
+        })
+    }
+}
+
+impl Executor for World {
+    fn prepare(&self, job: &Arc<Job>) -> Box<dyn Probe> {
+        Box::new(Modelled {
+            subject: job.subject.to_string(),
+            world: self.clone(),
+        })
+    }
+}
+
+/// A route table in memory: what the kernel would have, and every change asked.
+#[derive(Clone, Default)]
+struct Routes {
+    current: Arc<Mutex<Option<String>>>,
+    changes: Arc<Mutex<Vec<(String, String, tokio::time::Instant)>>>,
+}
+
+impl RouteTable for Routes {
+    fn change<'a>(
+        &'a self,
+        group: &'a GroupSpec,
+        _from: Option<&'a PathSpec>,
+        to: &'a PathSpec,
+        _reason: &'a SwitchReason,
+    ) -> BoxFuture<'a, Result<(), ActuateError>> {
+        *self.current.lock().unwrap() = Some(to.name.to_string());
+        self.changes.lock().unwrap().push((
+            group.name().to_string(),
+            to.name.to_string(),
+            tokio::time::Instant::now(),
+        ));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn observe<'a>(
+        &'a self,
+        _group: &'a GroupSpec,
+        _paths: &'a [PathSpec],
+    ) -> BoxFuture<'a, Result<Option<PathName>, ActuateError>> {
+        let current = self.current.lock().unwrap().clone();
+        Box::pin(async move { Ok(current.map(|p| PathName::new(&p))) })
+    }
+}
+
+/// Every alert batch the engine sends.
+#[derive(Clone, Default)]
+struct Pager(Arc<Mutex<Vec<AlertmanagerAlert>>>);
+
+impl AlertSink for Pager {
+    fn send(&self, alerts: Vec<AlertmanagerAlert>) {
+        self.0.lock().unwrap().extend(alerts);
+    }
+
+    fn reconfigure(&mut self, _receivers: &[Receiver]) {}
+}
+
+impl Pager {
+    fn names(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|a| a.labels["alertname"].clone())
+            .collect()
+    }
+}
+
+/// Unix-ms time that follows tokio's (paused) clock.
+struct Virtual(tokio::time::Instant);
+
+impl Clock for Virtual {
+    fn now(&self) -> Timestamp {
+        Timestamp(1_764_000_000_000 + self.0.elapsed().as_millis() as u64)
+    }
+}
+
+struct Rig {
+    world: World,
+    routes: Routes,
+    pager: Pager,
+    commands: mpsc::Sender<Command>,
+    _plans: watch::Sender<Arc<Plan>>,
+    _dir: ConfigDir,
+}
+
+const PATHS: &str = "paths:\n  - {name: a, gateway: 198.18.0.1, interface: lo, router_check: {interval: 100ms, timeout: 50ms, health: {fall: 3, rise: 3}}}\n  - {name: b, gateway: 198.18.0.2, interface: lo, router_check: {interval: 100ms, timeout: 50ms, health: {fall: 3, rise: 3}}}\n\
+failover_groups:\n  - {name: local, routes: [198.18.200.0/24], paths: [a, b], checks: [portal/home], action: route, hold_down: 1s, min_dwell: 1s}\n";
+
+fn start(kernel: Option<&str>) -> Rig {
+    let dir = ConfigDir::new(
+        &format!("alerting: {{resend_interval: 1s}}\n{PATHS}"),
+        &[(
+            "portal",
+            "service: portal\ninterval: 100ms\ntimeout: 50ms\nhealth: {fall: 3, rise: 3}\ntargets:\n  - {name: home, http: {url: 'http://198.18.1.1/'}}\n",
+        )],
+    );
+    let plan = Arc::new(dir.load());
+    let world = World::default();
+    let routes = Routes::default();
+    *routes.current.lock().unwrap() = kernel.map(str::to_string);
+    let pager = Pager::default();
+    let (plans, plans_rx) = watch::channel(plan);
+    let (commands, commands_rx) = mpsc::channel(8);
+    let shared = Shared {
+        metrics: gwanje::metrics::Metrics::new(),
+        ready: Arc::new(AtomicBool::new(false)),
+        status: Default::default(),
+    };
+    let adapters = Adapters {
+        executor: Arc::new(world.clone()),
+        routes: Arc::new(routes.clone()),
+        alerts: Box::new(pager.clone()),
+        clock: Arc::new(Virtual(tokio::time::Instant::now())),
+        listen: None,
+    };
+    tokio::spawn(gwanje::engine::run_with(
+        plans_rx,
+        adapters,
+        shared,
+        commands_rx,
+        Driver::new(gwanje::core::Core::new(), None),
+    ));
+    Rig {
+        world,
+        routes,
+        pager,
+        commands,
+        _plans: plans,
+        _dir: dir,
+    }
+}
+
+impl Rig {
+    fn changes(&self) -> Vec<String> {
+        self.routes
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(g, to, _)| format!("{g}->{to}"))
+            .collect()
+    }
+
+    /// Router `path` and every check through it fail (or recover).
+    fn router(&self, path: &str, ok: bool) {
+        self.world
+            .set(&Subject::Router(PathName::new(path)).to_string(), ok);
+        self.world.set(&format!("portal/home via {path}"), ok);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_router_moves_the_route_within_the_detection_time_and_pages() {
+    let rig = start(Some("a"));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        rig.changes().is_empty(),
+        "the kernel's route is adopted, not replaced"
+    );
+
+    let broken = tokio::time::Instant::now();
+    rig.router("a", false);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(rig.changes(), ["local->b"]);
+    let moved = rig.routes.changes.lock().unwrap()[0].2;
+    // fall 3 at 100 ms: three failed rounds, and the decision at the third.
+    let took = moved - broken;
+    assert!(
+        took <= Duration::from_millis(400),
+        "moved {took:?} after the failure"
+    );
+    let names = rig.pager.names();
+    assert!(names.contains(&"FailoverExecuted".to_string()), "{names:?}");
+    assert!(names.contains(&"PathDown".to_string()), "{names:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_down_everywhere_pages_without_moving_and_an_ack_stops_escalation() {
+    let rig = start(Some("a"));
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rig.world.set("portal/home via a", false);
+    rig.world.set("portal/home via b", false);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        rig.changes().is_empty(),
+        "a service failure is not a path failure"
+    );
+    let sent = rig.pager.0.lock().unwrap().clone();
+    let down = sent
+        .iter()
+        .find(|a| a.labels["alertname"] == "ServiceDown")
+        .expect("ServiceDown sent");
+    // Acknowledge through the command channel, as the API does.
+    let alerts_id = down.labels["id"].clone();
+    let (reply, answer) = oneshot::channel();
+    rig.commands
+        .send(Command {
+            group: String::new(),
+            by: "kim".into(),
+            kind: CommandKind::Ack { id: alerts_id },
+            reply,
+        })
+        .await
+        .unwrap();
+    answer.await.unwrap().expect("acknowledged");
+    rig.pager.0.lock().unwrap().clear();
+    // Past escalate_after (10 min by default): no escalation for an acknowledged alert.
+    tokio::time::sleep(Duration::from_secs(11 * 60)).await;
+    let escalated = rig
+        .pager
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|a| a.labels["alertname"] == "ServiceDown" && a.labels.contains_key("escalation"));
+    assert!(!escalated);
+    assert!(rig.changes().is_empty());
+}

@@ -40,6 +40,12 @@ pub fn not_before(at: Timestamp) {
     }
 }
 
+/// `at` as RFC 3339 (UTC, milliseconds), for alerts and timelines.
+pub fn rfc3339(at: Timestamp) -> String {
+    let t = UNIX_EPOCH + std::time::Duration::from_millis(at.0);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 /// Now, as fractional Unix seconds (for metrics).
 pub fn unix_seconds() -> f64 {
     now().0 as f64 / 1000.0

@@ -31,6 +31,14 @@ pub fn escape(s: &str) -> Escaped<'_> {
     Escaped(s)
 }
 
+/// Whether `c` could rewrite or hide text around it: control characters,
+/// and the invisible format characters (bidirectional overrides and
+/// isolates, zero-width spaces and joiners, the byte-order mark).
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// See [`escape`].
 pub struct Escaped<'a>(&'a str);
 
@@ -38,7 +46,7 @@ impl std::fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use std::fmt::Write as _;
         for c in self.0.chars() {
-            if c.is_control() {
+            if is_invisible(c) {
                 write!(f, "\\u{{{:x}}}", u32::from(c))?;
             } else {
                 f.write_char(c)?;
@@ -56,5 +64,6 @@ mod tests {
         assert_eq!(s, "ops\\u{a}2026-01-01 INFO forged\\u{1b}[2J");
         assert!(!s.contains('\n') && !s.contains('\u{1b}'));
         assert_eq!(super::escape("정상 name").to_string(), "정상 name");
+        assert_eq!(super::escape("a\u{202E}b").to_string(), "a\\u{202e}b");
     }
 }

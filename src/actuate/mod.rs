@@ -185,14 +185,14 @@ impl Actuator {
                     .send()
                     .await
                     .map_err(|source| ActuateError::Webhook {
-                        url: url.to_string(),
-                        source,
+                        url: url.origin().ascii_serialization(),
+                        source: source.without_url(),
                     })?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
                     Err(ActuateError::WebhookStatus {
-                        url: url.to_string(),
+                        url: url.origin().ascii_serialization(),
                         status: resp.status(),
                     })
                 }

@@ -171,7 +171,11 @@ async fn post(
             req.body(body)
         }
     };
-    let resp = request.timeout(Duration::from_secs(10)).send().await?;
+    let resp = request
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| DeliveryError::Http(e.without_url()))?;
     if resp.status().is_success() {
         Ok(())
     } else {
@@ -188,9 +192,9 @@ pub enum DeliveryError {
     /// The secret file could not be read.
     #[error("reading the HMAC secret: {0}")]
     Secret(#[from] std::io::Error),
-    /// The request failed.
+    /// The request failed (its URL left out: it may carry credentials).
     #[error(transparent)]
-    Http(#[from] reqwest::Error),
+    Http(reqwest::Error),
     /// The body could not be encoded.
     #[error("encoding the alerts: {0}")]
     Encode(#[from] serde_json::Error),

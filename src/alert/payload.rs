@@ -1,7 +1,5 @@
 //! The Alertmanager v2 alert object, built from the core's alerts.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use serde::Serialize;
 
 use crate::core::{Alert, Timestamp};
@@ -21,10 +19,6 @@ pub struct AlertmanagerAlert {
     /// Where to look: gwanje's status API.
     #[serde(rename = "generatorURL")]
     pub generator_url: String,
-}
-
-fn rfc3339(t: Timestamp) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(t.0)).to_string()
 }
 
 /// Converts `alert`, sent at `now` with lease end `lease`.
@@ -52,14 +46,14 @@ pub fn to_alertmanager(
     if let Some((by, at)) = &alert.acknowledged {
         annotations.insert(
             "acknowledged".into(),
-            format!("by {by} at {}", rfc3339(*at)),
+            format!("by {by} at {}", crate::clock::rfc3339(*at)),
         );
     }
     AlertmanagerAlert {
         labels,
         annotations,
-        starts_at: rfc3339(alert.starts_at),
-        ends_at: rfc3339(alert.resolved_at.unwrap_or(lease)),
+        starts_at: crate::clock::rfc3339(alert.starts_at),
+        ends_at: crate::clock::rfc3339(alert.resolved_at.unwrap_or(lease)),
         generator_url: format!("{}/api/v1/status", external_url.trim_end_matches('/')),
     }
 }

@@ -58,7 +58,10 @@ pub const MAX_BY_CHARS: usize = 64;
 async fn send(s: &ApiState, group: String, by: Option<String>, kind: CommandKind) -> Response {
     let (reply, answer) = oneshot::channel();
     let by = by.unwrap_or_else(|| "api".into());
-    if by.is_empty() || by.chars().count() > MAX_BY_CHARS || by.chars().any(char::is_control) {
+    if by.is_empty()
+        || by.chars().count() > MAX_BY_CHARS
+        || by.chars().any(crate::logging::is_invisible)
+    {
         return (
             StatusCode::BAD_REQUEST,
             format!(
@@ -81,7 +84,16 @@ async fn send(s: &ApiState, group: String, by: Option<String>, kind: CommandKind
     }
     match answer.await {
         Ok(Ok(())) => (StatusCode::OK, "done\n").into_response(),
-        Ok(Err(e)) => (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+        Ok(Err(e)) => {
+            let status = match &e {
+                crate::engine::CommandError::Alert {
+                    why: crate::core::AckError::Resolved,
+                    ..
+                } => StatusCode::CONFLICT,
+                _ => StatusCode::NOT_FOUND,
+            };
+            (status, format!("{e}\n")).into_response()
+        }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "gwanje is shutting down\n").into_response(),
     }
 }

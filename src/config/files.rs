@@ -12,6 +12,13 @@ pub const MAX_SECRET_FILE_BYTES: u64 = 64 << 10;
 
 /// Reads the regular file `path` as UTF-8 text, refusing anything over `max` bytes.
 pub fn read_small_file(path: &Path, max: u64) -> io::Result<String> {
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let file = std::fs::File::open(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {

@@ -217,7 +217,7 @@ fn journal(
         values::in_range(
             doc,
             "journal.queue",
-            raw.queue.unwrap_or(1 << 16),
+            raw.queue.unwrap_or(1 << 14),
             QUEUE,
             "records",
         ),

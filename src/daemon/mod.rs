@@ -86,11 +86,12 @@ pub async fn run(
             .transpose()
             .map_err(DaemonError::Netlink)?,
     );
+    // Before any rule is installed, so a journal that cannot open leaves nothing behind.
+    let driver = open_driver(&plan)?;
     actuator
         .install_policy_routing(&plan.paths)
         .await
         .map_err(DaemonError::PolicyRouting)?;
-    let driver = open_driver(&plan)?;
     let paths = plan.paths.clone();
     let max_connections = plan.settings.max_connections;
     let (plans, plan_rx) = watch::channel(Arc::new(plan));

@@ -3,7 +3,6 @@
 //! operator commands, plans) with the clock and feeds it in, runs the core's
 //! timers, and carries out its effects. It decides nothing itself.
 
-mod driver;
 mod fault;
 mod report;
 mod scheduler;
@@ -16,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 pub use crate::clock;
-pub use driver::Driver;
+pub use crate::journal::Driver;
 pub use scheduler::{Completed, Scheduler, phase_offset};
 pub use status::{Command, CommandError, CommandKind, Status};
 
@@ -109,7 +108,12 @@ struct Engine {
     watcher: Option<tokio::task::JoinHandle<()>>,
     /// Journal records dropped as of the last heartbeat.
     journal_dropped: u64,
+    /// When the journal last dropped records.
+    journal_dropped_at: Option<Timestamp>,
 }
+
+/// The journal counts as failing until it has dropped nothing for this long.
+const JOURNAL_QUIET_MS: u64 = 10_000;
 
 /// Runs until `plans` closes, with the real adapters and a fresh core.
 pub async fn run(
@@ -161,6 +165,7 @@ pub async fn run_with(
         events: events_tx,
         watcher: None,
         journal_dropped: 0,
+        journal_dropped_at: None,
     };
     e.apply(first);
     e.shared.ready.store(true, Ordering::SeqCst);
@@ -323,16 +328,7 @@ impl Engine {
 
     fn command(&mut self, cmd: Command) {
         let reply = self.input_for(&cmd);
-        let result = reply.map(|input| {
-            if let Input::AlertAcknowledged { id, by } = &input {
-                tracing::info!(
-                    alert = %crate::logging::escape(id),
-                    by = %crate::logging::escape(by),
-                    "alert acknowledged"
-                );
-            }
-            self.driver.feed(self.clock.now(), input);
-        });
+        let result = reply.map(|input| self.driver.feed(self.clock.now(), input));
         let _ = cmd.reply.send(result);
         self.drain(None);
     }
@@ -476,7 +472,7 @@ impl Engine {
     /// Once a second: the engine's sign of life for `/-/healthy`, and the
     /// journal's upkeep (segments to start, trouble to report).
     fn heartbeat(&mut self) {
-        let m = &self.shared.metrics;
+        let m = self.shared.metrics.clone();
         m.engine_heartbeat.set(self.clock.now().0 as f64 / 1000.0);
         fault::engine_tick();
         self.driver.snapshot_if_wanted();
@@ -487,7 +483,25 @@ impl Engine {
             .inc_by(h.dropped.saturating_sub(m.journal_dropped.get()));
         m.journal_written
             .inc_by(h.written.saturating_sub(m.journal_written.get()));
-        let failing = h.failing || h.dropped > self.journal_dropped;
+        // Drops in the last 10 s count as failing, so a burst pages once.
+        let now = self.clock.now();
+        if h.dropped > self.journal_dropped {
+            self.journal_dropped_at = Some(now);
+        }
+        let recent = self
+            .journal_dropped_at
+            .is_some_and(|t| now.since(t) < JOURNAL_QUIET_MS);
+        let restored_alert = self
+            .driver
+            .core()
+            .alerts()
+            .any(|a| a.name == "JournalWriteFailing" && a.firing());
+        let failing = h.failing || recent;
+        if !failing && restored_alert && m.journal_failing.get() == 0 {
+            // The alert came back with the journal after a restart; it writes now.
+            self.driver.feed(now, Input::JournalRecovered);
+            self.drain(None);
+        }
         if failing != (m.journal_failing.get() == 1) {
             m.journal_failing.set(i64::from(failing));
             let input = if failing {

@@ -75,16 +75,24 @@ pub fn header() -> [u8; 8] {
     h
 }
 
-/// Appends `record`, framed, to `out`.
-pub fn encode(record: &Record, out: &mut Vec<u8>) {
+/// Appends `record`, framed, to `out`; `false` (and nothing appended) when
+/// it is larger than a reader accepts.
+pub fn encode(record: &Record, out: &mut Vec<u8>) -> bool {
     let start = out.len();
     out.extend_from_slice(&[0u8; 8]);
     serde_json::to_writer(&mut *out, record).expect("records always encode");
     let payload = &out[start + 8..];
-    let len = u32::try_from(payload.len()).expect("records are far below 4 GiB");
+    let Some(len) = u32::try_from(payload.len())
+        .ok()
+        .filter(|l| *l <= MAX_RECORD_BYTES)
+    else {
+        out.truncate(start);
+        return false;
+    };
     let crc = crc32fast::hash(payload);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    true
 }
 
 /// What reading one record found.
@@ -127,7 +135,7 @@ pub fn decode(r: &mut impl Read) -> io::Result<Frame> {
 }
 
 /// Reads until `buf` is full or the input ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

@@ -1,7 +1,7 @@
 //! Reading a journal back: its segments in order, each record checked; a
 //! torn or damaged tail is reported and skipped, never fatal.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use super::format::{self, Frame, Record};
@@ -88,7 +88,16 @@ pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), Journa
     };
     let mut r = BufReader::new(std::fs::File::open(file).map_err(io)?);
     let mut head = [0u8; 8];
-    if r.read_exact(&mut head).is_err() || head[..4] != format::MAGIC {
+    let got = format::read_full(&mut r, &mut head).map_err(io)?;
+    if got < head.len() && head[..got.min(4)] == format::MAGIC[..got.min(4)] {
+        // Created, and the machine stopped before its header was written.
+        let warning = format!(
+            "{} at offset 0: an empty or cut-short segment; skipped",
+            file.display()
+        );
+        return Ok((Vec::new(), Some(warning)));
+    }
+    if head[..4] != format::MAGIC {
         return Err(JournalError::NotAJournal {
             file: file.to_path_buf(),
         });

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::Driver;
 use super::format::Record;
 use super::reader::{self, JournalError};
 use crate::core::Core;
@@ -41,16 +42,17 @@ pub fn restore(dir: &Path) -> Result<(Option<Core>, Vec<String>), JournalError> 
     let Some((first, records)) = base else {
         return Ok((None, warnings));
     };
-    let mut core = Core::new();
+    // Through the same seam as live operation and replay, without a journal.
+    let mut driver = Driver::new(Core::new(), None);
     let mut feed = |records: Vec<Record>| {
         for r in records {
             match r {
-                Record::Snapshot { core: c, .. } => core = *c,
-                Record::Input { at, input } => core.handle_input(at, input),
-                Record::Timeout { at } => core.handle_timeout(at),
+                Record::Snapshot { core: c, .. } => driver = Driver::new(*c, None),
+                Record::Input { at, input } => driver.feed(at, input),
+                Record::Timeout { at } => driver.tick(at),
                 Record::Effect { .. } => {}
             }
-            while core.poll_effect().is_some() {}
+            while driver.poll_effect().is_some() {}
         }
     };
     feed(records);
@@ -63,5 +65,5 @@ pub fn restore(dir: &Path) -> Result<(Option<Core>, Vec<String>), JournalError> 
             Err(e) => warnings.push(format!("{e}; skipped")),
         }
     }
-    Ok((Some(core.restarted()), warnings))
+    Ok((Some(driver.into_core().restarted()), warnings))
 }

@@ -21,8 +21,8 @@ use crate::plan::{Fsync, JournalSpec};
 /// Most records written in one batch.
 const BATCH: usize = 4096;
 /// How long the writer gathers records into one write after the first
-/// arrives: one system call for many records. A `kill -9` can lose at most
-/// this much of what was queued but not yet written.
+/// arrives: one system call for many records. A `kill -9` loses what was
+/// still queued, normally the last few milliseconds of records.
 const GATHER: Duration = Duration::from_millis(5);
 
 /// What the writer thread and the engine side share.
@@ -50,6 +50,9 @@ impl State {
 pub struct Journal {
     tx: SyncSender<Record>,
     state: Arc<State>,
+    /// Records were dropped: everything but a snapshot is dropped too until
+    /// the resync snapshot is queued, so the record has one clean gap.
+    gap: bool,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -98,16 +101,27 @@ impl Journal {
         Ok(Journal {
             tx,
             state,
+            gap: false,
             thread: Some(thread),
         })
     }
 
     fn push(&mut self, record: Record) {
+        let snapshot = matches!(record, Record::Snapshot { .. });
+        if self.gap && !snapshot {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match self.tx.try_send(record) {
-            Ok(()) => {}
+            Ok(()) => {
+                if snapshot {
+                    self.gap = false;
+                }
+            }
             Err(TrySendError::Full(_)) => {
                 self.state.dropped.fetch_add(1, Ordering::Relaxed);
                 self.state.want(SnapshotReason::Resync);
+                self.gap = true;
             }
             // The writer thread is gone: recording is over, and gwanje must
             // not run on unrecorded.
@@ -124,9 +138,9 @@ impl Journal {
         }
     }
 
-    /// The snapshot the writer asks for (a segment to start), if any.
-    pub fn wants_snapshot(&self) -> Option<SnapshotReason> {
-        match self.state.wants_snapshot.load(Ordering::SeqCst) {
+    /// Takes the writer's request for a snapshot (a segment to start), if any.
+    pub fn take_snapshot_request(&self) -> Option<SnapshotReason> {
+        match self.state.wants_snapshot.swap(0, Ordering::SeqCst) {
             0 => None,
             1 => Some(SnapshotReason::Rotate),
             _ => Some(SnapshotReason::Resync),
@@ -135,7 +149,6 @@ impl Journal {
 
     /// Hands the writer a snapshot of `core` to start the next segment with.
     pub fn snapshot(&mut self, core: &Core, reason: SnapshotReason) {
-        self.state.wants_snapshot.store(0, Ordering::SeqCst);
         self.push(Record::Snapshot {
             at: core.now(),
             reason,
@@ -206,17 +219,10 @@ impl Writer {
             };
             let mut batch: Vec<Record> = first.into_iter().collect();
             if !batch.is_empty() {
-                let until = clock::now().0 + GATHER.as_millis() as u64;
-                while batch.len() < BATCH {
-                    let left = until.saturating_sub(clock::now().0);
-                    match rx.recv_timeout(Duration::from_millis(left.max(1))) {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
-                    }
-                    if left == 0 {
-                        break;
-                    }
-                }
+                // Sleeping instead of waiting on the queue lets the engine
+                // queue without waking this thread for every record.
+                std::thread::sleep(GATHER);
+                batch.extend(std::iter::from_fn(|| rx.try_recv().ok()).take(BATCH));
             }
             for record in batch {
                 self.write(record);
@@ -243,9 +249,9 @@ impl Writer {
     }
 
     fn write(&mut self, record: Record) {
-        if let Record::Snapshot { .. } = &record
-            && (self.rotate || self.file.is_none())
-        {
+        // Every snapshot starts a segment: a segment always opens with the
+        // state it continues from.
+        if let Record::Snapshot { .. } = &record {
             self.flush();
             self.sync();
             if let Err(e) = self.start_segment(&record) {
@@ -257,18 +263,40 @@ impl Writer {
             self.state.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        format::encode(&record, &mut self.buf);
+        if !format::encode(&record, &mut self.buf) {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Opens segment `seq`, writes its header and `snapshot`, syncs, prunes.
     fn start_segment(&mut self, snapshot: &Record) -> std::io::Result<()> {
         let path = segment_path(&self.spec.dir, self.seq);
-        let mut file = File::options().create_new(true).append(true).open(&path)?;
-        let mut buf = format::header().to_vec();
-        format::encode(snapshot, &mut buf);
-        file.write_all(&buf)?;
-        file.sync_data()?;
+        // The number is used up whatever happens, so a retry never meets
+        // its own half-written file.
         self.seq += 1;
+        let mut buf = format::header().to_vec();
+        if !format::encode(snapshot, &mut buf) {
+            return Err(std::io::Error::other(
+                "the core snapshot is larger than a record may be",
+            ));
+        }
+        let written = File::options()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| {
+                file.write_all(&buf)?;
+                file.sync_data()?;
+                Ok(file)
+            });
+        let file = match written {
+            Ok(f) => f,
+            Err(e) => {
+                // A partial segment would only take space a retry needs.
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         self.bytes = buf.len() as u64;
         self.state.written.fetch_add(self.bytes, Ordering::Relaxed);
         self.file = Some(file);

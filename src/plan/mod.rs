@@ -59,7 +59,8 @@ pub enum Fsync {
     Always,
     /// At most this long after a write.
     Every(Duration),
-    /// Never (the kernel writes back; a crash of gwanje still loses nothing).
+    /// Never: the kernel writes back on its own. A crash of gwanje loses only
+    /// what was still queued; a crash of the machine, what the kernel held.
     Never,
 }
 

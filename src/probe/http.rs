@@ -83,7 +83,7 @@ impl HttpProbe {
         &self,
         resolver: &SystemResolver,
         own: Option<SocketAddr>,
-        mut pinned: Option<IpAddr>,
+        pinned: Option<IpAddr>,
         rec: &mut HttpDetails,
     ) -> Result<(), Failure> {
         let spec = &self.spec;
@@ -96,9 +96,9 @@ impl HttpProbe {
             guard: None,
         };
         loop {
-            let response = self
-                .exchange(resolver, &url, &hop, pinned.take(), rec)
-                .await?;
+            // With all_addresses, hops within the origin stay on the backend under test.
+            let ip = pinned.filter(|_| hop.to_origin);
+            let response = self.exchange(resolver, &url, &hop, ip, rec).await?;
             let status = response.status;
             let Some(location) = response
                 .location

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 use crate::core::{Core, Effect, Timestamp};
-use crate::engine::Driver;
+use crate::journal::Driver;
 use crate::journal::{self, JournalError, Record, SnapshotReason};
 
 /// One timeline entry.
@@ -54,11 +54,7 @@ pub struct Outcome {
     pub warnings: Vec<String>,
 }
 
-/// RFC 3339 for a Unix-ms timestamp.
-pub fn rfc3339(at: Timestamp) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0);
-    humantime::format_rfc3339_millis(t).to_string()
-}
+pub use crate::clock::rfc3339;
 
 /// Replays the journal in `dir`; entries outside `from..=to` (Unix ms) are
 /// left out of the timeline, but every record is replayed.
@@ -74,7 +70,15 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
     let mut core: Option<Driver> = None;
     let mut produced: VecDeque<(Timestamp, Effect)> = VecDeque::new();
     let mut recorded: VecDeque<Effect> = VecDeque::new();
-    let shown = |at: Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
+    let shown = move |at: Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
+    // Every effect the replay produces goes into the timeline, matched or not.
+    let note = |out: &mut Outcome, at: Timestamp, e: &Effect| {
+        if shown(at)
+            && let Some(text) = timeline::effect(e)
+        {
+            out.entries.push(entry(at, text, Some(e.clone())));
+        }
+    };
     // After a damaged tail the next snapshot is the truth, as after a resync.
     let mut damaged = false;
     for seg in segs {
@@ -121,6 +125,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                     let c = core.get_or_insert_with(|| Driver::new(Core::new(), None));
                     c.feed(at, input);
                     while let Some(e) = c.poll_effect() {
+                        note(&mut out, at, &e);
                         produced.push_back((at, e));
                     }
                 }
@@ -128,6 +133,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                     let c = core.get_or_insert_with(|| Driver::new(Core::new(), None));
                     c.tick(at);
                     while let Some(e) = c.poll_effect() {
+                        note(&mut out, at, &e);
                         produced.push_back((at, e));
                     }
                 }
@@ -141,11 +147,6 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
             while !produced.is_empty() && !recorded.is_empty() {
                 let (at, got) = produced.pop_front().expect("not empty");
                 let expected = recorded.pop_front().expect("not empty");
-                if shown(at)
-                    && let Some(text) = timeline::effect(&got)
-                {
-                    out.entries.push(entry(at, text, Some(got.clone())));
-                }
                 if got == expected {
                     out.identical += 1;
                 } else if out.divergence.is_none() {

@@ -131,6 +131,7 @@ impl Clock for Virtual {
 }
 
 struct Rig {
+    engine: tokio::task::JoinHandle<()>,
     world: World,
     routes: Routes,
     pager: Pager,
@@ -143,8 +144,23 @@ const PATHS: &str = "paths:\n  - {name: a, gateway: 198.18.0.1, interface: lo, r
 failover_groups:\n  - {name: local, routes: [198.18.200.0/24], paths: [a, b], checks: [portal/home], action: route, hold_down: 1s, min_dwell: 1s}\n";
 
 fn start(kernel: Option<&str>) -> Rig {
+    start_with(kernel, "", None)
+}
+
+/// Starts the engine on the fakes; `group_extra` adds keys to the group,
+/// `journal` records what the engine feeds and decides.
+fn start_with(
+    kernel: Option<&str>,
+    group_extra: &str,
+    journal: Option<gwanje::journal::Journal>,
+) -> Rig {
+    let paths = if group_extra.is_empty() {
+        PATHS.to_string()
+    } else {
+        PATHS.replace("min_dwell: 1s}", &format!("min_dwell: 1s, {group_extra}}}"))
+    };
     let dir = ConfigDir::new(
-        &format!("alerting: {{resend_interval: 1s}}\n{PATHS}"),
+        &format!("alerting: {{resend_interval: 1s}}\n{paths}"),
         &[(
             "portal",
             "service: portal\ninterval: 100ms\ntimeout: 50ms\nhealth: {fall: 3, rise: 3}\ntargets:\n  - {name: home, http: {url: 'http://198.18.1.1/'}}\n",
@@ -169,20 +185,27 @@ fn start(kernel: Option<&str>) -> Rig {
         clock: Arc::new(Virtual(tokio::time::Instant::now())),
         listen: None,
     };
-    tokio::spawn(gwanje::engine::run_with(
+    let engine = tokio::spawn(gwanje::engine::run_with(
         plans_rx,
         adapters,
         shared,
         commands_rx,
-        Driver::new(gwanje::core::Core::new(), None),
+        Driver::new(gwanje::core::Core::new(), journal),
     ));
     Rig {
+        engine,
         world,
         routes,
         pager,
         commands,
         _plans: plans,
         _dir: dir,
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.engine.abort();
     }
 }
 
@@ -271,4 +294,60 @@ async fn a_service_down_everywhere_pages_without_moving_and_an_ack_stops_escalat
         .any(|a| a.labels["alertname"] == "ServiceDown" && a.labels.contains_key("escalation"));
     assert!(!escalated);
     assert!(rig.changes().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freeze_and_its_flap_history_survive_a_restart_through_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = gwanje::plan::JournalSpec {
+        dir: dir.path().join("journal"),
+        segment_bytes: 1 << 20,
+        segment_age: Duration::from_secs(3600),
+        retain_bytes: 1 << 30,
+        retain_age: Duration::from_secs(86_400),
+        fsync: gwanje::plan::Fsync::Never,
+        queue: 1 << 16,
+    };
+    let journal = gwanje::journal::Journal::open(&spec, &gwanje::core::Core::new()).unwrap();
+    let rig = start_with(
+        Some("a"),
+        "flap_guard: {max_switches: 2, window: 10m}, failback: {mode: auto, after: 2s}",
+        Some(journal),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Router a fails and recovers until the flap guard freezes the group.
+    for _ in 0..4 {
+        rig.router("a", false);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        rig.router("a", true);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
+    assert!(
+        rig.pager.names().contains(&"GroupFrozen".to_string()),
+        "{:?}",
+        rig.pager.names()
+    );
+    // Stop the engine (it owns the journal) and restore from what it wrote.
+    drop(rig);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut restored = None;
+    for _ in 0..50 {
+        // The writer thread flushes on its own clock once the engine is gone.
+        std::thread::sleep(Duration::from_millis(20));
+        let (core, _) = gwanje::journal::restore(&spec.dir).unwrap();
+        if core
+            .as_ref()
+            .is_some_and(|c| c.groups().values().any(|g| g.frozen_until.is_some()))
+        {
+            restored = core;
+            break;
+        }
+    }
+    let core = restored.expect("the freeze is in the journal");
+    let g = &core.groups()[&gwanje::core::GroupName::new("local")];
+    assert!(g.switches.len() >= 2, "flap history kept: {:?}", g.switches);
+    assert!(
+        !g.adopted,
+        "the kernel's route is read again after a restart"
+    );
 }

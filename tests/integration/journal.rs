@@ -336,5 +336,22 @@ async fn a_full_disk_drops_records_alerts_and_never_stops_monitoring() {
         expo::value(&later, "gwanje_journal_failing", &[]),
         Some(1.0)
     );
+    // Space comes back: the journal resumes in a new segment and the alert resolves.
+    for seg in segments(mount.path()) {
+        std::fs::remove_file(seg).unwrap();
+    }
+    d.scrape_until(Duration::from_secs(40), |s| {
+        expo::value(s, "gwanje_journal_failing", &[]) == Some(0.0)
+            && expo::sum(
+                s,
+                "gwanje_alerts_firing",
+                &[("alertname", "JournalWriteFailing")],
+            ) == 0.0
+    })
+    .await;
+    assert!(
+        !segments(mount.path()).is_empty(),
+        "a resync segment was written"
+    );
     assert!(d.stop().success(), "{}", "stops cleanly");
 }

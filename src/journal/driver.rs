@@ -4,8 +4,8 @@
 //! journal records, so what it holds is exactly what the core saw and did;
 //! live operation, restore and replay all run through it.
 
+use super::Journal;
 use crate::core::{Core, Effect, Input, Timestamp};
-use crate::journal::Journal;
 
 /// A core with its journal.
 pub struct Driver {
@@ -44,6 +44,11 @@ impl Driver {
         Some(effect)
     }
 
+    /// The core, given up (the driver is done).
+    pub fn into_core(self) -> Core {
+        self.core
+    }
+
     /// The core, to read.
     pub fn core(&self) -> &Core {
         &self.core
@@ -57,7 +62,7 @@ impl Driver {
     /// Starts the next journal segment when the writer asks for one.
     pub fn snapshot_if_wanted(&mut self) {
         if let Some(j) = &mut self.journal
-            && let Some(reason) = j.wants_snapshot()
+            && let Some(reason) = j.take_snapshot_request()
         {
             j.snapshot(&self.core, reason);
         }

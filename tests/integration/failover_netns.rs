@@ -128,6 +128,7 @@ fn b_router_stops_forwarding() {
     assert!(n > 10, "a failover run decides more than {n} things");
     let (code, timeline, err) = rig.replay(&[]);
     assert_eq!(code, 0, "{err}");
+    eprintln!("{timeline}");
     assert!(
         timeline.lines().any(|l| l.contains(
             "services: traffic now flows via standby (was primary); reason: path failed"

@@ -481,6 +481,7 @@ pub fn groups(
         if errors.len() > before {
             continue;
         }
+        let initial_wait_ms = first_verdict_ms(&group_paths, &checks, detection, paths, targets);
         out.push(GroupSpec {
             core: GroupConfig {
                 name: GroupName::new(&g.name),
@@ -493,6 +494,7 @@ pub fn groups(
                 isolation_window_ms: ms(isolation),
                 retry_initial_ms: 200,
                 retry_max_ms: 10_000,
+                initial_wait_ms,
             },
             routes,
             action,
@@ -500,4 +502,29 @@ pub fn groups(
         });
     }
     out
+}
+
+/// About how long the group's probes need for a first verdict on every
+/// path: each subject's interval times the results its health needs, plus
+/// one interval of slack; the longest wins.
+fn first_verdict_ms(
+    group_paths: &[PathName],
+    checks: &[TargetKey],
+    detection: Option<HealthPolicy>,
+    paths: &[PathSpec],
+    targets: &[Arc<Target>],
+) -> u64 {
+    let need = |interval: Duration, h: HealthPolicy| {
+        let rounds = u32::from(h.rise.max(h.fall)) + 1;
+        ms(interval.saturating_mul(rounds))
+    };
+    let routers = paths
+        .iter()
+        .filter(|p| group_paths.contains(&p.name))
+        .map(|p| need(p.router.interval, p.router_health));
+    let checks = targets
+        .iter()
+        .filter(|t| checks.contains(&t.key))
+        .map(|t| need(t.interval, detection.unwrap_or(t.health)));
+    routers.chain(checks).max().unwrap_or(0)
 }

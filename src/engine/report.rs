@@ -170,6 +170,9 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
             until,
             by,
         } => tracing::warn!(%group, %path, until_ms = until.0, by = %escape(by), "pinned"),
+        Effect::MovedDespiteFreeze { group, from, to } => {
+            tracing::warn!(%group, %from, %to, "moved despite freeze: the active path is down")
+        }
         Effect::AlertsDue { alerts, .. } => {
             for a in alerts {
                 let state = if a.firing() { "firing" } else { "resolved" };

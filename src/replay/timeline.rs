@@ -88,6 +88,9 @@ pub fn effect(e: &Effect) -> Option<String> {
         } => format!(
             "{group}: {switches} switches within the flap window; automatic switching frozen"
         ),
+        Effect::MovedDespiteFreeze { group, from, to } => {
+            format!("{group}: {from} is down while switching is frozen; moving to {to} anyway")
+        }
         Effect::GroupUnfrozen { group, by } => {
             format!("{group}: automatic switching resumed ({by})")
         }

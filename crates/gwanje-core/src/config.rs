@@ -56,6 +56,11 @@ pub struct GroupConfig {
     pub retry_initial_ms: u64,
     /// Longest retry delay, ms.
     pub retry_max_ms: u64,
+    /// With no route in the kernel at start, how long the first
+    /// installation waits for the preferred path's verdict, ms (about the
+    /// time its probes need to decide).
+    #[serde(default)]
+    pub initial_wait_ms: u64,
 }
 
 /// Everything the core is configured with.

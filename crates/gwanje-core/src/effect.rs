@@ -264,6 +264,16 @@ pub enum Effect {
         /// Switches counted in the window.
         switches: u32,
     },
+    /// While frozen, the active path went down and traffic moved anyway: a
+    /// freeze stops oscillation, it never holds traffic on a dead path.
+    MovedDespiteFreeze {
+        /// The group.
+        group: GroupName,
+        /// The dead path.
+        from: PathName,
+        /// Where traffic goes.
+        to: PathName,
+    },
     /// Automatic switching resumed.
     GroupUnfrozen {
         /// The group.

@@ -5,11 +5,16 @@
 //! 1. Nothing moves before the kernel's current route has been read and adopted.
 //! 2. One route change at a time; a failed change is retried with backoff.
 //! 3. An operator pin wins until it expires.
-//! 4. A frozen group (flap guard) makes no automatic change until the freeze ends.
+//! 4. A frozen group (flap guard) makes no automatic change until the freeze
+//!    ends, except one: leaving a down active path for an eligible one (a
+//!    freeze stops oscillation; it never holds traffic on a dead path).
 //! 5. Monitor isolation (every path down at once) makes no change.
-//! 6. If the active path is down, move to the most preferred eligible path;
+//! 6. With no route at all (none in the kernel at start), install the best
+//!    path once the preferred path has a verdict, or after `initial_wait_ms`:
+//!    the first installation is not a switch, not an alert, and not counted.
+//! 7. If the active path is down, move to the most preferred eligible path;
 //!    with none, report that failover is impossible.
-//! 7. If the active path is up and a more preferred path is eligible, fail
+//! 8. If the active path is up and a more preferred path is eligible, fail
 //!    back after the stable period and the dwell time (auto) or offer it (manual).
 //!
 //! A path is eligible when it is up and, if it was ever down, has stayed up
@@ -51,6 +56,9 @@ pub struct GroupState {
     pub cfg: GroupConfig,
     /// Whether the kernel's route has been read at least once.
     pub adopted: bool,
+    /// When it was.
+    #[serde(default)]
+    pub adopted_at: Option<Timestamp>,
     /// The path the route uses (as confirmed).
     pub active: Option<PathName>,
     /// A change in progress.
@@ -80,6 +88,7 @@ impl GroupState {
         GroupState {
             cfg,
             adopted: false,
+            adopted_at: None,
             active: None,
             pending: None,
             failed_attempts: 0,
@@ -124,6 +133,7 @@ impl GroupState {
     /// The kernel's route was read.
     pub fn observed(
         &mut self,
+        now: Timestamp,
         path: Option<PathName>,
         paths: &BTreeMap<PathName, PathStatus>,
         out: &mut Vec<Effect>,
@@ -132,6 +142,7 @@ impl GroupState {
         if !self.adopted {
             // A restart adopts what the kernel has: traffic never flips blindly.
             self.adopted = true;
+            self.adopted_at = Some(now);
             self.active = path.clone();
             out.push(Effect::RouteAdopted { group, path });
             return;
@@ -338,6 +349,7 @@ impl GroupState {
         }
         if let Some(until) = self.frozen_until {
             if now < until {
+                self.leave_dead_path_while_frozen(now, paths, health, out);
                 return;
             }
             self.frozen_until = None;
@@ -352,7 +364,17 @@ impl GroupState {
         }
         let best = self.best(now, paths);
         let Some(active) = self.active.clone() else {
-            if let Some(b) = best {
+            // Installing the standby because it reported first would be a
+            // failback a minute later: wait for the preferred path's verdict.
+            let verdict = self
+                .cfg
+                .paths
+                .first()
+                .is_none_or(|p| Self::state_of(paths, p) != PathState::Unknown);
+            let waited = self
+                .adopted_at
+                .is_none_or(|t| now.since(t) >= self.cfg.initial_wait_ms);
+            if let Some(b) = best.filter(|_| verdict || waited) {
                 self.request(b, SwitchReason::Initial, out);
             }
             return;
@@ -423,6 +445,35 @@ impl GroupState {
         }
     }
 
+    /// While frozen: a down active path is still left for an eligible one.
+    fn leave_dead_path_while_frozen(
+        &mut self,
+        now: Timestamp,
+        paths: &BTreeMap<PathName, PathStatus>,
+        health: &impl Fn(&Subject) -> SubjectView,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(active) = self.active.clone() else {
+            return;
+        };
+        if self.isolated || Self::state_of(paths, &active) != PathState::Down {
+            return;
+        }
+        let Some(to) = self.failover_target(now, paths, &active, health) else {
+            return;
+        };
+        let why = paths
+            .get(&active)
+            .map(|s| s.reason.clone())
+            .expect("a down path has a status");
+        out.push(Effect::MovedDespiteFreeze {
+            group: self.cfg.name.clone(),
+            from: active,
+            to: to.clone(),
+        });
+        self.request(to, SwitchReason::PathFailed { why }, out);
+    }
+
     /// The best eligible path whose evidence was taken while `failed` was
     /// failing: every subject failing on `failed` must have succeeded on the
     /// candidate since. Without it, a failure reaching all paths a moment
@@ -467,6 +518,12 @@ impl GroupState {
     ) -> Option<Timestamp> {
         let mut at: Vec<Timestamp> = Vec::new();
         at.extend(self.pending.as_ref().and_then(|p| p.retry_at));
+        if self.active.is_none() {
+            at.extend(
+                self.adopted_at
+                    .map(|t| Timestamp(t.0.saturating_add(self.cfg.initial_wait_ms))),
+            );
+        }
         at.extend(self.pin.as_ref().map(|p| p.until));
         at.extend(self.frozen_until);
         for p in &self.cfg.paths {

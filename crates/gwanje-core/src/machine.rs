@@ -90,7 +90,7 @@ impl Core {
                     .get(&group)
                     .is_some_and(|t| read_at < *t);
                 if let Some(g) = self.groups.get_mut(&group).filter(|_| !stale) {
-                    g.observed(path, &self.paths, &mut out);
+                    g.observed(now, path, &self.paths, &mut out);
                 }
                 !stale
             }

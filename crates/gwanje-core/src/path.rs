@@ -209,6 +209,7 @@ mod tests {
             isolation_window_ms: 0,
             retry_initial_ms: 100,
             retry_max_ms: 1000,
+            initial_wait_ms: 0,
         }
     }
 

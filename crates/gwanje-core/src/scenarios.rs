@@ -1,7 +1,7 @@
 //! Whole scenarios on a virtual clock: a world of routers and checks that are
 //! up or down, probed every 100 ms, with an actuator that confirms changes.
 
-use super::sim::{Sim, group_config};
+use super::sim::{STEP, Sim, group_config};
 use super::*;
 
 fn sw(to: &str, reason: &str) -> (String, String) {
@@ -273,18 +273,26 @@ fn flap_guard_freezes_after_too_many_switches() {
         sim.switches(),
         vec![sw("b", "path_failed"), sw("a", "failback")]
     );
-    // A third switch within the window freezes the group: the dead active
-    // path stays (a person decides), and the freeze is reported once.
+    // A third switch within the window freezes the group, reported once; a
+    // freeze stops oscillation but never holds traffic on a dead path, so
+    // traffic leaves the dead active path anyway.
     sim.router_ok.insert("a", false);
     sim.run(10);
-    assert_eq!(sim.switches().len(), 2);
-    assert_eq!(sim.active(), Some("a"));
     assert_eq!(
         sim.count(|e| matches!(e, Effect::GroupFrozen { switches: 2, .. })),
         1
     );
-    // An operator lifts the freeze: the failover happens.
-    sim.core.handle_input(
+    assert_eq!(sim.active(), Some("b"));
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::MovedDespiteFreeze { .. })),
+        1
+    );
+    // While frozen, the recovered preferred path is not failed back to.
+    sim.router_ok.insert("a", true);
+    sim.run(20);
+    assert_eq!(sim.active(), Some("b"));
+    // An operator lifts the freeze: failback happens.
+    sim.feed(
         Timestamp(sim.now),
         Input::Unfreeze {
             group: GroupName::new("svc"),
@@ -293,7 +301,7 @@ fn flap_guard_freezes_after_too_many_switches() {
     );
     sim.drain();
     sim.run(2);
-    assert_eq!(sim.active(), Some("b"));
+    assert_eq!(sim.active(), Some("a"));
     assert_eq!(sim.count(|e| matches!(e, Effect::GroupUnfrozen { .. })), 1);
 }
 
@@ -435,4 +443,63 @@ proptest::proptest! {
             proptest::prop_assert!(healthy.contains(&active), "active {active} while {healthy:?} are healthy");
         }
     }
+}
+
+#[test]
+fn start_up_waits_for_the_preferred_path_and_is_not_a_failover() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.initial_wait_ms = 5_000;
+    let mut sim = Sim::new(g);
+    // No route in the kernel; only the standby's probes have reported yet.
+    sim.observe_kernel();
+    for _ in 0..3 {
+        sim.now += STEP;
+        sim.probe(Subject::Router(PathName::new("b")), true);
+        sim.probe(
+            Subject::Check(TargetKey::new("app", "web"), PathName::new("b")),
+            true,
+        );
+    }
+    assert!(sim.switches().is_empty(), "waits for the preferred path");
+    sim.run(3);
+    assert_eq!(sim.switches(), vec![sw("a", "initial")]);
+    sim.run(50);
+    assert_eq!(sim.switches().len(), 1, "no failback, no second move");
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::AlertsDue { alerts, .. } if alerts.iter().any(|a| a.name == "FailoverExecuted"))),
+        0,
+        "installing the first route is not an alert"
+    );
+    assert!(
+        sim.core.groups()[&GroupName::new("svc")]
+            .switches
+            .is_empty(),
+        "nor a flap-guard slot"
+    );
+}
+
+#[test]
+fn start_up_installs_the_standby_when_the_preferred_path_never_reports() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.initial_wait_ms = 1_000;
+    let mut sim = Sim::new(g);
+    sim.observe_kernel();
+    for _ in 0..30 {
+        sim.now += STEP;
+        sim.probe(Subject::Router(PathName::new("b")), true);
+        sim.probe(
+            Subject::Check(TargetKey::new("app", "web"), PathName::new("b")),
+            true,
+        );
+        if sim.core.poll_timeout().is_some_and(|t| t.0 <= sim.now) {
+            let at = Timestamp(sim.now);
+            sim.tick(at);
+            sim.drain();
+        }
+    }
+    assert_eq!(
+        sim.switches(),
+        vec![sw("b", "initial")],
+        "bounded by initial_wait_ms"
+    );
 }

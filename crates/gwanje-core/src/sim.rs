@@ -44,6 +44,7 @@ pub fn group_config(paths: &[&'static str], checks: &[&'static str]) -> GroupCon
         isolation_window_ms: 250,
         retry_initial_ms: 200,
         retry_max_ms: 1_000,
+        initial_wait_ms: 0,
     }
 }
 

@@ -21,14 +21,10 @@ struct Cli {
 enum Command {
     /// Run the daemon: probe every target, export metrics, serve the API.
     Run {
-        /// The daemon configuration file.
-        #[arg(
-            short,
-            long,
-            default_value = "config/gwanje.yaml",
-            env = "GWANJE_CONFIG"
-        )]
-        config: PathBuf,
+        /// The daemon configuration file (there is no default: the shipped
+        /// production example moves routes, and must be chosen on purpose).
+        #[arg(short, long, env = "GWANJE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Replay a journal through the decision core: a timeline in plain words,
     /// or (--verify) proof that the core reproduces every recorded effect.
@@ -79,7 +75,15 @@ fn main() -> ExitCode {
             format,
             verify,
         } => replay(&journal, from, to, &format, verify),
-        Command::Run { config } => match run(config) {
+        Command::Run { config: None } => {
+            eprintln!(
+                "gwanje run needs --config FILE (or GWANJE_CONFIG).\n  To try it on this machine: gwanje run --config config/local.yaml (probes only loopback).\n  config/gwanje.yaml is the production example: it installs policy routing and moves routes."
+            );
+            ExitCode::from(EXIT_CONFIG)
+        }
+        Command::Run {
+            config: Some(config),
+        } => match run(config) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("gwanje: {e:#}");

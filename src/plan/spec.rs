@@ -242,12 +242,11 @@ impl ProbeSpec {
             ProbeSpec::Dns(s) => &mut s.source,
             ProbeSpec::Icmp(s) => &mut s.source,
         };
+        // Both are honoured: the mark picks the path's routing table, and
+        // binding to the interface keeps the probe from leaving any other
+        // way should that table be wrong (then the probe fails, visibly).
         source.mark = path.fwmark;
-        // With a mark, the path's table decides the way out; without one,
-        // binding to the interface does.
-        if path.fwmark.is_none() {
-            source.interface = path.interface.clone();
-        }
+        source.interface = path.interface.clone();
         if path.source.is_some() {
             source.address = path.source;
         }

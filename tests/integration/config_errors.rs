@@ -391,7 +391,7 @@ fn paths_and_groups_are_validated_with_locations() {
 
 #[test]
 fn valid_groups_expand_into_jobs_per_path() {
-    let settings = "paths:\n  - {name: primary, gateway: 198.18.1.1, fwmark: 101, table: 101}\n  - {name: standby, gateway: 198.18.2.1, fwmark: 102, table: 102}\nfailover_groups:\n  - {name: services, routes: [198.18.100.0/24], paths: [primary, standby], checks: [app/web], detection: {fall: 3, window: 4, rise: 2}}\n";
+    let settings = "paths:\n  - {name: primary, gateway: 198.18.1.1, fwmark: 101, table: 101, interface: lo}\n  - {name: standby, gateway: 198.18.2.1, fwmark: 102, table: 102}\nfailover_groups:\n  - {name: services, routes: [198.18.100.0/24], paths: [primary, standby], checks: [app/web], detection: {fall: 3, window: 4, rise: 2}}\n";
     let dir = ConfigDir::new(settings, &[("app", FLEET)]);
     let plan = dir.load();
     let subjects: Vec<String> = plan.jobs.iter().map(|j| j.subject.to_string()).collect();
@@ -406,16 +406,26 @@ fn valid_groups_expand_into_jobs_per_path() {
         ],
         "a check is probed through every path of its group (not directly), plus each router"
     );
-    let marks: Vec<Option<u32>> = plan
+    let sources: Vec<(Option<u32>, Option<&str>)> = plan
         .jobs
         .iter()
         .map(|j| match &j.target.probe {
-            gwanje::plan::ProbeSpec::Http(h) => h.source.mark,
-            gwanje::plan::ProbeSpec::Icmp(i) => i.source.mark,
-            _ => None,
+            gwanje::plan::ProbeSpec::Http(h) => (h.source.mark, h.source.interface.as_deref()),
+            gwanje::plan::ProbeSpec::Icmp(i) => (i.source.mark, i.source.interface.as_deref()),
+            _ => (None, None),
         })
         .collect();
-    assert_eq!(marks, [Some(101), Some(102), None, Some(101), Some(102)]);
+    // A path's interface is honoured beside its mark, never silently dropped.
+    assert_eq!(
+        sources,
+        [
+            (Some(101), Some("lo")),
+            (Some(102), None),
+            (None, None),
+            (Some(101), Some("lo")),
+            (Some(102), None)
+        ]
+    );
     assert_eq!(
         plan.jobs[0].health,
         gwanje::core::HealthPolicy {
@@ -598,5 +608,7 @@ fn a_bad_command_line_exits_64_and_help_exits_0() {
     assert_eq!(run(&["--no-such-flag"]), Some(64));
     assert_eq!(run(&["frobnicate"]), Some(64));
     assert_eq!(run(&["--help"]), Some(0));
+    // No default config: the production example is never picked up by accident.
+    assert_eq!(run(&["run"]), Some(64));
     assert_eq!(run(&["--version"]), Some(0));
 }

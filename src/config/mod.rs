@@ -46,6 +46,7 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         failover_groups: doc.section("failover_groups", top.failover_groups, &mut errors),
         alerting: doc.section("alerting", top.alerting, &mut errors),
         journal: doc.section("journal", top.journal, &mut errors),
+        path_quality: doc.section("path_quality", top.path_quality, &mut errors),
     };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));

@@ -21,6 +21,7 @@ pub struct RawTop {
     pub failover_groups: Option<yaml_serde::Value>,
     pub alerting: Option<yaml_serde::Value>,
     pub journal: Option<yaml_serde::Value>,
+    pub path_quality: Option<yaml_serde::Value>,
 }
 
 /// The daemon config, section by section; each section is decoded on its
@@ -28,6 +29,7 @@ pub struct RawTop {
 #[derive(Debug, Default)]
 pub struct RawConfig {
     pub journal: Option<RawJournal>,
+    pub path_quality: Option<RawQuality>,
     pub listen: Option<String>,
     pub probe_files: Vec<String>,
     pub defaults: RawDefaults,
@@ -320,4 +322,12 @@ pub struct RawJournal {
     pub retain_age: Option<String>,
     pub fsync: Option<String>,
     pub queue: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuality {
+    pub window: Option<String>,
+    pub tolerated_loss: Option<f64>,
+    pub degraded_loss: Option<f64>,
 }

@@ -125,6 +125,72 @@ pub fn settings(
             .journal
             .as_ref()
             .and_then(|j| journal(doc, j, dir, errors)),
+        path_quality: raw
+            .path_quality
+            .as_ref()
+            .map_or_else(Default::default, |q| path_quality(doc, q, errors)),
+    }
+}
+
+/// Reads `path_quality`: loss shares as fractions, kept as per mille.
+fn path_quality(
+    doc: &Document,
+    raw: &super::raw::RawQuality,
+    errors: &mut Vec<ConfigError>,
+) -> crate::core::QualityPolicy {
+    let d = crate::core::QualityPolicy::default();
+    let window = raw
+        .window
+        .as_deref()
+        .and_then(|t| {
+            push(
+                errors,
+                values::duration(doc, "path_quality.window", t, Duration::from_secs(600)),
+            )
+        })
+        .map_or(d.window_ms, |w| w.as_millis() as u64);
+    let share =
+        |key: &str, v: Option<f64>, default: u16, max: f64, errors: &mut Vec<ConfigError>| {
+            let Some(v) = v else { return default };
+            if (0.0..=max).contains(&v) {
+                (v * 1000.0).round() as u16
+            } else {
+                errors.push(doc.error_at(
+                    &format!("path_quality.{key}"),
+                    format!("{v} is out of range; valid: a fraction from 0.0 to {max}"),
+                ));
+                default
+            }
+        };
+    let tolerated = share(
+        "tolerated_loss",
+        raw.tolerated_loss,
+        d.tolerated_permille,
+        0.5,
+        errors,
+    );
+    let degraded = share(
+        "degraded_loss",
+        raw.degraded_loss,
+        d.degraded_permille,
+        1.0,
+        errors,
+    );
+    if degraded <= tolerated {
+        errors.push(doc.error_at(
+            "path_quality.degraded_loss",
+            format!(
+                "{} is not above tolerated_loss ({}); valid: a larger share than the tolerated one",
+                f64::from(degraded) / 1000.0,
+                f64::from(tolerated) / 1000.0
+            ),
+        ));
+    }
+    crate::core::QualityPolicy {
+        window_ms: window,
+        tolerated_permille: tolerated,
+        degraded_permille: degraded,
+        ..d
     }
 }
 

@@ -285,6 +285,12 @@ impl Engine {
         if let Some(f) = &done.result.failure {
             tracing::debug!(subject = %job.subject, kind = %f.kind, detail = %f.detail, "probe failed");
         }
+        let packets = match &done.result.details {
+            crate::probe::Details::Icmp(i) if i.sent > 0 => {
+                Some((i.sent, i.sent.saturating_sub(i.received)))
+            }
+            _ => None,
+        };
         let cert_not_after = match &done.result.details {
             crate::probe::Details::Http(h) => h.cert_expiry,
             crate::probe::Details::Tcp { cert_expiry } => *cert_expiry,
@@ -297,6 +303,7 @@ impl Engine {
                 at: done.at,
                 failure,
                 cert_not_after,
+                packets,
             }),
         );
         let detail = done.result.failure.as_ref().map(|f| f.detail.clone());

@@ -50,6 +50,8 @@ pub struct Settings {
     pub alerting: Alerting,
     /// The flight recorder, when on.
     pub journal: Option<JournalSpec>,
+    /// When a path's packet loss degrades it.
+    pub path_quality: crate::core::QualityPolicy,
 }
 
 /// When the journal forces its writes to the disk.
@@ -161,6 +163,7 @@ impl Plan {
             paths: self.paths.iter().map(|p| p.name.clone()).collect(),
             groups: self.groups.iter().map(|g| g.core.clone()).collect(),
             alerting: self.settings.alerting.policy,
+            quality: self.settings.path_quality,
         }
     }
 

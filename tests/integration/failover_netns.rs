@@ -246,6 +246,30 @@ fn f_random_loss_on_the_primary_does_not_flap() {
 }
 
 #[test]
+fn i_heavy_random_loss_on_the_primary_moves_once_and_stays() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start(AUTO);
+    // 35% of forwarded packets lost: single probes still pass most of the
+    // time, so only the path's loss over its window tells.
+    Testbed::nft_forward(&rig.bed.ra, "numgen random mod 100 < 35 drop");
+    rig.wait_route(GW_B, Duration::from_secs(20));
+    // Degraded all along: no failback (failback.after is 2 s), no flapping, no freeze.
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(rig.route().as_deref(), Some(GW_B), "{}", rig.gwanje.log_text());
+    let m = expo::parse(&rig.metrics());
+    assert_eq!(expo::sum(&m, "gwanje_failovers_total", &[]), 1.0);
+    assert_eq!(
+        expo::value(&m, "gwanje_group_frozen", &[("group", "services")]),
+        Some(0.0)
+    );
+    let s = rig.status();
+    let reason = s["groups"][0]["paths"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("degraded"), "{s:#}");
+}
+
+#[test]
 fn g_recovery_fails_back_after_the_stable_period() {
     if !available() {
         return;

@@ -57,6 +57,7 @@ fn probe(
             at: Timestamp(at),
             failure,
             cert_not_after: cert,
+            packets: None,
         }),
     );
 }

@@ -75,4 +75,7 @@ pub struct CoreConfig {
     /// Alert timers.
     #[serde(default)]
     pub alerting: super::alerts::AlertPolicy,
+    /// When a path's packet loss degrades it.
+    #[serde(default)]
+    pub quality: super::quality::QualityPolicy,
 }

@@ -119,6 +119,7 @@ impl GroupState {
         status.is_some_and(|s| {
             s.state == PathState::Up
                 && (s.last_down.is_none() || now.since(s.since) >= self.cfg.hold_down_ms)
+                && s.quality.settled(now, self.cfg.hold_down_ms)
         })
     }
 
@@ -423,9 +424,11 @@ impl GroupState {
                 };
                 match self.cfg.failback {
                     Failback::Auto { after_ms } => {
-                        let stable = paths
-                            .get(&b)
-                            .is_some_and(|s| now.since(s.since) >= after_ms);
+                        // Failback needs clean quality for the whole stable
+                        // period, not a lucky streak of probes.
+                        let stable = paths.get(&b).is_some_and(|s| {
+                            now.since(s.since) >= after_ms && s.quality.settled(now, after_ms)
+                        });
                         let dwelled = self
                             .last_switch
                             .is_none_or(|t| now.since(t) >= self.cfg.min_dwell_ms);
@@ -533,6 +536,13 @@ impl GroupState {
                 }
                 if let Failback::Auto { after_ms } = self.cfg.failback {
                     at.push(Timestamp(s.since.0 + after_ms.max(self.cfg.hold_down_ms)));
+                    if let Some(clean) = s
+                        .quality
+                        .clean_since
+                        .filter(|_| s.quality.last_degraded.is_some())
+                    {
+                        at.push(Timestamp(clean.0 + after_ms.max(self.cfg.hold_down_ms)));
+                    }
                 }
             }
         }

@@ -16,6 +16,7 @@ mod health;
 mod machine;
 mod pairs;
 mod path;
+mod quality;
 mod timers;
 mod types;
 
@@ -26,6 +27,7 @@ pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};
 pub use machine::Core;
 pub use path::{PathReason, PathState, PathStatus};
+pub use quality::{Quality, QualityPolicy};
 pub use timers::{Timer, Timers};
 pub use types::{
     FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,

@@ -47,6 +47,8 @@ pub struct Core {
     paths: BTreeMap<PathName, PathStatus>,
     groups: BTreeMap<GroupName, GroupState>,
     alerts: AlertBook,
+    #[serde(default)]
+    quality: super::quality::QualityPolicy,
     /// When each group's last route change finished: route reads begun
     /// before it are stale.
     route_changed_at: BTreeMap<GroupName, Timestamp>,
@@ -285,6 +287,7 @@ impl Core {
 
     fn apply_plan(&mut self, cfg: CoreConfig) {
         self.alerts.set_policy(cfg.alerting);
+        self.quality = cfg.quality;
         let mut old = std::mem::take(&mut self.health);
         for s in cfg.subjects {
             // Unchanged thresholds keep their history: a reload never resets a
@@ -334,6 +337,14 @@ impl Core {
         let Some(tracked) = self.health.get_mut(&obs.subject) else {
             return false;
         };
+        // Packets through a path change its quality: judge it again.
+        let mut sampled = false;
+        if let (Some(p), Some((sent, lost))) = (obs.subject.path(), obs.packets)
+            && let Some(status) = self.paths.get_mut(p)
+        {
+            status.quality.record(now, sent, lost);
+            sampled = true;
+        }
         if obs.failure.is_none() {
             tracked.last_ok = Some(obs.at);
             tracked.failing_since = None;
@@ -343,7 +354,7 @@ impl Core {
         let window = &mut tracked.window;
         let from = window.state();
         let Some(to) = window.observe(obs.failure.is_none()) else {
-            return false;
+            return sampled;
         };
         let behind = obs
             .subject
@@ -371,8 +382,15 @@ impl Core {
         let health = &self.health;
         let state = |s: &Subject| health.get(s).map_or(SubjectView::UNKNOWN, Tracked::view);
         let configs: Vec<_> = self.groups.values().map(|g| &g.cfg).collect();
+        let quality = self.quality;
         for (name, status) in self.paths.iter_mut() {
-            let (to, reason) = classify(name, configs.iter().copied(), &state);
+            let (mut to, mut reason) = classify(name, configs.iter().copied(), &state);
+            // A path that loses too many packets is down, whatever single
+            // probes conclude.
+            if let Some(loss_permille) = status.quality.update(now, &quality) {
+                to = PathState::Down;
+                reason = super::path::PathReason::Degraded { loss_permille };
+            }
             if to == status.state && reason == status.reason {
                 continue;
             }

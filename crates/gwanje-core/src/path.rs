@@ -81,6 +81,11 @@ pub enum PathReason {
     ChecksFailing(Vec<TargetKey>),
     /// These checks (or the router) have no verdict yet.
     Pending,
+    /// It loses this share of probe packets (per mille) over the quality window.
+    Degraded {
+        /// Loss, per mille.
+        loss_permille: u16,
+    },
 }
 
 impl fmt::Display for PathReason {
@@ -97,6 +102,12 @@ impl fmt::Display for PathReason {
                 )
             }
             PathReason::Pending => f.write_str("waiting for first results"),
+            PathReason::Degraded { loss_permille } => write!(
+                f,
+                "degraded: {}.{}% of probe packets lost over the quality window",
+                loss_permille / 10,
+                loss_permille % 10
+            ),
         }
     }
 }
@@ -112,6 +123,9 @@ pub struct PathStatus {
     pub since: Timestamp,
     /// When it last went down, if ever.
     pub last_down: Option<Timestamp>,
+    /// Packet loss through it over the quality window.
+    #[serde(default)]
+    pub quality: super::quality::Quality,
 }
 
 impl PathStatus {
@@ -122,6 +136,7 @@ impl PathStatus {
             reason: PathReason::Pending,
             since: now,
             last_down: None,
+            quality: Default::default(),
         }
     }
 

@@ -503,3 +503,89 @@ fn start_up_installs_the_standby_when_the_preferred_path_never_reports() {
         "bounded by initial_wait_ms"
     );
 }
+
+/// A round of 5-echo ICMP probes through every path, losing `loss_a` of
+/// every 10 echoes through "a"; a probe fails at 4 or more lost.
+fn lossy_round(sim: &mut Sim, round: u64, loss_a: u64) {
+    sim.now += STEP;
+    for p in ["a", "b"] {
+        for s in [
+            Subject::Router(PathName::new(p)),
+            Subject::Check(TargetKey::new("app", "web"), PathName::new(p)),
+        ] {
+            // Spread the losses evenly: echo i of round r is lost when
+            // (r * 5 + i) % 10 < loss.
+            let lost = if p == "a" {
+                (0..5).filter(|i| (round * 5 + i) % 10 < loss_a).count() as u16
+            } else {
+                0
+            };
+            sim.probe_packets(s, 5, lost, 3);
+        }
+    }
+    let at = Timestamp(sim.now);
+    if sim.core.poll_timeout().is_some_and(|t| t <= at) {
+        sim.tick(at);
+        sim.drain();
+    }
+}
+
+#[test]
+fn a_degraded_path_is_left_and_not_returned_to_until_clean_for_the_stable_period() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.failback = Failback::Auto { after_ms: 5_000 };
+    let mut sim = Sim::new(g).started_on("a");
+    let mut round = 0;
+    // 30% of packets lost through "a": every single probe still passes.
+    for _ in 0..300 {
+        round += 1;
+        lossy_round(&mut sim, round, 3);
+    }
+    assert_eq!(
+        sim.switches(),
+        vec![sw("b", "path_failed")],
+        "left once, stays"
+    );
+    assert!(sim.effects.iter().any(|e| matches!(
+        e,
+        Effect::PathChanged {
+            reason: PathReason::Degraded { .. },
+            ..
+        }
+    )));
+    assert_eq!(sim.count(|e| matches!(e, Effect::GroupFrozen { .. })), 0);
+    // Clean again: failback only after the window has emptied of loss and
+    // the stable period has passed.
+    let clean_from = sim.now;
+    for _ in 0..300 {
+        round += 1;
+        lossy_round(&mut sim, round, 0);
+    }
+    let back = sim
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::RouteChanged {
+                to,
+                at,
+                reason: SwitchReason::Failback,
+                ..
+            } if to.as_str() == "a" => Some(*at),
+            _ => None,
+        })
+        .expect("fails back once clean");
+    assert!(
+        back.0 - clean_from >= 5_000,
+        "not on a lucky streak: {} ms",
+        back.0 - clean_from
+    );
+}
+
+#[test]
+fn tolerated_loss_never_switches() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    for round in 0..3000 {
+        lossy_round(&mut sim, round, 1);
+    }
+    assert!(sim.switches().is_empty(), "{:?}", sim.switches());
+}

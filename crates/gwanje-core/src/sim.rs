@@ -91,6 +91,7 @@ impl Sim {
             paths: g.paths.clone(),
             groups: vec![g],
             alerting: AlertPolicy::default(),
+            quality: QualityPolicy::default(),
         };
         let mut sim = Sim {
             core: Core::new(),
@@ -189,6 +190,24 @@ impl Sim {
         }
     }
 
+    /// One ICMP probe result for `subject` that sent `sent` echoes and lost
+    /// `lost`; it passes when at most `max_lost` were lost.
+    pub fn probe_packets(&mut self, subject: Subject, sent: u16, lost: u16, max_lost: u16) {
+        let at = Timestamp(self.now);
+        let failure = (lost > max_lost).then_some(FailureKind::Loss);
+        self.feed(
+            at,
+            Input::ProbeCompleted(Observation {
+                subject,
+                at,
+                failure,
+                cert_not_after: None,
+                packets: Some((sent, lost)),
+            }),
+        );
+        self.drain();
+    }
+
     /// One probe result for `subject`.
     pub fn probe(&mut self, subject: Subject, ok: bool) {
         let at = Timestamp(self.now);
@@ -200,6 +219,7 @@ impl Sim {
                 at,
                 failure,
                 cert_not_after: None,
+                packets: None,
             }),
         );
         self.drain();

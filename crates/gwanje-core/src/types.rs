@@ -217,6 +217,9 @@ pub struct Observation {
     /// the probe saw one.
     #[serde(default)]
     pub cert_not_after: Option<i64>,
+    /// Packets the probe sent and lost (ICMP echoes), for path quality.
+    #[serde(default)]
+    pub packets: Option<(u16, u16)>,
 }
 
 /// A target's health as decided from its recent observations.

@@ -1,0 +1,142 @@
+//! Path quality over a window: the share of probe packets (router checks
+//! and ICMP checks, echo by echo) lost through a path in the last
+//! `window_ms`. Per-probe verdicts hide a badly degraded path: at 30% packet
+//! loss a 5-echo probe still passes 97% of the time, so the path would flap
+//! between down and up. A loss share at or above `degraded` marks the path
+//! down; it counts as clean again only at or below `tolerated`, and a path
+//! that was degraded is not chosen again until it has been clean for the
+//! whole stable period.
+
+use std::collections::VecDeque;
+
+use super::types::Timestamp;
+
+/// When a path's packet loss makes it degraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct QualityPolicy {
+    /// The window loss is measured over, ms.
+    pub window_ms: u64,
+    /// Loss at or below this, per mille, is tolerated (and counts as clean).
+    pub tolerated_permille: u16,
+    /// Loss at or above this, per mille, degrades the path.
+    pub degraded_permille: u16,
+    /// Fewer packets than this in the window decide nothing.
+    pub min_packets: u32,
+}
+
+impl Default for QualityPolicy {
+    fn default() -> Self {
+        QualityPolicy {
+            window_ms: 10_000,
+            tolerated_permille: 100,
+            degraded_permille: 250,
+            min_packets: 20,
+        }
+    }
+}
+
+/// One path's loss window and what it concluded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quality {
+    samples: VecDeque<(Timestamp, u16, u16)>,
+    sent: u32,
+    lost: u32,
+    /// Whether the path is degraded now.
+    pub degraded: bool,
+    /// When it last was degraded.
+    pub last_degraded: Option<Timestamp>,
+    /// Since when its loss has stayed within the tolerated band.
+    pub clean_since: Option<Timestamp>,
+}
+
+impl Quality {
+    /// Records a probe at `at` that sent `sent` packets and lost `lost`.
+    pub fn record(&mut self, at: Timestamp, sent: u16, lost: u16) {
+        self.samples.push_back((at, sent, lost.min(sent)));
+        self.sent += u32::from(sent);
+        self.lost += u32::from(lost.min(sent));
+    }
+
+    /// Loss in the window ending at `now`, per mille, when enough packets
+    /// were sent to judge.
+    pub fn loss_permille(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
+        while let Some(&(at, sent, lost)) = self.samples.front() {
+            if now.since(at) < p.window_ms {
+                break;
+            }
+            self.samples.pop_front();
+            self.sent -= u32::from(sent);
+            self.lost -= u32::from(lost);
+        }
+        (self.sent >= p.min_packets.max(1)).then(|| {
+            u16::try_from(u64::from(self.lost) * 1000 / u64::from(self.sent)).unwrap_or(1000)
+        })
+    }
+
+    /// Re-judges the path at `now`; returns the loss when it is degraded.
+    pub fn update(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
+        let loss = self.loss_permille(now, p);
+        match loss {
+            Some(l) if l >= p.degraded_permille => {
+                self.degraded = true;
+                self.last_degraded = Some(now);
+            }
+            Some(l) if l <= p.tolerated_permille => self.degraded = false,
+            _ => {}
+        }
+        if loss.is_none_or(|l| l <= p.tolerated_permille) {
+            self.clean_since.get_or_insert(now);
+        } else {
+            self.clean_since = None;
+        }
+        if self.degraded {
+            Some(loss.unwrap_or(p.degraded_permille))
+        } else {
+            None
+        }
+    }
+
+    /// Whether the path may be chosen after `stable_ms`: never degraded, or
+    /// clean for that long since.
+    pub fn settled(&self, now: Timestamp, stable_ms: u64) -> bool {
+        !self.degraded
+            && (self.last_degraded.is_none()
+                || self.clean_since.is_some_and(|t| now.since(t) >= stable_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn degrades_at_the_threshold_and_clears_only_when_clean() {
+        let p = QualityPolicy::default();
+        let mut q = Quality::default();
+        let mut t = 0;
+        // 30% loss: degraded.
+        for i in 0..50 {
+            t += 100;
+            q.record(Timestamp(t), 5, if i % 10 < 3 { 5 } else { 0 });
+        }
+        assert!(q.update(Timestamp(t), &p).is_some());
+        // 15% loss: between the bands, still degraded (hysteresis).
+        for i in 0..100 {
+            t += 100;
+            q.record(Timestamp(t), 20, if i % 20 < 3 { 20 } else { 0 });
+            q.update(Timestamp(t), &p);
+        }
+        assert!(q.degraded, "15% is not clean");
+        assert!(q.clean_since.is_none());
+        // Clean: no longer degraded, but settled only after the stable period.
+        for _ in 0..150 {
+            t += 100;
+            q.record(Timestamp(t), 5, 0);
+            q.update(Timestamp(t), &p);
+        }
+        assert!(!q.degraded);
+        let since = q.clean_since.unwrap();
+        assert!(!q.settled(Timestamp(since.0 + 500), 1_000));
+        assert!(q.settled(Timestamp(since.0 + 1_000), 1_000));
+    }
+}

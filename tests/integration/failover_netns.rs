@@ -257,7 +257,12 @@ fn i_heavy_random_loss_on_the_primary_moves_once_and_stays() {
     rig.wait_route(GW_B, Duration::from_secs(20));
     // Degraded all along: no failback (failback.after is 2 s), no flapping, no freeze.
     std::thread::sleep(Duration::from_secs(8));
-    assert_eq!(rig.route().as_deref(), Some(GW_B), "{}", rig.gwanje.log_text());
+    assert_eq!(
+        rig.route().as_deref(),
+        Some(GW_B),
+        "{}",
+        rig.gwanje.log_text()
+    );
     let m = expo::parse(&rig.metrics());
     assert_eq!(expo::sum(&m, "gwanje_failovers_total", &[]), 1.0);
     assert_eq!(
@@ -265,7 +270,9 @@ fn i_heavy_random_loss_on_the_primary_moves_once_and_stays() {
         Some(0.0)
     );
     let s = rig.status();
-    let reason = s["groups"][0]["paths"][0]["reason"].as_str().unwrap_or_default();
+    let reason = s["groups"][0]["paths"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
     assert!(reason.starts_with("degraded"), "{s:#}");
 }
 

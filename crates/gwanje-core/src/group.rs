@@ -506,7 +506,7 @@ impl GroupState {
                 pairs(failed).into_iter().zip(pairs(p)).all(|(f, c)| {
                     let f = health(&f);
                     f.state == TargetState::Up
-                        || witnessed(&health(&c), &f)
+                        || witnessed(&health(&c), &f, self.cfg.isolation_window_ms)
                         || f.failing_since.is_none()
                 })
             })

@@ -17,6 +17,10 @@ struct Tracked {
     window: HealthWindow,
     last_ok: Option<Timestamp>,
     failing_since: Option<Timestamp>,
+    #[serde(default)]
+    ok_since: Option<Timestamp>,
+    #[serde(default)]
+    last_fail: Option<Timestamp>,
 }
 
 impl Tracked {
@@ -25,6 +29,8 @@ impl Tracked {
             state: self.window.state(),
             last_ok: self.last_ok,
             failing_since: self.failing_since,
+            ok_since: self.ok_since,
+            last_fail: self.last_fail,
         }
     }
 }
@@ -219,6 +225,8 @@ impl Core {
                 window: HealthWindow::new(t.window.policy()),
                 last_ok: None,
                 failing_since: None,
+                ok_since: None,
+                last_fail: None,
             };
         }
         let now = self.now;
@@ -298,6 +306,8 @@ impl Core {
                     window: HealthWindow::new(s.policy),
                     last_ok: None,
                     failing_since: None,
+                    ok_since: None,
+                    last_fail: None,
                 },
             };
             self.health.insert(s.subject, tracked);
@@ -348,13 +358,19 @@ impl Core {
         if obs.failure.is_none() {
             tracked.last_ok = Some(obs.at);
             tracked.failing_since = None;
-        } else if tracked.failing_since.is_none() {
-            tracked.failing_since = Some(obs.at);
+            tracked.ok_since.get_or_insert(obs.at);
+        } else {
+            tracked.failing_since.get_or_insert(obs.at);
+            tracked.ok_since = None;
+            tracked.last_fail = Some(obs.at);
         }
         let window = &mut tracked.window;
         let from = window.state();
+        // Every result through a path is evidence the witness rules weigh
+        // by time (onset and recovery margins), so paths are judged again.
+        let through_path = sampled || obs.subject.path().is_some();
         let Some(to) = window.observe(obs.failure.is_none()) else {
-            return sampled;
+            return through_path;
         };
         let behind = obs
             .subject

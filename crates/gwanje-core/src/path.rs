@@ -19,6 +19,12 @@ pub struct SubjectView {
     pub last_ok: Option<Timestamp>,
     /// Start of the current run of failures.
     pub failing_since: Option<Timestamp>,
+    /// Start of the current run of successes.
+    #[serde(default)]
+    pub ok_since: Option<Timestamp>,
+    /// Last failed probe.
+    #[serde(default)]
+    pub last_fail: Option<Timestamp>,
 }
 
 impl SubjectView {
@@ -27,19 +33,29 @@ impl SubjectView {
         state: TargetState::Unknown,
         last_ok: None,
         failing_since: None,
+        ok_since: None,
+        last_fail: None,
     };
 }
 
-/// Whether `witness` succeeded after `failing` began to fail: evidence taken
-/// at the same time, so a service or monitor failure that reaches two paths
-/// a few milliseconds apart is never mistaken for a path failure.
-pub fn witnessed(witness: &SubjectView, failing: &SubjectView) -> bool {
-    witness.state == TargetState::Up
-        && match (witness.last_ok, failing.failing_since) {
-            (Some(ok), Some(since)) => ok >= since,
-            (Some(_), None) => true,
-            (None, _) => false,
-        }
+/// Whether `witness` is evidence against the path where `failing` fails:
+/// it succeeded after `failing` began to fail (so a failure that reaches
+/// two paths a few milliseconds apart is never mistaken for a path
+/// failure), and `failing` still failed more than `margin_ms` after the
+/// witness's successes began (so a recovery that reaches the paths a few
+/// milliseconds apart is not either: the failing path must have had its
+/// chance to see the recovery).
+pub fn witnessed(witness: &SubjectView, failing: &SubjectView, margin_ms: u64) -> bool {
+    let onset = match (witness.last_ok, failing.failing_since) {
+        (Some(ok), Some(since)) => ok >= since,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    let after_recovery = match (failing.last_fail, witness.ok_since) {
+        (Some(fail), Some(ok_since)) => fail.since(ok_since) > margin_ms,
+        _ => true,
+    };
+    witness.state == TargetState::Up && onset && after_recovery
 }
 
 /// A path's decided state.
@@ -178,7 +194,11 @@ pub fn classify<'a>(
                 TargetState::Down => {
                     let up_elsewhere = g.paths.iter().any(|q| {
                         q != path
-                            && witnessed(&health(&Subject::Check(c.clone(), q.clone())), &here)
+                            && witnessed(
+                                &health(&Subject::Check(c.clone(), q.clone())),
+                                &here,
+                                g.isolation_window_ms,
+                            )
                     });
                     if up_elsewhere {
                         failing.push(c.clone());
@@ -256,6 +276,8 @@ mod tests {
                 state,
                 last_ok: (state == Up).then_some(Timestamp(10)),
                 failing_since: (state == D).then_some(Timestamp(5)),
+                ok_since: (state == Up).then_some(Timestamp(0)),
+                last_fail: (state == D).then_some(Timestamp(10)),
             }
         };
         classify(&PathName::new(names[path]), std::iter::once(&g), &health)
@@ -331,20 +353,50 @@ mod tests {
             state: Up,
             last_ok: Some(Timestamp(4)),
             failing_since: None,
+            ok_since: None,
+            last_fail: None,
         };
         let failing_view = SubjectView {
             state: D,
             last_ok: Some(Timestamp(3)),
             failing_since: Some(Timestamp(5)),
+            ok_since: None,
+            last_fail: None,
         };
-        assert!(!witnessed(&stale, &failing_view));
+        assert!(!witnessed(&stale, &failing_view, 0));
         assert!(witnessed(
             &SubjectView {
                 last_ok: Some(Timestamp(5)),
                 ..stale
             },
-            &failing_view
+            &failing_view,
+            0
         ));
+        // A recovery reaching the paths a moment apart: the witness's
+        // successes began just before the failing path's last failure.
+        let recovered = SubjectView {
+            state: Up,
+            last_ok: Some(Timestamp(1_002)),
+            ok_since: Some(Timestamp(1_000)),
+            failing_since: None,
+            last_fail: Some(Timestamp(900)),
+        };
+        let not_yet = SubjectView {
+            last_fail: Some(Timestamp(1_001)),
+            ..failing_view
+        };
+        assert!(
+            !witnessed(&recovered, &not_yet, 250),
+            "not blamed for a recovery in flight"
+        );
+        let still = SubjectView {
+            last_fail: Some(Timestamp(1_400)),
+            ..failing_view
+        };
+        assert!(
+            witnessed(&recovered, &still, 250),
+            "blamed once it kept failing"
+        );
         for (i, (routers, checks, path, state, reason)) in cases.iter().enumerate() {
             assert_eq!(
                 run(routers, checks, *path),

@@ -589,3 +589,45 @@ fn tolerated_loss_never_switches() {
     }
     assert!(sim.switches().is_empty(), "{:?}", sim.switches());
 }
+
+#[test]
+fn a_recovery_reaching_the_paths_a_moment_apart_is_not_a_path_failure() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    let web = |p: &str| Subject::Check(TargetKey::new("app", "web"), PathName::new(p));
+    let round = |sim: &mut Sim, a_ok: bool, b_ok: bool| {
+        sim.now += STEP;
+        sim.probe(Subject::Router(PathName::new("a")), true);
+        sim.probe(Subject::Router(PathName::new("b")), true);
+        // b's probe lands a few ms before a's.
+        sim.probe(web("b"), b_ok);
+        sim.now += 3;
+        sim.probe(web("a"), a_ok);
+    };
+    for _ in 0..5 {
+        round(&mut sim, false, false);
+    }
+    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
+    // The service comes back between b's probe and a's: for one round a
+    // still fails while b succeeds.
+    round(&mut sim, false, true);
+    round(&mut sim, false, true);
+    for _ in 0..10 {
+        round(&mut sim, true, true);
+    }
+    assert!(sim.switches().is_empty(), "{:?}", sim.switches());
+    assert_eq!(
+        sim.count(|e| matches!(
+            e,
+            Effect::PathChanged {
+                to: PathState::Down,
+                ..
+            }
+        )),
+        0,
+        "a is not blamed for a recovery in flight"
+    );
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        1
+    );
+}

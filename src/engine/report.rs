@@ -127,7 +127,7 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
                 "route changed outside gwanje; restoring"
             );
         }
-        Effect::FailoverImpossible { group, active } => {
+        Effect::FailoverImpossible { group, active, .. } => {
             tracing::error!(%group, active = active.as_ref().map_or("none", |p| p.as_str()), "active path down and no healthy path to move to")
         }
         Effect::FailoverPossibleAgain { group } => {

@@ -70,7 +70,19 @@ pub fn effect(e: &Effect) -> Option<String> {
             or_none(actual),
             or_none(expected)
         ),
-        Effect::FailoverImpossible { group, active } => format!(
+        Effect::FailoverImpossible {
+            group,
+            active,
+            unsure,
+        } if !unsure.is_empty() => {
+            let checks: Vec<&str> = unsure.iter().map(|c| c.as_str()).collect();
+            format!(
+                "{group}: {} fail through {} and every other path is down: the path or the service, gwanje cannot tell (no switch)",
+                checks.join(", "),
+                or_none(active)
+            )
+        }
+        Effect::FailoverImpossible { group, active, .. } => format!(
             "{group}: active path {} is down and no other path is healthy; not moving",
             or_none(active)
         ),

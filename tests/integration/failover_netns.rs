@@ -263,8 +263,18 @@ fn i_heavy_random_loss_on_the_primary_moves_once_and_stays() {
         "{}",
         rig.gwanje.log_text()
     );
-    let m = expo::parse(&rig.metrics());
-    assert_eq!(expo::sum(&m, "gwanje_failovers_total", &[]), 1.0);
+    let text = rig.metrics();
+    let m = expo::parse(&text);
+    assert_eq!(
+        expo::sum(&m, "gwanje_failovers_total", &[]),
+        1.0,
+        "{}\n{}",
+        text.lines()
+            .filter(|l| l.starts_with("gwanje_failovers_total"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        rig.gwanje.log_text()
+    );
     assert_eq!(
         expo::value(&m, "gwanje_group_frozen", &[("group", "services")]),
         Some(0.0)

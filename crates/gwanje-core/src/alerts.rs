@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use super::effect::{Effect, SwitchReason};
 use super::path::PathState;
-use super::types::Timestamp;
+use super::types::{TargetKey, Timestamp};
 
 /// Every alert gwanje sends itself; each has a page in `docs/runbooks/`.
 pub const ALERT_NAMES: [&str; 11] = [
@@ -391,15 +391,36 @@ impl AlertBook {
                     },
                 );
             }
-            Effect::FailoverImpossible { group, active } => {
+            Effect::FailoverImpossible {
+                group,
+                active,
+                unsure,
+            } => {
                 let a = active.as_ref().map_or("none", |p| p.as_str());
+                let (summary, description) = if unsure.is_empty() {
+                    (
+                        format!("{group}: active path {a} is down and no other path is healthy"),
+                        format!(
+                            "gwanje did not move {group}: every other path is down too. Restore any path, or pin one you know works."
+                        ),
+                    )
+                } else {
+                    let checks: Vec<&str> = unsure.iter().map(TargetKey::as_str).collect();
+                    let checks = checks.join(", ");
+                    (
+                        format!("{group}: {checks} fail through {a}, and every other path is down"),
+                        format!(
+                            "{checks} fail through the active path {a} while every other path of {group} is already down (see PathDown). gwanje cannot tell whether path {a} or the service is at fault: with no healthy path to compare, both explain what it sees. It did not move traffic. Check the service from another network, and path {a}'s next hops."
+                        ),
+                    )
+                };
                 self.fire(
                     now,
                     "FailoverImpossible",
                     Severity::Critical,
                     &[("group", group.as_str())],
-                    format!("{group}: active path {a} is down and no other path is healthy"),
-                    format!("gwanje did not move {group}: every other path is down too. Restore any path, or pin one you know works."),
+                    summary,
+                    description,
                 );
             }
             Effect::FailoverPossibleAgain { group } => {

@@ -223,8 +223,13 @@ pub enum Effect {
     FailoverImpossible {
         /// The group.
         group: GroupName,
-        /// The (down) active path.
+        /// The active path.
         active: Option<PathName>,
+        /// Checks failing through the active path while every other path
+        /// is down: gwanje cannot tell whether the path or the service is
+        /// at fault (empty when the active path itself is down).
+        #[serde(default)]
+        unsure: Vec<TargetKey>,
     },
     /// A previously impossible failover situation has cleared.
     FailoverPossibleAgain {

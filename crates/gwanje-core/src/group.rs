@@ -286,8 +286,15 @@ impl GroupState {
             .paths
             .iter()
             .any(|p| Self::state_of(paths, p) == PathState::Up);
+        // A check failing through every path says "service" only while no
+        // path is blamed: through a down path, its failure is explained.
+        let none_blamed = self
+            .cfg
+            .paths
+            .iter()
+            .all(|p| Self::state_of(paths, p) != PathState::Down);
         for c in &self.cfg.checks {
-            let down = any_up && service_down(&self.cfg, c, health);
+            let down = any_up && none_blamed && service_down(&self.cfg, c, health);
             if down && self.service_down.insert(c.clone()) {
                 out.push(Effect::ServiceDown {
                     group: group.clone(),
@@ -404,6 +411,7 @@ impl GroupState {
                         || Effect::FailoverImpossible {
                             group: g,
                             active: a,
+                            unsure: Vec::new(),
                         },
                         || Effect::FailoverPossibleAgain {
                             group: group.clone(),
@@ -413,12 +421,40 @@ impl GroupState {
                 }
             },
             PathState::Up => {
-                if self.impossible {
-                    self.impossible = false;
-                    out.push(Effect::FailoverPossibleAgain {
+                // Checks failing through the active path while every other
+                // path is down: the path or the service, gwanje cannot tell.
+                let others_down = self
+                    .cfg
+                    .paths
+                    .iter()
+                    .filter(|p| **p != active)
+                    .all(|p| Self::state_of(paths, p) == PathState::Down);
+                let unsure: Vec<TargetKey> = self
+                    .cfg
+                    .checks
+                    .iter()
+                    .filter(|c| {
+                        others_down
+                            && health(&Subject::Check((*c).clone(), active.clone())).state
+                                == TargetState::Down
+                    })
+                    .cloned()
+                    .collect();
+                let g = group.clone();
+                let a = Some(active.clone());
+                Self::set_flag(
+                    &mut self.impossible,
+                    !unsure.is_empty(),
+                    || Effect::FailoverImpossible {
+                        group: g,
+                        active: a,
+                        unsure,
+                    },
+                    || Effect::FailoverPossibleAgain {
                         group: group.clone(),
-                    });
-                }
+                    },
+                    out,
+                );
                 let Some(b) = best.filter(|b| self.rank(b) < self.rank(&active)) else {
                     return;
                 };

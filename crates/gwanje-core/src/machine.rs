@@ -7,7 +7,7 @@ use super::config::CoreConfig;
 use super::effect::{Effect, Input};
 use super::group::{GroupState, Pin};
 use super::health::HealthWindow;
-use super::path::{PathState, PathStatus, SubjectView, classify};
+use super::path::{PathReason, PathState, PathStatus, SubjectView, classify};
 use super::timers::{Timer, Timers};
 use super::types::{GroupName, Observation, PathName, Subject, TargetState, Timestamp};
 
@@ -352,7 +352,11 @@ impl Core {
         if let (Some(p), Some((sent, lost))) = (obs.subject.path(), obs.packets)
             && let Some(status) = self.paths.get_mut(p)
         {
-            status.quality.record(now, sent, lost);
+            let check = match &obs.subject {
+                Subject::Check(k, _) => Some(k.as_str()),
+                _ => None,
+            };
+            status.quality.record(check, now, sent, lost);
             sampled = true;
         }
         if obs.failure.is_none() {
@@ -401,11 +405,24 @@ impl Core {
         let quality = self.quality;
         for (name, status) in self.paths.iter_mut() {
             let (mut to, mut reason) = classify(name, configs.iter().copied(), &state);
+            // Blame sticks until a success clears it: a path blamed for
+            // checks failing only through it stays down while those checks
+            // still fail here, even when the other paths fail too.
+            if let PathReason::ChecksFailing(blamed) = &status.reason
+                && status.state == PathState::Down
+                && to != PathState::Down
+                && blamed.iter().all(|c| {
+                    state(&Subject::Check(c.clone(), name.clone())).state == TargetState::Down
+                })
+            {
+                to = PathState::Down;
+                reason = status.reason.clone();
+            }
             // A path that loses too many packets is down, whatever single
             // probes conclude.
             if let Some(loss_permille) = status.quality.update(now, &quality) {
                 to = PathState::Down;
-                reason = super::path::PathReason::Degraded { loss_permille };
+                reason = PathReason::Degraded { loss_permille };
             }
             if to == status.state && reason == status.reason {
                 continue;

@@ -6,6 +6,11 @@
 //! down; it counts as clean again only at or below `tolerated`, and a path
 //! that was degraded is not chosen again until it has been clean for the
 //! whole stable period.
+//!
+//! An echo is lost when either the request or the reply is, so a link that
+//! drops 10% of packets each way loses 19% of echoes. The thresholds are
+//! about the link, so the window's echo loss `r` is judged as the one-way
+//! loss it implies: `1 - sqrt(1 - r)`.
 
 use std::collections::VecDeque;
 
@@ -35,21 +40,15 @@ impl Default for QualityPolicy {
     }
 }
 
-/// One path's loss window and what it concluded.
+/// The echoes one subject sent and lost over the window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Quality {
+pub struct LossWindow {
     samples: VecDeque<(Timestamp, u16, u16)>,
     sent: u32,
     lost: u32,
-    /// Whether the path is degraded now.
-    pub degraded: bool,
-    /// When it last was degraded.
-    pub last_degraded: Option<Timestamp>,
-    /// Since when its loss has stayed within the tolerated band.
-    pub clean_since: Option<Timestamp>,
 }
 
-impl Quality {
+impl LossWindow {
     /// Records a probe at `at` that sent `sent` packets and lost `lost`.
     pub fn record(&mut self, at: Timestamp, sent: u16, lost: u16) {
         self.samples.push_back((at, sent, lost.min(sent)));
@@ -57,8 +56,8 @@ impl Quality {
         self.lost += u32::from(lost.min(sent));
     }
 
-    /// Loss in the window ending at `now`, per mille, when enough packets
-    /// were sent to judge.
+    /// One-way loss implied by the window ending at `now`, per mille, when
+    /// enough packets were sent to judge.
     pub fn loss_permille(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
         while let Some(&(at, sent, lost)) = self.samples.front() {
             if now.since(at) < p.window_ms {
@@ -69,8 +68,50 @@ impl Quality {
             self.lost -= u32::from(lost);
         }
         (self.sent >= p.min_packets.max(1)).then(|| {
-            u16::try_from(u64::from(self.lost) * 1000 / u64::from(self.sent)).unwrap_or(1000)
+            // In millionths, so the square root keeps three digits.
+            let delivered = u64::from(self.sent - self.lost) * 1_000_000 / u64::from(self.sent);
+            let oneway = 1000 - delivered.isqrt().min(1000);
+            u16::try_from(oneway).unwrap_or(1000)
         })
+    }
+}
+
+/// One path's loss windows (its router's and each check's, judged apart so
+/// a clean first hop cannot dilute a lossy far side) and what they concluded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Quality {
+    router: LossWindow,
+    checks: std::collections::BTreeMap<String, LossWindow>,
+    /// Whether the path is degraded now.
+    pub degraded: bool,
+    /// When it last was degraded.
+    pub last_degraded: Option<Timestamp>,
+    /// Since when its loss has stayed within the tolerated band.
+    pub clean_since: Option<Timestamp>,
+}
+
+impl Quality {
+    /// Records a probe of the path's router (`check` `None`) or of a check.
+    pub fn record(&mut self, check: Option<&str>, at: Timestamp, sent: u16, lost: u16) {
+        match check {
+            None => self.router.record(at, sent, lost),
+            Some(c) => self
+                .checks
+                .entry(c.to_string())
+                .or_default()
+                .record(at, sent, lost),
+        }
+    }
+
+    /// The worst one-way loss over the path's windows at `now`.
+    pub fn loss_permille(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
+        let router = self.router.loss_permille(now, p);
+        self.checks
+            .values_mut()
+            .map(|w| w.loss_permille(now, p))
+            .chain(std::iter::once(router))
+            .flatten()
+            .max()
     }
 
     /// Re-judges the path at `now`; returns the loss when it is degraded.
@@ -114,24 +155,34 @@ mod tests {
         let p = QualityPolicy::default();
         let mut q = Quality::default();
         let mut t = 0;
-        // 30% loss: degraded.
+        // 60% of echoes lost: about 37% each way, degraded.
         for i in 0..50 {
             t += 100;
-            q.record(Timestamp(t), 5, if i % 10 < 3 { 5 } else { 0 });
+            q.record(None, Timestamp(t), 5, if i % 10 < 6 { 5 } else { 0 });
         }
+        assert_eq!(q.loss_permille(Timestamp(t), &p), Some(368));
         assert!(q.update(Timestamp(t), &p).is_some());
-        // 15% loss: between the bands, still degraded (hysteresis).
+        // 30% of echoes: about 16% each way, between the bands: still degraded.
         for i in 0..100 {
             t += 100;
-            q.record(Timestamp(t), 20, if i % 20 < 3 { 20 } else { 0 });
+            q.record(None, Timestamp(t), 20, if i % 20 < 6 { 20 } else { 0 });
             q.update(Timestamp(t), &p);
         }
-        assert!(q.degraded, "15% is not clean");
+        assert!(q.degraded, "16% is not clean");
+        // 19% of echoes is what 10% random loss each way looks like: tolerated.
+        let mut r = Quality::default();
+        for i in 0..100 {
+            r.record(Some("svc/x"), Timestamp(i * 100), 100, 19);
+        }
+        assert_eq!(r.loss_permille(Timestamp(9_900), &p), Some(100));
+        // A clean router cannot dilute a lossy check through the same path.
+        r.record(None, Timestamp(9_900), 10_000, 0);
+        assert_eq!(r.loss_permille(Timestamp(9_900), &p), Some(100));
         assert!(q.clean_since.is_none());
         // Clean: no longer degraded, but settled only after the stable period.
         for _ in 0..150 {
             t += 100;
-            q.record(Timestamp(t), 5, 0);
+            q.record(None, Timestamp(t), 5, 0);
             q.update(Timestamp(t), &p);
         }
         assert!(!q.degraded);

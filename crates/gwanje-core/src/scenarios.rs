@@ -536,10 +536,11 @@ fn a_degraded_path_is_left_and_not_returned_to_until_clean_for_the_stable_period
     g.failback = Failback::Auto { after_ms: 5_000 };
     let mut sim = Sim::new(g).started_on("a");
     let mut round = 0;
-    // 30% of packets lost through "a": every single probe still passes.
+    // 60% of echoes lost through "a" (about 37% each way), spread so that
+    // every single probe still passes (3 of 5 lost, a probe fails at 4).
     for _ in 0..300 {
         round += 1;
-        lossy_round(&mut sim, round, 3);
+        lossy_round(&mut sim, round, 6);
     }
     assert_eq!(
         sim.switches(),
@@ -630,4 +631,60 @@ fn a_recovery_reaching_the_paths_a_moment_apart_is_not_a_path_failure() {
         sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
         1
     );
+}
+
+#[test]
+fn blame_sticks_and_alerts_tell_the_truth_when_every_path_fails() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    // The standby breaks first: blamed, since the check passes through a.
+    sim.check_ok.insert(("web", "b"), false);
+    sim.run(10);
+    let b_down = |sim: &Sim| sim.core.paths()[&PathName::new("b")].state == PathState::Down;
+    assert!(b_down(&sim));
+    // Then the check fails through the primary too.
+    sim.check_ok.insert(("web", "a"), false);
+    sim.run(10);
+    assert!(
+        b_down(&sim),
+        "the standby stays blamed: nothing through it succeeded"
+    );
+    assert!(sim.switches().is_empty());
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::ServiceDown { .. })),
+        0,
+        "the evidence does not point at the service"
+    );
+    let unsure = sim.effects.iter().find_map(|e| match e {
+        Effect::FailoverImpossible { unsure, .. } => Some(unsure.clone()),
+        _ => None,
+    });
+    assert_eq!(unsure, Some(vec![TargetKey::new("app", "web")]));
+    let alert = sim
+        .core
+        .alerts()
+        .find(|a| a.name == "FailoverImpossible" && a.firing())
+        .expect("FailoverImpossible fires");
+    assert!(
+        alert.description.contains("cannot tell"),
+        "{}",
+        alert.description
+    );
+    assert!(
+        sim.core
+            .alerts()
+            .any(|a| a.name == "PathDown" && a.firing() && a.labels["path"] == "b"),
+        "PathDown for b is kept"
+    );
+    // The primary's check passes again: the doubt clears; b stays blamed.
+    sim.check_ok.insert(("web", "a"), true);
+    sim.run(10);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::FailoverPossibleAgain { .. })),
+        1
+    );
+    assert!(b_down(&sim));
+    // Only a success through b clears its blame.
+    sim.check_ok.insert(("web", "b"), true);
+    sim.run(10);
+    assert!(!b_down(&sim));
 }

@@ -115,15 +115,15 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
 /// Exit code for a journal that cannot be read (EX_NOINPUT).
 const EXIT_NO_INPUT: u8 = 66;
 
-fn parse_time(s: &str) -> Result<u64, String> {
+fn parse_time(s: &str) -> anyhow::Result<u64> {
     let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
-        format!("{s:?} is not a time ({e}); valid: RFC 3339 such as 2026-12-03T14:00:00Z")
+        anyhow::anyhow!("{s:?} is not a time ({e}); valid: RFC 3339 such as 2026-12-03T14:00:00Z")
     })?;
     let ms = t
         .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| format!("{s:?} is before 1970"))?
+        .map_err(|_| anyhow::anyhow!("{s:?} is before 1970"))?
         .as_millis();
-    u64::try_from(ms).map_err(|_| format!("{s:?} is too far in the future"))
+    u64::try_from(ms).map_err(|_| anyhow::anyhow!("{s:?} is too far in the future"))
 }
 
 fn replay(

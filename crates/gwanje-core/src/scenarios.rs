@@ -688,3 +688,41 @@ fn blame_sticks_and_alerts_tell_the_truth_when_every_path_fails() {
     sim.run(10);
     assert!(!b_down(&sim));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Random echo loss below the tolerated band (up to 15% of echoes, about
+    /// 8% each way) on either path never moves traffic.
+    #[test]
+    fn random_loss_below_the_tolerated_band_never_switches(seed in 1u64..u64::MAX, rate in 0u64..150) {
+        let g = group_config(&["a", "b"], &["web"]);
+        let mut sim = Sim::with_policy(g, HealthPolicy { fall: 3, window: 3, rise: 2 }).started_on("a");
+        let mut x = seed;
+        for _ in 0..600 {
+            sim.now += STEP;
+            for p in ["a", "b"] {
+                for s in [
+                    Subject::Router(PathName::new(p)),
+                    Subject::Check(TargetKey::new("app", "web"), PathName::new(p)),
+                ] {
+                    let lost = (0..5)
+                        .filter(|_| {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x % 1000 < rate
+                        })
+                        .count() as u16;
+                    sim.probe_packets(s, 5, lost, 3);
+                }
+            }
+            let at = Timestamp(sim.now);
+            if sim.core.poll_timeout().is_some_and(|t| t <= at) {
+                sim.tick(at);
+                sim.drain();
+            }
+        }
+        proptest::prop_assert!(sim.switches().is_empty(), "{:?}", sim.switches());
+    }
+}

@@ -224,6 +224,79 @@ fn e_dead_standby_then_dead_primary_never_switches_to_the_dead_path() {
 }
 
 #[test]
+fn k_standby_then_primary_far_sides_cut_keeps_blame_and_says_what_is_unknown() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start(AUTO);
+    // The standby's far side first: its checks fail while the primary's pass.
+    rig.bed.rb.ip(&["link", "set", "bs", "down"]);
+    rig.wait_status(Duration::from_secs(10), "standby blamed", |s| {
+        s["groups"][0]["paths"][1]["state"] == "down"
+    });
+    // Then the primary's far side: every check fails everywhere now.
+    rig.bed.ra.ip(&["link", "set", "as", "down"]);
+    let s = rig.wait_status(Duration::from_secs(10), "failover impossible", |s| {
+        s["groups"][0]["failover_impossible"] == true
+    });
+    assert_eq!(
+        rig.route().as_deref(),
+        Some(GW_A),
+        "never to the dead standby"
+    );
+    assert_eq!(
+        s["groups"][0]["paths"][1]["state"], "down",
+        "the standby stays blamed: {s:#}"
+    );
+    let alerts = s["alerts"].as_array().cloned().unwrap_or_default();
+    let firing = |name: &str| alerts.iter().any(|a| a["name"] == name);
+    assert!(firing("PathDown"), "{alerts:#?}");
+    assert!(
+        !firing("ServiceDown"),
+        "the evidence does not point at the service: {alerts:#?}"
+    );
+    let impossible = alerts
+        .iter()
+        .find(|a| a["name"] == "FailoverImpossible")
+        .unwrap_or_else(|| panic!("{alerts:#?}"));
+    assert!(
+        impossible["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("every other path is down"),
+        "{impossible:#}"
+    );
+}
+
+#[test]
+fn l_cold_start_without_a_route_installs_the_preferred_path_and_is_not_a_failover() {
+    if !available() {
+        return;
+    }
+    for run in 0..5 {
+        let rig = Rig::start_with(AUTO, |bed| {
+            bed.client.ip(&["route", "del", netns::SERVICE_PREFIX]);
+        });
+        assert_eq!(rig.route().as_deref(), Some(GW_A), "run {run}");
+        let m = expo::parse(&rig.metrics());
+        let moves = expo::sum(&m, "gwanje_failovers_total", &[]);
+        let initial = expo::sum(&m, "gwanje_failovers_total", &[("reason", "initial")]);
+        assert_eq!(
+            moves, initial,
+            "run {run}: the first installation is the only move"
+        );
+        let alerts = rig.status()["alerts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !alerts.iter().any(|a| a["name"] == "FailoverExecuted"),
+            "run {run}: installing the first route is not an alert: {alerts:#?}"
+        );
+    }
+}
+
+#[test]
 fn f_random_loss_on_the_primary_does_not_flap() {
     if !available() {
         return;

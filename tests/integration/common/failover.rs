@@ -124,7 +124,14 @@ impl Rig {
     /// Builds the testbed, starts the services and gwanje, and waits until
     /// gwanje has adopted the route and sees both paths up.
     pub fn start(failback: &str) -> Rig {
+        Self::start_with(failback, |_| {})
+    }
+
+    /// Like [`Rig::start`], changing the testbed with `prepare` before
+    /// gwanje starts (e.g. removing the kernel's route for a cold start).
+    pub fn start_with(failback: &str, prepare: impl FnOnce(&Testbed)) -> Rig {
         let bed = Testbed::new();
+        prepare(&bed);
         let services = Services::start(&bed.server);
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("probes")).expect("probes dir");

@@ -297,6 +297,49 @@ fn l_cold_start_without_a_route_installs_the_preferred_path_and_is_not_a_failove
 }
 
 #[test]
+fn m_a_freeze_never_holds_traffic_on_a_dead_path() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start_guarded(AUTO, "{max_switches: 2, window: 10m}");
+    let cut = || rig.bed.ra.ip(&["link", "set", "as", "down"]);
+    let repair = || {
+        rig.bed.ra.ip(&["link", "set", "as", "up"]);
+        // The kernel flushed router A's route with the link; repair it too.
+        rig.bed.ra.ip(&[
+            "route",
+            "replace",
+            netns::SERVICE_PREFIX,
+            "via",
+            "198.18.3.2",
+        ]);
+    };
+    // A failover and its failback spend the flap guard's two switches.
+    cut();
+    rig.wait_route(GW_B, Duration::from_secs(10));
+    repair();
+    rig.wait_route(GW_A, Duration::from_secs(20));
+    // The primary dies again: the guard freezes, and traffic moves anyway.
+    cut();
+    rig.wait_route(GW_B, Duration::from_secs(10));
+    let s = rig.status();
+    assert!(s["groups"][0]["frozen_until_ms"].is_u64(), "{s:#}");
+    assert!(
+        rig.gwanje.log_text().contains("moved despite freeze"),
+        "{}",
+        rig.gwanje.log_text()
+    );
+    // Frozen: the recovered primary is not failed back to.
+    repair();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        rig.route().as_deref(),
+        Some(GW_B),
+        "no failback while frozen"
+    );
+}
+
+#[test]
 fn f_random_loss_on_the_primary_does_not_flap() {
     if !available() {
         return;

@@ -24,7 +24,7 @@ targets:
   - {name: http, interval: 2s, timeout: 1500ms, health: {fall: 4, window: 5, rise: 1}, http: {url: 'http://198.18.100.1/', body_must_match: [ok]}}
 ";
 
-fn config_yaml(failback: &str) -> String {
+fn config_yaml(failback: &str, flap_guard: &str) -> String {
     format!(
         "listen: 127.0.0.1:{PORT}
 probe_files: [probes/*.yaml]
@@ -53,7 +53,7 @@ failover_groups:
     hold_down: 1s
     min_dwell: 1s
     failback: {failback}
-    flap_guard: {{max_switches: 6, window: 1m}}
+    flap_guard: {flap_guard}
     isolation_window: 300ms
 journal: {{dir: journal}}
 "
@@ -127,9 +127,18 @@ impl Rig {
         Self::start_with(failback, |_| {})
     }
 
+    /// Like [`Rig::start`] with the group's `flap_guard` given.
+    pub fn start_guarded(failback: &str, flap_guard: &str) -> Rig {
+        Self::start_full(failback, flap_guard, |_| {})
+    }
+
     /// Like [`Rig::start`], changing the testbed with `prepare` before
     /// gwanje starts (e.g. removing the kernel's route for a cold start).
     pub fn start_with(failback: &str, prepare: impl FnOnce(&Testbed)) -> Rig {
+        Self::start_full(failback, "{max_switches: 6, window: 1m}", prepare)
+    }
+
+    fn start_full(failback: &str, flap_guard: &str, prepare: impl FnOnce(&Testbed)) -> Rig {
         let bed = Testbed::new();
         prepare(&bed);
         let services = Services::start(&bed.server);
@@ -138,7 +147,7 @@ impl Rig {
         std::fs::write(dir.path().join("probes/svc.yaml"), CATALOG).expect("catalog");
         std::fs::write(dir.path().join("token"), TOKEN).expect("token");
         let config = dir.path().join("gwanje.yaml");
-        std::fs::write(&config, config_yaml(failback)).expect("config");
+        std::fs::write(&config, config_yaml(failback, flap_guard)).expect("config");
         let gwanje = Daemon::start_in(
             &bed.client.0,
             &config,

@@ -200,20 +200,26 @@ fn d_service_down_everywhere_does_not_switch() {
     );
 }
 
+/// Takes router B's link `b` down until the standby is down, then router
+/// A's link `a` until failover is impossible; returns that status.
+fn standby_then_primary(rig: &Rig, b: &str, a: &str) -> serde_json::Value {
+    rig.bed.rb.ip(&["link", "set", b, "down"]);
+    rig.wait_status(Duration::from_secs(10), "standby down", |s| {
+        s["groups"][0]["paths"][1]["state"] == "down"
+    });
+    rig.bed.ra.ip(&["link", "set", a, "down"]);
+    rig.wait_status(Duration::from_secs(10), "failover impossible", |s| {
+        s["groups"][0]["failover_impossible"] == true
+    })
+}
+
 #[test]
 fn e_dead_standby_then_dead_primary_never_switches_to_the_dead_path() {
     if !available() {
         return;
     }
     let rig = Rig::start(AUTO);
-    rig.bed.rb.ip(&["link", "set", "bc", "down"]);
-    rig.wait_status(Duration::from_secs(10), "standby down", |s| {
-        s["groups"][0]["paths"][1]["state"] == "down"
-    });
-    rig.bed.ra.ip(&["link", "set", "ac", "down"]);
-    rig.wait_status(Duration::from_secs(10), "failover impossible", |s| {
-        s["groups"][0]["failover_impossible"] == true
-    });
+    standby_then_primary(&rig, "bc", "ac");
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         rig.route().as_deref(),
@@ -229,16 +235,9 @@ fn k_standby_then_primary_far_sides_cut_keeps_blame_and_says_what_is_unknown() {
         return;
     }
     let rig = Rig::start(AUTO);
-    // The standby's far side first: its checks fail while the primary's pass.
-    rig.bed.rb.ip(&["link", "set", "bs", "down"]);
-    rig.wait_status(Duration::from_secs(10), "standby blamed", |s| {
-        s["groups"][0]["paths"][1]["state"] == "down"
-    });
-    // Then the primary's far side: every check fails everywhere now.
-    rig.bed.ra.ip(&["link", "set", "as", "down"]);
-    let s = rig.wait_status(Duration::from_secs(10), "failover impossible", |s| {
-        s["groups"][0]["failover_impossible"] == true
-    });
+    // The far sides: the standby's checks fail while the primary's pass, then
+    // every check fails everywhere.
+    let s = standby_then_primary(&rig, "bs", "as");
     assert_eq!(
         rig.route().as_deref(),
         Some(GW_A),

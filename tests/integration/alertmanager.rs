@@ -196,3 +196,125 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
     );
     let _ = d.stop();
 }
+
+/// One alert as gwanje (or a Prometheus rule) sends it.
+fn alert(name: &str, severity: &str, labels: &[(&str, &str)]) -> serde_json::Value {
+    let mut l = serde_json::Map::new();
+    l.insert("alertname".into(), name.into());
+    l.insert("severity".into(), severity.into());
+    l.insert("source".into(), "gwanje".into());
+    for (k, v) in labels {
+        l.insert((*k).into(), (*v).into());
+    }
+    serde_json::json!({ "labels": l, "annotations": {"summary": name} })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_inhibition_rule_of_the_shipped_config_does_what_it_says() {
+    let rec = Recorder::start().await;
+    let am_dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("deploy/alertmanager/alertmanager.yml"),
+    )
+    .unwrap();
+    // The shipped routes and rules, delivering to the test's receiver.
+    let config = shipped.replace("http://127.0.0.1:9095", &rec.server.url(""));
+    let Some(mut am) = companions::alertmanager(am_dir.path(), &config) else {
+        return;
+    };
+    am.wait_ready(Duration::from_secs(20)).await;
+    let path = [("path", "primary")];
+    let check = [
+        ("service", "portal"),
+        ("target", "home"),
+        ("path", "primary"),
+    ];
+    let group = [("group", "citizen-services")];
+    let service_down = alert(
+        "ServiceDown",
+        "critical",
+        &[
+            ("group", "citizen-services"),
+            ("service", "portal"),
+            ("target", "home"),
+        ],
+    );
+    let executed = alert(
+        "FailoverExecuted",
+        "warning",
+        &[
+            ("group", "citizen-services"),
+            ("from", "primary"),
+            ("to", "standby"),
+            ("reason", "path_failed"),
+        ],
+    );
+    // With PathDown{primary} firing: only what it explains is muted.
+    let round1 = [
+        (alert("PathDown", "warning", &path), false),
+        (alert("ProbeFailureRatioHigh", "warning", &check), true),
+        (alert("CertificateExpiringSoon", "warning", &check), false),
+        (alert("PersonalDataExposed", "critical", &check), false),
+        (service_down.clone(), false),
+        (alert("FailoverImpossible", "critical", &group), false),
+        (executed.clone(), false),
+    ];
+    post_and_check(&am, &round1).await;
+    // Then MonitorIsolated: gwanje's own view is suspect; personal data still pages.
+    let round2 = [
+        (alert("MonitorIsolated", "critical", &group), false),
+        (alert("PathDown", "warning", &path), true),
+        (alert("PersonalDataExposed", "critical", &check), false),
+        (service_down, true),
+        (alert("FailoverImpossible", "critical", &group), true),
+        (executed, false),
+    ];
+    post_and_check(&am, &round2).await;
+}
+
+/// Posts the alerts of `cases` and checks which are muted (inhibited).
+async fn post_and_check(am: &companions::Proc, cases: &[(serde_json::Value, bool)]) {
+    let batch: Vec<serde_json::Value> = cases.iter().map(|(a, _)| a.clone()).collect();
+    let r = client::request_with_body(
+        "POST",
+        am.addr,
+        "/api/v2/alerts",
+        &[("content-type", "application/json")],
+        &serde_json::to_string(&batch).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let want_muted = cases.iter().filter(|(_, m)| *m).count();
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let body = client::get(am.addr, "/api/v2/alerts").await.unwrap().body;
+        seen = serde_json::from_str::<Vec<serde_json::Value>>(&body).unwrap();
+        let muted = cases
+            .iter()
+            .filter(|(a, _)| {
+                seen.iter().any(|x| {
+                    x["labels"] == a["labels"]
+                        && x["status"]["inhibitedBy"]
+                            .as_array()
+                            .is_some_and(|v| !v.is_empty())
+                })
+            })
+            .count();
+        if muted >= want_muted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (a, muted) in cases {
+        let got = seen
+            .iter()
+            .find(|x| x["labels"] == a["labels"])
+            .unwrap_or_else(|| panic!("{a} not in {seen:#?}"));
+        let inhibited = got["status"]["inhibitedBy"]
+            .as_array()
+            .is_some_and(|v| !v.is_empty());
+        assert_eq!(inhibited, *muted, "{}: {got:#}", a["labels"]["alertname"]);
+    }
+}

@@ -70,7 +70,9 @@ fn alertmanager_example_is_valid() {
         "check-config",
         "deploy/alertmanager/alertmanager.yml",
     ]) {
-        assert!(out.contains("4 inhibit rules"), "{out}");
+        // What each rule mutes is checked against a real Alertmanager in
+        // alertmanager::every_inhibition_rule_of_the_shipped_config_does_what_it_says.
+        assert!(out.contains("2 inhibit rules"), "{out}");
     }
 }
 

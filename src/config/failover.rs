@@ -23,17 +23,7 @@ fn push<T>(errors: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T
     r.map_err(|e| errors.push(e)).ok()
 }
 
-fn duration_or(
-    doc: &Document,
-    path: &str,
-    text: Option<&str>,
-    default: Duration,
-    max: Duration,
-    errors: &mut Vec<ConfigError>,
-) -> Duration {
-    text.and_then(|t| push(errors, values::duration(doc, path, t, max)))
-        .unwrap_or(default)
-}
+use values::duration_or;
 
 /// The largest flap-guard switch budget per window.
 pub const MAX_SWITCHES: u32 = 1_000;

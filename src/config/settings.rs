@@ -139,16 +139,15 @@ fn path_quality(
     errors: &mut Vec<ConfigError>,
 ) -> crate::core::QualityPolicy {
     let d = crate::core::QualityPolicy::default();
-    let window = raw
-        .window
-        .as_deref()
-        .and_then(|t| {
-            push(
-                errors,
-                values::duration(doc, "path_quality.window", t, Duration::from_secs(600)),
-            )
-        })
-        .map_or(d.window_ms, |w| w.as_millis() as u64);
+    let window = values::duration_or(
+        doc,
+        "path_quality.window",
+        raw.window.as_deref(),
+        Duration::from_millis(d.window_ms),
+        Duration::from_secs(600),
+        errors,
+    )
+    .as_millis() as u64;
     let share =
         |key: &str, v: Option<f64>, default: u16, max: f64, errors: &mut Vec<ConfigError>| {
             let Some(v) = v else { return default };
@@ -218,14 +217,14 @@ fn journal(
                default: Duration,
                max: Duration,
                errors: &mut Vec<ConfigError>| {
-        text.as_deref()
-            .and_then(|t| {
-                push(
-                    errors,
-                    values::duration(doc, &format!("journal.{key}"), t, max),
-                )
-            })
-            .unwrap_or(default)
+        values::duration_or(
+            doc,
+            &format!("journal.{key}"),
+            text.as_deref(),
+            default,
+            max,
+            errors,
+        )
     };
     let segment_age = dur(
         "segment_age",
@@ -367,13 +366,15 @@ fn alerting(
                text: &Option<String>,
                default: Duration,
                max: Duration,
-               errors: &mut Vec<ConfigError>| match text {
-        Some(t) => push(
+               errors: &mut Vec<ConfigError>| {
+        values::duration_or(
+            doc,
+            &format!("alerting.{key}"),
+            text.as_deref(),
+            default,
+            max,
             errors,
-            values::duration(doc, &format!("alerting.{key}"), t, max),
         )
-        .unwrap_or(default),
-        None => default,
     };
     let ms = |d: Duration| d.as_millis() as u64;
     let certificate_warning = dur(

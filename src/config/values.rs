@@ -86,6 +86,26 @@ fn whole(d: Duration) -> String {
     }
 }
 
+/// Parses the optional duration `text` at `path` (up to `max`), adding an
+/// error and falling back to `default` when it is not valid.
+pub fn duration_or(
+    doc: &Document,
+    path: &str,
+    text: Option<&str>,
+    default: Duration,
+    max: Duration,
+    errors: &mut Vec<ConfigError>,
+) -> Duration {
+    match text.map(|t| duration(doc, path, t, max)) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            errors.push(e);
+            default
+        }
+        None => default,
+    }
+}
+
 /// Checks fall/rise/window thresholds.
 pub fn health(doc: &Document, path: &str, raw: RawHealth) -> Result<HealthPolicy, ConfigError> {
     let window = raw.window.unwrap_or(raw.fall);

@@ -295,6 +295,19 @@ fn l_cold_start_without_a_route_installs_the_preferred_path_and_is_not_a_failove
     }
 }
 
+/// Brings router A's far-side link back, with the route the kernel flushed
+/// when it went down.
+fn mend_far_side_a(rig: &Rig) {
+    rig.bed.ra.ip(&["link", "set", "as", "up"]);
+    rig.bed.ra.ip(&[
+        "route",
+        "replace",
+        netns::SERVICE_PREFIX,
+        "via",
+        "198.18.3.2",
+    ]);
+}
+
 #[test]
 fn m_a_freeze_never_holds_traffic_on_a_dead_path() {
     if !available() {
@@ -302,17 +315,7 @@ fn m_a_freeze_never_holds_traffic_on_a_dead_path() {
     }
     let rig = Rig::start_guarded(AUTO, "{max_switches: 2, window: 10m}");
     let cut = || rig.bed.ra.ip(&["link", "set", "as", "down"]);
-    let repair = || {
-        rig.bed.ra.ip(&["link", "set", "as", "up"]);
-        // The kernel flushed router A's route with the link; repair it too.
-        rig.bed.ra.ip(&[
-            "route",
-            "replace",
-            netns::SERVICE_PREFIX,
-            "via",
-            "198.18.3.2",
-        ]);
-    };
+    let repair = || mend_far_side_a(&rig);
     // A failover and its failback spend the flap guard's two switches.
     cut();
     rig.wait_route(GW_B, Duration::from_secs(10));
@@ -408,15 +411,7 @@ fn g_recovery_fails_back_after_the_stable_period() {
     }
     let rig = fails_over(|r| r.bed.ra.ip(&["link", "set", "as", "down"]));
     let repaired = Instant::now();
-    rig.bed.ra.ip(&["link", "set", "as", "up"]);
-    // The kernel flushed router A's route with the link; repair it too.
-    rig.bed.ra.ip(&[
-        "route",
-        "replace",
-        netns::SERVICE_PREFIX,
-        "via",
-        "198.18.3.2",
-    ]);
+    mend_far_side_a(&rig);
     let back = rig.wait_route(GW_A, Duration::from_secs(15));
     assert!(
         back - repaired >= Duration::from_secs(2),

@@ -463,7 +463,9 @@ impl GroupState {
                         // Failback needs clean quality for the whole stable
                         // period, not a lucky streak of probes.
                         let stable = paths.get(&b).is_some_and(|s| {
-                            now.since(s.since) >= after_ms && s.quality.settled(now, after_ms)
+                            now.since(s.since) >= after_ms
+                                && s.quality.settled(now, after_ms)
+                                && s.quality.clean_for(now, after_ms)
                         });
                         let dwelled = self
                             .last_switch
@@ -572,11 +574,7 @@ impl GroupState {
                 }
                 if let Failback::Auto { after_ms } = self.cfg.failback {
                     at.push(Timestamp(s.since.0 + after_ms.max(self.cfg.hold_down_ms)));
-                    if let Some(clean) = s
-                        .quality
-                        .clean_since
-                        .filter(|_| s.quality.last_degraded.is_some())
-                    {
+                    if let Some(clean) = s.quality.clean_since {
                         at.push(Timestamp(clean.0 + after_ms.max(self.cfg.hold_down_ms)));
                     }
                 }

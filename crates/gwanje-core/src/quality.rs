@@ -137,6 +137,11 @@ impl Quality {
         }
     }
 
+    /// Whether its loss has stayed within the tolerated band for `ms`.
+    pub fn clean_for(&self, now: Timestamp, ms: u64) -> bool {
+        self.clean_since.is_some_and(|t| now.since(t) >= ms)
+    }
+
     /// Whether the path may be chosen after `stable_ms`: never degraded, or
     /// clean for that long since.
     pub fn settled(&self, now: Timestamp, stable_ms: u64) -> bool {

@@ -726,3 +726,30 @@ proptest::proptest! {
         proptest::prop_assert!(sim.switches().is_empty(), "{:?}", sim.switches());
     }
 }
+
+#[test]
+fn failback_waits_for_clean_quality_even_on_a_path_never_degraded() {
+    let mut g = group_config(&["a", "b"], &["web"]);
+    g.failback = Failback::Auto { after_ms: 2_000 };
+    let mut sim = Sim::new(g).started_on("a");
+    // A burst of probe failures moves traffic before the loss window can judge.
+    let mut round = 0;
+    for _ in 0..4 {
+        round += 1;
+        lossy_round(&mut sim, round, 10);
+    }
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
+    // Then 30% of echoes lost (about 16% each way): probes pass, the path is
+    // not degraded, but its quality is not clean: no failback.
+    for _ in 0..100 {
+        round += 1;
+        lossy_round(&mut sim, round, 3);
+    }
+    assert_eq!(sim.switches().len(), 1, "{:?}", sim.switches());
+    // Clean: failback after the window empties and the stable period passes.
+    for _ in 0..200 {
+        round += 1;
+        lossy_round(&mut sim, round, 0);
+    }
+    assert_eq!(sim.switches().last(), Some(&sw("a", "failback")));
+}

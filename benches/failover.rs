@@ -1,4 +1,5 @@
-//! Real traffic gaps on router failures, in namespaces the benchmark creates.
+//! Real traffic gaps on router failures, in namespaces the benchmark creates
+//! (the shared testbed, `gwanje::testbed`).
 //!
 //!   sudo cargo bench --bench failover -- [--runs 5] [--seconds 60]
 //!
@@ -15,63 +16,68 @@
     reason = "the benchmark measures real time"
 )]
 
-#[path = "../tests/integration/common/mod.rs"]
-#[allow(
-    dead_code,
-    unused_imports,
-    reason = "a benchmark uses part of the test helpers"
-)]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::expo;
-use common::failover::Rig;
-use common::netns::{GW_B, Testbed, Traffic, available, longest_gap};
+use gwanje::testbed::Router::A;
+use gwanje::testbed::failover_config::failover_setup;
+use gwanje::testbed::topology::{GW_B, preflight};
+use gwanje::testbed::{Failure, Lab, TestbedError, Traffic, longest_gap};
 
 const AUTO: &str = "{mode: auto, after: 2s}";
 
-type Failure = (&'static str, usize, fn(&Rig));
-
-fn failures() -> Vec<Failure> {
-    vec![
-        ("(a) far-side link cut", 64, |r| {
-            r.bed.ra.ip(&["link", "set", "as", "down"])
-        }),
-        ("(b) router stops forwarding", 64, |r| {
-            r.bed.ra.sysctl("net.ipv4.ip_forward=0")
-        }),
-        ("(c) client-router link down", 64, |r| {
-            r.bed.ra.ip(&["link", "set", "ac", "down"])
-        }),
-        ("(h) >=1400-byte packets dropped", 1400, |r| {
-            Testbed::nft_forward(&r.bed.ra, "meta length >= 1400 drop")
-        }),
+fn failures() -> [(&'static str, Failure); 4] {
+    [
+        ("(a) far-side link cut", Failure::FarSideCut(A)),
+        ("(b) router stops forwarding", Failure::NoForwarding(A)),
+        ("(c) client-router link down", Failure::NearLinkDown(A)),
+        (
+            "(h) >=1400-byte packets dropped",
+            Failure::LargePacketDrop {
+                router: A,
+                min_bytes: 1400,
+            },
+        ),
     ]
 }
 
-fn gap_once(payload: usize, fail: fn(&Rig)) -> Duration {
-    let rig = Rig::start(AUTO);
-    let traffic = Traffic::start(&rig.bed.client, Duration::from_secs(30), payload);
+fn lab(dir: &tempfile::TempDir) -> Result<Lab, TestbedError> {
+    let setup = failover_setup(AUTO, "{max_switches: 6, window: 1m}");
+    Lab::start(
+        env!("CARGO_BIN_EXE_gwanje").as_ref(),
+        dir.path(),
+        &setup,
+        |_| Ok(()),
+    )
+}
+
+fn gap_once(failure: Failure) -> Result<Duration, TestbedError> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab = lab(&dir)?;
+    let traffic = Traffic::start(
+        &lab.bed.client,
+        Duration::from_secs(30),
+        failure.meter_payload(),
+    )?;
     std::thread::sleep(Duration::from_millis(500));
     let broken = Instant::now();
-    fail(&rig);
-    rig.wait_route(GW_B, Duration::from_secs(10));
+    failure.apply(&lab.bed)?;
+    lab.wait_route(GW_B, Duration::from_secs(10))?;
     std::thread::sleep(Duration::from_millis(500));
     let end = Instant::now();
-    longest_gap(&traffic.finish(), broken, end)
+    Ok(longest_gap(&traffic.finish()?, broken, end))
 }
 
-fn switches_over(seconds: u64, loss: bool) -> u64 {
-    let rig = Rig::start(AUTO);
-    if loss {
-        Testbed::nft_forward(&rig.bed.ra, "numgen random mod 100 < 10 drop");
+fn switches_over(seconds: u64, failure: Option<Failure>) -> Result<u64, TestbedError> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab = lab(&dir)?;
+    if let Some(f) = failure {
+        f.apply(&lab.bed)?;
     }
     std::thread::sleep(Duration::from_secs(seconds));
-    expo::sum(&expo::parse(&rig.metrics()), "gwanje_failovers_total", &[]).round() as u64
+    Ok(lab.gwanje.metric_sum("gwanje_failovers_total").round() as u64)
 }
 
-fn main() {
+fn main() -> Result<(), TestbedError> {
     let mut runs = 5;
     let mut seconds = 60;
     let mut args = std::env::args().skip(1);
@@ -88,15 +94,16 @@ fn main() {
             other => panic!("unknown argument {other}; use --runs, --seconds"),
         }
     }
-    if !available() {
-        println!("the failover benchmark needs root, iproute2 and nftables");
-        return;
+    if let Err(e) = preflight() {
+        println!("the failover benchmark needs the namespace testbed: {e}");
+        return Ok(());
     }
     println!("failure                           runs   min ms  median ms   max ms");
-    for (name, payload, fail) in failures() {
-        let mut gaps: Vec<f64> = (0..runs)
-            .map(|_| gap_once(payload, fail).as_secs_f64() * 1000.0)
-            .collect();
+    for (name, failure) in failures() {
+        let mut gaps = Vec::new();
+        for _ in 0..runs {
+            gaps.push(gap_once(failure)?.as_secs_f64() * 1000.0);
+        }
         gaps.sort_by(f64::total_cmp);
         println!(
             "{name:<33} {runs:>4} {:>8.0} {:>10.0} {:>8.0}",
@@ -107,10 +114,15 @@ fn main() {
     }
     println!(
         "no failure, {seconds} s:               {} false switches",
-        switches_over(seconds, false)
+        switches_over(seconds, None)?
     );
+    let loss = Failure::RandomLoss {
+        router: A,
+        percent: 10,
+    };
     println!(
         "10% random loss on primary, {seconds} s: {} false switches",
-        switches_over(seconds, true)
+        switches_over(seconds, Some(loss))?
     );
+    Ok(())
 }

@@ -21,3 +21,4 @@ pub mod metrics;
 pub mod plan;
 pub mod probe;
 pub mod replay;
+pub mod testbed;

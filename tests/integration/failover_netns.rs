@@ -13,29 +13,30 @@ use crate::common;
 use std::time::{Duration, Instant};
 
 use common::expo;
-use common::failover::{Rig, TOKEN, http};
-use common::netns::{self, GW_A, GW_B, Testbed, Traffic, available, longest_gap};
+use common::failover::{Rig, TOKEN, available};
+use gwanje::testbed::Router::{A, B};
+use gwanje::testbed::failover_config::PORT;
+use gwanje::testbed::gwanje::Gwanje;
+use gwanje::testbed::topology::{GW_A, GW_B, SERVICE_PREFIX};
+use gwanje::testbed::{Failure, Traffic, longest_gap};
 
 const AUTO: &str = "{mode: auto, after: 2s}";
 
 /// Breaks the primary with `fail`, and checks that the route moves to router
 /// B, that traffic flows again, and that the gap stays well under a second
 /// and a half (the benchmark measures it properly).
-fn fails_over(fail: impl FnOnce(&Rig)) -> Rig {
-    fails_over_with(64, fail)
-}
-
-/// As [`fails_over`], measuring with `payload`-byte datagrams.
-fn fails_over_with(payload: usize, fail: impl FnOnce(&Rig)) -> Rig {
+fn fails_over(failure: Failure) -> Rig {
     let rig = Rig::start(AUTO);
-    let traffic = Traffic::start(&rig.bed.client, Duration::from_secs(30), payload);
+    let payload = failure.meter_payload();
+    let traffic =
+        Traffic::start(&rig.bed().client, Duration::from_secs(30), payload).expect("traffic meter");
     std::thread::sleep(Duration::from_millis(500));
     let broken = Instant::now();
-    fail(&rig);
+    rig.apply(failure);
     let moved = rig.wait_route(GW_B, Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
     let end = Instant::now();
-    let replies = traffic.finish();
+    let replies = traffic.finish().expect("traffic meter");
     let gap = longest_gap(&replies, broken, end);
     eprintln!(
         "route moved after {:?}, service gap {:?}",
@@ -60,7 +61,7 @@ fn a_far_side_link_cut_while_the_router_still_answers() {
     if !available() {
         return;
     }
-    let rig = fails_over(|r| r.bed.ra.ip(&["link", "set", "as", "down"]));
+    let rig = fails_over(Failure::FarSideCut(A));
     let s = rig.status();
     let reason = s["groups"][0]["paths"][0]["reason"]
         .as_str()
@@ -114,7 +115,7 @@ fn b_router_stops_forwarding() {
     if !available() {
         return;
     }
-    let mut rig = fails_over(|r| r.bed.ra.sysctl("net.ipv4.ip_forward=0"));
+    let rig = fails_over(Failure::NoForwarding(A));
     // The golden record: replaying the journal reproduces every effect, and
     // the timeline tells the switch with its reason.
     let (code, out, err) = rig.replay(&["--verify"]);
@@ -143,7 +144,7 @@ fn c_client_link_to_router_a_goes_down() {
     if !available() {
         return;
     }
-    let rig = fails_over(|r| r.bed.ra.ip(&["link", "set", "ac", "down"]));
+    let rig = fails_over(Failure::NearLinkDown(A));
     let s = rig.status();
     assert_eq!(
         s["groups"][0]["paths"][0]["reason"], "router unreachable",
@@ -157,8 +158,9 @@ fn h_large_packets_dropped_while_small_pings_pass() {
         return;
     }
     // The November 2023 signature: full-size packets die, pings stay green.
-    let rig = fails_over_with(1400, |r| {
-        Testbed::nft_forward(&r.bed.ra, "meta length >= 1400 drop")
+    let rig = fails_over(Failure::LargePacketDrop {
+        router: A,
+        min_bytes: 1400,
     });
     let s = rig.status();
     let reason = s["groups"][0]["paths"][0]["reason"]
@@ -176,7 +178,7 @@ fn d_service_down_everywhere_does_not_switch() {
         return;
     }
     let mut rig = Rig::start(AUTO);
-    rig.services.take().expect("services").stop();
+    rig.lab.services.take().expect("services").stop();
     rig.wait_status(Duration::from_secs(20), "service down reported", |s| {
         s["groups"][0]["services_down"]
             .as_array()
@@ -200,14 +202,17 @@ fn d_service_down_everywhere_does_not_switch() {
     );
 }
 
-/// Takes router B's link `b` down until the standby is down, then router
-/// A's link `a` until failover is impossible; returns that status.
-fn standby_then_primary(rig: &Rig, b: &str, a: &str) -> serde_json::Value {
-    rig.bed.rb.ip(&["link", "set", b, "down"]);
+/// Breaks the standby with `failure` until it is down, then the primary the
+/// same way until failover is impossible; returns that status.
+fn standby_then_primary(
+    rig: &Rig,
+    failure: fn(gwanje::testbed::Router) -> Failure,
+) -> serde_json::Value {
+    rig.apply(failure(B));
     rig.wait_status(Duration::from_secs(10), "standby down", |s| {
         s["groups"][0]["paths"][1]["state"] == "down"
     });
-    rig.bed.ra.ip(&["link", "set", a, "down"]);
+    rig.apply(failure(A));
     rig.wait_status(Duration::from_secs(10), "failover impossible", |s| {
         s["groups"][0]["failover_impossible"] == true
     })
@@ -219,14 +224,14 @@ fn e_dead_standby_then_dead_primary_never_switches_to_the_dead_path() {
         return;
     }
     let rig = Rig::start(AUTO);
-    standby_then_primary(&rig, "bc", "ac");
+    standby_then_primary(&rig, Failure::NearLinkDown);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(
         rig.route().as_deref(),
         Some(GW_A),
         "never to the dead standby"
     );
-    assert!(rig.gwanje.log_text().contains("no healthy path to move to"));
+    assert!(rig.log().contains("no healthy path to move to"));
 }
 
 #[test]
@@ -237,7 +242,7 @@ fn k_standby_then_primary_far_sides_cut_keeps_blame_and_says_what_is_unknown() {
     let rig = Rig::start(AUTO);
     // The far sides: the standby's checks fail while the primary's pass, then
     // every check fails everywhere.
-    let s = standby_then_primary(&rig, "bs", "as");
+    let s = standby_then_primary(&rig, Failure::FarSideCut);
     assert_eq!(
         rig.route().as_deref(),
         Some(GW_A),
@@ -273,9 +278,7 @@ fn l_cold_start_without_a_route_installs_the_preferred_path_and_is_not_a_failove
         return;
     }
     for run in 0..5 {
-        let rig = Rig::start_with(AUTO, |bed| {
-            bed.client.ip(&["route", "del", netns::SERVICE_PREFIX]);
-        });
+        let rig = Rig::start_with(AUTO, |bed| bed.client.ip(&["route", "del", SERVICE_PREFIX]));
         assert_eq!(rig.route().as_deref(), Some(GW_A), "run {run}");
         let m = expo::parse(&rig.metrics());
         let moves = expo::sum(&m, "gwanje_failovers_total", &[]);
@@ -295,27 +298,14 @@ fn l_cold_start_without_a_route_installs_the_preferred_path_and_is_not_a_failove
     }
 }
 
-/// Brings router A's far-side link back, with the route the kernel flushed
-/// when it went down.
-fn mend_far_side_a(rig: &Rig) {
-    rig.bed.ra.ip(&["link", "set", "as", "up"]);
-    rig.bed.ra.ip(&[
-        "route",
-        "replace",
-        netns::SERVICE_PREFIX,
-        "via",
-        "198.18.3.2",
-    ]);
-}
-
 #[test]
 fn m_a_freeze_never_holds_traffic_on_a_dead_path() {
     if !available() {
         return;
     }
     let rig = Rig::start_guarded(AUTO, "{max_switches: 2, window: 10m}");
-    let cut = || rig.bed.ra.ip(&["link", "set", "as", "down"]);
-    let repair = || mend_far_side_a(&rig);
+    let cut = || rig.apply(Failure::FarSideCut(A));
+    let repair = || rig.repair(Failure::FarSideCut(A));
     // A failover and its failback spend the flap guard's two switches.
     cut();
     rig.wait_route(GW_B, Duration::from_secs(10));
@@ -326,11 +316,7 @@ fn m_a_freeze_never_holds_traffic_on_a_dead_path() {
     rig.wait_route(GW_B, Duration::from_secs(10));
     let s = rig.status();
     assert!(s["groups"][0]["frozen_until_ms"].is_u64(), "{s:#}");
-    assert!(
-        rig.gwanje.log_text().contains("moved despite freeze"),
-        "{}",
-        rig.gwanje.log_text()
-    );
+    assert!(rig.log().contains("moved despite freeze"), "{}", rig.log());
     // Frozen: the recovered primary is not failed back to.
     repair();
     std::thread::sleep(Duration::from_secs(5));
@@ -347,14 +333,12 @@ fn f_random_loss_on_the_primary_does_not_flap() {
         return;
     }
     let rig = Rig::start(AUTO);
-    Testbed::nft_forward(&rig.bed.ra, "numgen random mod 100 < 10 drop");
+    rig.apply(Failure::RandomLoss {
+        router: A,
+        percent: 10,
+    });
     std::thread::sleep(Duration::from_secs(20));
-    assert_eq!(
-        rig.route().as_deref(),
-        Some(GW_A),
-        "log:\n{}",
-        rig.gwanje.log_text()
-    );
+    assert_eq!(rig.route().as_deref(), Some(GW_A), "log:\n{}", rig.log());
     let m = expo::parse(&rig.metrics());
     assert_eq!(
         expo::sum(&m, "gwanje_failovers_total", &[]),
@@ -371,16 +355,14 @@ fn i_heavy_random_loss_on_the_primary_moves_once_and_stays() {
     let rig = Rig::start(AUTO);
     // 35% of forwarded packets lost: single probes still pass most of the
     // time, so only the path's loss over its window tells.
-    Testbed::nft_forward(&rig.bed.ra, "numgen random mod 100 < 35 drop");
+    rig.apply(Failure::RandomLoss {
+        router: A,
+        percent: 35,
+    });
     rig.wait_route(GW_B, Duration::from_secs(20));
     // Degraded all along: no failback (failback.after is 2 s), no flapping, no freeze.
     std::thread::sleep(Duration::from_secs(8));
-    assert_eq!(
-        rig.route().as_deref(),
-        Some(GW_B),
-        "{}",
-        rig.gwanje.log_text()
-    );
+    assert_eq!(rig.route().as_deref(), Some(GW_B), "{}", rig.log());
     let text = rig.metrics();
     let m = expo::parse(&text);
     assert_eq!(
@@ -391,7 +373,7 @@ fn i_heavy_random_loss_on_the_primary_moves_once_and_stays() {
             .filter(|l| l.starts_with("gwanje_failovers_total"))
             .collect::<Vec<_>>()
             .join("\n"),
-        rig.gwanje.log_text()
+        rig.log()
     );
     assert_eq!(
         expo::value(&m, "gwanje_group_frozen", &[("group", "services")]),
@@ -409,9 +391,9 @@ fn g_recovery_fails_back_after_the_stable_period() {
     if !available() {
         return;
     }
-    let rig = fails_over(|r| r.bed.ra.ip(&["link", "set", "as", "down"]));
+    let rig = fails_over(Failure::FarSideCut(A));
     let repaired = Instant::now();
-    mend_far_side_a(&rig);
+    rig.repair(Failure::FarSideCut(A));
     let back = rig.wait_route(GW_A, Duration::from_secs(15));
     assert!(
         back - repaired >= Duration::from_secs(2),
@@ -431,26 +413,19 @@ fn manual_pin_with_ttl_through_the_authenticated_api() {
         return;
     }
     let rig = Rig::start("{mode: manual}");
-    let client = &rig.bed.client;
     let body = r#"{"path": "standby", "ttl": "3s", "by": "oncall-kim"}"#;
     assert_eq!(
-        http(client, "POST", "/api/v1/groups/services/pin", body, None).0,
+        rig.http("POST", "/api/v1/groups/services/pin", body, None)
+            .0,
         401
     );
     assert_eq!(
-        http(
-            client,
-            "POST",
-            "/api/v1/groups/services/pin",
-            body,
-            Some("wrong")
-        )
-        .0,
+        rig.http("POST", "/api/v1/groups/services/pin", body, Some("wrong"))
+            .0,
         401
     );
     assert_eq!(
-        http(
-            client,
+        rig.http(
             "POST",
             "/api/v1/groups/services/pin",
             r#"{"path": "nowhere", "ttl": "3s"}"#,
@@ -460,21 +435,15 @@ fn manual_pin_with_ttl_through_the_authenticated_api() {
         404
     );
     assert_eq!(
-        http(
-            client,
-            "POST",
-            "/api/v1/groups/services/pin",
-            body,
-            Some(TOKEN)
-        )
-        .0,
+        rig.http("POST", "/api/v1/groups/services/pin", body, Some(TOKEN))
+            .0,
         200
     );
     rig.wait_route(GW_B, Duration::from_secs(5));
     // Manual failback: after the pin expires the route stays on the healthy standby.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(rig.route().as_deref(), Some(GW_B));
-    assert!(rig.gwanje.log_text().contains("oncall-kim"));
+    assert!(rig.log().contains("oncall-kim"));
 }
 
 #[test]
@@ -483,9 +452,10 @@ fn external_route_change_is_detected_and_restored() {
         return;
     }
     let rig = Rig::start(AUTO);
-    rig.bed
+    rig.bed()
         .client
-        .ip(&["route", "replace", netns::SERVICE_PREFIX, "via", GW_B]);
+        .ip(&["route", "replace", SERVICE_PREFIX, "via", GW_B])
+        .expect("route");
     rig.wait_route(GW_A, Duration::from_secs(5));
     let m = expo::parse(&rig.metrics());
     assert_eq!(
@@ -499,20 +469,22 @@ fn restart_adopts_the_current_route() {
     if !available() {
         return;
     }
-    let rig = Rig::start("{mode: manual}");
-    drop(rig.gwanje);
+    let mut rig = Rig::start("{mode: manual}");
+    rig.lab.gwanje.terminate().expect("gwanje stops");
     // While gwanje is down, an operator moved traffic to the standby.
-    rig.bed
+    rig.bed()
         .client
-        .ip(&["route", "replace", netns::SERVICE_PREFIX, "via", GW_B]);
+        .ip(&["route", "replace", SERVICE_PREFIX, "via", GW_B])
+        .expect("route");
     let config = rig.dir.path().join("gwanje.yaml");
-    let gwanje = common::daemon::Daemon::start_in(
-        &rig.bed.client.0,
+    rig.lab.gwanje = Gwanje::start(
+        env!("CARGO_BIN_EXE_gwanje").as_ref(),
+        &rig.lab.bed.client,
         &config,
-        "127.0.0.1:9470".parse().unwrap(),
+        PORT,
         rig.dir.path().join("again.log"),
-    );
-    let rig = Rig { gwanje, ..rig };
+    )
+    .expect("gwanje starts again");
     rig.wait_status(Duration::from_secs(10), "adopted", |s| {
         s["groups"][0]["active_path"] == "standby"
     });

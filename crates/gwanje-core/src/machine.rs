@@ -419,8 +419,11 @@ impl Core {
                 reason = status.reason.clone();
             }
             // A path that loses too many packets is down, whatever single
-            // probes conclude.
-            if let Some(loss_permille) = status.quality.update(now, &quality) {
+            // probes conclude; a specific cause already found is the better
+            // reason (the loss is its symptom).
+            if let Some(loss_permille) = status.quality.update(now, &quality)
+                && to != PathState::Down
+            {
                 to = PathState::Down;
                 reason = PathReason::Degraded { loss_permille };
             }

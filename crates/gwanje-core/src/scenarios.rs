@@ -753,3 +753,36 @@ fn failback_waits_for_clean_quality_even_on_a_path_never_degraded() {
     }
     assert_eq!(sim.switches().last(), Some(&sw("a", "failback")));
 }
+
+#[test]
+fn a_path_whose_checks_fail_only_through_it_says_so_even_when_its_loss_is_high() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    // The far side is cut: the router answers, the check through "a" loses
+    // every echo, which also makes the path's loss high.
+    for _ in 0..200 {
+        sim.now += STEP;
+        for p in ["a", "b"] {
+            sim.probe_packets(Subject::Router(PathName::new(p)), 5, 0, 3);
+            let lost = if p == "a" { 5 } else { 0 };
+            sim.probe_packets(
+                Subject::Check(TargetKey::new("app", "web"), PathName::new(p)),
+                5,
+                lost,
+                3,
+            );
+        }
+        let at = Timestamp(sim.now);
+        if sim.core.poll_timeout().is_some_and(|t| t <= at) {
+            sim.tick(at);
+            sim.drain();
+        }
+    }
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
+    let a = &sim.core.paths()[&PathName::new("a")];
+    assert_eq!(a.state, PathState::Down);
+    assert!(
+        matches!(a.reason, PathReason::ChecksFailing(_)),
+        "the specific cause, not the loss it causes: {}",
+        a.reason
+    );
+}

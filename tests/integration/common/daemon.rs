@@ -31,14 +31,6 @@ impl Daemon {
         d
     }
 
-    /// Like [`Daemon::start`], inside network namespace `ns` (`ip netns
-    /// exec` execs gwanje, so the PID is gwanje's).
-    pub fn start_in(ns: &str, config: &Path, addr: SocketAddr, log: PathBuf) -> Self {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_gwanje")]);
-        Self::spawn(cmd, config, addr, log)
-    }
-
     fn spawn(mut cmd: Command, config: &Path, addr: SocketAddr, log: PathBuf) -> Self {
         let child = cmd
             .arg("run")

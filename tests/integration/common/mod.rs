@@ -11,7 +11,6 @@ pub mod dns;
 pub mod expo;
 pub mod failover;
 pub mod fleet;
-pub mod netns;
 pub mod plan;
 pub mod raw;
 

@@ -1,0 +1,57 @@
+//! The gwanje setup the failover tests and benchmark run on the testbed:
+//! 100 ms checks with a fall of 3, the tuning the README's figures are for.
+
+use super::lab::Setup;
+use super::topology::{GW_A, GW_B, SERVICE_PREFIX};
+
+/// The admin token the setup configures.
+pub const TOKEN: &str = "rig-token-71c2";
+/// The API port on the client namespace's loopback.
+pub const PORT: u16 = 9470;
+
+/// Probe catalog: fast ICMP checks (small, and full-size with don't-fragment)
+/// judged by loss ratio, and a slower HTTP check whose timeout covers a TCP
+/// retransmission and whose window needs 4 failures of 5, so random loss on
+/// a path does not flip it.
+const CATALOG: &str = "\
+service: svc
+targets:
+  - {name: icmp, interval: 100ms, timeout: 80ms, health: {fall: 3, rise: 3}, icmp: {host: 198.18.100.1, packets: 5, max_loss: 0.6}}
+  - {name: icmp-large, interval: 100ms, timeout: 80ms, health: {fall: 3, rise: 3}, icmp: {host: 198.18.100.1, packets: 5, max_loss: 0.6, payload_size: 1472, dont_fragment: true}}
+  - {name: http, interval: 2s, timeout: 1500ms, health: {fall: 4, window: 5, rise: 1}, http: {url: 'http://198.18.100.1/', body_must_match: [ok]}}
+";
+
+/// The setup with the group's `failback` and `flap_guard` given (YAML flow maps).
+pub fn failover_setup(failback: &str, flap_guard: &str) -> Setup {
+    let router_check = "{interval: 100ms, timeout: 80ms, packets: 3, health: {fall: 3, rise: 3}}";
+    let config = format!(
+        "listen: 127.0.0.1:{PORT}
+probe_files: [probes/*.yaml]
+logging: {{level: info}}
+admin: {{token_file: token}}
+paths:
+  - {{name: primary, gateway: {GW_A}, interface: ca, fwmark: 101, table: 101, manage_policy_routing: true, router_check: {router_check}}}
+  - {{name: standby, gateway: {GW_B}, interface: cb, fwmark: 102, table: 102, manage_policy_routing: true, router_check: {router_check}}}
+failover_groups:
+  - name: services
+    routes: [{SERVICE_PREFIX}]
+    paths: [primary, standby]
+    checks: [svc/icmp, svc/icmp-large, svc/http]
+    hold_down: 1s
+    min_dwell: 1s
+    failback: {failback}
+    flap_guard: {flap_guard}
+    isolation_window: 300ms
+journal: {{dir: journal}}
+"
+    );
+    Setup {
+        files: vec![
+            ("gwanje.yaml".into(), config),
+            ("probes/svc.yaml".into(), CATALOG.into()),
+            ("token".into(), TOKEN.into()),
+        ],
+        config: "gwanje.yaml".into(),
+        port: PORT,
+    }
+}

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod demo;
 pub mod engine;
 pub mod journal;
 pub mod logging;

@@ -45,12 +45,64 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Watch a router fail and gwanje move the traffic, on a simulated
+    /// network in namespaces (root): the whole story in about 90 seconds.
+    Demo {
+        #[command(subcommand)]
+        action: Option<DemoAction>,
+        /// `normal` leaves time to read each step; `fast` is the same story with short pauses.
+        #[arg(long, value_enum, default_value = "normal")]
+        pace: gwanje::demo::Pace,
+        /// Keep the network up to break and mend by hand (`gwanje demo break …`); Ctrl-C ends it.
+        #[arg(long)]
+        interactive: bool,
+        /// Where --interactive serves gwanje's API on the host.
+        #[arg(long, default_value = "127.0.0.1:9470")]
+        listen: std::net::SocketAddr,
+    },
     /// Validate configuration files and print a summary; every error is listed.
     CheckConfig {
         /// Daemon configuration files to check (with the catalogs they name).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+}
+
+/// What to do to a running `gwanje demo --interactive`.
+#[derive(Subcommand)]
+enum DemoAction {
+    /// Break a router (in one of several ways) or a service.
+    Break {
+        /// What to break.
+        #[arg(value_enum)]
+        thing: gwanje::demo::Thing,
+        /// How a router breaks.
+        #[arg(long, value_enum, default_value = "forwarding")]
+        how: gwanje::demo::How,
+    },
+    /// Mend everything broken about a router or a service.
+    Mend {
+        /// What to mend.
+        #[arg(value_enum)]
+        thing: gwanje::demo::Thing,
+    },
+    /// What can be broken, and the running demo's state.
+    List,
+}
+
+fn demo_action(action: DemoAction) -> ExitCode {
+    let done = match action {
+        DemoAction::Break { thing, how } => gwanje::demo::smash(thing, how),
+        DemoAction::Mend { thing } => gwanje::demo::mend(thing),
+        DemoAction::List => gwanje::demo::list(),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gwanje demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -68,6 +120,20 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
+        Command::Demo {
+            action: Some(action),
+            ..
+        } => demo_action(action),
+        Command::Demo {
+            action: None,
+            pace,
+            interactive,
+            listen,
+        } => gwanje::demo::run(&gwanje::demo::Options {
+            pace,
+            interactive,
+            listen,
+        }),
         Command::Replay {
             journal,
             from,
@@ -77,7 +143,7 @@ fn main() -> ExitCode {
         } => replay(&journal, from, to, &format, verify),
         Command::Run { config: None } => {
             eprintln!(
-                "gwanje run needs --config FILE (or GWANJE_CONFIG).\n  To try it on this machine: gwanje run --config config/local.yaml (probes only loopback).\n  config/gwanje.yaml is the production example: it installs policy routing and moves routes."
+                "gwanje run needs --config FILE (or GWANJE_CONFIG).\n  To see what it does: sudo gwanje demo (a simulated network; nothing outside it is touched).\n  To try it on this machine: gwanje run --config config/local.yaml (probes only loopback).\n  config/gwanje.yaml is the production example: it installs policy routing and moves routes."
             );
             ExitCode::from(EXIT_CONFIG)
         }

@@ -111,36 +111,7 @@ impl Gwanje {
     /// One HTTP/1.0 exchange with its API: (status, body); (0, "") when it
     /// does not answer.
     pub fn http(&self, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
-        let request = format!(
-            "{method} {path} HTTP/1.0\r\nHost: gwanje\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{body}",
-            body.len(),
-            token
-                .map(|t| format!("Authorization: Bearer {t}\r\n"))
-                .unwrap_or_default()
-        );
-        let port = self.port;
-        let exchange = move || {
-            let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-                return (0, String::new());
-            };
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = s.write_all(request.as_bytes());
-            let mut out = Vec::new();
-            // Bounded: the API's answers are small.
-            let _ = s.take(16 << 20).read_to_end(&mut out);
-            let out = String::from_utf8_lossy(&out);
-            let status = out
-                .split_whitespace()
-                .nth(1)
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0);
-            let body = out
-                .split_once("\r\n\r\n")
-                .map(|(_, b)| b.to_string())
-                .unwrap_or_default();
-            (status, body)
-        };
-        self.ns.run(exchange).unwrap_or((0, String::new()))
+        http(&self.ns, self.port, method, path, body, token)
     }
 
     /// The status API's answer (`Null` when it does not answer).
@@ -170,6 +141,47 @@ impl Drop for Gwanje {
             let _ = child.wait();
         }
     }
+}
+
+/// One HTTP/1.0 exchange with `127.0.0.1:port` inside `ns`: (status, body);
+/// (0, "") when nothing answers.
+pub fn http(
+    ns: &Netns,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> (u16, String) {
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: gwanje\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n{body}",
+        body.len(),
+        token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default()
+    );
+    let exchange = move || {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+            return (0, String::new());
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = s.write_all(request.as_bytes());
+        let mut out = Vec::new();
+        // Bounded: the API's answers are small.
+        let _ = s.take(16 << 20).read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out);
+        let status = out
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = out
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    };
+    ns.run(exchange).unwrap_or((0, String::new()))
 }
 
 /// The sum of every sample of metric `name` in exposition text `text`.

@@ -148,6 +148,8 @@ pub struct Testbed {
     pub rb: Netns,
     /// The data centre.
     pub server: Netns,
+    /// Whether dropping this handle deletes the namespaces.
+    owned: bool,
 }
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -168,6 +170,7 @@ impl Testbed {
             ra: ns("ra"),
             rb: ns("rb"),
             server: ns("sv"),
+            owned: true,
         };
         // From here on, a failure drops `bed`, which deletes what exists.
         for n in bed.all() {
@@ -175,6 +178,39 @@ impl Testbed {
         }
         bed.wire()?;
         Ok(bed)
+    }
+
+    /// A handle on the running testbed of process `owner` (it stays when
+    /// the handle is dropped), if that process has one.
+    pub fn of_process(owner_pid: i32) -> Result<Option<Testbed>, TestbedError> {
+        let list = sh(&["ip", "netns", "list"])?;
+        let client = list.lines().find_map(|l| {
+            let name = l.split_whitespace().next()?;
+            (owner(name) == Some(owner_pid)).then(|| name.strip_suffix("-cl"))?
+        });
+        Ok(client.map(|id| {
+            let ns = |role: &str| Netns(format!("{id}-{role}"));
+            Testbed {
+                client: ns("cl"),
+                ra: ns("ra"),
+                rb: ns("rb"),
+                server: ns("sv"),
+                owned: false,
+            }
+        }))
+    }
+
+    /// The PIDs of live processes that own testbed namespaces.
+    pub fn owners() -> Result<Vec<i32>, TestbedError> {
+        let mut pids: Vec<i32> = sh(&["ip", "netns", "list"])?
+            .lines()
+            .filter_map(|l| owner(l.split_whitespace().next()?))
+            // SAFETY: kill with signal 0 only checks whether the PID exists.
+            .filter(|pid| unsafe { libc::kill(*pid, 0) } == 0)
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
     }
 
     /// The four namespaces.
@@ -260,6 +296,9 @@ impl Testbed {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         for n in self.all() {
             let _ = Command::new("ip").args(["netns", "del", &n.0]).status();
         }

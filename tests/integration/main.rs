@@ -8,6 +8,7 @@ mod alertmanager;
 mod config_errors;
 mod daemon;
 mod dashboards;
+mod demo;
 mod deploy_configs;
 mod engine_paused;
 mod failover_netns;

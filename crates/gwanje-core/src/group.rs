@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::config::{Failback, GroupConfig};
 use super::effect::{Effect, SwitchReason};
-use super::path::{PathState, PathStatus, SubjectView, service_down, witnessed};
+use super::path::{PathReason, PathState, PathStatus, SubjectView, service_down, witnessed};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// A route change being carried out or waiting for a retry.
@@ -286,15 +286,36 @@ impl GroupState {
             .paths
             .iter()
             .any(|p| Self::state_of(paths, p) == PathState::Up);
-        // A check failing through every path says "service" only while no
-        // path is blamed: through a down path, its failure is explained.
-        let none_blamed = self
+        // A check failing through every path says "service" unless a down
+        // path could explain it: one blamed for this very check, or down for
+        // a reason that fails every check (router, loss). A path blamed only
+        // for other checks passed this one when it went down.
+        let explained = |c: &TargetKey| {
+            self.cfg.paths.iter().any(|p| {
+                paths
+                    .get(p)
+                    .filter(|s| s.state == PathState::Down)
+                    .is_some_and(|s| match &s.reason {
+                        PathReason::ChecksFailing(blamed) => blamed.contains(c),
+                        _ => true,
+                    })
+            })
+        };
+        let verdicts: Vec<(TargetKey, bool)> = self
             .cfg
-            .paths
+            .checks
             .iter()
-            .all(|p| Self::state_of(paths, p) != PathState::Down);
-        for c in &self.cfg.checks {
-            let down = any_up && none_blamed && service_down(&self.cfg, c, health);
+            .map(|c| {
+                // Once raised, it holds until the check passes somewhere: a
+                // path's reason changing (blame to loss) is no new evidence.
+                let raised = self.service_down.contains(c);
+                let down =
+                    any_up && (raised || !explained(c)) && service_down(&self.cfg, c, health);
+                (c.clone(), down)
+            })
+            .collect();
+        for (c, down) in &verdicts {
+            let (c, down) = (c, *down);
             if down && self.service_down.insert(c.clone()) {
                 out.push(Effect::ServiceDown {
                     group: group.clone(),
@@ -433,8 +454,10 @@ impl GroupState {
                     .cfg
                     .checks
                     .iter()
+                    // A check the service explains is no reason to move.
                     .filter(|c| {
                         others_down
+                            && !self.service_down.contains(*c)
                             && health(&Subject::Check((*c).clone(), active.clone())).state
                                 == TargetState::Down
                     })

@@ -786,3 +786,61 @@ fn a_path_whose_checks_fail_only_through_it_says_so_even_when_its_loss_is_high()
         a.reason
     );
 }
+
+#[test]
+fn a_service_failing_on_every_path_is_the_service_even_while_a_path_is_down_for_another_check() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["large", "web"])).started_on("a");
+    // The primary drops large packets: blamed for "large" only, traffic moves.
+    sim.check_ok.insert(("large", "a"), false);
+    sim.run(10);
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
+    // Then the web service fails through both paths, while "large" still
+    // passes through the standby: the service, not the standby.
+    sim.check_ok.insert(("web", "a"), false);
+    sim.check_ok.insert(("web", "b"), false);
+    sim.run(10);
+    assert_eq!(sim.switches(), vec![sw("b", "path_failed")], "no switch");
+    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        0,
+        "moving would not help, and gwanje knows why"
+    );
+    assert_eq!(
+        sim.core.paths()[&PathName::new("b")].state,
+        PathState::Up,
+        "the standby is not blamed for the service"
+    );
+    // The service recovers: recovered, and nothing else moves.
+    sim.check_ok.insert(("web", "a"), true);
+    sim.check_ok.insert(("web", "b"), true);
+    sim.run(10);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        1
+    );
+}
+
+#[test]
+fn a_service_failure_holds_while_a_down_path_changes_its_reason() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["large", "web"])).started_on("a");
+    sim.check_ok.insert(("large", "a"), false);
+    sim.run(10);
+    sim.check_ok.insert(("web", "a"), false);
+    sim.check_ok.insert(("web", "b"), false);
+    sim.run(10);
+    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
+    // Router a stops answering: its reason becomes "router down", which
+    // would explain every check, but the service is still what fails.
+    sim.router_ok.insert("a", false);
+    sim.run(10);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        0,
+        "no flicker"
+    );
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        0
+    );
+}

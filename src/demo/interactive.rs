@@ -108,7 +108,8 @@ pub fn mend(thing: Thing) -> Result<(), DemoError> {
     for how in HOWS {
         failure(thing, how).repair(&bed)?;
     }
-    println!("mended: {thing:?}");
+    let name = clap::ValueEnum::to_possible_value(&thing).map(|v| v.get_name().to_string());
+    println!("mended: {}", name.unwrap_or_default());
     Ok(())
 }
 

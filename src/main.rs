@@ -59,6 +59,10 @@ enum Command {
         /// Where --interactive serves gwanje's API on the host.
         #[arg(long, default_value = "127.0.0.1:9470")]
         listen: std::net::SocketAddr,
+        /// With --interactive: start Prometheus and Alertmanager (Debian
+        /// packages) scraping the demo with the shipped rules.
+        #[arg(long, requires = "interactive")]
+        with_prometheus: bool,
     },
     /// Validate configuration files and print a summary; every error is listed.
     CheckConfig {
@@ -79,22 +83,32 @@ enum DemoAction {
         /// How a router breaks.
         #[arg(long, value_enum, default_value = "forwarding")]
         how: gwanje::demo::How,
+        /// The demo to change, when several run.
+        #[arg(long)]
+        pid: Option<i32>,
     },
     /// Mend everything broken about a router or a service.
     Mend {
         /// What to mend.
         #[arg(value_enum)]
         thing: gwanje::demo::Thing,
+        /// The demo to change, when several run.
+        #[arg(long)]
+        pid: Option<i32>,
     },
     /// What can be broken, and the running demo's state.
-    List,
+    List {
+        /// The demo to show, when several run.
+        #[arg(long)]
+        pid: Option<i32>,
+    },
 }
 
 fn demo_action(action: DemoAction) -> ExitCode {
     let done = match action {
-        DemoAction::Break { thing, how } => gwanje::demo::smash(thing, how),
-        DemoAction::Mend { thing } => gwanje::demo::mend(thing),
-        DemoAction::List => gwanje::demo::list(),
+        DemoAction::Break { thing, how, pid } => gwanje::demo::smash(thing, how, pid),
+        DemoAction::Mend { thing, pid } => gwanje::demo::mend(thing, pid),
+        DemoAction::List { pid } => gwanje::demo::list(pid),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
@@ -129,10 +143,12 @@ fn main() -> ExitCode {
             pace,
             interactive,
             listen,
+            with_prometheus,
         } => gwanje::demo::run(&gwanje::demo::Options {
             pace,
             interactive,
             listen,
+            with_prometheus,
         }),
         Command::Replay {
             journal,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::setup::{GROUP, PORT};
 use super::watch::Watch;
-use super::{DemoError, forward};
+use super::{DemoError, companions, forward};
 use crate::testbed::topology::{ADMIN_APP, MOBILE_ID, PORTAL, Router};
 use crate::testbed::{Failure, Lab, Testbed, interrupted};
 
@@ -79,23 +79,32 @@ fn failure(thing: Thing, how: How) -> Failure {
     }
 }
 
-/// The running interactive demo's network (a handle that leaves it up).
-fn running() -> Result<Testbed, DemoError> {
-    for pid in Testbed::owners()? {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let is_demo = cmdline.split(|b| *b == 0).any(|a| a == b"demo");
-        if is_demo && let Some(bed) = Testbed::of_process(pid)? {
-            return Ok(bed);
-        }
+/// The network of the running demo with PID `pid`, or of the only one
+/// running (a handle that leaves it up).
+fn running(pid: Option<i32>) -> Result<Testbed, DemoError> {
+    let demos: Vec<i32> = Testbed::owners()?
+        .into_iter()
+        .filter(|p| pid.is_none_or(|want| want == *p))
+        .filter(|p| {
+            let cmdline = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|a| a == b"demo")
+        })
+        .collect();
+    match demos.as_slice() {
+        [one] => Testbed::of_process(*one)?
+            .ok_or_else(|| DemoError::Story(format!("demo {one} has no network"))),
+        [] => Err(DemoError::Story(
+            "no demo is running: start one with `gwanje demo --interactive`".into(),
+        )),
+        many => Err(DemoError::Story(format!(
+            "several demos are running ({many:?}): choose one with --pid"
+        ))),
     }
-    Err(DemoError::Story(
-        "no demo is running: start one with `gwanje demo --interactive`".into(),
-    ))
 }
 
 /// Breaks `thing` of the running demo.
-pub fn smash(thing: Thing, how: How) -> Result<(), DemoError> {
-    let bed = running()?;
+pub fn smash(thing: Thing, how: How, pid: Option<i32>) -> Result<(), DemoError> {
+    let bed = running(pid)?;
     let f = failure(thing, how);
     f.apply(&bed)?;
     println!("broken: {f}");
@@ -103,8 +112,8 @@ pub fn smash(thing: Thing, how: How) -> Result<(), DemoError> {
 }
 
 /// Mends every way `thing` of the running demo can be broken.
-pub fn mend(thing: Thing) -> Result<(), DemoError> {
-    let bed = running()?;
+pub fn mend(thing: Thing, pid: Option<i32>) -> Result<(), DemoError> {
+    let bed = running(pid)?;
     for how in HOWS {
         failure(thing, how).repair(&bed)?;
     }
@@ -114,7 +123,7 @@ pub fn mend(thing: Thing) -> Result<(), DemoError> {
 }
 
 /// Prints what can be broken, and the running demo's state.
-pub fn list() -> Result<(), DemoError> {
+pub fn list(pid: Option<i32>) -> Result<(), DemoError> {
     println!(
         "gwanje demo break router-a|router-b [--how forwarding|far-link|near-link|large-packets|loss|heavy-loss]"
     );
@@ -124,7 +133,7 @@ pub fn list() -> Result<(), DemoError> {
     println!(
         "gwanje demo mend THING                             (undoes every way THING was broken)"
     );
-    let bed = running()?;
+    let bed = running(pid)?;
     let (code, body) =
         crate::testbed::gwanje::http(&bed.client, PORT, "GET", "/api/v1/status", "", None);
     if code == 200 {
@@ -134,10 +143,21 @@ pub fn list() -> Result<(), DemoError> {
     Ok(())
 }
 
-/// Keeps `lab` up, serving gwanje's API on `listen` and narrating, until
-/// Ctrl-C.
-pub fn serve(lab: &Lab, listen: SocketAddr) -> Result<(), DemoError> {
+/// Keeps `lab` up, serving gwanje's API on `listen` (and Prometheus and
+/// Alertmanager beside it when asked), narrating, until Ctrl-C.
+pub fn serve(lab: &Lab, listen: SocketAddr, with_prometheus: bool) -> Result<(), DemoError> {
     let bound = forward::start(listen, &lab.bed.client, PORT)?;
+    println!("gwanje's API on the host: http://{bound}/");
+    let _companions = if with_prometheus {
+        let (prometheus, alertmanager) = companions::start(&lab.dir, bound)?;
+        println!(
+            "Prometheus (scraping the demo every 5 s, with deploy/prometheus/rules): http://{}/\nAlertmanager: http://{}/",
+            prometheus.addr, alertmanager.addr
+        );
+        Some((prometheus, alertmanager))
+    } else {
+        None
+    };
     println!(
         "\nThe network stays up until Ctrl-C. From another terminal (as root):\n  curl http://{bound}/metrics\n  curl http://{bound}/api/v1/status\n  gwanje demo break router-a            (also: --how large-packets, far-link, near-link, loss)\n  gwanje demo break portal\n  gwanje demo mend router-a\n  gwanje demo list\n  curl -H \"Authorization: Bearer $(cat {token})\" -d '{{\"path\":\"standby\",\"ttl\":\"1m\",\"by\":\"you\"}}' http://{bound}/api/v1/groups/{GROUP}/pin\n",
         token = lab.dir.join("token").display()

@@ -7,6 +7,7 @@
     reason = "the demo narrates and measures in real time, outside the core"
 )]
 
+mod companions;
 mod forward;
 mod interactive;
 mod script;
@@ -75,6 +76,8 @@ pub struct Options {
     pub interactive: bool,
     /// Where the interactive mode serves gwanje's API on the host.
     pub listen: std::net::SocketAddr,
+    /// Start Prometheus and Alertmanager beside the interactive demo.
+    pub with_prometheus: bool,
 }
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -164,7 +167,7 @@ fn play(options: &Options) -> Result<(), DemoError> {
         lab.bed.all().map(|n| n.0.as_str()).join(" ")
     );
     let outcome = if options.interactive {
-        interactive::serve(&lab, options.listen)
+        interactive::serve(&lab, options.listen, options.with_prometheus)
     } else {
         let mut story = script::Story {
             lab: &lab,

@@ -11,14 +11,47 @@ use crate::common::failover::available;
 
 const VETHS: [&str; 8] = ["ca", "cb", "ac", "bc", "as", "bs", "sa", "sb"];
 
-fn demo(out: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_gwanje"))
-        .args(["demo", "--pace", "fast"])
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(out).expect("output file"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start gwanje demo")
+/// A demo process, killed by its PID if the test ends before it does.
+struct Demo(Child);
+
+impl std::ops::Deref for Demo {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Demo {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn spawn_demo(args: &[&str], out: &Path) -> Demo {
+    let log = out.with_extension("err");
+    Demo(
+        Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .arg("demo")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(out).expect("output file"))
+            .stderr(std::fs::File::create(log).expect("error file"))
+            .spawn()
+            .expect("start gwanje demo"),
+    )
+}
+
+fn demo(out: &Path) -> Demo {
+    spawn_demo(&["--pace", "fast"], out)
 }
 
 fn namespaces_of(pid: u32) -> Vec<String> {
@@ -43,7 +76,7 @@ fn alive(pid: u32) -> bool {
 }
 
 /// Waits (at most `limit`) until the output holds `text`; returns it.
-fn wait_for(out: &Path, child: &mut Child, text: &str, limit: Duration) -> String {
+fn wait_for(out: &Path, child: &mut Demo, text: &str, limit: Duration) -> String {
     let start = Instant::now();
     loop {
         let now = std::fs::read_to_string(out).unwrap_or_default();
@@ -115,8 +148,7 @@ fn the_demo_tells_the_whole_story_and_leaves_nothing_behind() {
         }
     };
     let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err).ok();
+    let err = std::fs::read_to_string(out.with_extension("err")).unwrap_or_default();
     eprintln!("{text}\n{err}");
     assert!(status.success(), "exit {status}");
     for expected in [
@@ -186,4 +218,128 @@ fn a_killed_demo_is_cleaned_up_by_the_next_start_and_sigterm_cleans_up() {
     };
     assert_eq!(status.code(), Some(130));
     assert_gone(second_pid, second_gwanje);
+}
+
+/// A blocking HTTP/1.0 GET on the host: the body, or "" when nothing answers.
+fn get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
+}
+
+fn poll(limit: Duration, what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_interactive_demo_is_watched_from_the_host_and_broken_from_another_command() {
+    if !available() {
+        return;
+    }
+    let prometheus = Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("interactive.out");
+    let mut args = vec!["--interactive", "--listen", "127.0.0.1:0"];
+    if prometheus {
+        args.push("--with-prometheus");
+    }
+    let mut child = spawn_demo(&args, &out);
+    let pid = child.id().to_string();
+    let text = wait_for(
+        &out,
+        &mut child,
+        "From another terminal",
+        Duration::from_secs(90),
+    );
+    let url = |label: &str| -> String {
+        text.split(label)
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .map(|u| {
+                u.trim_start_matches("http://")
+                    .trim_end_matches('/')
+                    .to_string()
+            })
+            .unwrap_or_else(|| panic!("no {label:?} in:\n{text}"))
+    };
+    let api = url("gwanje's API on the host: ");
+    assert!(get(&api, "/metrics").contains("probe_success"));
+    let gwanje = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .args(["demo"])
+            .args(args)
+            .args(["--pid", &pid])
+            .output()
+            .expect("gwanje demo …");
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(gwanje(&["break", "router-a", "--how", "far-link"]).contains("far-side link cut"));
+    let active = |p: &str| {
+        let s: serde_json::Value =
+            serde_json::from_str(&get(&api, "/api/v1/status")).unwrap_or_default();
+        s["groups"][0]["active_path"] == p
+    };
+    poll(
+        Duration::from_secs(15),
+        "failover seen from the host",
+        || active("standby"),
+    );
+    assert!(gwanje(&["list"]).contains("path primary: down"));
+    gwanje(&["mend", "router-a"]);
+    if prometheus {
+        let prom = url("Prometheus (scraping the demo every 5 s, with deploy/prometheus/rules): ");
+        poll(
+            Duration::from_secs(30),
+            "Prometheus scrapes the demo",
+            || {
+                let up = get(&prom, "/api/v1/query?query=up%7Bjob%3D%22gwanje%22%7D");
+                up.contains(r#""job":"gwanje""#) && up.contains(r#","1"]"#)
+            },
+        );
+    }
+    poll(Duration::from_secs(30), "failback after the mend", || {
+        active("primary")
+    });
+    let gwanje_pid = gwanje_pid(&text);
+    // SAFETY: kill(2) on the PID of the child this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("status") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "demo ignored Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        status.success(),
+        "Ctrl-C ends an interactive demo normally: {status}"
+    );
+    assert_gone(child.id(), gwanje_pid);
+    assert_eq!(get(&api, "/metrics"), "", "the forwarder is gone");
 }

@@ -383,7 +383,12 @@ fn i_heavy_random_loss_on_the_primary_moves_once_and_stays() {
     let reason = s["groups"][0]["paths"][0]["reason"]
         .as_str()
         .unwrap_or_default();
-    assert!(reason.starts_with("degraded"), "{s:#}");
+    // Degraded while single probes pass; when the loss also fails a check
+    // only through this path, that more specific cause is the reason.
+    assert!(
+        reason.starts_with("degraded") || reason.starts_with("checks failing only through"),
+        "{s:#}"
+    );
 }
 
 #[test]

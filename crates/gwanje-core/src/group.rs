@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::config::{Failback, GroupConfig};
 use super::effect::{Effect, SwitchReason};
-use super::path::{PathReason, PathState, PathStatus, SubjectView, service_down, witnessed};
+use super::path::{PathState, PathStatus, SubjectView, service_down, witnessed};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// A route change being carried out or waiting for a retry.
@@ -287,17 +287,19 @@ impl GroupState {
             .iter()
             .any(|p| Self::state_of(paths, p) == PathState::Up);
         // A check failing through every path says "service" unless a down
-        // path could explain it: one blamed for this very check, or down for
-        // a reason that fails every check (router, loss). A path blamed only
-        // for other checks passed this one when it went down.
+        // path could explain it: one the check has not passed through since
+        // it went down. A path down for other reasons that still carried
+        // this check (router A dropping large packets while the portal's
+        // small pages passed) explains nothing.
         let explained = |c: &TargetKey| {
             self.cfg.paths.iter().any(|p| {
                 paths
                     .get(p)
                     .filter(|s| s.state == PathState::Down)
-                    .is_some_and(|s| match &s.reason {
-                        PathReason::ChecksFailing(blamed) => blamed.contains(c),
-                        _ => true,
+                    .is_some_and(|s| {
+                        health(&Subject::Check(c.clone(), p.clone()))
+                            .last_ok
+                            .is_none_or(|ok| ok <= s.since)
                     })
             })
         };

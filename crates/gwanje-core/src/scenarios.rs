@@ -844,3 +844,34 @@ fn a_service_failure_holds_while_a_down_path_changes_its_reason() {
         0
     );
 }
+
+#[test]
+fn a_slow_check_still_failing_through_a_dead_standby_is_not_called_the_service() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["fast", "slow"])).started_on("a");
+    let check = |c: &str, p: &str| Subject::Check(TargetKey::new("app", c), PathName::new(p));
+    // b's far side is cut at round 1; a's at round 4. The slow check is
+    // probed every 5 rounds, so it reaches "down" on both paths at once.
+    for round in 0..30u64 {
+        sim.now += STEP;
+        for p in ["a", "b"] {
+            sim.probe(Subject::Router(PathName::new(p)), true);
+            let cut = if p == "b" { round >= 1 } else { round >= 4 };
+            sim.probe(check("fast", p), !cut);
+            if round % 5 == 0 {
+                sim.probe(check("slow", p), !cut);
+            }
+        }
+        let at = Timestamp(sim.now);
+        if sim.core.poll_timeout().is_some_and(|t| t <= at) {
+            sim.tick(at);
+            sim.drain();
+        }
+    }
+    assert!(sim.switches().is_empty(), "{:?}", sim.switches());
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::ServiceDown { .. })),
+        0,
+        "the slow check never passed through b after b went down"
+    );
+    assert!(sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })) >= 1);
+}

@@ -190,6 +190,7 @@ pub fn paths(doc: &Document, raw: &[RawPath], errors: &mut Vec<ConfigError>) -> 
             max_loss,
             payload_size,
             dont_fragment: false,
+            confirm: 0,
             source: Source::default(),
         };
         let mut spec = PathSpec {

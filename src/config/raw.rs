@@ -215,6 +215,7 @@ pub struct RawIcmp {
     pub payload_size: Option<usize>,
     #[serde(default)]
     pub dont_fragment: bool,
+    pub confirm: Option<u16>,
     pub source: Option<RawSource>,
 }
 

@@ -18,6 +18,8 @@ use crate::plan::{
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
 /// The most echoes one ICMP probe sends.
 pub const MAX_ICMP_PACKETS: u16 = 100;
+/// Most confirmation echoes an ICMP probe may send.
+pub const MAX_ICMP_CONFIRM: u16 = 16;
 /// The largest ICMP payload (below the 65,507-byte IPv4 maximum, with room for headers).
 pub const MAX_ICMP_PAYLOAD: usize = 65_000;
 /// The largest `min_answers` of a DNS probe.
@@ -370,12 +372,20 @@ fn icmp(doc: &Document, path: &str, raw: &RawIcmp) -> Result<IcmpSpec, ConfigErr
         0..=MAX_ICMP_PAYLOAD,
         "bytes",
     )?;
+    let confirm = values::in_range(
+        doc,
+        &key("confirm"),
+        raw.confirm.unwrap_or(0),
+        0..=MAX_ICMP_CONFIRM,
+        "echoes",
+    )?;
     Ok(IcmpSpec {
         host: raw.host.clone(),
         packets,
         max_loss,
         payload_size,
         dont_fragment: raw.dont_fragment,
+        confirm,
         source: values::source(doc, &key("source"), raw.source.as_ref())?,
     })
 }

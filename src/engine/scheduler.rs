@@ -225,6 +225,7 @@ mod tests {
                 max_loss: 0.5,
                 payload_size: 8,
                 dont_fragment: false,
+                confirm: 0,
                 source: Default::default(),
             }),
         });

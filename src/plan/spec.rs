@@ -216,6 +216,10 @@ pub struct IcmpSpec {
     pub payload_size: usize,
     /// Set the don't-fragment bit (IPv4), so oversized paths fail visibly.
     pub dont_fragment: bool,
+    /// When the echoes would fail the probe, this many more are sent 1 ms
+    /// apart and the probe fails only if every one of them is lost too: a
+    /// lost echo under random loss is not a dead path (0 = off).
+    pub confirm: u16,
     /// Source address/interface.
     pub source: Source,
 }

@@ -33,6 +33,36 @@ struct SocketKey {
 #[derive(Default)]
 pub struct IcmpSockets {
     clients: Mutex<HashMap<SocketKey, Client>>,
+    confirmations: ConfirmBudget,
+}
+
+/// Confirmation echoes per destination per second, at most: a stream of
+/// fast probes to a dead or lossy path never exceeds its own rate plus this.
+pub const CONFIRM_PER_SECOND: f64 = 25.0;
+
+/// A token bucket per destination for confirmation bursts.
+#[derive(Default)]
+struct ConfirmBudget {
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl ConfirmBudget {
+    /// Takes `n` tokens for `ip` if it has them (at most one second's worth stored).
+    fn take(&self, ip: IpAddr, n: u16) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("confirm budget lock");
+        // Bounded by the configured destinations.
+        let (tokens, at) = buckets.entry(ip).or_insert((CONFIRM_PER_SECOND, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * CONFIRM_PER_SECOND)
+            .min(CONFIRM_PER_SECOND);
+        *at = now;
+        let need = f64::from(n);
+        let granted = *tokens >= need;
+        if granted {
+            *tokens -= need;
+        }
+        granted
+    }
 }
 
 impl IcmpSockets {
@@ -114,6 +144,69 @@ fn set_int_option(
 /// Sequence numbers unique across concurrent pings on a shared socket.
 static NEXT_SEQ: AtomicU16 = AtomicU16::new(1);
 
+/// When to stop collecting replies.
+#[derive(Clone, Copy)]
+struct Window {
+    /// When the first echo is sent.
+    first: Instant,
+    /// Between echoes.
+    gap: Duration,
+    /// No reply counts after this.
+    until: Instant,
+    /// Stop at the first reply (a confirmation needs only one).
+    first_reply: bool,
+}
+
+/// Sends `count` echoes in `window` and collects the replies: (round-trip
+/// times, the last error other than a timeout).
+async fn echoes(
+    client: &Client,
+    ip: IpAddr,
+    payload: &[u8],
+    count: u16,
+    window: Window,
+) -> (Vec<f64>, Option<SurgeError>) {
+    let Window {
+        first,
+        gap,
+        until,
+        first_reply,
+    } = window;
+    let mut pings = JoinSet::new();
+    for i in 0..count {
+        let client = client.clone();
+        let payload = payload.to_vec();
+        let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
+        let send_at = first + gap * u32::from(i);
+        let wait = until
+            .saturating_duration_since(send_at)
+            .max(Duration::from_millis(1));
+        pings.spawn(async move {
+            tokio::time::sleep_until(send_at).await;
+            let mut pinger = client.pinger(ip, PingIdentifier(seq)).await;
+            pinger.timeout(wait);
+            pinger.ping(PingSequence(seq), &payload).await
+        });
+    }
+    let mut rtts = Vec::new();
+    let mut last_error = None;
+    while let Some(joined) = pings.join_next().await {
+        match joined {
+            Ok(Ok((_, rtt))) => {
+                rtts.push(rtt.as_secs_f64());
+                // Dropping the set cancels the echoes still waiting.
+                if first_reply {
+                    break;
+                }
+            }
+            Ok(Err(SurgeError::Timeout { .. })) => {}
+            Ok(Err(e)) => last_error = Some(e),
+            Err(e) => last_error = Some(SurgeError::IOError(std::io::Error::other(e))),
+        }
+    }
+    (rtts, last_error)
+}
+
 /// Runs one ICMP probe within `timeout`.
 pub async fn run(
     spec: &IcmpSpec,
@@ -126,41 +219,41 @@ pub async fn run(
     let ip = net::resolve(resolver, &spec.host).await?[0];
     let client = sockets.client(key(ip, &spec.source, spec.dont_fragment))?;
     let payload = vec![0x5a; spec.payload_size];
-    // Replies are collected until a tenth of the timeout before it ends, so a
-    // lost echo is counted as loss instead of the whole probe timing out.
-    let collect_until = start + timeout.mul_f64(0.9);
-    // Spread the requests a little so one dropped burst does not look like loss.
-    let gap = (timeout / (4 * u32::from(spec.packets))).min(Duration::from_millis(20));
-    let mut pings = JoinSet::new();
-    for i in 0..spec.packets {
-        let client = client.clone();
-        let payload = payload.clone();
-        let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
-        let send_at = start + gap * u32::from(i);
-        let wait = collect_until
-            .saturating_duration_since(send_at)
-            .max(Duration::from_millis(1));
-        pings.spawn(async move {
-            tokio::time::sleep_until(send_at).await;
-            let mut pinger = client.pinger(ip, PingIdentifier(seq)).await;
-            pinger.timeout(wait);
-            pinger.ping(PingSequence(seq), &payload).await
-        });
-    }
-    let mut rtts = Vec::new();
-    let mut last_error = None;
+    // With confirmation, the first echoes get the first half of the time,
+    // so a burst can follow within the probe's timeout.
+    let share = if spec.confirm > 0 { 0.45 } else { 0.9 };
+    let collect_until = start + timeout.mul_f64(share);
+    let gap =
+        (timeout.mul_f64(share) / (4 * u32::from(spec.packets))).min(Duration::from_millis(20));
     rec.sent = spec.packets;
-    while let Some(joined) = pings.join_next().await {
-        match joined {
-            Ok(Ok((_, rtt))) => rtts.push(rtt.as_secs_f64()),
-            Ok(Err(SurgeError::Timeout { .. })) => {}
-            Ok(Err(e)) => last_error = Some(e),
-            Err(e) => last_error = Some(SurgeError::IOError(std::io::Error::other(e))),
-        }
-    }
+    let window = Window {
+        first: start,
+        gap,
+        until: collect_until,
+        first_reply: false,
+    };
+    let (rtts, last_error) = echoes(&client, ip, &payload, spec.packets, window).await;
     rec.received = rtts.len() as u16;
     if !rtts.is_empty() {
         rec.rtt_seconds = Some(rtts.iter().sum::<f64>() / rtts.len() as f64);
+    }
+    if rec.loss_ratio() > spec.max_loss
+        && spec.confirm > 0
+        && sockets.confirmations.take(ip, spec.confirm)
+    {
+        // The first echoes stay what the path's loss is judged on; the
+        // burst only decides whether this probe failed.
+        let burst = Window {
+            first: Instant::now(),
+            gap: Duration::from_millis(1),
+            until: start + timeout.mul_f64(0.9),
+            first_reply: true,
+        };
+        let (replies, _) = echoes(&client, ip, &payload, spec.confirm, burst).await;
+        rec.confirmed = Some(!replies.is_empty());
+        if !replies.is_empty() {
+            return Ok(());
+        }
     }
     if let Some(SurgeError::IOError(e)) = &last_error
         && rtts.is_empty()
@@ -169,9 +262,15 @@ pub async fn run(
     }
     let loss = rec.loss_ratio();
     if loss > spec.max_loss {
-        let why = last_error
+        let mut why = last_error
             .map(|e| format!(" (last error: {e})"))
             .unwrap_or_default();
+        if rec.confirmed == Some(false) {
+            why.push_str(&format!(
+                "; none of {} confirmation echoes answered",
+                spec.confirm
+            ));
+        }
         return Err(Failure::new(
             FailureKind::Loss,
             format!(

@@ -96,6 +96,8 @@ pub struct IcmpDetails {
     pub sent: u16,
     /// Echo replies received.
     pub received: u16,
+    /// Whether a confirmation burst was sent, and whether it got a reply.
+    pub confirmed: Option<bool>,
 }
 
 impl IcmpDetails {

@@ -21,9 +21,47 @@ targets:
   - {name: http, interval: 2s, timeout: 1500ms, health: {fall: 4, window: 5, rise: 1}, http: {url: 'http://198.18.100.1/', body_must_match: [ok]}}
 ";
 
-/// The setup with the group's `failback` and `flap_guard` given (YAML flow maps).
+/// Fast liveness: one full-size don't-fragment echo every 40 ms through
+/// each path, confirmed by a burst of 4 when it is lost, down after 2
+/// failed probes in a row; routers are checked once a second. At most 25
+/// echoes plus 25 confirmations a second per path (docs/failover.md has
+/// the false-switch arithmetic).
+const FAST_CATALOG: &str = "\
+service: svc
+targets:
+  - {name: live, interval: 40ms, timeout: 35ms, health: {fall: 2, rise: 5}, icmp: {host: 198.18.100.1, packets: 1, confirm: 4, max_loss: 0.5, payload_size: 1472, dont_fragment: true}}
+  - {name: http, interval: 2s, timeout: 1500ms, health: {fall: 4, window: 5, rise: 1}, http: {url: 'http://198.18.100.1/', body_must_match: [ok]}}
+";
+
+/// How the paths are watched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// 5-echo ICMP checks (small and full-size) every 100 ms, fall 3.
+    Default,
+    /// The fast liveness stream (see `FAST_CATALOG`).
+    Fast,
+}
+
+/// The default-mode setup with the group's `failback` and `flap_guard`
+/// given (YAML flow maps).
 pub fn failover_setup(failback: &str, flap_guard: &str) -> Setup {
-    let router_check = "{interval: 100ms, timeout: 80ms, packets: 3, health: {fall: 3, rise: 3}}";
+    failover_setup_in(Mode::Default, failback, flap_guard)
+}
+
+/// The setup in `mode`.
+pub fn failover_setup_in(mode: Mode, failback: &str, flap_guard: &str) -> Setup {
+    let (router_check, catalog, checks) = match mode {
+        Mode::Default => (
+            "{interval: 100ms, timeout: 80ms, packets: 3, health: {fall: 3, rise: 3}}",
+            CATALOG,
+            "[svc/icmp, svc/icmp-large, svc/http]",
+        ),
+        Mode::Fast => (
+            "{interval: 1s, timeout: 500ms, packets: 3, health: {fall: 2, rise: 2}}",
+            FAST_CATALOG,
+            "[svc/live, svc/http]",
+        ),
+    };
     let config = format!(
         "listen: 127.0.0.1:{PORT}
 probe_files: [probes/*.yaml]
@@ -36,7 +74,7 @@ failover_groups:
   - name: services
     routes: [{SERVICE_PREFIX}]
     paths: [primary, standby]
-    checks: [svc/icmp, svc/icmp-large, svc/http]
+    checks: {checks}
     hold_down: 1s
     min_dwell: 1s
     failback: {failback}
@@ -48,7 +86,7 @@ journal: {{dir: journal}}
     Setup {
         files: vec![
             ("gwanje.yaml".into(), config),
-            ("probes/svc.yaml".into(), CATALOG.into()),
+            ("probes/svc.yaml".into(), catalog.into()),
             ("token".into(), TOKEN.into()),
         ],
         config: "gwanje.yaml".into(),

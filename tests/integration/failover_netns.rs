@@ -500,3 +500,42 @@ fn restart_adopts_the_current_route() {
         "a restart never flips traffic blindly"
     );
 }
+
+#[test]
+fn n_fast_liveness_ignores_random_loss_and_moves_within_the_packet_spacing() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start_fast(AUTO);
+    // 10% of forwarded packets lost each way: lone lost echoes are
+    // answered by their confirmation bursts, so nothing moves.
+    let loss = Failure::RandomLoss {
+        router: A,
+        percent: 10,
+    };
+    rig.apply(loss);
+    std::thread::sleep(Duration::from_secs(15));
+    let m = expo::parse(&rig.metrics());
+    assert_eq!(
+        expo::sum(&m, "gwanje_failovers_total", &[]),
+        0.0,
+        "{}",
+        rig.log()
+    );
+    assert_eq!(rig.route().as_deref(), Some(GW_A));
+    rig.repair(loss);
+    // A far-side cut: two confirmed losses 40 ms apart move the route.
+    let traffic =
+        Traffic::start(&rig.bed().client, Duration::from_secs(30), 64).expect("traffic meter");
+    std::thread::sleep(Duration::from_millis(500));
+    let broken = Instant::now();
+    rig.apply(Failure::FarSideCut(A));
+    let moved = rig.wait_route(GW_B, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let gap = longest_gap(&traffic.finish().expect("traffic"), broken, Instant::now());
+    eprintln!("route moved after {:?}, gap {gap:?}", moved - broken);
+    // About 115 ms here (the benchmark measures it); 1 s leaves room for a
+    // loaded machine and still fails the 100 ms-probe default (about 300 ms)
+    // only if detection were as slow as the probe interval times ten.
+    assert!(gap < Duration::from_secs(1), "gap {gap:?}");
+}

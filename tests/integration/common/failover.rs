@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 pub use gwanje::testbed::failover_config::TOKEN;
-use gwanje::testbed::failover_config::failover_setup;
+use gwanje::testbed::failover_config::{Mode, failover_setup_in};
 use gwanje::testbed::{Lab, Testbed, TestbedError};
 
 /// Everything one scenario needs.
@@ -38,7 +38,17 @@ impl Rig {
 
     /// Like [`Rig::start`] with the group's `flap_guard` given.
     pub fn start_guarded(failback: &str, flap_guard: &str) -> Rig {
-        Self::start_full(failback, flap_guard, |_| Ok(()))
+        Self::start_full(Mode::Default, failback, flap_guard, |_| Ok(()))
+    }
+
+    /// Like [`Rig::start`] in fast liveness mode.
+    pub fn start_fast(failback: &str) -> Rig {
+        Self::start_full(
+            Mode::Fast,
+            failback,
+            "{max_switches: 6, window: 1m}",
+            |_| Ok(()),
+        )
     }
 
     /// Like [`Rig::start`], changing the testbed with `prepare` before
@@ -47,16 +57,22 @@ impl Rig {
         failback: &str,
         prepare: impl FnOnce(&Testbed) -> Result<(), TestbedError>,
     ) -> Rig {
-        Self::start_full(failback, "{max_switches: 6, window: 1m}", prepare)
+        Self::start_full(
+            Mode::Default,
+            failback,
+            "{max_switches: 6, window: 1m}",
+            prepare,
+        )
     }
 
     fn start_full(
+        mode: Mode,
         failback: &str,
         flap_guard: &str,
         prepare: impl FnOnce(&Testbed) -> Result<(), TestbedError>,
     ) -> Rig {
         let dir = tempfile::tempdir().expect("temp dir");
-        let setup = failover_setup(failback, flap_guard);
+        let setup = failover_setup_in(mode, failback, flap_guard);
         let lab = Lab::start(
             env!("CARGO_BIN_EXE_gwanje").as_ref(),
             dir.path(),

@@ -36,23 +36,31 @@ pub struct IcmpSockets {
     confirmations: ConfirmBudget,
 }
 
-/// Confirmation echoes per destination per second, at most: a stream of
-/// fast probes to a dead or lossy path never exceeds its own rate plus this.
+/// Confirmation echoes per destination and path (fwmark) per second, at
+/// most: a stream of fast probes through a dead or lossy path never
+/// exceeds its own rate plus this.
 pub const CONFIRM_PER_SECOND: f64 = 25.0;
 
-/// A token bucket per destination for confirmation bursts.
+/// A destination through a path (its fwmark).
+type Route = (IpAddr, Option<u32>);
+
+/// A token bucket per destination and path for confirmation bursts:
+/// (tokens, when last refilled).
 #[derive(Default)]
 struct ConfirmBudget {
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<Route, (f64, Instant)>>,
 }
 
 impl ConfirmBudget {
-    /// Takes `n` tokens for `ip` if it has them (at most one second's worth stored).
-    fn take(&self, ip: IpAddr, n: u16) -> bool {
+    /// Takes `n` tokens for `ip` through `mark` if it has them (at most one
+    /// second's worth stored).
+    fn take(&self, ip: IpAddr, mark: Option<u32>, n: u16) -> bool {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("confirm budget lock");
         // Bounded by the configured destinations.
-        let (tokens, at) = buckets.entry(ip).or_insert((CONFIRM_PER_SECOND, now));
+        let (tokens, at) = buckets
+            .entry((ip, mark))
+            .or_insert((CONFIRM_PER_SECOND, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * CONFIRM_PER_SECOND)
             .min(CONFIRM_PER_SECOND);
         *at = now;
@@ -239,7 +247,9 @@ pub async fn run(
     }
     if rec.loss_ratio() > spec.max_loss
         && spec.confirm > 0
-        && sockets.confirmations.take(ip, spec.confirm)
+        && sockets
+            .confirmations
+            .take(ip, spec.source.mark, spec.confirm)
     {
         // The first echoes stay what the path's loss is judged on; the
         // burst only decides whether this probe failed.

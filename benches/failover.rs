@@ -4,10 +4,10 @@
 //!   sudo cargo bench --bench failover -- [--runs 5] [--seconds 60] [--mode default|fast|both]
 //!
 //! For each mode (the default 100 ms checks, and fast liveness: a confirmed
-//! echo every 40 ms), runs failures (a) far-side link cut, (b) router stops forwarding,
+//! echo every 50 ms), runs failures (a) far-side link cut, (b) router stops forwarding,
 //! (c) client–router link down and (h) packets of 1,400 bytes and more
-//! dropped, `--runs` times each, with 100 ms probes and a fall count of 3,
-//! and prints min/median/max of the longest time without a reply seen by a
+//! dropped, `--runs` times each (default mode: 100 ms probes, fall 3; fast:
+//! a confirmed full-size echo every 50 ms, fall 2), and prints min/median/max of the longest time without a reply seen by a
 //! traffic generator sending every 10 ms. Then `--seconds` with no failure
 //! and `--seconds` with 10% random loss on the primary, counting switches
 //! (every one of them false).
@@ -85,7 +85,13 @@ fn main() -> Result<(), TestbedError> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--runs" => runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--runs" => {
+                runs = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|n| *n > 0)
+                    .expect("--runs N (1 or more)")
+            }
             "--seconds" => {
                 seconds = args
                     .next()

@@ -18,7 +18,8 @@ use crate::plan::{
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
 /// The most echoes one ICMP probe sends.
 pub const MAX_ICMP_PACKETS: u16 = 100;
-/// Most confirmation echoes an ICMP probe may send.
+/// Most confirmation echoes an ICMP probe may send (below the prober's
+/// budget of 30 a second per destination and path, so a burst fits).
 pub const MAX_ICMP_CONFIRM: u16 = 16;
 /// The largest ICMP payload (below the 65,507-byte IPv4 maximum, with room for headers).
 pub const MAX_ICMP_PAYLOAD: usize = 65_000;

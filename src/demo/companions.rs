@@ -48,14 +48,7 @@ fn spawn(binary: &str, args: &[String], log: PathBuf) -> Result<Companion, DemoE
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(err);
-    // SAFETY: prctl is async-signal-safe and touches only the child.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
+    crate::testbed::gwanje::tie_to_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| {
         DemoError::Story(format!(
             "--with-prometheus needs `{binary}` (apt-get install prometheus prometheus-alertmanager): {e}"

@@ -82,6 +82,7 @@ fn failure(thing: Thing, how: How) -> Failure {
 /// The network of the running demo with PID `pid`, or of the only one
 /// running (a handle that leaves it up).
 fn running(pid: Option<i32>) -> Result<Testbed, DemoError> {
+    crate::testbed::topology::preflight()?;
     let demos: Vec<i32> = Testbed::owners()?
         .into_iter()
         .filter(|p| pid.is_none_or(|want| want == *p))
@@ -146,6 +147,12 @@ pub fn list(pid: Option<i32>) -> Result<(), DemoError> {
 /// Keeps `lab` up, serving gwanje's API on `listen` (and Prometheus and
 /// Alertmanager beside it when asked), narrating, until Ctrl-C.
 pub fn serve(lab: &Lab, listen: SocketAddr, with_prometheus: bool) -> Result<(), DemoError> {
+    // The demo's token is no secret; its API must not leave this host.
+    if !listen.ip().is_loopback() {
+        return Err(DemoError::Story(format!(
+            "--listen {listen}: the demo serves its admin API on loopback only (e.g. 127.0.0.1:9470)"
+        )));
+    }
     let bound = forward::start(listen, &lab.bed.client, PORT)?;
     println!("gwanje's API on the host: http://{bound}/");
     let _companions = if with_prometheus {

@@ -92,9 +92,18 @@ fn catch_signals() {
     }
 }
 
-/// The folder of this run (config, log, journal), kept after exit until the
-/// next demo starts.
+/// Whether `path` is a real folder (not a link) owned by root: the only
+/// kind of leftover the demo removes.
+fn ours(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.uid() == 0)
+}
+
+/// The folder of this run (config, log, journal), private to root and kept
+/// after exit until the next demo starts. A folder of that name made by
+/// anyone else is refused, never written into.
 fn folder() -> Result<PathBuf, DemoError> {
+    use std::os::unix::fs::DirBuilderExt;
     let tmp = std::env::temp_dir();
     if let Ok(entries) = std::fs::read_dir(&tmp) {
         for e in entries.flatten() {
@@ -102,17 +111,19 @@ fn folder() -> Result<PathBuf, DemoError> {
             let pid = name
                 .strip_prefix("gwanje-demo-")
                 .and_then(|p| p.parse().ok());
-            // SAFETY: kill with signal 0 only checks whether the PID exists.
-            if pid.is_some_and(|p: i32| unsafe { libc::kill(p, 0) } != 0) {
+            if pid.is_some_and(|p| !testbed::topology::alive(p)) && ours(&e.path()) {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }
     let dir = tmp.join(format!("gwanje-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|source| DemoError::Io {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| DemoError::Io {
+            path: dir.clone(),
+            source,
+        })?;
     Ok(dir)
 }
 

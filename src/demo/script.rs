@@ -41,11 +41,11 @@ impl Story<'_> {
     fn poll(&mut self) -> Result<Value, DemoError> {
         let s = self.lab.gwanje.status();
         self.watch.update(&s);
-        if let Some(status) = self.lab.gwanje.exited() {
-            return Err(DemoError::GwanjeExited(status.to_string()));
-        }
         if interrupted() {
             return Err(TestbedError::Interrupted.into());
+        }
+        if let Some(status) = self.lab.gwanje.exited() {
+            return Err(DemoError::GwanjeExited(status.to_string()));
         }
         Ok(s)
     }

@@ -218,7 +218,9 @@ pub struct IcmpSpec {
     pub dont_fragment: bool,
     /// When the echoes would fail the probe, this many more are sent 1 ms
     /// apart and the probe fails only if every one of them is lost too: a
-    /// lost echo under random loss is not a dead path (0 = off).
+    /// lost echo under random loss is not a dead path (0 = off). Bursts
+    /// share a budget per destination and path; one it cannot pay for is
+    /// not sent, and the probe fails.
     pub confirm: u16,
     /// Source address/interface.
     pub source: Source,

@@ -39,10 +39,13 @@ pub struct IcmpSockets {
 /// Confirmation echoes per destination and path (fwmark) per second, at
 /// most: a stream of fast probes through a dead or lossy path never
 /// exceeds its own rate plus this.
-pub const CONFIRM_PER_SECOND: f64 = 25.0;
+pub const CONFIRM_PER_SECOND: f64 = 30.0;
 
-/// A destination through a path (its fwmark).
-type Route = (IpAddr, Option<u32>);
+/// A destination through a path (the socket's binding and mark).
+type Route = (IpAddr, SocketKey);
+
+/// Buckets kept before idle ones are dropped (names can resolve to many addresses).
+const MAX_BUCKETS: usize = 4096;
 
 /// A token bucket per destination and path for confirmation bursts:
 /// (tokens, when last refilled).
@@ -52,15 +55,16 @@ struct ConfirmBudget {
 }
 
 impl ConfirmBudget {
-    /// Takes `n` tokens for `ip` through `mark` if it has them (at most one
-    /// second's worth stored).
-    fn take(&self, ip: IpAddr, mark: Option<u32>, n: u16) -> bool {
+    /// Takes `n` tokens for `route` if it has them (at most one second's
+    /// worth stored).
+    fn take(&self, route: Route, n: u16) -> bool {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().expect("confirm budget lock");
-        // Bounded by the configured destinations.
-        let (tokens, at) = buckets
-            .entry((ip, mark))
-            .or_insert((CONFIRM_PER_SECOND, now));
+        if buckets.len() >= MAX_BUCKETS {
+            // A bucket idle for a second is full again: forgetting it is free.
+            buckets.retain(|_, (_, at)| now.duration_since(*at) < Duration::from_secs(1));
+        }
+        let (tokens, at) = buckets.entry(route).or_insert((CONFIRM_PER_SECOND, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * CONFIRM_PER_SECOND)
             .min(CONFIRM_PER_SECOND);
         *at = now;
@@ -225,7 +229,8 @@ pub async fn run(
 ) -> Result<(), Failure> {
     let start = Instant::now();
     let ip = net::resolve(resolver, &spec.host).await?[0];
-    let client = sockets.client(key(ip, &spec.source, spec.dont_fragment))?;
+    let socket = key(ip, &spec.source, spec.dont_fragment);
+    let client = sockets.client(socket.clone())?;
     let payload = vec![0x5a; spec.payload_size];
     // With confirmation, the first echoes get the first half of the time,
     // so a burst can follow within the probe's timeout.
@@ -247,9 +252,7 @@ pub async fn run(
     }
     if rec.loss_ratio() > spec.max_loss
         && spec.confirm > 0
-        && sockets
-            .confirmations
-            .take(ip, spec.source.mark, spec.confirm)
+        && sockets.confirmations.take((ip, socket), spec.confirm)
     {
         // The first echoes stay what the path's loss is judged on; the
         // burst only decides whether this probe failed.

@@ -21,15 +21,15 @@ targets:
   - {name: http, interval: 2s, timeout: 1500ms, health: {fall: 4, window: 5, rise: 1}, http: {url: 'http://198.18.100.1/', body_must_match: [ok]}}
 ";
 
-/// Fast liveness: one full-size don't-fragment echo every 40 ms through
+/// Fast liveness: one full-size don't-fragment echo every 50 ms through
 /// each path, confirmed by a burst of 4 when it is lost, down after 2
-/// failed probes in a row; routers are checked once a second. At most 25
-/// echoes plus 25 confirmations a second per path (docs/failover.md has
+/// failed probes in a row; routers are checked once a second. At most 20
+/// echoes plus 30 confirmations a second per path (docs/failover.md has
 /// the false-switch arithmetic).
 const FAST_CATALOG: &str = "\
 service: svc
 targets:
-  - {name: live, interval: 40ms, timeout: 35ms, health: {fall: 2, rise: 5}, icmp: {host: 198.18.100.1, packets: 1, confirm: 4, max_loss: 0.5, payload_size: 1472, dont_fragment: true}}
+  - {name: live, interval: 50ms, timeout: 45ms, health: {fall: 2, rise: 5}, icmp: {host: 198.18.100.1, packets: 1, confirm: 4, max_loss: 0.5, payload_size: 1472, dont_fragment: true}}
   - {name: http, interval: 2s, timeout: 1500ms, health: {fall: 4, window: 5, rise: 1}, http: {url: 'http://198.18.100.1/', body_must_match: [ok]}}
 ";
 

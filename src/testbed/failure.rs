@@ -49,17 +49,17 @@ impl Failure {
             Failure::NoForwarding(r) => bed.router(r).sysctl("net.ipv4.ip_forward=0"),
             Failure::NearLinkDown(r) => bed.router(r).ip(&["link", "set", r.near_link(), "down"]),
             Failure::LargePacketDrop { router, min_bytes } => bed.router(router).nft_rule(
-                self.table(),
+                &self.table(),
                 "forward",
                 &format!("meta length >= {min_bytes} drop"),
             ),
             Failure::RandomLoss { router, percent } => bed.router(router).nft_rule(
-                self.table(),
+                &self.table(),
                 "forward",
                 &format!("numgen random mod 100 < {} drop", percent.min(100)),
             ),
             Failure::ServiceRefuses { addr, port } => bed.server.nft_rule(
-                self.table(),
+                &self.table(),
                 "input",
                 &format!("ip daddr {addr} tcp dport {port} reject with tcp reset"),
             ),
@@ -78,17 +78,24 @@ impl Failure {
             Failure::NoForwarding(r) => bed.router(r).sysctl("net.ipv4.ip_forward=1"),
             Failure::NearLinkDown(r) => bed.router(r).ip(&["link", "set", r.near_link(), "up"]),
             Failure::LargePacketDrop { router, .. } | Failure::RandomLoss { router, .. } => {
-                bed.router(router).nft_drop_table(self.table())
+                bed.router(router).nft_drop_table(&self.table())
             }
-            Failure::ServiceRefuses { .. } => bed.server.nft_drop_table(self.table()),
+            Failure::ServiceRefuses { .. } => bed.server.nft_drop_table(&self.table()),
         }
     }
 
-    fn table(self) -> &'static str {
+    /// The nftables table of a failure made of rules (one per failure, so
+    /// repairing one leaves the others).
+    fn table(self) -> String {
         match self {
-            Failure::LargePacketDrop { .. } => "gwj_large",
-            Failure::RandomLoss { .. } => "gwj_loss",
-            _ => "gwj_service",
+            Failure::LargePacketDrop { .. } => "gwj_large".into(),
+            Failure::RandomLoss { .. } => "gwj_loss".into(),
+            Failure::ServiceRefuses { addr, port } => {
+                format!("gwj_svc_{}_{port}", addr.replace('.', "_"))
+            }
+            Failure::FarSideCut(_) | Failure::NoForwarding(_) | Failure::NearLinkDown(_) => {
+                "gwj_none".into()
+            }
         }
     }
 

@@ -45,14 +45,7 @@ impl Gwanje {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err);
-        // SAFETY: prctl is async-signal-safe and touches only the child.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
+        tie_to_parent(&mut cmd);
         let child = cmd.spawn().map_err(|source| TestbedError::Spawn {
             command: format!("ip netns exec {} {} run", ns.0, exe.display()),
             source,
@@ -141,6 +134,26 @@ impl Drop for Gwanje {
             let _ = child.wait();
         }
     }
+}
+
+/// Makes `cmd`'s process die with the thread that starts it (SIGTERM), and
+/// puts it in its own process group, so a terminal's Ctrl-C reaches only
+/// the parent, which then stops it in order.
+pub fn tie_to_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl and getppid are async-signal-safe and touch only the child.
+    unsafe {
+        let parent = libc::getpid();
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("parent exited"));
+            }
+            Ok(())
+        });
+    }
+    cmd.process_group(0);
 }
 
 /// One HTTP/1.0 exchange with `127.0.0.1:port` inside `ns`: (status, body);

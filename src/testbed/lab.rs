@@ -95,15 +95,15 @@ impl Lab {
             if done(&s) {
                 return Ok(s);
             }
+            if interrupted() {
+                return Err(TestbedError::Interrupted);
+            }
             if let Some(status) = self.gwanje.exited() {
                 return Err(TestbedError::Timeout {
                     what: what.into(),
                     limit,
                     last: format!("gwanje exited with {status}"),
                 });
-            }
-            if interrupted() {
-                return Err(TestbedError::Interrupted);
             }
             if start.elapsed() >= limit {
                 return Err(TestbedError::Timeout {

@@ -106,11 +106,11 @@ impl Netns {
                 "add chain inet {table} {hook}_filter {{ type filter hook {hook} priority 0 ; policy accept ; }}"
             ),
         ])?;
-        self.exec(&[
-            "nft",
-            &format!("add rule inet {table} {hook}_filter {rule}"),
-        ])
-        .map(drop)
+        // One rule per table: applying a failure twice does not stack it.
+        let chain = format!("{hook}_filter");
+        self.exec(&["nft", "flush", "chain", "inet", table, &chain])?;
+        self.exec(&["nft", &format!("add rule inet {table} {chain} {rule}")])
+            .map(drop)
     }
 
     /// Deletes nftables table `table` if it exists.

@@ -126,6 +126,7 @@ fn serve_all(stop: Arc<AtomicBool>, bound: &Ready) -> Result<(), std::io::Error>
         let serve = |l, app: Router, done| async move {
             let _ = axum::serve(l, app).with_graceful_shutdown(done).await;
         };
+        // The servers end on the stop flag; the DNS loop ends with them.
         tokio::select! {
             _ = async {
                 tokio::join!(
@@ -135,7 +136,6 @@ fn serve_all(stop: Arc<AtomicBool>, bound: &Ready) -> Result<(), std::io::Error>
                 )
             } => {}
             _ = dns::serve(dns) => {}
-            _ = stopped() => {}
         }
         Ok(())
     })

@@ -119,13 +119,20 @@ pub fn remove_leftovers() -> Result<Vec<String>, TestbedError> {
     for line in sh(&["ip", "netns", "list"])?.lines() {
         let name = line.split_whitespace().next().unwrap_or_default();
         let Some(pid) = owner(name) else { continue };
-        // SAFETY: kill with signal 0 only checks whether the PID exists.
-        if unsafe { libc::kill(pid, 0) } != 0 {
-            sh(&["ip", "netns", "del", name])?;
+        // Another process may be removing the same leftovers: a namespace
+        // already gone is fine.
+        if !alive(pid) && sh(&["ip", "netns", "del", name]).is_ok() {
             removed.push(name.to_string());
         }
     }
     Ok(removed)
+}
+
+/// Whether process `pid` exists (one we may not signal counts too).
+pub fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks whether the PID exists.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The PID in a testbed namespace's name (`gwj<PID>-<n>-<role>`).
@@ -205,8 +212,7 @@ impl Testbed {
         let mut pids: Vec<i32> = sh(&["ip", "netns", "list"])?
             .lines()
             .filter_map(|l| owner(l.split_whitespace().next()?))
-            // SAFETY: kill with signal 0 only checks whether the PID exists.
-            .filter(|pid| unsafe { libc::kill(*pid, 0) } == 0)
+            .filter(|pid| alive(*pid))
             .collect();
         pids.sort_unstable();
         pids.dedup();

@@ -73,7 +73,8 @@ pub struct GroupState {
     pub frozen_until: Option<Timestamp>,
     /// Operator pin.
     pub pin: Option<Pin>,
-    /// Checks failing through every path.
+    /// Checks judged a service failure (failing through every path, no
+    /// down path explaining them), held until they pass somewhere.
     pub service_down: BTreeSet<TargetKey>,
     /// Failover impossible is being reported.
     pub impossible: bool,
@@ -297,9 +298,11 @@ impl GroupState {
                     .get(p)
                     .filter(|s| s.state == PathState::Down)
                     .is_some_and(|s| {
+                        // A success stamped just after, by a probe in
+                        // flight, is no proof: the same margin as `witnessed`.
                         health(&Subject::Check(c.clone(), p.clone()))
                             .last_ok
-                            .is_none_or(|ok| ok <= s.since)
+                            .is_none_or(|ok| ok.since(s.since) <= self.cfg.isolation_window_ms)
                     })
             })
         };
@@ -312,12 +315,12 @@ impl GroupState {
                 // path's reason changing (blame to loss) is no new evidence.
                 let raised = self.service_down.contains(c);
                 let down =
-                    any_up && (raised || !explained(c)) && service_down(&self.cfg, c, health);
+                    service_down(&self.cfg, c, health) && (raised || (any_up && !explained(c)));
                 (c.clone(), down)
             })
             .collect();
-        for (c, down) in &verdicts {
-            let (c, down) = (c, *down);
+        for (c, down) in verdicts {
+            let c = &c;
             if down && self.service_down.insert(c.clone()) {
                 out.push(Effect::ServiceDown {
                     group: group.clone(),

@@ -843,6 +843,15 @@ fn a_service_failure_holds_while_a_down_path_changes_its_reason() {
         sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
         0
     );
+    // Router b dies too: no path is up, and the service has still not
+    // passed anywhere, so it is not "recovered".
+    sim.router_ok.insert("b", false);
+    sim.run(10);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        0,
+        "recovered only when the check passes"
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ targets:
 const FAST_CATALOG: &str = "\
 service: svc
 targets:
-  - {name: live, interval: 50ms, timeout: 45ms, health: {fall: 2, rise: 5}, icmp: {host: 198.18.100.1, packets: 1, confirm: 4, max_loss: 0.5, payload_size: 1472, dont_fragment: true}}
+  - {name: live, interval: 50ms, timeout: 30ms, health: {fall: 2, rise: 5}, icmp: {host: 198.18.100.1, packets: 1, confirm: 4, max_loss: 0.5, payload_size: 1472, dont_fragment: true}}
   - {name: http, interval: 2s, timeout: 1500ms, health: {fall: 4, window: 5, rise: 1}, http: {url: 'http://198.18.100.1/', body_must_match: [ok]}}
 ";
 

@@ -23,3 +23,4 @@ pub mod plan;
 pub mod probe;
 pub mod replay;
 pub mod testbed;
+pub mod verify;

@@ -40,7 +40,7 @@ pub struct ByRequest {
     clippy::result_large_err,
     reason = "the error is the HTTP response itself"
 )]
-fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), Response> {
     let token = s.reloader.token();
     if !token.is_set() {
         return Err((

@@ -1,5 +1,6 @@
 //! The HTTP API: `/metrics`, `/-/healthy`, `/-/ready`, `POST /-/reload`,
-//! `GET /api/v1/status` and the group commands (pin, unpin, unfreeze).
+//! `GET /api/v1/status`, the group commands (pin, unpin, unfreeze) and the
+//! identity verification of a target.
 //!
 //! Calls that change what gwanje does need the admin bearer token; those
 //! that move traffic refuse to run when no token is configured. The API
@@ -7,6 +8,7 @@
 
 mod groups;
 mod serve;
+mod verify;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -32,6 +34,10 @@ pub struct ApiState {
     pub reloader: Arc<Reloader>,
     /// Operator commands to the engine.
     pub commands: mpsc::Sender<Command>,
+    /// What on-demand probes (identity verification) use.
+    pub probes: Arc<crate::probe::ProbeContext>,
+    /// One verification at a time: each can send thousands of requests.
+    pub verifying: Arc<tokio::sync::Semaphore>,
 }
 
 /// Builds the router.
@@ -47,6 +53,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/groups/{group}/unfreeze", post(groups::unfreeze))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(groups::ack))
+        .route(
+            "/api/v1/targets/{service}/{target}/verify",
+            post(verify::verify),
+        )
         .with_state(state)
 }
 

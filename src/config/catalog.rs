@@ -126,9 +126,7 @@ fn build_target(
         health: rt.health,
     };
     let own = inherit(doc, path, &timing, inherited, errors)?;
-    let probe = target::probe(doc, path, rt)
-        .map_err(|e| errors.push(e))
-        .ok()?;
+    let probe = target::probe(doc, path, rt, errors)?;
     Some(Target {
         key: TargetKey::new(service, &rt.name),
         service: service.clone(),

@@ -10,6 +10,7 @@ mod document;
 mod error;
 mod failover;
 mod files;
+mod identity;
 mod positions;
 mod raw;
 mod settings;
@@ -20,6 +21,13 @@ use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use files::{MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_small_file};
+
+/// Bounds of the identity probe's settings.
+pub mod identity_limits {
+    pub use super::identity::{
+        MAX_CANARIES, MAX_CONCURRENCY, MAX_EXTRACT, MAX_REQUESTS_PER_SECOND, MAX_ROUNDS, MAX_STEPS,
+    };
+}
 
 use crate::plan::Plan;
 use document::Document;

@@ -106,6 +106,7 @@ pub struct RawTarget {
     pub tcp: Option<Box<RawTcp>>,
     pub dns: Option<Box<RawDns>>,
     pub icmp: Option<Box<RawIcmp>>,
+    pub identity: Option<Box<RawIdentity>>,
 }
 
 /// A header value given inline, or read from a file or the environment so
@@ -331,4 +332,69 @@ pub struct RawQuality {
     pub window: Option<String>,
     pub tolerated_loss: Option<f64>,
     pub degraded_loss: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentity {
+    pub base_url: String,
+    pub canaries: String,
+    pub concurrency: Option<usize>,
+    pub rounds: Option<u32>,
+    pub max_requests_per_second: Option<u32>,
+    pub max_body_bytes: Option<u64>,
+    pub tls: Option<RawTls>,
+    pub source: Option<RawSource>,
+    pub steps: Vec<RawFlowStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlowStep {
+    pub name: String,
+    pub method: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<String>,
+    pub json: Option<yaml_serde::Value>,
+    #[serde(default)]
+    pub valid_status: Vec<u16>,
+    #[serde(default)]
+    pub extract: BTreeMap<String, RawExtract>,
+    pub document: Option<RawDocumentRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExtract {
+    pub json: Option<String>,
+    pub regex: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDocumentRule {
+    #[serde(default)]
+    pub require: Vec<String>,
+    #[serde(default)]
+    pub allow_own: Vec<String>,
+}
+
+/// A canary file, referenced by an identity target.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanaryFile {
+    pub canaries: Vec<super::document::Each<RawCanary>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    pub id: String,
+    pub name: String,
+    pub resident_number: Option<RawSecret>,
+    pub business_number: Option<String>,
+    #[serde(default)]
+    pub credentials: BTreeMap<String, RawSecret>,
 }

@@ -1,4 +1,4 @@
-//! One target's probe: exactly one of `http`, `tcp`, `dns`, `icmp`.
+//! One target's probe: exactly one of `http`, `tcp`, `dns`, `icmp`, `identity`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -28,13 +28,34 @@ pub const MAX_DNS_ANSWERS: usize = 1_000;
 /// The largest `max_body_bytes`: a probe reads at most this much per response.
 pub const MAX_BODY_BYTES: u64 = 64 << 20;
 
-/// Builds the probe of target `rt` found at `path`.
-pub fn probe(doc: &Document, path: &str, rt: &RawTarget) -> Result<ProbeSpec, ConfigError> {
+/// Builds the probe of target `rt` found at `path`, adding its errors to `errors`.
+pub fn probe(
+    doc: &Document,
+    path: &str,
+    rt: &RawTarget,
+    errors: &mut Vec<ConfigError>,
+) -> Option<ProbeSpec> {
+    match one_probe(doc, path, rt, errors) {
+        Ok(p) => p,
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+fn one_probe(
+    doc: &Document,
+    path: &str,
+    rt: &RawTarget,
+    errors: &mut Vec<ConfigError>,
+) -> Result<Option<ProbeSpec>, ConfigError> {
     let given: Vec<&str> = [
         rt.http.as_ref().map(|_| "http"),
         rt.tcp.as_ref().map(|_| "tcp"),
         rt.dns.as_ref().map(|_| "dns"),
         rt.icmp.as_ref().map(|_| "icmp"),
+        rt.identity.as_ref().map(|_| "identity"),
     ]
     .into_iter()
     .flatten()
@@ -43,7 +64,7 @@ pub fn probe(doc: &Document, path: &str, rt: &RawTarget) -> Result<ProbeSpec, Co
         return Err(doc.error_at_key(
             path,
             format!(
-                "target {:?} has {} probe kinds ({}); valid: exactly one of http, tcp, dns, icmp",
+                "target {:?} has {} probe kinds ({}); valid: exactly one of http, tcp, dns, icmp, identity",
                 rt.name,
                 given.len(),
                 if given.is_empty() {
@@ -56,19 +77,24 @@ pub fn probe(doc: &Document, path: &str, rt: &RawTarget) -> Result<ProbeSpec, Co
     }
     let p = |k: &str| format!("{path}.{k}");
     if let Some(h) = &rt.http {
-        return http(doc, &p("http"), h).map(|s| ProbeSpec::Http(Box::new(s)));
+        return http(doc, &p("http"), h).map(|s| Some(ProbeSpec::Http(Box::new(s))));
     }
     if let Some(t) = &rt.tcp {
-        return tcp(doc, &p("tcp"), t).map(ProbeSpec::Tcp);
+        return tcp(doc, &p("tcp"), t).map(|s| Some(ProbeSpec::Tcp(s)));
     }
     if let Some(d) = &rt.dns {
-        return dns(doc, &p("dns"), d).map(ProbeSpec::Dns);
+        return dns(doc, &p("dns"), d).map(|s| Some(ProbeSpec::Dns(s)));
+    }
+    if let Some(i) = &rt.identity {
+        return Ok(super::identity::identity(doc, &p("identity"), i, errors)
+            .map(|s| ProbeSpec::Identity(Box::new(s))));
     }
     let i = rt.icmp.as_ref().expect("exactly one kind is set");
-    icmp(doc, &p("icmp"), i).map(ProbeSpec::Icmp)
+    icmp(doc, &p("icmp"), i).map(|s| Some(ProbeSpec::Icmp(s)))
 }
 
-fn tls(doc: &Document, path: &str, raw: Option<&RawTls>) -> Result<TlsSpec, ConfigError> {
+/// Checks TLS settings; a CA file is found beside the catalog.
+pub fn tls(doc: &Document, path: &str, raw: Option<&RawTls>) -> Result<TlsSpec, ConfigError> {
     let Some(raw) = raw else {
         return Ok(TlsSpec::default());
     };

@@ -43,6 +43,11 @@ impl Reloader {
         }
     }
 
+    /// The plan in force.
+    pub fn plan(&self) -> Arc<Plan> {
+        self.plans.borrow().clone()
+    }
+
     /// The admin token in force.
     pub fn token(&self) -> AdminToken {
         self.token.read().expect("token lock").clone()

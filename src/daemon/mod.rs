@@ -110,8 +110,12 @@ pub async fn run(
         commands.clone(),
     ));
 
-    let adapters =
-        engine::Adapters::live(ctx, actuator.clone(), &plan_rx.borrow(), metrics.clone());
+    let adapters = engine::Adapters::live(
+        ctx.clone(),
+        actuator.clone(),
+        &plan_rx.borrow(),
+        metrics.clone(),
+    );
     let engine = tokio::spawn(engine::run_with(
         plan_rx,
         adapters,
@@ -124,6 +128,8 @@ pub async fn run(
         shared,
         reloader: reloader.clone(),
         commands,
+        probes: ctx,
+        verifying: Arc::new(tokio::sync::Semaphore::new(1)),
     });
     let limits = api::Limits::new(max_connections, raise_open_file_limit());
     tracing::info!(listen = %own, max_connections = limits.max_connections, "gwanje running");

@@ -225,6 +225,9 @@ impl Engine {
             m.targets_planned
                 .with_label_values(&[&*t.service, t.probe.kind()])
                 .inc();
+            if matches!(t.probe, crate::plan::ProbeSpec::Identity(_)) {
+                m.init_identity(t);
+            }
         }
         for g in &plan.groups {
             // Series exist from the start, so dashboards and rules see zeros.
@@ -296,6 +299,13 @@ impl Engine {
             crate::probe::Details::Tcp { cert_expiry } => *cert_expiry,
             _ => None,
         };
+        let identity = match &done.result.details {
+            crate::probe::Details::Identity(i) => {
+                self.shared.metrics.count_identity(&job.target, i);
+                Some(i.findings.clone())
+            }
+            _ => None,
+        };
         self.driver.feed(
             done.at,
             Input::ProbeCompleted(Observation {
@@ -304,6 +314,7 @@ impl Engine {
                 failure,
                 cert_not_after,
                 packets,
+                identity,
             }),
         );
         let detail = done.result.failure.as_ref().map(|f| f.detail.clone());

@@ -48,6 +48,10 @@ pub struct Metrics {
     pub route_drift_total: IntCounterVec,
     /// Failed route changes (each is retried).
     pub route_change_failures_total: IntCounterVec,
+    /// Identity-probe requests by service, target and result.
+    pub identity_requests_total: IntCounterVec,
+    /// Responses that carried another canary's document, by service and target.
+    pub identity_mismatches_total: IntCounterVec,
     /// Alert batches delivered or failed, by receiver.
     pub alert_deliveries_total: IntCounterVec,
     /// Alert batches dropped because a receiver's queue was full.
@@ -191,6 +195,22 @@ impl Metrics {
                 &["group"],
             )
             .expect("valid metric"),
+            identity_requests_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_identity_requests_total",
+                    "Identity-probe requests by result: ok, identity_mismatch, personal_data or the failure kind.",
+                ),
+                &["service", "target", "result"],
+            )
+            .expect("valid metric"),
+            identity_mismatches_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_identity_mismatches_total",
+                    "Responses in which a canary received another canary's document.",
+                ),
+                &["service", "target"],
+            )
+            .expect("valid metric"),
             alert_deliveries_total: IntCounterVec::new(
                 Opts::new(
                     "gwanje_alert_deliveries_total",
@@ -283,6 +303,8 @@ impl Metrics {
             Box::new(m.group_frozen.clone()),
             Box::new(m.route_drift_total.clone()),
             Box::new(m.route_change_failures_total.clone()),
+            Box::new(m.identity_requests_total.clone()),
+            Box::new(m.identity_mismatches_total.clone()),
             Box::new(m.alert_deliveries_total.clone()),
             Box::new(m.alert_queue_dropped_total.clone()),
             Box::new(m.alerts_firing.clone()),
@@ -303,6 +325,29 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(self: &Arc<Self>) -> String {
         Self::render_chunks(self.clone()).collect()
+    }
+
+    /// Counts an identity run's requests and mismatches for `target`.
+    pub fn count_identity(&self, target: &crate::plan::Target, run: &crate::probe::IdentityDetails) {
+        let (s, t) = (&*target.service, &*target.name);
+        for (result, n) in &run.results {
+            self.identity_requests_total
+                .with_label_values(&[s, t, result])
+                .inc_by(u64::from(*n));
+        }
+        self.identity_mismatches_total
+            .with_label_values(&[s, t])
+            .inc_by(u64::from(run.findings.mismatches));
+    }
+
+    /// Starts an identity target's counters at zero, so `rate()` and
+    /// `increase()` see the first mismatch.
+    pub fn init_identity(&self, target: &crate::plan::Target) {
+        let (s, t) = (&*target.service, &*target.name);
+        for result in ["ok", "identity_mismatch", "personal_data"] {
+            self.identity_requests_total.with_label_values(&[s, t, result]);
+        }
+        self.identity_mismatches_total.with_label_values(&[s, t]);
     }
 
     /// The exposition in chunks, one metric family of the target table at a

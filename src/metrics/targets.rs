@@ -103,6 +103,16 @@ const FAMILIES: &[(&str, &str, &[&str])] = &[
         "Decided health of the target: 1 up, 0 down; absent while unknown.",
         &[],
     ),
+    (
+        "gwanje_identity_round_duration_seconds",
+        "Wall time of one round of the last identity probe (every canary through the flow).",
+        &[],
+    ),
+    (
+        "gwanje_identity_request_duration_seconds",
+        "Request latency of the last identity probe by quantile (0.5, 0.95, 1).",
+        &["quantile"],
+    ),
 ];
 
 /// Families of path routers, labelled `path` only.
@@ -313,6 +323,19 @@ fn write_samples(f: &mut Family<'_>, row: &Row, b: impl Fn(bool) -> f64) {
         }
         ("gwanje_personal_data_detected", Details::Http(h)) => {
             f.sample(row, None, b(h.personal_data))
+        }
+        ("gwanje_personal_data_detected", Details::Identity(i)) => {
+            f.sample(row, None, b(i.findings.personal_data > 0))
+        }
+        ("gwanje_identity_round_duration_seconds", Details::Identity(i)) => {
+            f.sample(row, None, i.round_seconds)
+        }
+        ("gwanje_identity_request_duration_seconds", Details::Identity(i)) => {
+            for (q, v) in [("0.5", i.latency_p50), ("0.95", i.latency_p95), ("1", i.latency_max)] {
+                if let Some(v) = v {
+                    f.sample(row, Some(("quantile", q)), v);
+                }
+            }
         }
         ("probe_ssl_earliest_cert_expiry", Details::Http(h)) => {
             if let Some(e) = h.cert_expiry {

@@ -4,6 +4,7 @@
 //! resolved, every regex compiled and every limit checked before anything runs.
 
 mod failover;
+pub mod identity;
 mod receiver;
 mod spec;
 

@@ -237,6 +237,8 @@ pub enum ProbeSpec {
     Dns(DnsSpec),
     /// ICMP echo.
     Icmp(IcmpSpec),
+    /// Canary identities through an HTTP flow.
+    Identity(Box<super::identity::IdentitySpec>),
 }
 
 impl ProbeSpec {
@@ -247,6 +249,7 @@ impl ProbeSpec {
             ProbeSpec::Tcp(s) => &mut s.source,
             ProbeSpec::Dns(s) => &mut s.source,
             ProbeSpec::Icmp(s) => &mut s.source,
+            ProbeSpec::Identity(s) => &mut s.source,
         };
         // Both are honoured: the mark picks the path's routing table, and
         // binding to the interface keeps the probe from leaving any other
@@ -258,13 +261,14 @@ impl ProbeSpec {
         }
     }
 
-    /// The kind label: `http`, `tcp`, `dns` or `icmp`.
+    /// The kind label: `http`, `tcp`, `dns`, `icmp` or `identity`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeSpec::Http(_) => "http",
             ProbeSpec::Tcp(_) => "tcp",
             ProbeSpec::Dns(_) => "dns",
             ProbeSpec::Icmp(_) => "icmp",
+            ProbeSpec::Identity(_) => "identity",
         }
     }
 }

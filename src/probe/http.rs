@@ -432,7 +432,8 @@ async fn read_capped(
     Ok(buf)
 }
 
-fn hyper_failure(e: hyper::Error) -> Failure {
+/// Classifies a hyper error by the I/O error beneath it, if any.
+pub(super) fn hyper_failure(e: hyper::Error) -> Failure {
     use std::error::Error as _;
     let mut source = e.source();
     while let Some(s) = source {

@@ -1,4 +1,4 @@
-//! Probe executors: HTTP(S), TCP, DNS and ICMP.
+//! Probe executors: HTTP(S), TCP, DNS, ICMP and canary identities.
 //!
 //! A [`Prober`] is prepared once per target (TLS settings, resolvers) and run
 //! by the scheduler; each run is bounded by the target's timeout and returns
@@ -7,6 +7,7 @@
 mod dns;
 mod http;
 mod icmp;
+pub mod identity;
 mod net;
 mod outcome;
 pub mod personal_data;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 pub use outcome::{
-    Details, DnsDetails, Failure, HttpDetails, HttpPhases, IcmpDetails, ProbeResult,
+    Details, DnsDetails, Failure, HttpDetails, HttpPhases, IcmpDetails, IdentityDetails,
+    ProbeResult,
 };
 
 use crate::core::FailureKind;
@@ -98,6 +100,7 @@ enum Prepared {
     Tcp(Box<tcp::TcpProbe>),
     Dns(Box<dns::DnsProbe>),
     Icmp,
+    Identity(Box<identity::IdentityProbe>),
 }
 
 /// One target's probe, ready to run repeatedly.
@@ -115,6 +118,7 @@ impl Prober {
             ProbeSpec::Tcp(s) => Prepared::Tcp(Box::new(tcp::TcpProbe::new(s))),
             ProbeSpec::Dns(s) => Prepared::Dns(Box::new(dns::DnsProbe::new(s, target.timeout))),
             ProbeSpec::Icmp(_) => Prepared::Icmp,
+            ProbeSpec::Identity(s) => Prepared::Identity(Box::new(identity::IdentityProbe::new(s))),
         };
         Prober { target, prepared }
     }
@@ -122,6 +126,21 @@ impl Prober {
     /// The target this prober probes.
     pub fn target(&self) -> &Arc<Target> {
         &self.target
+    }
+
+    /// Runs the identity flow with `load` instead of the configured one
+    /// (`gwanje verify`); `None` when the target is not an identity probe.
+    pub async fn verify(
+        &self,
+        ctx: &ProbeContext,
+        load: identity::Load,
+    ) -> Option<(Option<Failure>, IdentityDetails)> {
+        let Prepared::Identity(p) = &self.prepared else {
+            return None;
+        };
+        // Each round is bounded by the target's timeout.
+        let deadline = self.target.timeout.saturating_mul(load.rounds.max(1));
+        Some(p.run(&ctx.resolver, load, deadline).await)
     }
 
     /// Runs one probe, bounded by the target's timeout.
@@ -158,6 +177,10 @@ impl Prober {
                 )
                 .await;
                 (r.err(), Details::Icmp(rec))
+            }
+            Prepared::Identity(p) => {
+                let (failure, rec) = p.run(&ctx.resolver, p.load(), timeout).await;
+                (failure, Details::Identity(Box::new(rec)))
             }
         };
         ProbeResult {

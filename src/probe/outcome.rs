@@ -110,6 +110,23 @@ impl IcmpDetails {
     }
 }
 
+/// Identity-probe results: counts and canary ids, never content.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdentityDetails {
+    /// What the run found, as the core records it.
+    pub findings: crate::core::IdentityFindings,
+    /// Responses by result (`ok`, `identity_mismatch`, `personal_data` or a failure kind).
+    pub results: Vec<(&'static str, u32)>,
+    /// Wall time of one round, seconds (the run's time over its rounds).
+    pub round_seconds: f64,
+    /// Median request latency, seconds.
+    pub latency_p50: Option<f64>,
+    /// 95th-percentile request latency, seconds.
+    pub latency_p95: Option<f64>,
+    /// Slowest request, seconds.
+    pub latency_max: Option<f64>,
+}
+
 /// Kind-specific results.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Details {
@@ -127,6 +144,8 @@ pub enum Details {
     Dns(DnsDetails),
     /// ICMP details.
     Icmp(IcmpDetails),
+    /// Identity-probe details.
+    Identity(Box<IdentityDetails>),
 }
 
 /// The result of one probe run.

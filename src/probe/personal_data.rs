@@ -17,30 +17,48 @@ const WEIGHTS: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
 
 /// Whether `body` contains a valid resident (or foreigner) registration number.
 pub fn contains_registration_number(body: &[u8]) -> bool {
+    registration_numbers(body).next().is_some()
+}
+
+/// The valid registration numbers in `body`, as their 13 digits, in order.
+pub fn registration_numbers(body: &[u8]) -> impl Iterator<Item = [u8; 13]> + '_ {
     // Overlapping candidates share the separating byte, so scan from each
     // match's second digit group instead of relying on non-overlapping finds.
     let mut start = 0;
-    while let Some(caps) = CANDIDATE.captures_at(body, start) {
-        let (a, b) = (caps.get(1).expect("group 1"), caps.get(2).expect("group 2"));
-        let mut digits = [0u32; 13];
-        for (i, d) in a.as_bytes().iter().chain(b.as_bytes()).enumerate() {
-            digits[i] = u32::from(d - b'0');
+    std::iter::from_fn(move || {
+        while let Some(caps) = CANDIDATE.captures_at(body, start) {
+            let (a, b) = (caps.get(1).expect("group 1"), caps.get(2).expect("group 2"));
+            start = a.start() + 1;
+            let mut digits = [0u8; 13];
+            for (i, d) in a.as_bytes().iter().chain(b.as_bytes()).enumerate() {
+                digits[i] = *d;
+            }
+            if is_valid(&digits) {
+                return Some(digits);
+            }
         }
-        if is_valid(&digits) {
-            return true;
-        }
-        start = a.start() + 1;
-    }
-    false
+        None
+    })
 }
 
-fn is_valid(d: &[u32; 13]) -> bool {
+/// `text` as the 13 digits of one valid registration number (with or
+/// without its hyphen), or `None`.
+pub fn parse_registration_number(text: &str) -> Option<[u8; 13]> {
+    let t = text.trim();
+    let mut found = registration_numbers(t.as_bytes());
+    let first = found.next()?;
+    let digits = t.bytes().filter(u8::is_ascii_digit).count();
+    (digits == 13 && t.len() <= 14).then_some(first)
+}
+
+fn is_valid(ascii: &[u8; 13]) -> bool {
+    let d = ascii.map(|c| u32::from(c - b'0'));
     let month = d[2] * 10 + d[3];
     let day = d[4] * 10 + d[5];
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(month) {
         return false;
     }
-    let sum: u32 = WEIGHTS.iter().zip(d).map(|(w, x)| w * x).sum();
+    let sum: u32 = WEIGHTS.iter().zip(&d).map(|(w, x)| w * x).sum();
     match d[6] {
         // Citizens, born 1800s (9, 0), 1900s (1, 2), 2000s (3, 4).
         0..=4 | 9 => (11 - sum % 11) % 10 == d[12],
@@ -103,6 +121,19 @@ mod tests {
         for c in cases {
             assert!(!contains_registration_number(c.as_bytes()), "{c:?}");
         }
+    }
+
+    #[test]
+    fn lists_and_parses_numbers() {
+        let a = with_check("900101123456");
+        let b = with_check("020229412345");
+        let body = format!("{a} and {}", b.replace('-', ""));
+        let found: Vec<[u8; 13]> = registration_numbers(body.as_bytes()).collect();
+        assert_eq!(found.len(), 2);
+        assert_eq!(Some(found[0]), parse_registration_number(&a));
+        assert_eq!(Some(found[1]), parse_registration_number(&b));
+        assert_eq!(parse_registration_number(&format!("x{a}")), None);
+        assert_eq!(parse_registration_number("901301-1234567"), None);
     }
 
     #[test]

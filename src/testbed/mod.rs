@@ -3,7 +3,9 @@
 //! citizen portal, the administrative network's app and DNS, and the
 //! mobile-ID API; every failure kind with its repair; a traffic-gap meter;
 //! and the real gwanje binary in it. The integration tests, the failover
-//! benchmark and `gwanje demo` all build on this one module.
+//! benchmark and `gwanje demo` all build on this one module. Beside it, a
+//! certificate-issuing portal on loopback with its faulty modes
+//! ([`identity_portal`]) for the identity probe.
 //!
 //! Traffic stays inside the namespaces, on 198.18.0.0/15.
 #![allow(
@@ -16,6 +18,7 @@ mod error;
 pub mod failover_config;
 pub mod failure;
 pub mod gwanje;
+pub mod identity_portal;
 pub mod lab;
 pub mod netns;
 pub mod services;

@@ -58,6 +58,7 @@ fn probe(
             failure,
             cert_not_after: cert,
             packets: None,
+            identity: None,
         }),
     );
 }
@@ -167,4 +168,64 @@ fn a_route_read_begun_before_the_last_change_finished_is_not_drift() {
     sim.drain();
     assert_eq!(sim.count(|e| matches!(e, Effect::RouteDrifted { .. })), 0);
     assert_eq!(sim.active(), Some("b"));
+}
+
+#[test]
+fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving() {
+    let (mut core, subject) = plan_with_target();
+    let findings = IdentityFindings {
+        requests: 48,
+        mismatches: 2,
+        personal_data: 0,
+        first: vec![Mismatch {
+            step: "download".into(),
+            canary: "canary-03".into(),
+            owner: "canary-07".into(),
+        }],
+    };
+    let round = |core: &mut Core, at: u64, found: Option<IdentityFindings>| {
+        let failure = found.as_ref().map(|_| FailureKind::IdentityMismatch);
+        core.handle_input(
+            Timestamp(at),
+            Input::ProbeCompleted(Observation {
+                subject: subject.clone(),
+                at: Timestamp(at),
+                failure,
+                cert_not_after: None,
+                packets: None,
+                identity: found,
+            }),
+        );
+    };
+    round(&mut core, 100, Some(findings));
+    let e = effects(&mut core);
+    assert_eq!(sent(&e), [("IdentityMismatch".into(), true, false)]);
+    let alert = core
+        .alerts()
+        .find(|a| a.name == "IdentityMismatch")
+        .unwrap()
+        .clone();
+    assert_eq!(alert.severity, Severity::Critical);
+    assert!(
+        alert
+            .summary
+            .contains("canary canary-03 received canary canary-07's document at step download"),
+        "{}",
+        alert.summary
+    );
+    assert!(alert.description.contains("2 of 48"), "{}", alert.description);
+    // A clean round alone does not resolve it: the race may simply not
+    // have shown this time.
+    round(&mut core, 200, None);
+    assert!(core.alerts().any(|a| a.name == "IdentityMismatch" && a.firing()));
+    core.handle_input(
+        Timestamp(300),
+        Input::AlertAcknowledged {
+            id: alert.id.clone(),
+            by: "oncall".into(),
+        },
+    );
+    assert!(core.alerts().any(|a| a.name == "IdentityMismatch" && a.firing()));
+    round(&mut core, 400, None);
+    assert!(!core.alerts().any(|a| a.name == "IdentityMismatch" && a.firing()));
 }

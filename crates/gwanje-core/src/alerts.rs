@@ -15,7 +15,7 @@ use super::path::PathState;
 use super::types::{TargetKey, Timestamp};
 
 /// Every alert gwanje sends itself; each has a page in `docs/runbooks/`.
-pub const ALERT_NAMES: [&str; 11] = [
+pub const ALERT_NAMES: [&str; 12] = [
     "PathDown",
     "FailoverExecuted",
     "FailoverImpossible",
@@ -25,6 +25,7 @@ pub const ALERT_NAMES: [&str; 11] = [
     "RouteDrift",
     "CertificateExpiringSoon",
     "PersonalDataExposed",
+    "IdentityMismatch",
     "ConfigReloadFailed",
     "JournalWriteFailing",
 ];
@@ -249,6 +250,13 @@ impl AlertBook {
             a.auto_resolve_at = Some(Timestamp(now.0.saturating_add(self.policy.event_ttl_ms)));
             a.last_sent = None;
         }
+    }
+
+    /// Whether the alert `name` with `pairs` is firing and acknowledged.
+    pub fn acknowledged(&self, name: &str, pairs: &[(&str, &str)]) -> bool {
+        self.alerts
+            .get(&alert_id(name, &labels(pairs)))
+            .is_some_and(|a| a.firing() && a.acknowledged.is_some())
     }
 
     /// Resolves the alert `name` with `pairs`, if firing.

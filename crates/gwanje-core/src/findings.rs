@@ -1,5 +1,6 @@
 //! Alerts a single probe result raises or clears by itself: personal data
-//! in a response, and a certificate close to expiry. The observation carries
+//! in a response, a canary given another canary's document, and a
+//! certificate close to expiry. The observation carries
 //! the facts (the failure class, the certificate's `notAfter`); the
 //! arithmetic and the decision happen here, so replay reproduces them.
 
@@ -45,7 +46,15 @@ pub fn observe(book: &mut AlertBook, now: Timestamp, obs: &Observation, warning_
                 ),
             );
         }
-        None => book.resolve(now, "PersonalDataExposed", &pairs),
+        Some(FailureKind::IdentityMismatch) => fire_mismatch(book, now, key, &pairs, obs),
+        None => {
+            book.resolve(now, "PersonalDataExposed", &pairs);
+            // A race shows up in some rounds and not others: a clean round
+            // proves little, so the alert waits for a person to have seen it.
+            if book.acknowledged("IdentityMismatch", &pairs) {
+                book.resolve(now, "IdentityMismatch", &pairs);
+            }
+        }
         Some(_) => {}
     }
     let Some(not_after) = obs.cert_not_after else {
@@ -67,4 +76,34 @@ pub fn observe(book: &mut AlertBook, now: Timestamp, obs: &Observation, warning_
     } else {
         book.resolve(now, "CertificateExpiringSoon", &pairs);
     }
+}
+
+fn fire_mismatch(
+    book: &mut AlertBook,
+    now: Timestamp,
+    key: &str,
+    pairs: &[(&str, &str)],
+    obs: &Observation,
+) {
+    let found = obs.identity.clone().unwrap_or_default();
+    let who = found.first.first().map_or_else(
+        || "a canary received another canary's document".to_string(),
+        |m| {
+            format!(
+                "canary {} received canary {}'s document at step {}",
+                m.canary, m.owner, m.step
+            )
+        },
+    );
+    book.fire(
+        now,
+        "IdentityMismatch",
+        Severity::Critical,
+        pairs,
+        format!("{key}: {who}"),
+        format!(
+            "{who} ({} of {} responses in the round carried another canary's markers). Real citizens are likely receiving each other's documents: stop issuance or take the release back, and treat it as a personal-data incident (the 72-hour report clock may have started). Resolves on a clean round after it is acknowledged.",
+            found.mismatches, found.requests
+        ),
+    );
 }

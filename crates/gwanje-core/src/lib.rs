@@ -30,7 +30,8 @@ pub use path::{PathReason, PathState, PathStatus};
 pub use quality::{Quality, QualityPolicy};
 pub use timers::{Timer, Timers};
 pub use types::{
-    FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
+    FailureKind, GroupName, IdentityFindings, Mismatch, Observation, PathName, Subject, TargetKey,
+    TargetState, Timestamp,
 };
 
 #[cfg(test)]

@@ -203,6 +203,7 @@ impl Sim {
                 failure,
                 cert_not_after: None,
                 packets: Some((sent, lost)),
+                identity: None,
             }),
         );
         self.drain();
@@ -220,6 +221,7 @@ impl Sim {
                 failure,
                 cert_not_after: None,
                 packets: None,
+                identity: None,
             }),
         );
         self.drain();

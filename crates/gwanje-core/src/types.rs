@@ -85,11 +85,13 @@ pub enum FailureKind {
     Loss,
     /// The operating system refused the socket (e.g. raw ICMP without CAP_NET_RAW).
     Permission,
+    /// A canary received a document carrying another canary's markers.
+    IdentityMismatch,
 }
 
 impl FailureKind {
     /// Every failure kind, in label order.
-    pub const ALL: [FailureKind; 15] = [
+    pub const ALL: [FailureKind; 16] = [
         FailureKind::Timeout,
         FailureKind::Dns,
         FailureKind::Refused,
@@ -105,6 +107,7 @@ impl FailureKind {
         FailureKind::Rcode,
         FailureKind::Loss,
         FailureKind::Permission,
+        FailureKind::IdentityMismatch,
     ];
 
     /// The lowercase label used in metrics and logs.
@@ -125,6 +128,7 @@ impl FailureKind {
             FailureKind::Rcode => "rcode",
             FailureKind::Loss => "loss",
             FailureKind::Permission => "permission",
+            FailureKind::IdentityMismatch => "identity_mismatch",
         }
     }
 }
@@ -220,6 +224,39 @@ pub struct Observation {
     /// Packets the probe sent and lost (ICMP echoes), for path quality.
     #[serde(default)]
     pub packets: Option<(u16, u16)>,
+    /// What an identity probe's round found (canary ids and counts, never
+    /// response content), for the alert and the disclosure record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityFindings>,
+}
+
+/// One canary that received another canary's document.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mismatch {
+    /// The flow step whose response it was.
+    pub step: String,
+    /// The canary that made the request.
+    pub canary: String,
+    /// The canary whose markers the response carried.
+    pub owner: String,
+}
+
+/// An identity round's counts; canary ids are synthetic, not personal data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdentityFindings {
+    /// Requests the round sent.
+    pub requests: u32,
+    /// Responses that carried another canary's markers.
+    pub mismatches: u32,
+    /// Responses with a resident registration number they may not carry.
+    pub personal_data: u32,
+    /// The first mismatches, in the order seen (at most [`IdentityFindings::MAX_LISTED`]).
+    pub first: Vec<Mismatch>,
+}
+
+impl IdentityFindings {
+    /// How many mismatches an observation names; the rest are counted only.
+    pub const MAX_LISTED: usize = 8;
 }
 
 /// A target's health as decided from its recent observations.

@@ -1,0 +1,239 @@
+//! The identity probe: canaries run the flow at once, interleaved, because
+//! the April 2024 failure (a portal handing out other people's certificates)
+//! appeared only under concurrent use. Every response is judged against
+//! every canary's markers; the result names canaries and steps, never data.
+
+mod judge;
+mod session;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use self::session::Ended;
+use super::Failure;
+use super::net::SystemResolver;
+use super::outcome::IdentityDetails;
+use super::tls::{TlsClient, TlsSetupError};
+use crate::core::{FailureKind, IdentityFindings, Mismatch};
+use crate::plan::identity::IdentitySpec;
+
+const USER_AGENT: &str = concat!("gwanje/", env!("CARGO_PKG_VERSION"));
+
+/// How hard one run pushes: flows at once and rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Flows in flight at once.
+    pub concurrency: usize,
+    /// Rounds; each runs every canary at least once.
+    pub rounds: u32,
+}
+
+/// An identity probe prepared once per target.
+#[derive(Debug)]
+pub struct IdentityProbe {
+    spec: IdentitySpec,
+    tls: OnceLock<Result<Arc<TlsClient>, TlsSetupError>>,
+}
+
+impl IdentityProbe {
+    /// Prepares the probe.
+    pub fn new(spec: &IdentitySpec) -> Self {
+        IdentityProbe {
+            spec: spec.clone(),
+            tls: OnceLock::new(),
+        }
+    }
+
+    /// The configured load.
+    pub fn load(&self) -> Load {
+        Load {
+            concurrency: self.spec.concurrency,
+            rounds: self.spec.rounds,
+        }
+    }
+
+    /// Runs `load` within `deadline`. What was seen before the deadline is
+    /// kept: a mismatch found by a run that then timed out still counts.
+    pub async fn run(
+        &self,
+        resolver: &SystemResolver,
+        load: Load,
+        deadline: Duration,
+    ) -> (Option<Failure>, IdentityDetails) {
+        let round = Round {
+            spec: &self.spec,
+            resolver,
+            tls: &self.tls,
+            pacer: Mutex::new(Instant::now()),
+            interval: Duration::from_secs(1) / self.spec.max_requests_per_second.max(1),
+            tally: Mutex::new(Tally::default()),
+        };
+        let n = self.spec.canaries.len();
+        // Below `concurrency` canaries, some run more than one session at once.
+        let per_round = n.max(load.concurrency);
+        let sessions = (0..load.rounds as usize * per_round).map(|i| i % n);
+        let start = Instant::now();
+        let all = futures_util::stream::iter(sessions)
+            .map(|own| {
+                let round = &round;
+                async move { (own, session::run(round, own).await) }
+            })
+            .buffer_unordered(load.concurrency)
+            .for_each(|(own, ended)| {
+                round.record(own, ended);
+                async {}
+            });
+        let timed_out = tokio::time::timeout(deadline, all).await.is_err();
+        let elapsed = start.elapsed();
+        let tally = round.tally.into_inner().unwrap_or_else(|e| e.into_inner());
+        tally.finish(load, elapsed, timed_out, deadline)
+    }
+}
+
+/// What a run's sessions share.
+pub struct Round<'a> {
+    spec: &'a IdentitySpec,
+    resolver: &'a SystemResolver,
+    tls: &'a OnceLock<Result<Arc<TlsClient>, TlsSetupError>>,
+    pacer: Mutex<Instant>,
+    interval: Duration,
+    tally: Mutex<Tally>,
+}
+
+impl Round<'_> {
+    /// Waits for this request's slot under `max_requests_per_second`.
+    async fn pace(&self) {
+        let at = {
+            let mut next = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
+            let at = (*next).max(Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
+    fn latency(&self, d: Duration) {
+        let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        t.latencies.push(d.as_secs_f32());
+    }
+
+    fn tls(&self) -> Result<Arc<TlsClient>, Failure> {
+        self.tls
+            .get_or_init(|| TlsClient::shared(&self.spec.tls, &[b"http/1.1"]))
+            .as_ref()
+            .map(Arc::clone)
+            .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))
+    }
+
+    fn record(&self, own: usize, ended: Ended) {
+        let spec = self.spec;
+        let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let step = |i: usize| spec.steps[i].name.clone();
+        match ended {
+            Ended::Passed => {}
+            Ended::Mismatch { step: i, owner } => {
+                t.found.mismatches += 1;
+                t.mix("identity_mismatch");
+                if t.found.first.len() < IdentityFindings::MAX_LISTED {
+                    t.found.first.push(Mismatch {
+                        step: step(i),
+                        canary: spec.canaries[own].id.clone(),
+                        owner: spec.canaries[owner].id.clone(),
+                    });
+                }
+            }
+            Ended::PersonalData { step: i } => {
+                t.found.personal_data += 1;
+                t.mix("personal_data");
+                t.personal_step.get_or_insert((step(i), spec.canaries[own].id.clone()));
+            }
+            Ended::Failed { step: i, failure } => {
+                t.mix(failure.kind.as_str());
+                if t.failure.is_none() {
+                    let detail = format!(
+                        "canary {} at step {}: {}",
+                        spec.canaries[own].id,
+                        step(i),
+                        failure.detail
+                    );
+                    t.failure = Some(Failure::new(failure.kind, detail));
+                }
+            }
+        }
+    }
+}
+
+/// Counts of one run, filled in as sessions end.
+#[derive(Default)]
+struct Tally {
+    found: IdentityFindings,
+    latencies: Vec<f32>,
+    /// Responses by result label, for `gwanje_identity_requests_total`.
+    results: std::collections::BTreeMap<&'static str, u32>,
+    personal_step: Option<(String, String)>,
+    failure: Option<Failure>,
+}
+
+impl Tally {
+    fn mix(&mut self, label: &'static str) {
+        *self.results.entry(label).or_default() += 1;
+    }
+
+    fn finish(
+        mut self,
+        load: Load,
+        elapsed: Duration,
+        timed_out: bool,
+        deadline: Duration,
+    ) -> (Option<Failure>, IdentityDetails) {
+        let requests = self.latencies.len() as u32;
+        self.found.requests = requests;
+        let bad: u32 = self.results.values().sum();
+        *self.results.entry("ok").or_default() += requests.saturating_sub(bad);
+        self.latencies.sort_by(f32::total_cmp);
+        let pick = |q: f64| {
+            let l = &self.latencies;
+            (!l.is_empty()).then(|| f64::from(l[((l.len() - 1) as f64 * q) as usize]))
+        };
+        // Most serious first: a mix-up, then a leak, then anything else.
+        let failure = if let Some(m) = self.found.first.first() {
+            Some(Failure::new(
+                FailureKind::IdentityMismatch,
+                format!(
+                    "canary {} received canary {}'s document at step {} ({} of {requests} responses; content not logged)",
+                    m.canary, m.owner, m.step, self.found.mismatches
+                ),
+            ))
+        } else if let Some((step, canary)) = &self.personal_step {
+            Some(Failure::new(
+                FailureKind::PersonalData,
+                format!(
+                    "canary {canary} at step {step}: a resident registration number the step may not carry ({} responses; content not logged)",
+                    self.found.personal_data
+                ),
+            ))
+        } else if timed_out {
+            Some(Failure::new(
+                FailureKind::Timeout,
+                format!(
+                    "the rounds did not finish within {}",
+                    humantime::format_duration(deadline)
+                ),
+            ))
+        } else {
+            self.failure.take()
+        };
+        let details = IdentityDetails {
+            findings: self.found,
+            results: self.results.into_iter().collect(),
+            round_seconds: elapsed.as_secs_f64() / f64::from(load.rounds.max(1)),
+            latency_p50: pick(0.5),
+            latency_p95: pick(0.95),
+            latency_max: pick(1.0),
+        };
+        (failure, details)
+    }
+}

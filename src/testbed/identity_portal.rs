@@ -1,0 +1,333 @@
+//! A certificate-issuing portal simulator on loopback, for the identity
+//! probe's tests, `gwanje verify`'s tests and the demo: canaries log in,
+//! request a certificate and download it.
+//!
+//! Its faulty modes reproduce the April 2024 failures: `Race` keeps the
+//! requester in one shared slot across an await (under concurrency some
+//! requests render another user's document), and `WrongField` prints the
+//! resident number where the business number belongs.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+/// How the portal behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// Every document is its requester's.
+    Correct = 0,
+    /// The requester is kept in a shared slot across an await.
+    Race = 1,
+    /// Tax certificates show the resident number as the business number.
+    WrongField = 2,
+}
+
+/// One synthetic citizen the portal knows.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The canary id.
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Login password.
+    pub password: String,
+    /// Display name.
+    pub name: String,
+    /// A synthetic resident registration number, 13 digits.
+    pub resident_number: String,
+    /// A synthetic business registration number.
+    pub business_number: String,
+}
+
+/// `n` synthetic accounts with valid-looking (check digit and date) but
+/// invented resident numbers.
+pub fn synthetic_accounts(n: usize) -> Vec<Account> {
+    (0..n)
+        .map(|i| {
+            let (month, day) = (1 + i % 12, 1 + (i / 12) % 28);
+            let sex = 1 + i % 2;
+            let first12 = format!("90{month:02}{day:02}{sex}{:05}", 10_000 + i);
+            Account {
+                id: format!("canary-{i:03}"),
+                username: format!("canary{i:03}"),
+                password: format!("pw-{i:03}-{:08x}", (i as u64 + 1) * 0x9e37_79b9),
+                name: format!("Test Citizen {}", spell(i)),
+                resident_number: with_check_digit(&first12),
+                business_number: format!("220-81-{:05}", 10_000 + i),
+            }
+        })
+        .collect()
+}
+
+/// A name part no other index's contains, so markers never overlap.
+fn spell(i: usize) -> String {
+    const WORDS: [&str; 10] = [
+        "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine",
+    ];
+    format!("{}-{}-{}", WORDS[i / 100 % 10], WORDS[i / 10 % 10], WORDS[i % 10])
+}
+
+/// Appends the check digit of a citizen's resident registration number.
+pub fn with_check_digit(first12: &str) -> String {
+    const W: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
+    let sum: u32 = first12
+        .bytes()
+        .zip(W)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    format!("{first12}{}", (11 - sum % 11) % 10)
+}
+
+/// Writes a canary file for `accounts` into `dir` (`canaries.yaml`, with
+/// each credential and resident number in its own secret file) and returns
+/// its path.
+pub fn write_canary_file(dir: &Path, accounts: &[Account]) -> std::io::Result<std::path::PathBuf> {
+    use std::fmt::Write;
+    let secrets = dir.join("secrets");
+    std::fs::create_dir_all(&secrets)?;
+    let mut yaml = String::from("canaries:\n");
+    for a in accounts {
+        for (what, value) in [
+            ("username", &a.username),
+            ("password", &a.password),
+            ("rrn", &a.resident_number),
+        ] {
+            std::fs::write(secrets.join(format!("{}.{what}", a.id)), value)?;
+        }
+        let _ = write!(
+            yaml,
+            "  - id: {id}\n    name: {name:?}\n    resident_number: {{file: secrets/{id}.rrn}}\n    business_number: {b:?}\n    credentials:\n      username: {{file: secrets/{id}.username}}\n      password: {{file: secrets/{id}.password}}\n",
+            id = a.id,
+            name = a.name,
+            b = a.business_number,
+        );
+    }
+    let path = dir.join("canaries.yaml");
+    std::fs::write(&path, yaml)?;
+    Ok(path)
+}
+
+/// The flow that fits this portal, as a catalog `identity:` block body
+/// (indented for a target), with `kind` the certificate to issue.
+pub fn flow_yaml(base_url: &str, kind: &str) -> String {
+    let allow = if kind == "residence" {
+        "[resident_number]"
+    } else {
+        "[]"
+    };
+    format!(
+        r#"      base_url: {base_url}
+      canaries: canaries.yaml
+      steps:
+        - name: login
+          method: POST
+          path: /login
+          json: {{username: "${{credential.username}}", password: "${{credential.password}}"}}
+        - name: request
+          method: POST
+          path: /certificates
+          json: {{kind: {kind}}}
+          extract: {{cert: {{json: /id}}}}
+        - name: download
+          path: /certificates/${{cert}}
+          document: {{require: [name], allow_own: {allow}}}
+"#
+    )
+}
+
+struct Portal {
+    mode: AtomicU8,
+    accounts: Vec<Account>,
+    sessions: Mutex<HashMap<String, usize>>,
+    certificates: Mutex<HashMap<String, (usize, String)>>,
+    next: AtomicU64,
+    // The bug of `Race`: per-request state in one place shared by all.
+    slot: Mutex<Option<usize>>,
+}
+
+/// A running portal; stopped when dropped.
+pub struct IdentityPortal {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    portal: Arc<Portal>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl IdentityPortal {
+    /// Serves `accounts` on a kernel-chosen loopback port, in `mode`.
+    pub async fn start(accounts: Vec<Account>, mode: Mode) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let portal = Arc::new(Portal {
+            mode: AtomicU8::new(mode as u8),
+            accounts,
+            sessions: Mutex::default(),
+            certificates: Mutex::default(),
+            next: AtomicU64::new(1),
+            slot: Mutex::new(None),
+        });
+        let app = router(portal.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(IdentityPortal { addr, portal, task })
+    }
+
+    /// Changes how it behaves from the next request on.
+    pub fn set_mode(&self, mode: Mode) {
+        self.portal.mode.store(mode as u8, Ordering::Relaxed);
+    }
+
+    /// The base URL for the identity probe.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for IdentityPortal {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The portal's routes, for a server of the caller's choosing.
+fn router(portal: Arc<Portal>) -> Router {
+    Router::new()
+        .route("/login", post(login))
+        .route("/certificates", post(request))
+        .route("/certificates/{id}", get(download))
+        .with_state(portal)
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(p): State<Arc<Portal>>, axum::Json(l): axum::Json<Login>) -> Response {
+    let Some(i) = p
+        .accounts
+        .iter()
+        .position(|a| a.username == l.username && a.password == l.password)
+    else {
+        return (StatusCode::UNAUTHORIZED, "wrong credentials").into_response();
+    };
+    let token = format!("s{:016x}", p.next.fetch_add(1, Ordering::Relaxed) * 0x9e37_79b9_7f4a_7c15);
+    p.sessions.lock().expect("sessions").insert(token.clone(), i);
+    (
+        [(header::SET_COOKIE, format!("session={token}; Path=/; HttpOnly"))],
+        "{\"ok\":true}",
+    )
+        .into_response()
+}
+
+fn user(p: &Portal, headers: &HeaderMap) -> Option<usize> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    let token = cookies
+        .split(';')
+        .find_map(|c| c.trim().strip_prefix("session="))?;
+    p.sessions.lock().expect("sessions").get(token).copied()
+}
+
+#[derive(serde::Deserialize)]
+struct Request {
+    kind: String,
+}
+
+async fn request(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    axum::Json(r): axum::Json<Request>,
+) -> Response {
+    let Some(u) = user(&p, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    if !matches!(r.kind.as_str(), "residence" | "tax") {
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let id = p.next.fetch_add(1, Ordering::Relaxed).to_string();
+    p.certificates
+        .lock()
+        .expect("certificates")
+        .insert(id.clone(), (u, r.kind));
+    axum::Json(serde_json::json!({ "id": id })).into_response()
+}
+
+async fn download(
+    State(p): State<Arc<Portal>>,
+    headers: HeaderMap,
+    UrlPath(id): UrlPath<String>,
+) -> Response {
+    let Some(u) = user(&p, &headers) else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let Some((owner, kind)) = p.certificates.lock().expect("certificates").get(&id).cloned()
+    else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if owner != u {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    let mode = p.mode.load(Ordering::Relaxed);
+    let holder = if mode == Mode::Race as u8 {
+        *p.slot.lock().expect("slot") = Some(u);
+        // Rendering "loads a template": long enough for others to overwrite the slot.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        p.slot.lock().expect("slot").unwrap_or(u)
+    } else {
+        u
+    };
+    let a = &p.accounts[holder];
+    let rrn = format!("{}-{}", &a.resident_number[..6], &a.resident_number[6..]);
+    let body = if kind == "residence" {
+        format!(
+            "<html><h1>Certificate of residence</h1><p>Name: {}</p><p>Resident registration number: {rrn}</p></html>",
+            a.name
+        )
+    } else {
+        let number = if mode == Mode::WrongField as u8 {
+            &rrn
+        } else {
+            &a.business_number
+        };
+        format!(
+            "<html><h1>Corporate tax certificate</h1><p>Representative: {}</p><p>Business registration number: {number}</p></html>",
+            a.name
+        )
+    };
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_numbers_are_valid_and_markers_never_overlap() {
+        let a = synthetic_accounts(300);
+        for x in &a {
+            assert!(
+                crate::probe::personal_data::parse_registration_number(&x.resident_number).is_some(),
+                "{}",
+                x.id
+            );
+        }
+        for (i, x) in a.iter().enumerate() {
+            for y in &a[i + 1..] {
+                assert!(!x.name.contains(&y.name) && !y.name.contains(&x.name));
+                assert_ne!(x.resident_number, y.resident_number);
+            }
+        }
+    }
+}

@@ -302,7 +302,8 @@ fn step(ctx: &mut Ctx<'_>, path: &str, raw: &RawFlowStep) -> Result<FlowStep, Co
                 require: list("require", &d.require)?,
                 allow_own: list("allow_own", &d.allow_own)?,
             };
-            for m in rule.require.iter().chain(&rule.allow_own) {
+            // Allowing one's own number needs none; requiring it does.
+            for m in &rule.require {
                 ctx.needs
                     .markers
                     .entry(m.as_str())
@@ -588,7 +589,12 @@ fn distinct(doc: &Document, canaries: &[(usize, Canary)], errors: &mut Vec<Confi
         for (j, b) in &canaries[x + 1..] {
             for (ka, va) in markers(a) {
                 for (kb, vb) in markers(b) {
-                    if va.contains(&vb) || vb.contains(&va) {
+                    if ka == "id" && kb == "id" && va == vb {
+                        errors.push(doc.error_at(
+                            &format!("canaries[{j}].id"),
+                            format!("duplicate canary id {vb:?} (also canaries[{i}]); valid: one id per canary"),
+                        ));
+                    } else if va.contains(&vb) || vb.contains(&va) {
                         // Numbers are never echoed, ids and names may be.
                         let what = if ka == "resident_number" || kb == "resident_number" {
                             "a resident number".to_string()

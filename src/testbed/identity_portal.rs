@@ -118,8 +118,9 @@ pub fn write_canary_file(dir: &Path, accounts: &[Account]) -> std::io::Result<st
 }
 
 /// The flow that fits this portal, as a catalog `identity:` block body
-/// (indented for a target), with `kind` the certificate to issue.
-pub fn flow_yaml(base_url: &str, kind: &str) -> String {
+/// (indented for a target), with `kind` the certificate to issue and
+/// `canaries` the canary file's path from the catalog's folder.
+pub fn flow_yaml(base_url: &str, canaries: &str, kind: &str) -> String {
     let allow = if kind == "residence" {
         "[resident_number]"
     } else {
@@ -127,7 +128,7 @@ pub fn flow_yaml(base_url: &str, kind: &str) -> String {
     };
     format!(
         r#"      base_url: {base_url}
-      canaries: canaries.yaml
+      canaries: {canaries}
       steps:
         - name: login
           method: POST
@@ -223,7 +224,7 @@ async fn login(State(p): State<Arc<Portal>>, axum::Json(l): axum::Json<Login>) -
     else {
         return (StatusCode::UNAUTHORIZED, "wrong credentials").into_response();
     };
-    let token = format!("s{:016x}", p.next.fetch_add(1, Ordering::Relaxed) * 0x9e37_79b9_7f4a_7c15);
+    let token = format!("s{:016x}", p.next.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     p.sessions.lock().expect("sessions").insert(token.clone(), i);
     (
         [(header::SET_COOKIE, format!("session={token}; Path=/; HttpOnly"))],

@@ -13,6 +13,7 @@ mod deploy_configs;
 mod engine_paused;
 mod failover_netns;
 mod hostile_clients;
+mod identity;
 mod journal;
 mod probe_dns_tcp_icmp;
 mod probe_http;

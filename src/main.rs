@@ -227,7 +227,8 @@ fn verify(
         .and_then(|rt| {
             rt.block_on(async {
                 let target = verify::find(&plan, target)?;
-                let ctx = gwanje::probe::ProbeContext::new().context("reading the resolver configuration")?;
+                let ctx = gwanje::probe::ProbeContext::new()
+                    .context("reading the resolver configuration")?;
                 Ok(verify::run(&ctx, target, &request).await?)
             })
         });

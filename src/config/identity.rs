@@ -44,37 +44,55 @@ pub fn identity(
     let key = |k: &str| format!("{path}.{k}");
     let base_url = base_url(doc, &key("base_url"), &raw.base_url).map_err(|e| errors.push(e));
     let (dc, dr, drps) = DEFAULTS;
-    let concurrency = keep(errors, values::in_range(
-        doc,
-        &key("concurrency"),
-        raw.concurrency.unwrap_or(dc),
-        1..=MAX_CONCURRENCY,
-        "flows at once",
-    ));
-    let rounds = keep(errors, values::in_range(
-        doc,
-        &key("rounds"),
-        raw.rounds.unwrap_or(dr),
-        1..=MAX_ROUNDS,
-        "rounds",
-    ));
-    let rps = keep(errors, values::in_range(
-        doc,
-        &key("max_requests_per_second"),
-        raw.max_requests_per_second.unwrap_or(drps),
-        1..=MAX_REQUESTS_PER_SECOND,
-        "requests a second",
-    ));
-    let max_body_bytes = keep(errors, values::in_range(
-        doc,
-        &key("max_body_bytes"),
-        raw.max_body_bytes
-            .unwrap_or(super::target::DEFAULT_MAX_BODY_BYTES),
-        1..=super::target::MAX_BODY_BYTES,
-        "bytes",
-    ));
-    let tls = keep(errors, super::target::tls(doc, &key("tls"), raw.tls.as_ref()));
-    let source = keep(errors, values::source(doc, &key("source"), raw.source.as_ref()));
+    let concurrency = keep(
+        errors,
+        values::in_range(
+            doc,
+            &key("concurrency"),
+            raw.concurrency.unwrap_or(dc),
+            1..=MAX_CONCURRENCY,
+            "flows at once",
+        ),
+    );
+    let rounds = keep(
+        errors,
+        values::in_range(
+            doc,
+            &key("rounds"),
+            raw.rounds.unwrap_or(dr),
+            1..=MAX_ROUNDS,
+            "rounds",
+        ),
+    );
+    let rps = keep(
+        errors,
+        values::in_range(
+            doc,
+            &key("max_requests_per_second"),
+            raw.max_requests_per_second.unwrap_or(drps),
+            1..=MAX_REQUESTS_PER_SECOND,
+            "requests a second",
+        ),
+    );
+    let max_body_bytes = keep(
+        errors,
+        values::in_range(
+            doc,
+            &key("max_body_bytes"),
+            raw.max_body_bytes
+                .unwrap_or(super::target::DEFAULT_MAX_BODY_BYTES),
+            1..=super::target::MAX_BODY_BYTES,
+            "bytes",
+        ),
+    );
+    let tls = keep(
+        errors,
+        super::target::tls(doc, &key("tls"), raw.tls.as_ref()),
+    );
+    let source = keep(
+        errors,
+        values::source(doc, &key("source"), raw.source.as_ref()),
+    );
     let (steps, needs) = steps(doc, path, &raw.steps, errors);
     let canaries = canaries(doc, &key("canaries"), &raw.canaries, &needs, errors);
     if errors.len() > before {
@@ -325,7 +343,10 @@ fn step(ctx: &mut Ctx<'_>, path: &str, raw: &RawFlowStep) -> Result<FlowStep, Co
 }
 
 fn marker(name: &str) -> Option<Marker> {
-    Marker::ALL.iter().find(|(_, n)| *n == name).map(|(m, _)| *m)
+    Marker::ALL
+        .iter()
+        .find(|(_, n)| *n == name)
+        .map(|(m, _)| *m)
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -361,10 +382,7 @@ fn json_template(
 
 /// Parses `${…}` placeholders; each must name a canary marker, a credential
 /// or a value an earlier step extracts.
-fn parse_template(
-    text: &str,
-    extracted: &BTreeSet<String>,
-) -> Result<Template, (String, String)> {
+fn parse_template(text: &str, extracted: &BTreeSet<String>) -> Result<Template, (String, String)> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -390,7 +408,9 @@ fn parse_template(
         } else {
             return Err((
                 name.to_string(),
-                format!("${{{name}}} is not extracted by an earlier step; valid: canary.<marker>, credential.<name> or a value an earlier step extracts"),
+                format!(
+                    "${{{name}}} is not extracted by an earlier step; valid: canary.<marker>, credential.<name> or a value an earlier step extracts"
+                ),
             ));
         };
         pieces.push(Piece::Var(var));
@@ -403,8 +423,7 @@ fn parse_template(
 }
 
 fn template(ctx: &mut Ctx<'_>, path: &str, text: &str) -> Result<Template, ConfigError> {
-    let t = parse_template(text, ctx.extracted)
-        .map_err(|(_, why)| ctx.doc.error_at(path, why))?;
+    let t = parse_template(text, ctx.extracted).map_err(|(_, why)| ctx.doc.error_at(path, why))?;
     for p in &t.0 {
         match p {
             Piece::Var(Var::Canary(m)) => {
@@ -438,7 +457,11 @@ fn canaries(
         Err(e) => {
             errors.push(doc.error_at(
                 path,
-                format!("cannot read the canary file {}: {}", full.display(), e.message),
+                format!(
+                    "cannot read the canary file {}: {}",
+                    full.display(),
+                    e.message
+                ),
             ));
             return None;
         }
@@ -494,7 +517,10 @@ fn canary(
             ),
         ));
     }
-    if raw.name.len() < MIN_NAME_BYTES || raw.name.len() > 100 || raw.name.chars().any(char::is_control) {
+    if raw.name.len() < MIN_NAME_BYTES
+        || raw.name.len() > 100
+        || raw.name.chars().any(char::is_control)
+    {
         errors.push(doc.error_at(
             &key("name"),
             format!("the display name is {} bytes; valid: {MIN_NAME_BYTES} to 100 bytes without control characters, distinctive enough not to appear on other pages", raw.name.len()),

@@ -328,7 +328,11 @@ impl Metrics {
     }
 
     /// Counts an identity run's requests and mismatches for `target`.
-    pub fn count_identity(&self, target: &crate::plan::Target, run: &crate::probe::IdentityDetails) {
+    pub fn count_identity(
+        &self,
+        target: &crate::plan::Target,
+        run: &crate::probe::IdentityDetails,
+    ) {
         let (s, t) = (&*target.service, &*target.name);
         for (result, n) in &run.results {
             self.identity_requests_total
@@ -345,7 +349,8 @@ impl Metrics {
     pub fn init_identity(&self, target: &crate::plan::Target) {
         let (s, t) = (&*target.service, &*target.name);
         for result in ["ok", "identity_mismatch", "personal_data"] {
-            self.identity_requests_total.with_label_values(&[s, t, result]);
+            self.identity_requests_total
+                .with_label_values(&[s, t, result]);
         }
         self.identity_mismatches_total.with_label_values(&[s, t]);
     }

@@ -331,7 +331,11 @@ fn write_samples(f: &mut Family<'_>, row: &Row, b: impl Fn(bool) -> f64) {
             f.sample(row, None, i.round_seconds)
         }
         ("gwanje_identity_request_duration_seconds", Details::Identity(i)) => {
-            for (q, v) in [("0.5", i.latency_p50), ("0.95", i.latency_p95), ("1", i.latency_max)] {
+            for (q, v) in [
+                ("0.5", i.latency_p50),
+                ("0.95", i.latency_p95),
+                ("1", i.latency_max),
+            ] {
                 if let Some(v) = v {
                     f.sample(row, Some(("quantile", q)), v);
                 }

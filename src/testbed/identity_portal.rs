@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,7 +74,12 @@ fn spell(i: usize) -> String {
     const WORDS: [&str; 10] = [
         "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine",
     ];
-    format!("{}-{}-{}", WORDS[i / 100 % 10], WORDS[i / 10 % 10], WORDS[i % 10])
+    format!(
+        "{}-{}-{}",
+        WORDS[i / 100 % 10],
+        WORDS[i / 10 % 10],
+        WORDS[i % 10]
+    )
 }
 
 /// Appends the check digit of a citizen's resident registration number.
@@ -224,10 +229,21 @@ async fn login(State(p): State<Arc<Portal>>, axum::Json(l): axum::Json<Login>) -
     else {
         return (StatusCode::UNAUTHORIZED, "wrong credentials").into_response();
     };
-    let token = format!("s{:016x}", p.next.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    p.sessions.lock().expect("sessions").insert(token.clone(), i);
+    let token = format!(
+        "s{:016x}",
+        p.next
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    );
+    p.sessions
+        .lock()
+        .expect("sessions")
+        .insert(token.clone(), i);
     (
-        [(header::SET_COOKIE, format!("session={token}; Path=/; HttpOnly"))],
+        [(
+            header::SET_COOKIE,
+            format!("session={token}; Path=/; HttpOnly"),
+        )],
         "{\"ok\":true}",
     )
         .into_response()
@@ -273,7 +289,12 @@ async fn download(
     let Some(u) = user(&p, &headers) else {
         return StatusCode::UNAUTHORIZED.into_response();
     };
-    let Some((owner, kind)) = p.certificates.lock().expect("certificates").get(&id).cloned()
+    let Some((owner, kind)) = p
+        .certificates
+        .lock()
+        .expect("certificates")
+        .get(&id)
+        .cloned()
     else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -319,7 +340,8 @@ mod tests {
         let a = synthetic_accounts(300);
         for x in &a {
             assert!(
-                crate::probe::personal_data::parse_registration_number(&x.resident_number).is_some(),
+                crate::probe::personal_data::parse_registration_number(&x.resident_number)
+                    .is_some(),
                 "{}",
                 x.id
             );

@@ -206,7 +206,14 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "{:>11} {:>6} {:>8} {:>10} {:>13} {:>8} {:>8} {:>8}",
-            "concurrency", "rounds", "requests", "mismatches", "personal_data", "p50 ms", "p95 ms", "max ms"
+            "concurrency",
+            "rounds",
+            "requests",
+            "mismatches",
+            "personal_data",
+            "p50 ms",
+            "p95 ms",
+            "max ms"
         )?;
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |s| format!("{:.1}", s * 1000.0));
         for l in &self.levels {

@@ -29,6 +29,73 @@ fn shipped_examples_load() {
     }
 }
 
+#[test]
+fn the_commented_identity_example_loads_when_enabled() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let portal = std::fs::read_to_string(root.join("probes/portal.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("canaries");
+    std::fs::create_dir(&secrets).unwrap();
+    let here =
+        |text: &str| text.replace("/etc/gwanje/canaries/", &format!("{}/", secrets.display()));
+    // Uncomment the block between the markers, as the comment says.
+    let mut inside = false;
+    let mut enabled = String::new();
+    for line in portal.lines() {
+        if line.contains("END identity example") {
+            inside = false;
+        }
+        let line = if inside {
+            line.replacen("  # ", "  ", 1)
+        } else {
+            line.to_string()
+        };
+        if line.contains("BEGIN identity example") {
+            inside = true;
+        }
+        enabled.push_str(&line);
+        enabled.push('\n');
+    }
+    assert!(
+        enabled.contains("\n  - name: certificate-identity\n"),
+        "{enabled}"
+    );
+    let example =
+        std::fs::read_to_string(root.join("config/canaries/portal.example.yaml")).unwrap();
+    // The environment is shared by every test thread: the variable becomes a file.
+    let example = example.replace(
+        "{env: GWANJE_CANARY_02_PASSWORD}",
+        "{file: /etc/gwanje/canaries/canary-02.password}",
+    );
+    std::fs::write(secrets.join("portal.yaml"), here(&example)).unwrap();
+    let accounts = gwanje::testbed::identity_portal::synthetic_accounts(2);
+    for (i, a) in accounts.iter().enumerate() {
+        let id = format!("canary-0{}", i + 1);
+        std::fs::write(secrets.join(format!("{id}.rrn")), &a.resident_number).unwrap();
+        std::fs::write(secrets.join(format!("{id}.username")), &a.username).unwrap();
+        std::fs::write(secrets.join(format!("{id}.password")), &a.password).unwrap();
+    }
+    let cfg = ConfigDir::new("", &[("portal", &here(&enabled))]);
+    let plan = cfg.load();
+    let t = plan
+        .targets
+        .iter()
+        .find(|t| &*t.name == "certificate-identity")
+        .expect("the identity target");
+    let gwanje::plan::ProbeSpec::Identity(spec) = &t.probe else {
+        panic!("an identity probe");
+    };
+    assert_eq!(
+        (spec.canaries.len(), spec.steps.len(), spec.concurrency),
+        (2, 5, 8)
+    );
+    // Nothing secret in the plan's debug form.
+    let debug = format!("{spec:?}");
+    for a in &accounts {
+        assert!(!debug.contains(&a.resident_number) && !debug.contains(&a.password));
+    }
+}
+
 /// One invalid catalog and the error it must produce.
 struct Case {
     name: &'static str,

@@ -70,7 +70,10 @@ impl Setup {
 
     fn assert_clean(&self, what: &str, text: &str) {
         for s in self.secrets() {
-            assert!(!text.contains(&s), "{what} holds a resident number or password");
+            assert!(
+                !text.contains(&s),
+                "{what} holds a resident number or password"
+            );
         }
     }
 }
@@ -82,7 +85,13 @@ async fn the_race_is_caught_under_concurrency_and_names_both_canaries() {
     let p = s.prober();
     // One flow at a time never overlaps: the race stays hidden.
     let (failure, d) = p
-        .verify(&ctx, Load { concurrency: 1, rounds: 2 })
+        .verify(
+            &ctx,
+            Load {
+                concurrency: 1,
+                rounds: 2,
+            },
+        )
         .await
         .unwrap();
     assert!(failure.is_none(), "{failure:?}");
@@ -91,7 +100,13 @@ async fn the_race_is_caught_under_concurrency_and_names_both_canaries() {
     let mut caught = None;
     for round in 1..=20 {
         let (failure, d) = p
-            .verify(&ctx, Load { concurrency: 4, rounds: 1 })
+            .verify(
+                &ctx,
+                Load {
+                    concurrency: 4,
+                    rounds: 1,
+                },
+            )
             .await
             .unwrap();
         if d.findings.mismatches > 0 {
@@ -99,7 +114,8 @@ async fn the_race_is_caught_under_concurrency_and_names_both_canaries() {
             break;
         }
     }
-    let (round, failure, d) = caught.expect("the race was not caught in 20 rounds at concurrency 4");
+    let (round, failure, d) =
+        caught.expect("the race was not caught in 20 rounds at concurrency 4");
     eprintln!("caught in round {round}: {}", failure.detail);
     assert_eq!(failure.kind, gwanje::core::FailureKind::IdentityMismatch);
     let m = &d.findings.first[0];
@@ -127,7 +143,13 @@ async fn the_correct_portal_gives_no_mismatch_in_10000_requests() {
     let mut requests = 0;
     for _ in 0..3 {
         let (failure, d) = p
-            .verify(&ctx, Load { concurrency: 16, rounds: 70 })
+            .verify(
+                &ctx,
+                Load {
+                    concurrency: 16,
+                    rounds: 70,
+                },
+            )
             .await
             .unwrap();
         assert!(failure.is_none(), "{failure:?}");
@@ -143,8 +165,17 @@ async fn the_residents_number_in_the_business_number_field_is_personal_data() {
     let ctx = ProbeContext::new().unwrap();
     let result = s.prober().run(&ctx).await;
     let failure = result.failure.expect("the wrong field must fail");
-    assert_eq!(failure.kind, gwanje::core::FailureKind::PersonalData, "{}", failure.detail);
-    assert!(failure.detail.contains("at step download"), "{}", failure.detail);
+    assert_eq!(
+        failure.kind,
+        gwanje::core::FailureKind::PersonalData,
+        "{}",
+        failure.detail
+    );
+    assert!(
+        failure.detail.contains("at step download"),
+        "{}",
+        failure.detail
+    );
     s.assert_clean("the failure detail", &failure.detail);
     let Details::Identity(d) = &result.details else {
         panic!("identity details expected");
@@ -161,7 +192,14 @@ async fn verify_cli(s: &Setup, levels: &str) -> (i32, String) {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
         .args(["verify", "--config"])
         .arg(&s.dir.config)
-        .args(["--target", "portal/certificates", "--rounds", "3", "--concurrency", levels])
+        .args([
+            "--target",
+            "portal/certificates",
+            "--rounds",
+            "3",
+            "--concurrency",
+            levels,
+        ])
         .output()
         .await
         .unwrap();
@@ -223,13 +261,19 @@ fn bad_canary_files_give_located_errors() {
     let creds = "    credentials: {username: {file: u}, password: {file: p}}\n";
     // A canary without its display name.
     let e = canary_errors(&format!("canaries:\n  - id: canary-1\n{creds}"), &secrets);
-    assert!(e.contains("canaries.yaml:2:") && e.contains("missing required key `name`"), "{e}");
+    assert!(
+        e.contains("canaries.yaml:2:") && e.contains("missing required key `name`"),
+        "{e}"
+    );
     // Two canaries with one id.
     let two = format!(
         "canaries:\n  - id: canary-1\n    name: Test Citizen One\n{creds}  - id: canary-1\n    name: Test Citizen Two\n{creds}"
     );
     let e = canary_errors(&two, &secrets);
-    assert!(e.contains("canaries.yaml:5:") && e.contains("canaries[1].id"), "{e}");
+    assert!(
+        e.contains("canaries.yaml:5:") && e.contains("canaries[1].id"),
+        "{e}"
+    );
     assert!(e.contains("duplicate canary id \"canary-1\""), "{e}");
     // A credential whose file cannot be read.
     let e = canary_errors(
@@ -246,19 +290,30 @@ fn bad_canary_files_give_located_errors() {
         "canaries:\n  - id: canary-1\n    name: Test Citizen One\n    credentials: {username: {file: u}, password: hunter2}\n",
         &secrets,
     );
-    assert!(e.contains("canaries[0].credentials.password") && e.contains("{file: PATH}"), "{e}");
+    assert!(
+        e.contains("canaries[0].credentials.password") && e.contains("{file: PATH}"),
+        "{e}"
+    );
     assert!(!e.contains("hunter2"), "a credential was echoed: {e}");
     let e = canary_errors(
         "canaries:\n  - id: canary-1\n    name: Test Citizen One\n    credentials: {username: {file: u}}\n",
         &secrets,
     );
-    assert!(e.contains("has no credential \"password\", which step \"login\" uses"), "{e}");
+    assert!(
+        e.contains("has no credential \"password\", which step \"login\" uses"),
+        "{e}"
+    );
     // An invalid resident number is refused without being echoed.
     let e = canary_errors(
-        &format!("canaries:\n  - id: canary-1\n    name: Test Citizen One\n    resident_number: '901301-1234567'\n{creds}"),
+        &format!(
+            "canaries:\n  - id: canary-1\n    name: Test Citizen One\n    resident_number: '901301-1234567'\n{creds}"
+        ),
         &secrets,
     );
-    assert!(e.contains("canaries[0].resident_number") && !e.contains("901301"), "{e}");
+    assert!(
+        e.contains("canaries[0].resident_number") && !e.contains("901301"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,13 +350,21 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
     assert!(summary.contains("received canary canary-"), "{summary}");
     let metrics = d
         .scrape_until(Duration::from_secs(20), |m| {
-            common::expo::value(m, "gwanje_identity_mismatches_total", &[("target", "certificates")])
-                .is_some_and(|v| v > 0.0)
+            common::expo::value(
+                m,
+                "gwanje_identity_mismatches_total",
+                &[("target", "certificates")],
+            )
+            .is_some_and(|v| v > 0.0)
         })
         .await;
     assert!(
-        common::expo::value(&metrics, "gwanje_identity_requests_total", &[("result", "ok")])
-            .is_some_and(|v| v > 0.0)
+        common::expo::value(
+            &metrics,
+            "gwanje_identity_requests_total",
+            &[("result", "ok")]
+        )
+        .is_some_and(|v| v > 0.0)
     );
 
     // The gate from the daemon: token required, then a report.
@@ -316,7 +379,10 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
         "POST",
         d.addr,
         path,
-        &[("authorization", &auth), ("content-type", "application/json")],
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
         body,
     )
     .await
@@ -325,15 +391,27 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
     let v: serde_json::Value = serde_json::from_str(&ok.body).unwrap();
     assert_eq!(v["verdict"], "exposed", "{v}");
     assert_eq!(v["report"]["levels"][0]["mismatches"], 0, "{v}");
-    assert!(v["report"]["levels"][1]["mismatches"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        v["report"]["levels"][1]["mismatches"].as_u64().unwrap() > 0,
+        "{v}"
+    );
 
     // Nothing personal anywhere: log, metrics, status, alerts, journal, API.
-    let status = common::client::get(d.addr, "/api/v1/status").await.unwrap().body;
-    let alerts = common::client::get(d.addr, "/api/v1/alerts").await.unwrap().body;
+    let status = common::client::get(d.addr, "/api/v1/status")
+        .await
+        .unwrap()
+        .body;
+    let alerts = common::client::get(d.addr, "/api/v1/alerts")
+        .await
+        .unwrap()
+        .body;
     let scrape = common::client::get(d.addr, "/metrics").await.unwrap().body;
     d.stop();
     let log = std::fs::read_to_string(s.dir.dir.path().join("gwanje.log")).unwrap();
-    assert!(log.contains("identity_mismatch"), "the log should say what failed");
+    assert!(
+        log.contains("identity_mismatch"),
+        "the log should say what failed"
+    );
     let hooks = serde_json::to_string(&rec.json_on("/hook")).unwrap();
     for (what, text) in [
         ("the log", &log),
@@ -352,5 +430,8 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
         s.assert_clean("the journal", &text);
         journaled += text.matches("\"owner\":\"canary-").count();
     }
-    assert!(journaled > 0, "the journal should record who received whose document");
+    assert!(
+        journaled > 0,
+        "the journal should record who received whose document"
+    );
 }

@@ -213,11 +213,18 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
         "{}",
         alert.summary
     );
-    assert!(alert.description.contains("2 of 48"), "{}", alert.description);
+    assert!(
+        alert.description.contains("2 of 48"),
+        "{}",
+        alert.description
+    );
     // A clean round alone does not resolve it: the race may simply not
     // have shown this time.
     round(&mut core, 200, None);
-    assert!(core.alerts().any(|a| a.name == "IdentityMismatch" && a.firing()));
+    assert!(
+        core.alerts()
+            .any(|a| a.name == "IdentityMismatch" && a.firing())
+    );
     core.handle_input(
         Timestamp(300),
         Input::AlertAcknowledged {
@@ -225,7 +232,14 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
             by: "oncall".into(),
         },
     );
-    assert!(core.alerts().any(|a| a.name == "IdentityMismatch" && a.firing()));
+    assert!(
+        core.alerts()
+            .any(|a| a.name == "IdentityMismatch" && a.firing())
+    );
     round(&mut core, 400, None);
-    assert!(!core.alerts().any(|a| a.name == "IdentityMismatch" && a.firing()));
+    assert!(
+        !core
+            .alerts()
+            .any(|a| a.name == "IdentityMismatch" && a.firing())
+    );
 }

@@ -47,13 +47,13 @@ pub fn judge(body: &[u8], own: usize, canaries: &[Canary], rule: Option<&Documen
         let present = match m {
             Marker::Id => contains(body, me.id.as_bytes()),
             Marker::Name => contains(body, me.name.as_bytes()),
-            Marker::BusinessNumber => me
-                .business_number
-                .as_ref()
-                .is_some_and(|b| contains(body, b.as_bytes()) || contains(body, digits(b).as_bytes())),
-            Marker::ResidentNumber => me.resident_number.as_ref().is_some_and(|r| {
-                registration_numbers(body).any(|d| r.0.as_bytes() == d)
+            Marker::BusinessNumber => me.business_number.as_ref().is_some_and(|b| {
+                contains(body, b.as_bytes()) || contains(body, digits(b).as_bytes())
             }),
+            Marker::ResidentNumber => me
+                .resident_number
+                .as_ref()
+                .is_some_and(|r| registration_numbers(body).any(|d| r.0.as_bytes() == d)),
         };
         if !present {
             return Verdict::Missing(*m);
@@ -105,8 +105,18 @@ mod tests {
             credentials: Default::default(),
         };
         vec![
-            mk("canary-01", "Test Citizen Alpha", "900101100001", "220-81-00001"),
-            mk("canary-02", "Test Citizen Bravo", "900202200002", "220-81-00002"),
+            mk(
+                "canary-01",
+                "Test Citizen Alpha",
+                "900101100001",
+                "220-81-00001",
+            ),
+            mk(
+                "canary-02",
+                "Test Citizen Bravo",
+                "900202200002",
+                "220-81-00002",
+            ),
         ]
     }
 
@@ -121,13 +131,25 @@ mod tests {
             require: vec![Marker::Name],
             allow_own: vec![Marker::ResidentNumber],
         };
-        let mine = format!("Certificate for Test Citizen Alpha, {}", hyphen(&c[0].resident_number.as_ref().unwrap().0));
+        let mine = format!(
+            "Certificate for Test Citizen Alpha, {}",
+            hyphen(&c[0].resident_number.as_ref().unwrap().0)
+        );
         assert_eq!(judge(mine.as_bytes(), 0, &c, Some(&own)), Verdict::Own);
-        assert_eq!(judge(mine.as_bytes(), 1, &c, Some(&own)), Verdict::Mismatch(0));
+        assert_eq!(
+            judge(mine.as_bytes(), 1, &c, Some(&own)),
+            Verdict::Mismatch(0)
+        );
         let by_number = format!("Certificate, {}", c[1].resident_number.as_ref().unwrap().0);
-        assert_eq!(judge(by_number.as_bytes(), 0, &c, Some(&own)), Verdict::Mismatch(1));
+        assert_eq!(
+            judge(by_number.as_bytes(), 0, &c, Some(&own)),
+            Verdict::Mismatch(1)
+        );
         let by_business = "Tax certificate 2208100002";
-        assert_eq!(judge(by_business.as_bytes(), 0, &c, None), Verdict::Mismatch(1));
+        assert_eq!(
+            judge(by_business.as_bytes(), 0, &c, None),
+            Verdict::Mismatch(1)
+        );
         assert_eq!(
             judge(b"Certificate for nobody", 0, &c, Some(&own)),
             Verdict::Missing(Marker::Name)
@@ -143,14 +165,23 @@ mod tests {
         };
         let own_rrn = &c[0].resident_number.as_ref().unwrap().0;
         let wrong_field = format!("Test Citizen Alpha, business number {}", hyphen(own_rrn));
-        assert_eq!(judge(wrong_field.as_bytes(), 0, &c, Some(&tax)), Verdict::PersonalData);
+        assert_eq!(
+            judge(wrong_field.as_bytes(), 0, &c, Some(&tax)),
+            Verdict::PersonalData
+        );
         let stranger = format!("Test Citizen Alpha {}", rrn("850315100003"));
         let open = DocumentRule {
             require: vec![],
             allow_own: vec![Marker::ResidentNumber],
         };
-        assert_eq!(judge(stranger.as_bytes(), 0, &c, Some(&open)), Verdict::PersonalData);
+        assert_eq!(
+            judge(stranger.as_bytes(), 0, &c, Some(&open)),
+            Verdict::PersonalData
+        );
         // Not a document step: no number may appear at all.
-        assert_eq!(judge(hyphen(own_rrn).as_bytes(), 0, &c, None), Verdict::PersonalData);
+        assert_eq!(
+            judge(hyphen(own_rrn).as_bytes(), 0, &c, None),
+            Verdict::PersonalData
+        );
     }
 }

@@ -148,7 +148,8 @@ impl Round<'_> {
             Ended::PersonalData { step: i } => {
                 t.found.personal_data += 1;
                 t.mix("personal_data");
-                t.personal_step.get_or_insert((step(i), spec.canaries[own].id.clone()));
+                t.personal_step
+                    .get_or_insert((step(i), spec.canaries[own].id.clone()));
             }
             Ended::Failed { step: i, failure } => {
                 t.mix(failure.kind.as_str());

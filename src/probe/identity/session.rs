@@ -164,7 +164,11 @@ impl Session<'_, '_> {
             StepBody::None => Bytes::new(),
             StepBody::Text(t) => Bytes::from(self.render(t, false)),
             StepBody::Json(v) => {
-                if !step.headers.iter().any(|(n, _)| n == http::header::CONTENT_TYPE) {
+                if !step
+                    .headers
+                    .iter()
+                    .any(|(n, _)| n == http::header::CONTENT_TYPE)
+                {
                     b = b.header(http::header::CONTENT_TYPE, "application/json");
                 }
                 Bytes::from(serde_json::to_vec(&self.render_json(v)).unwrap_or_default())
@@ -225,13 +229,15 @@ impl Session<'_, '_> {
             .flatten();
         for (name, e) in &step.extract {
             let value = match e {
-                Extractor::Json(p) => json.as_ref().and_then(|j| j.pointer(p)).and_then(|v| {
-                    match v {
-                        serde_json::Value::String(s) => Some(s.clone()),
-                        serde_json::Value::Number(n) => Some(n.to_string()),
-                        _ => None,
-                    }
-                }),
+                Extractor::Json(p) => {
+                    json.as_ref()
+                        .and_then(|j| j.pointer(p))
+                        .and_then(|v| match v {
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            serde_json::Value::Number(n) => Some(n.to_string()),
+                            _ => None,
+                        })
+                }
                 Extractor::Regex(r) => r.0.captures(body).and_then(|c| {
                     let m = c.get(1).or_else(|| c.get(0))?;
                     std::str::from_utf8(m.as_bytes()).ok().map(str::to_string)

@@ -215,6 +215,7 @@ async fn verify_cli(s: &Setup, levels: &str) -> (i32, String) {
 async fn gwanje_verify_fails_the_faulty_portal_and_passes_the_correct_one() {
     let s = Setup::new(Mode::Race, 8, "residence", "", "").await;
     let (code, out) = verify_cli(&s, "1,8").await;
+    eprintln!("{out}");
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAIL"), "{out}");
     assert!(out.contains("at concurrency 8: canary canary-"), "{out}");

@@ -16,6 +16,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod examine;
 pub mod journal;
 pub mod logging;
 pub mod metrics;

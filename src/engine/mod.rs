@@ -53,6 +53,8 @@ pub struct Adapters {
     pub alerts: Box<dyn AlertSink>,
     /// Reads time.
     pub clock: Arc<dyn Clock>,
+    /// Examines down paths.
+    pub examiner: Arc<dyn crate::examine::Examiner>,
     /// The API's bound address, for alert links.
     pub listen: Option<std::net::SocketAddr>,
 }
@@ -75,6 +77,7 @@ impl Adapters {
                 metrics,
             )),
             clock: Arc::new(crate::clock::SystemClock),
+            examiner: Arc::new(crate::examine::NetExaminer),
         }
     }
 }
@@ -91,6 +94,10 @@ enum Event {
         path: Option<PathName>,
         read_at: Timestamp,
     },
+    Examined {
+        path: PathName,
+        examination: crate::core::Examination,
+    },
 }
 
 struct Engine {
@@ -103,6 +110,7 @@ struct Engine {
     events: mpsc::Sender<Event>,
     sinks: Box<dyn AlertSink>,
     clock: Arc<dyn Clock>,
+    examiner: Arc<dyn crate::examine::Examiner>,
     /// The API's bound address: alert links point there unless configured.
     listen: Option<std::net::SocketAddr>,
     watcher: Option<tokio::task::JoinHandle<()>>,
@@ -158,6 +166,7 @@ pub async fn run_with(
             shared.metrics.clone(),
         ),
         clock: adapters.clock,
+        examiner: adapters.examiner,
         plan: first.clone(),
         plans: plans.clone(),
         shared,
@@ -339,6 +348,14 @@ impl Engine {
                 path,
                 read_at,
             },
+            Event::Examined { path, examination } => {
+                self.shared
+                    .metrics
+                    .path_examination_packets_total
+                    .with_label_values(&[path.as_str()])
+                    .inc_by(u64::from(examination.packets));
+                Input::PathExamined { path, examination }
+            }
         };
         self.driver.feed(self.clock.now(), input);
         self.drain(None);
@@ -422,6 +439,7 @@ impl Engine {
                     reason,
                     ..
                 } => self.actuate(group, from, to, reason),
+                Effect::ExaminePath { path } => self.examine(path),
                 Effect::AlertsDue {
                     alerts,
                     lease_until,
@@ -567,6 +585,22 @@ impl Engine {
                 Err(e) => Some(format!("the route change task failed: {e}")),
             };
             let _ = events.send(Event::Actuated { group, to, error }).await;
+        });
+    }
+
+    fn examine(&self, path: PathName) {
+        let plan = self.plan.clone();
+        let examiner = self.examiner.clone();
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let examination = match crate::examine::target_of(&plan, path.as_str()).await {
+                Ok((destination, source)) => examiner.examine(destination, source).await,
+                Err(why) => crate::core::Examination {
+                    error: Some(why),
+                    ..Default::default()
+                },
+            };
+            let _ = events.send(Event::Examined { path, examination }).await;
         });
     }
 

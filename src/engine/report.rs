@@ -61,8 +61,20 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
             if *to == PathState::Down {
                 tracing::warn!(%path, %from, %to, %reason, "path down");
             } else {
+                metrics.set_diagnosis(p, None);
                 tracing::info!(%path, %from, %to, %reason, "path {to}");
             }
+        }
+        Effect::ExaminePath { path } => {
+            metrics
+                .path_examinations_total
+                .with_label_values(&[path.as_str()])
+                .inc();
+            tracing::info!(%path, "examining the path (packet sizes, hops)");
+        }
+        Effect::PathDiagnosed { path, diagnosis } => {
+            metrics.set_diagnosis(path.as_str(), Some(diagnosis));
+            tracing::warn!(%path, kind = %diagnosis.kind, diagnosis = %diagnosis.summary, "path diagnosed");
         }
         Effect::RouteChangeRequested {
             group,

@@ -16,6 +16,8 @@ pub struct PathView {
     pub reason: String,
     /// Since when (Unix ms).
     pub since_ms: u64,
+    /// While down: what is broken, with the evidence.
+    pub diagnosis: Option<crate::core::Diagnosis>,
 }
 
 /// One group as the status API shows it.
@@ -99,6 +101,7 @@ pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize
             state: s.map_or(PathState::Unknown, |s| s.state).as_str(),
             reason: s.map_or_else(|| "not planned".into(), |s| s.reason.to_string()),
             since_ms: s.map_or(0, |s| s.since.0),
+            diagnosis: s.and_then(|s| s.diagnosis.clone()),
         }
     };
     let groups = core

@@ -40,6 +40,18 @@ pub struct Metrics {
     pub path_state: IntGaugeVec,
     /// One-hot active path per group.
     pub group_active_path: IntGaugeVec,
+    /// The largest echo payload that passed a down path's last examination.
+    pub path_max_passing_payload: IntGaugeVec,
+    /// One-hot diagnosis of a down path (all 0 while it is not down).
+    pub path_diagnosis: IntGaugeVec,
+    /// The last hop that answered a down path's trace (one series per path).
+    pub path_last_hop: IntGaugeVec,
+    /// Examinations of paths, and the packets they sent.
+    pub path_examinations_total: IntCounterVec,
+    /// Packets sent by examinations of paths.
+    pub path_examination_packets_total: IntCounterVec,
+    /// Each path's `path_last_hop` labels, so a new hop replaces the old.
+    pub last_hops: std::sync::Mutex<std::collections::BTreeMap<String, [String; 2]>>,
     /// Route moves by group, from, to and reason.
     pub failovers_total: IntCounterVec,
     /// 1 while a group is frozen by its flap guard.
@@ -155,6 +167,47 @@ impl Metrics {
                 &["path", "state"],
             )
             .expect("valid metric"),
+            path_max_passing_payload: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_path_max_passing_payload_bytes",
+                    "Largest don't-fragment echo payload that passed the down path's last examination (absent when every size passed or none did).",
+                ),
+                &["path"],
+            )
+            .expect("valid metric"),
+            path_diagnosis: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_path_diagnosis",
+                    "What is broken on a down path: 1 for the current kind (router_or_link, beyond_router, large_packet_loss, mtu_limit, lossy, checks_only, unknown), 0 otherwise.",
+                ),
+                &["path", "kind"],
+            )
+            .expect("valid metric"),
+            path_last_hop: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_path_last_answering_hop_info",
+                    "The last hop that answered the down path's trace, and its TTL (1; one series per path).",
+                ),
+                &["path", "hop", "ttl"],
+            )
+            .expect("valid metric"),
+            path_examinations_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_path_examinations_total",
+                    "Examinations (packet-size ladder and trace) of down paths, at most one a minute per path.",
+                ),
+                &["path"],
+            )
+            .expect("valid metric"),
+            path_examination_packets_total: IntCounterVec::new(
+                Opts::new(
+                    "gwanje_path_examination_packets_total",
+                    "Packets the examinations of a path sent.",
+                ),
+                &["path"],
+            )
+            .expect("valid metric"),
+            last_hops: std::sync::Mutex::default(),
             group_active_path: IntGaugeVec::new(
                 Opts::new(
                     "gwanje_group_active_path",
@@ -298,6 +351,11 @@ impl Metrics {
             Box::new(m.reloads_total.clone()),
             Box::new(m.path_up.clone()),
             Box::new(m.path_state.clone()),
+            Box::new(m.path_max_passing_payload.clone()),
+            Box::new(m.path_diagnosis.clone()),
+            Box::new(m.path_last_hop.clone()),
+            Box::new(m.path_examinations_total.clone()),
+            Box::new(m.path_examination_packets_total.clone()),
             Box::new(m.group_active_path.clone()),
             Box::new(m.failovers_total.clone()),
             Box::new(m.group_frozen.clone()),
@@ -325,6 +383,36 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(self: &Arc<Self>) -> String {
         Self::render_chunks(self.clone()).collect()
+    }
+
+    /// Shows `diagnosis` for `path` (`None`: the path is not down).
+    pub fn set_diagnosis(&self, path: &str, diagnosis: Option<&crate::core::Diagnosis>) {
+        for k in crate::core::DiagnosisKind::ALL {
+            let on = diagnosis.is_some_and(|d| d.kind == k);
+            self.path_diagnosis
+                .with_label_values(&[path, k.as_str()])
+                .set(i64::from(on));
+        }
+        match diagnosis.and_then(|d| d.max_passing_payload) {
+            Some(b) => self
+                .path_max_passing_payload
+                .with_label_values(&[path])
+                .set(i64::from(b)),
+            None => {
+                let _ = self.path_max_passing_payload.remove_label_values(&[path]);
+            }
+        }
+        let mut hops = self.last_hops.lock().expect("last hops lock");
+        if let Some([hop, ttl]) = hops.remove(path) {
+            let _ = self.path_last_hop.remove_label_values(&[path, &hop, &ttl]);
+        }
+        if let Some((ttl, hop)) = diagnosis.and_then(|d| d.last_hop.clone()) {
+            let ttl = ttl.to_string();
+            self.path_last_hop
+                .with_label_values(&[path, &hop, &ttl])
+                .set(1);
+            hops.insert(path.to_string(), [hop, ttl]);
+        }
     }
 
     /// Counts an identity run's requests and mismatches for `target`.

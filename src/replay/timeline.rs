@@ -31,6 +31,13 @@ pub fn effect(e: &Effect) -> Option<String> {
         Effect::PathChanged {
             path, to, reason, ..
         } => format!("path {path} is {to}: {reason}"),
+        Effect::ExaminePath { path } => format!("examining path {path} (packet sizes, hops)"),
+        Effect::PathDiagnosed { path, diagnosis } => {
+            format!(
+                "path {path} diagnosed ({}): {}",
+                diagnosis.kind, diagnosis.summary
+            )
+        }
         Effect::RouteChangeRequested {
             group,
             from,
@@ -149,6 +156,10 @@ pub fn input(i: &Input) -> Option<String> {
             format!("the journal is failing ({dropped} records dropped)")
         }
         Input::JournalRecovered => "the journal writes again".into(),
+        Input::PathExamined { path, examination } => format!(
+            "path {path} examined towards {}: {} packets",
+            examination.destination, examination.packets
+        ),
         _ => return None,
     })
 }

@@ -121,6 +121,38 @@ impl Pager {
     }
 }
 
+/// An examiner for a dead link: nothing answers any size or TTL.
+#[derive(Clone, Default)]
+struct Silence(Arc<Mutex<u32>>);
+
+impl gwanje::examine::Examiner for Silence {
+    fn examine(
+        &self,
+        destination: std::net::IpAddr,
+        _source: gwanje::plan::Source,
+    ) -> BoxFuture<'static, gwanje::core::Examination> {
+        *self.0.lock().unwrap() += 1;
+        Box::pin(async move {
+            gwanje::core::Examination {
+                destination: destination.to_string(),
+                ladder: vec![gwanje::core::Rung {
+                    payload: 64,
+                    sent: 2,
+                    received: 0,
+                    frag_needed: None,
+                }],
+                hops: vec![gwanje::core::Hop {
+                    ttl: 1,
+                    small: None,
+                    large: None,
+                }],
+                packets: 4,
+                error: None,
+            }
+        })
+    }
+}
+
 /// Unix-ms time that follows tokio's (paused) clock.
 struct Virtual(tokio::time::Instant);
 
@@ -135,6 +167,7 @@ struct Rig {
     world: World,
     routes: Routes,
     pager: Pager,
+    examiner: Silence,
     commands: mpsc::Sender<Command>,
     _plans: watch::Sender<Arc<Plan>>,
     _dir: ConfigDir,
@@ -171,6 +204,7 @@ fn start_with(
     let routes = Routes::default();
     *routes.current.lock().unwrap() = kernel.map(str::to_string);
     let pager = Pager::default();
+    let examiner = Silence::default();
     let (plans, plans_rx) = watch::channel(plan);
     let (commands, commands_rx) = mpsc::channel(8);
     let shared = Shared {
@@ -184,6 +218,7 @@ fn start_with(
         alerts: Box::new(pager.clone()),
         clock: Arc::new(Virtual(tokio::time::Instant::now())),
         listen: None,
+        examiner: Arc::new(examiner.clone()),
     };
     let engine = tokio::spawn(gwanje::engine::run_with(
         plans_rx,
@@ -197,6 +232,7 @@ fn start_with(
         world,
         routes,
         pager,
+        examiner,
         commands,
         _plans: plans,
         _dir: dir,
@@ -251,6 +287,17 @@ async fn a_dead_router_moves_the_route_within_the_detection_time_and_pages() {
     let names = rig.pager.names();
     assert!(names.contains(&"FailoverExecuted".to_string()), "{names:?}");
     assert!(names.contains(&"PathDown".to_string()), "{names:?}");
+    // The path was examined once, and the page says which box and why.
+    assert_eq!(*rig.examiner.0.lock().unwrap(), 1);
+    let described = rig.pager.0.lock().unwrap().iter().rev().find_map(|a| {
+        (a.labels["alertname"] == "PathDown").then(|| a.annotations["description"].clone())
+    });
+    let described = described.unwrap();
+    assert!(
+        described.contains("Diagnosis (router_or_link): path a's router or the link to it")
+            && described.contains("no hop answers"),
+        "{described}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -362,6 +362,19 @@ impl AlertBook {
     /// Updates alerts from one core effect.
     pub fn apply(&mut self, now: Timestamp, effect: &Effect) {
         match effect {
+            Effect::PathDiagnosed { path, diagnosis } => {
+                let p = path.as_str();
+                let id = alert_id("PathDown", &labels(&[("path", p)]));
+                if let Some(a) = self.alerts.get_mut(&id).filter(|a| a.firing()) {
+                    a.description = format!(
+                        "Path {p} is down. Diagnosis ({kind}): {what}. Groups that used it have been moved to a healthy path if one exists; checks behind it are muted as consequences. Runbook section: \"{kind}\".",
+                        kind = diagnosis.kind,
+                        what = diagnosis.summary
+                    );
+                    // The on-call engineer gets the diagnosis now, not at the next re-send.
+                    a.last_sent = None;
+                }
+            }
             Effect::PathChanged {
                 path, to, reason, ..
             } => {

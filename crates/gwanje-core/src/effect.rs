@@ -81,6 +81,13 @@ pub enum Input {
     },
     /// The journal writes again.
     JournalRecovered,
+    /// The engine examined a path the core asked about (`ExaminePath`).
+    PathExamined {
+        /// The path.
+        path: PathName,
+        /// What the examination found.
+        examination: super::diagnosis::Examination,
+    },
 }
 
 /// Why a group's route is being moved.
@@ -163,6 +170,19 @@ pub enum Effect {
         reason: PathReason,
         /// When.
         at: Timestamp,
+    },
+    /// The engine must examine the path (packet-size ladder, trace) and
+    /// answer with `PathExamined`; asked at most once a minute per path.
+    ExaminePath {
+        /// The path.
+        path: PathName,
+    },
+    /// A down path's diagnosis changed.
+    PathDiagnosed {
+        /// The path.
+        path: PathName,
+        /// What is broken, with the evidence.
+        diagnosis: super::diagnosis::Diagnosis,
     },
     /// The actuator must move the group's route; answer with `RouteChangeCompleted`.
     RouteChangeRequested {

@@ -9,6 +9,7 @@
 
 mod alerts;
 mod config;
+mod diagnosis;
 mod effect;
 mod findings;
 mod group;
@@ -22,6 +23,7 @@ mod types;
 
 pub use alerts::{ALERT_NAMES, AckError, Alert, AlertBook, AlertPolicy, Severity, alert_id};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
+pub use diagnosis::{Diagnosis, DiagnosisKind, EXAMINE_EVERY_MS, Examination, Hop, Rung};
 pub use effect::{Effect, Input, SwitchReason};
 pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};

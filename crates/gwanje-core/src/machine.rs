@@ -174,6 +174,13 @@ impl Core {
                 self.alerts.resolve(now, "JournalWriteFailing", &[]);
                 false
             }
+            Input::PathExamined { path, examination } => {
+                if let Some(status) = self.paths.get_mut(&path) {
+                    status.examination = Some(examination);
+                    rediagnose(&path, status, &mut out);
+                }
+                false
+            }
             Input::ReloadRejected { errors } => {
                 self.alerts.fire(
                     now,
@@ -448,6 +455,24 @@ impl Core {
                     at: now,
                 });
             }
+            if to != PathState::Down {
+                status.diagnosis = None;
+            } else {
+                // A new incident needs fresh evidence, unless the last
+                // examination is recent enough to be it.
+                if from != PathState::Down && examination_due(status, now) {
+                    status.examination = None;
+                }
+                rediagnose(name, status, out);
+            }
+        }
+        // Examined when it goes down, and again at most once a minute while
+        // it stays down (a repair or a new fault changes the evidence).
+        for (name, status) in self.paths.iter_mut() {
+            if status.state == PathState::Down && examination_due(status, now) {
+                status.examined_at = Some(now);
+                out.push(Effect::ExaminePath { path: name.clone() });
+            }
         }
         for g in self.groups.values_mut() {
             g.decide(now, &self.paths, &state, out);
@@ -460,5 +485,28 @@ impl Core {
                 g.next_deadline(now, &self.paths),
             );
         }
+    }
+}
+
+/// Whether the core may ask for another examination of the path.
+fn examination_due(status: &PathStatus, now: Timestamp) -> bool {
+    status
+        .examined_at
+        .is_none_or(|t| now.since(t) >= super::diagnosis::EXAMINE_EVERY_MS)
+}
+
+/// Diagnoses a down path again from its reason and latest examination;
+/// says so when the diagnosis changed.
+fn rediagnose(name: &PathName, status: &mut PathStatus, out: &mut Vec<Effect>) {
+    if status.state != PathState::Down {
+        return;
+    }
+    let d = super::diagnosis::diagnose(name.as_str(), &status.reason, status.examination.as_ref());
+    if status.diagnosis.as_ref() != Some(&d) {
+        status.diagnosis = Some(d.clone());
+        out.push(Effect::PathDiagnosed {
+            path: name.clone(),
+            diagnosis: d,
+        });
     }
 }

@@ -142,6 +142,15 @@ pub struct PathStatus {
     /// Packet loss through it over the quality window.
     #[serde(default)]
     pub quality: super::quality::Quality,
+    /// What is broken, while it is down.
+    #[serde(default)]
+    pub diagnosis: Option<super::diagnosis::Diagnosis>,
+    /// The latest examination of it.
+    #[serde(default)]
+    pub examination: Option<super::diagnosis::Examination>,
+    /// When the core last asked for an examination.
+    #[serde(default)]
+    pub examined_at: Option<Timestamp>,
 }
 
 impl PathStatus {
@@ -153,6 +162,9 @@ impl PathStatus {
             since: now,
             last_down: None,
             quality: Default::default(),
+            diagnosis: None,
+            examination: None,
+            examined_at: None,
         }
     }
 

@@ -884,3 +884,75 @@ fn a_slow_check_still_failing_through_a_dead_standby_is_not_called_the_service()
     );
     assert!(sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })) >= 1);
 }
+
+#[test]
+fn a_down_path_is_examined_once_a_minute_and_its_alert_carries_the_diagnosis() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
+    let examined = |sim: &Sim| {
+        sim.count(|e| matches!(e, Effect::ExaminePath { path } if path.as_str() == "a"))
+    };
+    sim.check_ok.insert(("web", "a"), false);
+    sim.run(5);
+    assert_eq!(examined(&sim), 1, "asked once when the path went down");
+    let diagnosis = |sim: &Sim| sim.core.paths()[&PathName::new("a")].diagnosis.clone();
+    assert_eq!(diagnosis(&sim).unwrap().kind, DiagnosisKind::Unknown);
+    let rung = |payload, received| Rung {
+        payload,
+        sent: 2,
+        received,
+        frag_needed: None,
+    };
+    let hop = |ttl, small: Option<&str>, large: Option<&str>| Hop {
+        ttl,
+        small: small.map(Into::into),
+        large: large.map(Into::into),
+    };
+    sim.feed(
+        Timestamp(sim.now),
+        Input::PathExamined {
+            path: PathName::new("a"),
+            examination: Examination {
+                destination: "198.18.100.1".into(),
+                ladder: vec![rung(64, 2), rung(1300, 2), rung(1400, 0)],
+                hops: vec![
+                    hop(1, Some("198.18.1.1"), Some("198.18.1.1")),
+                    hop(2, Some("198.18.100.1"), None),
+                ],
+                packets: 10,
+                error: None,
+            },
+        },
+    );
+    sim.drain();
+    let d = diagnosis(&sim).unwrap();
+    assert_eq!(
+        (d.kind, d.max_passing_payload),
+        (DiagnosisKind::LargePacketLoss, Some(1300))
+    );
+    let alert = sim
+        .core
+        .alerts()
+        .find(|a| a.name == "PathDown" && a.firing())
+        .unwrap();
+    assert!(
+        alert.description.contains("Diagnosis (large_packet_loss)"),
+        "{}",
+        alert.description
+    );
+    assert!(
+        alert
+            .description
+            .contains("large packets die after 198.18.1.1"),
+        "{}",
+        alert.description
+    );
+    // Bounded: no second examination within the minute, one after it.
+    sim.run(590);
+    assert_eq!(examined(&sim), 1);
+    sim.run(20);
+    assert_eq!(examined(&sim), 2);
+    // Back up: no diagnosis.
+    sim.check_ok.insert(("web", "a"), true);
+    sim.run(50);
+    assert_eq!(diagnosis(&sim), None);
+}

@@ -594,7 +594,9 @@ impl Engine {
         let events = self.events.clone();
         tokio::spawn(async move {
             let examination = match crate::examine::target_of(&plan, path.as_str()).await {
-                Ok((destination, source)) => examiner.examine(destination, source).await,
+                Ok((destination, gateway, source)) => {
+                    examiner.examine(destination, gateway, source).await
+                }
                 Err(why) => crate::core::Examination {
                     error: Some(why),
                     ..Default::default()

@@ -58,6 +58,8 @@ pub struct AlertView {
     pub labels: std::collections::BTreeMap<String, String>,
     /// One line.
     pub summary: String,
+    /// What it means and what to do, with the evidence.
+    pub description: String,
     /// Since when (Unix ms).
     pub starts_at_ms: u64,
     /// Who acknowledged it.
@@ -74,6 +76,7 @@ impl From<&crate::core::Alert> for AlertView {
             severity: a.severity.as_str(),
             labels: a.labels.clone(),
             summary: a.summary.clone(),
+            description: a.description.clone(),
             starts_at_ms: a.starts_at.0,
             acknowledged_by: a.acknowledged.as_ref().map(|(by, _)| by.clone()),
             escalated: a.escalated,

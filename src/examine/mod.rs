@@ -16,15 +16,25 @@ use crate::plan::{Plan, ProbeSpec, Source};
 
 /// Runs examinations; tests can answer from a model instead.
 pub trait Examiner: Send + Sync + 'static {
-    /// Examines the path `source` selects towards `destination`.
-    fn examine(&self, destination: IpAddr, source: Source) -> BoxFuture<'static, Examination>;
+    /// Examines the path `source` selects (first hop `gateway`) towards `destination`.
+    fn examine(
+        &self,
+        destination: IpAddr,
+        gateway: IpAddr,
+        source: Source,
+    ) -> BoxFuture<'static, Examination>;
 }
 
 /// Examines with real packets (a raw ICMP socket: CAP_NET_RAW).
 pub struct NetExaminer;
 
 impl Examiner for NetExaminer {
-    fn examine(&self, destination: IpAddr, source: Source) -> BoxFuture<'static, Examination> {
+    fn examine(
+        &self,
+        destination: IpAddr,
+        gateway: IpAddr,
+        source: Source,
+    ) -> BoxFuture<'static, Examination> {
         Box::pin(async move {
             let IpAddr::V4(v4) = destination else {
                 return Examination {
@@ -33,7 +43,11 @@ impl Examiner for NetExaminer {
                     ..Examination::default()
                 };
             };
-            tokio::task::spawn_blocking(move || raw::examine(v4, &source))
+            let gateway = match gateway {
+                IpAddr::V4(g) => Some(g),
+                IpAddr::V6(_) => None,
+            };
+            tokio::task::spawn_blocking(move || raw::examine(v4, gateway, &source))
                 .await
                 .unwrap_or_else(|e| Examination {
                     destination: destination.to_string(),
@@ -45,9 +59,9 @@ impl Examiner for NetExaminer {
 }
 
 /// Where to examine `path` towards: the host of the first check of a group
-/// using it (an ICMP check's host first, since it is a bare address), and
-/// the binding that sends packets through the path.
-pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, Source), String> {
+/// using it (an ICMP check's host first, since it is a bare address), the
+/// path's gateway, and the binding that sends packets through the path.
+pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Source), String> {
     let spec = plan
         .paths
         .iter()
@@ -89,14 +103,15 @@ pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, Source), Stri
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_string();
+    let gateway = spec.gateway;
     if let Ok(ip) = host.parse() {
-        return Ok((ip, source));
+        return Ok((ip, gateway, source));
     }
     let mut addrs = tokio::net::lookup_host((host.as_str(), 0))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?;
     addrs
         .next()
-        .map(|a| (a.ip(), source))
+        .map(|a| (a.ip(), gateway, source))
         .ok_or_else(|| format!("{host} has no address"))
 }

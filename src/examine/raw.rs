@@ -24,7 +24,7 @@ const PER_RUNG: u8 = 2;
 /// The highest TTL the trace tries.
 pub const MAX_TTL: u8 = 8;
 /// The most packets one examination sends.
-pub const MAX_PACKETS: u32 = LADDER.len() as u32 * PER_RUNG as u32 + MAX_TTL as u32 * 2;
+pub const MAX_PACKETS: u32 = LADDER.len() as u32 * PER_RUNG as u32 + MAX_TTL as u32 * 2 + 1;
 /// How long each step waits for its answers.
 const WAIT: Duration = Duration::from_millis(300);
 
@@ -52,13 +52,14 @@ impl Answer {
     }
 }
 
-/// Examines the path to `destination` that `source` selects.
-pub fn examine(destination: Ipv4Addr, source: &Source) -> Examination {
+/// Examines the path to `destination` that `source` selects; `gateway` is
+/// its first hop.
+pub fn examine(destination: Ipv4Addr, gateway: Option<Ipv4Addr>, source: &Source) -> Examination {
     let mut exam = Examination {
         destination: destination.to_string(),
         ..Examination::default()
     };
-    let mut probe = match Prober::open(destination, source) {
+    let mut probe = match Prober::open(source) {
         Ok(p) => p,
         Err(e) => {
             exam.error = Some(format!(
@@ -69,7 +70,7 @@ pub fn examine(destination: Ipv4Addr, source: &Source) -> Examination {
     };
     let mut first_failing = None;
     for payload in LADDER {
-        let answers = probe.round(&vec![(payload, 64); PER_RUNG as usize]);
+        let answers = probe.round(&vec![(destination, payload, 64); PER_RUNG as usize]);
         let received = answers
             .iter()
             .filter(|a| matches!(a, Some(Answer::Reply(_))))
@@ -90,16 +91,29 @@ pub fn examine(destination: Ipv4Addr, source: &Source) -> Examination {
     }
     let large = first_failing.unwrap_or(LADDER[LADDER.len() - 1]);
     for ttl in 1..=MAX_TTL {
-        let answers = probe.round(&[(LADDER[0], ttl), (large, ttl)]);
+        let mut answers = probe.round(&[(destination, LADDER[0], ttl), (destination, large, ttl)]);
+        // A router that cannot forward answers with ICMP errors, which it
+        // rate-limits (Linux: one a second), and the checks through it
+        // spend that budget; its own address still answers an echo.
+        if ttl == 1
+            && answers[0].is_none()
+            && let Some(gw) = gateway
+        {
+            answers[0] =
+                probe.round(&[(gw, LADDER[0], 64)])[0].filter(|a| matches!(a, Answer::Reply(_)));
+        }
         let name = |a: Option<Answer>| a.map(|a| a.from().to_string());
         exam.hops.push(Hop {
             ttl,
             small: name(answers[0]),
             large: name(answers[1]),
         });
-        // The destination answered the small packet: nothing lies beyond.
-        if matches!(answers[0], Some(Answer::Reply(_))) {
-            break;
+        // The destination answered, or a hop said it cannot reach it:
+        // nothing further along would answer anything else.
+        match answers[0] {
+            Some(Answer::Reply(from)) if from == destination => break,
+            Some(Answer::Unreachable(_)) => break,
+            _ => {}
         }
     }
     exam.packets = probe.sent;
@@ -110,14 +124,13 @@ static IDENT: AtomicU16 = AtomicU16::new(0);
 
 struct Prober {
     socket: Socket,
-    destination: Ipv4Addr,
     ident: u16,
     seq: u16,
     sent: u32,
 }
 
 impl Prober {
-    fn open(destination: Ipv4Addr, source: &Source) -> std::io::Result<Self> {
+    fn open(source: &Source) -> std::io::Result<Self> {
         let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4))?;
         if let Some(mark) = source.mark {
             socket.set_mark(mark)?;
@@ -136,21 +149,20 @@ impl Prober {
             .wrapping_add(IDENT.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37));
         Ok(Prober {
             socket,
-            destination,
             ident,
             seq: 0,
             sent: 0,
         })
     }
 
-    /// Sends one echo per `(payload, ttl)` and waits for their answers.
-    fn round(&mut self, echoes: &[(u16, u8)]) -> Vec<Option<Answer>> {
+    /// Sends one echo per `(destination, payload, ttl)` and waits for their answers.
+    fn round(&mut self, echoes: &[(Ipv4Addr, u16, u8)]) -> Vec<Option<Answer>> {
         let mut seqs = Vec::with_capacity(echoes.len());
-        for &(payload, ttl) in echoes {
+        for &(destination, payload, ttl) in echoes {
             self.seq = self.seq.wrapping_add(1);
             seqs.push(self.seq);
             let packet = echo_request(self.ident, self.seq, payload);
-            let to = SocketAddrV4::new(self.destination, 0);
+            let to = SocketAddrV4::new(destination, 0);
             let _ = self.socket.set_ttl_v4(u32::from(ttl));
             // A refused send (no route, EMSGSIZE) is an unanswered echo.
             let _ = self.socket.send_to(&packet, &to.into());

@@ -293,6 +293,14 @@ impl Testbed {
         for r in [Router::A, Router::B] {
             let ns = self.router(r);
             ns.sysctl("net.ipv4.ip_forward=1")?;
+            // Linux sends one "time exceeded" a second per destination, and
+            // the checks through a broken router spend that on their own
+            // echoes: the examination's trace would see the router only by
+            // luck. Real routers rate-limit too (the diagnosis then falls
+            // back on the gateway's own echo); the testbed's answer every
+            // time. ("Unreachable" has its own limit, route.error_cost,
+            // which is host-wide and left alone.)
+            ns.sysctl("net.ipv4.icmp_ratelimit=0")?;
             ns.ip(&["route", "add", SERVICE_PREFIX, "via", r.next_hop()])?;
         }
         self.client

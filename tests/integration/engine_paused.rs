@@ -129,6 +129,7 @@ impl gwanje::examine::Examiner for Silence {
     fn examine(
         &self,
         destination: std::net::IpAddr,
+        _gateway: std::net::IpAddr,
         _source: gwanje::plan::Source,
     ) -> BoxFuture<'static, gwanje::core::Examination> {
         *self.0.lock().unwrap() += 1;

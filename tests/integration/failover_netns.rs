@@ -27,6 +27,7 @@ const AUTO: &str = "{mode: auto, after: 2s}";
 /// and a half (the benchmark measures it properly).
 fn fails_over(failure: Failure) -> Rig {
     let rig = Rig::start(AUTO);
+    count_examination_packets(&rig);
     let payload = failure.meter_payload();
     let traffic =
         Traffic::start(&rig.bed().client, Duration::from_secs(30), payload).expect("traffic meter");
@@ -56,6 +57,68 @@ fn fails_over(failure: Failure) -> Rig {
     rig
 }
 
+/// Counts, in the client namespace, the echo requests an examination sends:
+/// the trace's (TTL 8 or less) and the ladder's sizes no check uses.
+fn count_examination_packets(rig: &Rig) {
+    let client = &rig.bed().client;
+    client
+        .nft_rule(
+            "gwj_trace",
+            "output",
+            "icmp type echo-request ip ttl < 9 counter",
+        )
+        .expect("trace counter");
+    client
+        .nft_rule(
+            "gwj_ladder",
+            "output",
+            "ip ttl > 8 icmp type echo-request meta length { 92, 540, 1028, 1228, 1328, 1428 } counter",
+        )
+        .expect("ladder counter");
+}
+
+/// Packets the counters of [`count_examination_packets`] saw: (trace, ladder).
+fn examination_packets(rig: &Rig) -> (u64, u64) {
+    let count = |table: &str| {
+        let listed = rig
+            .bed()
+            .client
+            .exec(&["nft", "list", "table", "inet", table])
+            .expect("nft list");
+        listed
+            .split("packets ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no counter in {listed}"))
+    };
+    (count("gwj_trace"), count("gwj_ladder"))
+}
+
+/// Waits for the primary's diagnosis to be `kind`; returns it.
+fn diagnosed(rig: &Rig, kind: &str) -> serde_json::Value {
+    let s = rig.wait_status(Duration::from_secs(15), kind, |s| {
+        s["groups"][0]["paths"][0]["diagnosis"]["kind"] == kind
+    });
+    let d = s["groups"][0]["paths"][0]["diagnosis"].clone();
+    eprintln!("diagnosis: {d}");
+    d
+}
+
+/// The description of the primary's PathDown alert, from the status API.
+fn path_down_description(rig: &Rig) -> String {
+    let s = rig.status();
+    s["alerts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|a| a["name"] == "PathDown" && a["labels"]["path"] == "primary")
+        })
+        .and_then(|a| a["description"].as_str())
+        .unwrap_or_else(|| panic!("no PathDown for primary: {s:#}"))
+        .to_string()
+}
+
 #[test]
 fn a_far_side_link_cut_while_the_router_still_answers() {
     if !available() {
@@ -70,7 +133,31 @@ fn a_far_side_link_cut_while_the_router_still_answers() {
         reason.contains("checks failing only through this path"),
         "router A still answers: {reason}"
     );
+    let d = diagnosed(&rig, "beyond_router");
+    assert_eq!(d["last_hop"], serde_json::json!([1, GW_A]), "{d}");
+    let described = path_down_description(&rig);
+    assert!(
+        described.contains("beyond path primary's router (its far side or upstream)")
+            && described.contains(&format!("the last hop to answer is {GW_A} (TTL 1)")),
+        "{described}"
+    );
     let m = expo::parse(&rig.metrics());
+    assert_eq!(
+        expo::value(
+            &m,
+            "gwanje_path_diagnosis",
+            &[("path", "primary"), ("kind", "beyond_router")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        expo::value(
+            &m,
+            "gwanje_path_last_answering_hop_info",
+            &[("path", "primary"), ("hop", GW_A)]
+        ),
+        Some(1.0)
+    );
     let failovers = [
         ("group", "services"),
         ("from", "primary"),
@@ -150,6 +237,20 @@ fn c_client_link_to_router_a_goes_down() {
         s["groups"][0]["paths"][0]["reason"], "router unreachable",
         "{s:#}"
     );
+    let d = diagnosed(&rig, "router_or_link");
+    assert!(
+        d["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains("path primary's router or the link to it")),
+        "{d}"
+    );
+    // The examination's answer arrives after the first diagnosis.
+    rig.wait_status(Duration::from_secs(15), "no hop answers", |s| {
+        s["groups"][0]["paths"][0]["diagnosis"]["summary"]
+            .as_str()
+            .is_some_and(|t| t.contains("no hop answers"))
+    });
+    assert!(path_down_description(&rig).contains("Diagnosis (router_or_link)"));
 }
 
 #[test]
@@ -169,6 +270,59 @@ fn h_large_packets_dropped_while_small_pings_pass() {
     assert!(
         reason.contains("svc/icmp-large") && !reason.contains("svc/icmp,"),
         "{reason}"
+    );
+    // Packets of 1,400 bytes and more die: payloads up to 1,371 bytes pass.
+    // The ladder's boundary is within one of its steps of that.
+    let d = diagnosed(&rig, "large_packet_loss");
+    let max = d["max_passing_payload"].as_u64().expect("a boundary");
+    let ladder = gwanje::examine::LADDER;
+    let step_above = ladder.iter().find(|p| u64::from(**p) > max).copied();
+    assert!(
+        max <= 1371 && step_above.is_some_and(|s| u64::from(s) > 1371),
+        "boundary {max}: {d}"
+    );
+    assert_eq!(d["last_hop"][1], GW_A, "{d}");
+    let described = path_down_description(&rig);
+    assert!(
+        described.contains("Diagnosis (large_packet_loss)")
+            && described.contains(&format!("large packets die after {GW_A} (TTL 1)")),
+        "{described}"
+    );
+    let m = expo::parse(&rig.metrics());
+    assert_eq!(
+        expo::value(
+            &m,
+            "gwanje_path_max_passing_payload_bytes",
+            &[("path", "primary")]
+        ),
+        Some(max as f64)
+    );
+    // Bounded: one examination in the first minute, and no more packets
+    // than it may send, counted on the wire.
+    assert_eq!(
+        expo::value(&m, "gwanje_path_examinations_total", &[("path", "primary")]),
+        Some(1.0)
+    );
+    let (trace, ladder_packets) = examination_packets(&rig);
+    eprintln!("examination packets on the wire: trace {trace}, ladder {ladder_packets}");
+    let sent = expo::value(
+        &m,
+        "gwanje_path_examination_packets_total",
+        &[("path", "primary")],
+    )
+    .unwrap();
+    assert!(
+        trace + ladder_packets <= sent as u64,
+        "counted {trace}+{ladder_packets}, reported {sent}"
+    );
+    assert!(sent as u32 <= gwanje::examine::MAX_PACKETS, "{sent}");
+    assert_eq!(
+        ladder_packets, 12,
+        "six sizes no check uses, two echoes each"
+    );
+    assert!(
+        (2..=2 * u64::from(gwanje::examine::MAX_TTL)).contains(&trace),
+        "{trace}"
     );
 }
 
@@ -197,8 +351,8 @@ fn d_service_down_everywhere_does_not_switch() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|p| p["state"] == "up"),
-        "{s:#}"
+            .all(|p| p["state"] == "up" && p["diagnosis"].is_null()),
+        "a service failure is no path's diagnosis: {s:#}"
     );
 }
 

@@ -61,6 +61,7 @@ pub struct Examination {
 
 /// The closed set of diagnoses (the `kind` label of `gwanje_path_diagnosis`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DiagnosisKind {
     /// The router does not answer: the router or the link to it.
     RouterOrLink,
@@ -142,7 +143,7 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
     }
     let hop = |d: &Diagnosis| match &d.last_hop {
         Some((ttl, addr)) => format!("the last hop to answer is {addr} (TTL {ttl})"),
-        None => "no hop answers".to_string(),
+        None => "no hop answers (or every hop rate-limits its ICMP errors)".to_string(),
     };
     if *reason == PathReason::RouterDown {
         d.kind = DiagnosisKind::RouterOrLink;
@@ -190,6 +191,8 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
             );
         } else {
             d.kind = DiagnosisKind::LargePacketLoss;
+            // Where large packets stop is the hop that matters.
+            d.last_hop = large_hop(&e.hops);
             let large = large_hop(&e.hops).map_or_else(
                 || "no hop answers a large packet".to_string(),
                 |(ttl, a)| format!("large packets die after {a} (TTL {ttl})"),

@@ -75,8 +75,8 @@ pub fn examine(destination: Ipv4Addr, gateway: Option<Ipv4Addr>, source: &Source
             .iter()
             .filter(|a| matches!(a, Some(Answer::Reply(_))))
             .count() as u8;
-        let frag_needed = answers.iter().find_map(|a| match a {
-            Some(Answer::FragNeeded(_, mtu)) => Some(*mtu),
+        let refused = answers.iter().find_map(|a| match a {
+            Some(Answer::FragNeeded(by, mtu)) => Some((*mtu, by.to_string())),
             _ => None,
         });
         if received == 0 && first_failing.is_none() {
@@ -86,7 +86,8 @@ pub fn examine(destination: Ipv4Addr, gateway: Option<Ipv4Addr>, source: &Source
             payload,
             sent: PER_RUNG,
             received,
-            frag_needed,
+            frag_needed: refused.as_ref().map(|(mtu, _)| *mtu),
+            refused_by: refused.map(|(_, by)| by),
         });
     }
     let large = first_failing.unwrap_or(LADDER[LADDER.len() - 1]);

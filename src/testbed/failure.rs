@@ -24,6 +24,14 @@ pub enum Failure {
         /// The smallest IP packet length dropped.
         min_bytes: u16,
     },
+    /// The router's far-side link gets a smaller MTU: full-size packets with
+    /// don't-fragment are refused with "fragmentation needed".
+    MtuLimit {
+        /// Which router.
+        router: Router,
+        /// The far-side link's MTU.
+        mtu: u16,
+    },
     /// The router drops this share of forwarded packets at random, both ways.
     RandomLoss {
         /// Which router.
@@ -53,6 +61,10 @@ impl Failure {
                 "forward",
                 &format!("meta length >= {min_bytes} drop"),
             ),
+            Failure::MtuLimit { router, mtu } => {
+                bed.router(router)
+                    .ip(&["link", "set", router.far_link(), "mtu", &mtu.to_string()])
+            }
             Failure::RandomLoss { router, percent } => bed.router(router).nft_rule(
                 &self.table(),
                 "forward",
@@ -77,6 +89,10 @@ impl Failure {
             }
             Failure::NoForwarding(r) => bed.router(r).sysctl("net.ipv4.ip_forward=1"),
             Failure::NearLinkDown(r) => bed.router(r).ip(&["link", "set", r.near_link(), "up"]),
+            Failure::MtuLimit { router, .. } => {
+                bed.router(router)
+                    .ip(&["link", "set", router.far_link(), "mtu", "1500"])
+            }
             Failure::LargePacketDrop { router, .. } | Failure::RandomLoss { router, .. } => {
                 bed.router(router).nft_drop_table(&self.table())
             }
@@ -93,9 +109,10 @@ impl Failure {
             Failure::ServiceRefuses { addr, port } => {
                 format!("gwj_svc_{}_{port}", addr.replace('.', "_"))
             }
-            Failure::FarSideCut(_) | Failure::NoForwarding(_) | Failure::NearLinkDown(_) => {
-                "gwj_none".into()
-            }
+            Failure::FarSideCut(_)
+            | Failure::NoForwarding(_)
+            | Failure::NearLinkDown(_)
+            | Failure::MtuLimit { .. } => "gwj_none".into(),
         }
     }
 
@@ -124,6 +141,9 @@ impl fmt::Display for Failure {
             }
             Failure::RandomLoss { router, percent } => {
                 write!(f, "{}: {percent}% random loss", router.name())
+            }
+            Failure::MtuLimit { router, mtu } => {
+                write!(f, "{}: far-side link MTU {mtu}", router.name())
             }
             Failure::ServiceRefuses { addr, port } => {
                 write!(f, "service {addr}:{port} refuses connections")

@@ -141,6 +141,7 @@ impl gwanje::examine::Examiner for Silence {
                     sent: 2,
                     received: 0,
                     frag_needed: None,
+                    refused_by: None,
                 }],
                 hops: vec![gwanje::core::Hop {
                     ttl: 1,

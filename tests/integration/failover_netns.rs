@@ -327,6 +327,29 @@ fn h_large_packets_dropped_while_small_pings_pass() {
 }
 
 #[test]
+fn o_an_mtu_limit_is_told_from_a_silent_drop() {
+    if !available() {
+        return;
+    }
+    // Router A's far side takes 1,400-byte packets at most, and says so.
+    let rig = fails_over(Failure::MtuLimit {
+        router: A,
+        mtu: 1400,
+    });
+    let d = diagnosed(&rig, "mtu_limit");
+    assert_eq!(d["mtu"], 1400, "{d}");
+    assert_eq!(d["max_passing_payload"], 1300, "{d}");
+    let described = path_down_description(&rig);
+    assert!(
+        described.contains("Diagnosis (mtu_limit)")
+            && described.contains(&format!(
+                "refused by {GW_A} with \"fragmentation needed\" and MTU 1400"
+            )),
+        "{described}"
+    );
+}
+
+#[test]
 fn d_service_down_everywhere_does_not_switch() {
     if !available() {
         return;

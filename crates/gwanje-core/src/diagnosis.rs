@@ -22,9 +22,12 @@ pub struct Rung {
     pub sent: u8,
     /// Replies received.
     pub received: u8,
-    /// The MTU a "fragmentation needed" error (or the kernel's path MTU)
-    /// named, when one arrived: the size is refused, not silently lost.
+    /// The MTU a "fragmentation needed" error named, when one arrived:
+    /// the size is refused, not silently lost.
     pub frag_needed: Option<u16>,
+    /// The hop that sent that error.
+    #[serde(default)]
+    pub refused_by: Option<String>,
 }
 
 impl Rung {
@@ -182,12 +185,13 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
             "echoes of up to {} bytes pass, from {above} bytes on {lost} of {sent} are lost",
             max.unwrap_or(0)
         );
-        if let Some(mtu) = failing.iter().find_map(|r| r.frag_needed) {
+        if let Some(r) = failing.iter().find(|r| r.frag_needed.is_some()) {
+            let mtu = r.frag_needed.unwrap_or_default();
             d.kind = DiagnosisKind::MtuLimit;
             d.mtu = Some(mtu);
+            let by = r.refused_by.as_deref().unwrap_or("a hop");
             d.summary = format!(
-                "an MTU limit on path {path}: {boundary}, and a hop answers \"fragmentation needed\" with MTU {mtu} (fix the MTU, or make sure the error reaches senders); {}",
-                hop(&d)
+                "an MTU limit on path {path}: {boundary}, refused by {by} with \"fragmentation needed\" and MTU {mtu} (fix the MTU there, or make sure the error reaches senders)"
             );
         } else {
             d.kind = DiagnosisKind::LargePacketLoss;
@@ -255,6 +259,7 @@ mod tests {
             sent: 2,
             received,
             frag_needed: None,
+            refused_by: None,
         }
     }
 

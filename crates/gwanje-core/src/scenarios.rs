@@ -901,6 +901,7 @@ fn a_down_path_is_examined_once_a_minute_and_its_alert_carries_the_diagnosis() {
         sent: 2,
         received,
         frag_needed: None,
+        refused_by: None,
     };
     let hop = |ttl, small: Option<&str>, large: Option<&str>| Hop {
         ttl,

@@ -9,6 +9,7 @@ pub use gwanje_core as core;
 
 pub mod actuate;
 pub mod alert;
+pub mod analysis;
 pub mod api;
 pub mod clock;
 pub mod config;

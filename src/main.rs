@@ -30,8 +30,20 @@ enum Command {
     /// or (--verify) proof that the core reproduces every recorded effect.
     Replay {
         /// The journal folder (`journal.dir` of the config).
-        #[arg(long)]
-        journal: PathBuf,
+        #[arg(long, required_unless_present = "prometheus")]
+        journal: Option<PathBuf>,
+        /// What if: replay the recorded probe results through this
+        /// configuration instead, and print the differences.
+        #[arg(long, conflicts_with = "verify")]
+        config: Option<PathBuf>,
+        /// Replay through each value of one setting, e.g. detection.fall=2,3,4,5.
+        #[arg(long, conflicts_with = "verify")]
+        sweep: Option<String>,
+        /// Without a journal: rebuild probe results from this Prometheus
+        /// (range queries of probe_success and gwanje_router_up; needs
+        /// --config, --from and --to).
+        #[arg(long, requires_all = ["config", "from", "to"], conflicts_with = "journal")]
+        prometheus: Option<String>,
         /// Show the timeline from this time on (RFC 3339, e.g. 2026-12-03T14:00:00Z).
         #[arg(long, value_parser = parse_time)]
         from: Option<u64>,
@@ -180,11 +192,28 @@ fn main() -> ExitCode {
         }),
         Command::Replay {
             journal,
+            config,
+            sweep,
+            prometheus,
             from,
             to,
             format,
             verify,
-        } => replay(&journal, from, to, &format, verify),
+        } => match (journal, config, sweep, prometheus) {
+            (Some(journal), None, None, None) => replay(&journal, from, to, &format, verify),
+            (journal, config, sweep, prometheus) => {
+                let source = match (journal, prometheus) {
+                    (Some(j), _) => Source::Journal(j),
+                    (None, Some(url)) => Source::Prometheus {
+                        url,
+                        from: from.unwrap_or_default(),
+                        to: to.unwrap_or_default(),
+                    },
+                    (None, None) => unreachable!("clap requires one"),
+                };
+                what_if(&source, config.as_deref(), sweep.as_deref(), &format)
+            }
+        },
         Command::Run { config: None } => {
             eprintln!(
                 "gwanje run needs --config FILE (or GWANJE_CONFIG).\n  To see what it does: sudo gwanje demo (a simulated network; nothing outside it is touched).\n  To try it on this machine: gwanje run --config config/local.yaml (probes only loopback).\n  config/gwanje.yaml is the production example: it installs policy routing and moves routes."
@@ -282,6 +311,83 @@ fn parse_time(s: &str) -> anyhow::Result<u64> {
         .map_err(|_| anyhow::anyhow!("{s:?} is before 1970"))?
         .as_millis();
     u64::try_from(ms).map_err(|_| anyhow::anyhow!("{s:?} is too far in the future"))
+}
+
+/// Where a what-if takes its history from.
+enum Source {
+    Journal(PathBuf),
+    Prometheus { url: String, from: u64, to: u64 },
+}
+
+fn what_if(
+    source: &Source,
+    config: Option<&std::path::Path>,
+    sweep: Option<&str>,
+    format: &str,
+) -> ExitCode {
+    use gwanje::analysis::{self, sweep as sw, whatif};
+    let other = match config.map(gwanje::config::load).transpose() {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let history = match source {
+        Source::Journal(dir) => analysis::history::from_journal(dir).map_err(anyhow::Error::from),
+        Source::Prometheus { url, from, to } => {
+            let plan = other.as_ref().expect("clap requires --config");
+            analysis::prometheus::history(url, plan, *from, *to).map_err(anyhow::Error::from)
+        }
+    };
+    let history = match history {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("gwanje: {e:#}");
+            return ExitCode::from(EXIT_NO_INPUT);
+        }
+    };
+    for w in &history.warnings {
+        eprintln!("warning: {w}");
+    }
+    let recorded = history.config.clone();
+    let other = other.map(|p| p.core_config());
+    let Some(base) = recorded.clone().or_else(|| other.clone()) else {
+        eprintln!("gwanje: the journal holds no configuration; give --config");
+        return ExitCode::from(EXIT_NO_INPUT);
+    };
+    if let Some(spec) = sweep {
+        let swept = sw::parse(spec).and_then(|(key, values)| {
+            let cfg = other.as_ref().unwrap_or(&base);
+            sw::sweep(&history, cfg, &key, &values).map(|rows| (key, rows))
+        });
+        return match swept {
+            Ok((key, rows)) => {
+                if format == "json" {
+                    println!("{}", serde_json::json!({ "key": key, "rows": rows }));
+                } else {
+                    print!("{}", sw::table(&key, &rows));
+                    println!("method: {}", whatif::method(&history));
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gwanje: {e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
+    let other = other.expect("clap: --config or --sweep");
+    let result = whatif::what_if(&history, &base, &other);
+    if format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string(&result).expect("what-if encodes")
+        );
+    } else {
+        print!("{result}");
+    }
+    ExitCode::SUCCESS
 }
 
 fn replay(

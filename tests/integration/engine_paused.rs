@@ -400,3 +400,147 @@ async fn a_freeze_and_its_flap_history_survive_a_restart_through_the_journal() {
         "the kernel's route is read again after a restart"
     );
 }
+
+/// Runs `gwanje` with `args`; returns (exit code, stdout, stderr).
+fn gwanje_cli(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = gwanje::plan::JournalSpec {
+        dir: dir.path().join("journal"),
+        segment_bytes: 1 << 20,
+        segment_age: Duration::from_secs(3600),
+        retain_bytes: 1 << 30,
+        retain_age: Duration::from_secs(86_400),
+        fsync: gwanje::plan::Fsync::Always,
+        queue: 1 << 16,
+    };
+    let journal = gwanje::journal::Journal::open(&spec, &gwanje::core::Core::new()).unwrap();
+    let rig = start_with(
+        Some("a"),
+        "flap_guard: {max_switches: 50, window: 10m}, failback: {mode: auto, after: 2s}",
+        Some(journal),
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The primary flaps: 1.5 s down, 5 s up, six times.
+    for _ in 0..6 {
+        rig.router("a", false);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        rig.router("a", true);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let recorded = rig.changes().len();
+    assert!(recorded >= 6, "the flapping run switched {recorded} times");
+    // The same history with failback after 30 s: one failover, no failback.
+    let config = rig._dir.config.clone();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let strict = dir.path().join("strict.yaml");
+    std::fs::write(&strict, text.replace("after: 2s", "after: 30s")).unwrap();
+    std::fs::create_dir_all(dir.path().join("probes")).unwrap();
+    for e in std::fs::read_dir(config.parent().unwrap().join("probes")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join("probes").join(e.file_name())).unwrap();
+    }
+    drop(rig);
+    // The writer thread flushes on its own clock once the engine is gone.
+    std::thread::sleep(Duration::from_millis(300));
+    let j = spec.dir.as_os_str();
+    let (code, out, err) = gwanje_cli(&[
+        "replay".as_ref(),
+        "--journal".as_ref(),
+        j,
+        "--config".as_ref(),
+        strict.as_os_str(),
+    ]);
+    eprintln!("{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
+    let (base, other) = {
+        let n = |prefix: &str| -> usize {
+            let line = out.lines().find(|l| l.starts_with(prefix)).unwrap();
+            line.split(", ")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        (n("recorded configuration:"), n("what-if configuration:"))
+    };
+    assert!(base >= 6 && other < base, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{} fewer switches ({other} instead of {base})",
+            base - other
+        )),
+        "{out}"
+    );
+    // JSON says the same.
+    let (_, json, _) = gwanje_cli(&[
+        "replay".as_ref(),
+        "--journal".as_ref(),
+        j,
+        "--config".as_ref(),
+        strict.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["what_if"]["switches"].as_array().unwrap().len(), other);
+
+    // The sweep lists each value with its switches.
+    let (code, table, err) = gwanje_cli(&[
+        "replay".as_ref(),
+        "--journal".as_ref(),
+        j,
+        "--sweep".as_ref(),
+        "failback.after=2s,10s,30s".as_ref(),
+    ]);
+    eprintln!("{table}{err}");
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with(['1', '2', '3']))
+        .collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    let switches = |row: &str| -> usize {
+        // Columns: value, detect…, switches, false, alerts.
+        let cols: Vec<&str> = row
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        cols[2].parse().unwrap()
+    };
+    assert!(switches(rows[0]) > switches(rows[2]), "{table}");
+
+    // A bad OTHER.yaml gets the usual located error.
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, text.replace("after: 2s", "after: soon")).unwrap();
+    let (code, _, err) = gwanje_cli(&[
+        "replay".as_ref(),
+        "--journal".as_ref(),
+        j,
+        "--config".as_ref(),
+        broken.as_os_str(),
+    ]);
+    assert_eq!(code, 64, "{err}");
+    assert!(
+        err.contains("broken.yaml:")
+            && err.contains("after")
+            && err.contains("\"soon\" is not a duration"),
+        "{err}"
+    );
+}

@@ -57,6 +57,30 @@ enum Command {
         #[arg(long)]
         verify: bool,
     },
+    /// Write the incident report from the journal: report.md and one
+    /// self-contained report.html (inline SVG plots) into --out.
+    Report {
+        /// The journal folder.
+        #[arg(long)]
+        journal: PathBuf,
+        /// From (RFC 3339); the first record when absent.
+        #[arg(long, value_parser = parse_time)]
+        from: Option<u64>,
+        /// To (RFC 3339); the last record when absent.
+        #[arg(long, value_parser = parse_time)]
+        to: Option<u64>,
+        /// Only this service's targets and checks.
+        #[arg(long)]
+        service: Option<String>,
+        /// The folder to write into (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Work with the journal's history.
+    Journal {
+        #[command(subcommand)]
+        action: JournalAction,
+    },
     /// Watch a router fail and gwanje move the traffic, on a simulated
     /// network in namespaces (root): the whole story in about 90 seconds.
     Demo {
@@ -102,6 +126,30 @@ enum Command {
         /// Daemon configuration files to check (with the catalogs they name).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+/// What to do with a journal.
+#[derive(Subcommand)]
+enum JournalAction {
+    /// Write the recorded series (probe results and durations, target,
+    /// path and group states) for `promtool tsdb create-blocks-from openmetrics`.
+    Export {
+        /// The journal folder.
+        #[arg(long)]
+        journal: PathBuf,
+        /// The format (OpenMetrics text).
+        #[arg(long, default_value = "openmetrics", value_parser = ["openmetrics"])]
+        format: String,
+        /// From (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<u64>,
+        /// To (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<u64>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -167,6 +215,23 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig { files } => check_config(&files),
+        Command::Report {
+            journal,
+            from,
+            to,
+            service,
+            out,
+        } => report(&journal, from, to, service, &out),
+        Command::Journal {
+            action:
+                JournalAction::Export {
+                    journal,
+                    format: _,
+                    from,
+                    to,
+                    out,
+                },
+        } => export(&journal, from, to, out.as_deref()),
         Command::Verify {
             config,
             target,
@@ -311,6 +376,69 @@ fn parse_time(s: &str) -> anyhow::Result<u64> {
         .map_err(|_| anyhow::anyhow!("{s:?} is before 1970"))?
         .as_millis();
     u64::try_from(ms).map_err(|_| anyhow::anyhow!("{s:?} is too far in the future"))
+}
+
+fn report(
+    journal: &std::path::Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    service: Option<String>,
+    out: &std::path::Path,
+) -> ExitCode {
+    let scope = gwanje::analysis::report::Scope { from, to, service };
+    let report = match gwanje::analysis::report::build(journal, &scope) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gwanje: {e}");
+            return ExitCode::from(EXIT_NO_INPUT);
+        }
+    };
+    let written = std::fs::create_dir_all(out)
+        .and_then(|()| std::fs::write(out.join("report.md"), report.markdown()))
+        .and_then(|()| std::fs::write(out.join("report.html"), report.html()));
+    match written {
+        Ok(()) => {
+            println!(
+                "wrote {} and {}",
+                out.join("report.md").display(),
+                out.join("report.html").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gwanje: writing into {}: {e}", out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn export(
+    journal: &std::path::Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    let text = match gwanje::analysis::export::openmetrics(journal, from, to) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("gwanje: {e}");
+            return ExitCode::from(EXIT_NO_INPUT);
+        }
+    };
+    let written = match out {
+        Some(p) => std::fs::write(p, text),
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(text.as_bytes())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gwanje: writing the export: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Where a what-if takes its history from.

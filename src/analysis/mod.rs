@@ -3,10 +3,13 @@
 //! as OpenMetrics for Prometheus. Everything here runs the recorded world
 //! through the same core gwanje decides with.
 
+pub mod export;
 pub mod history;
 pub mod prometheus;
+pub mod report;
 pub mod simulate;
 pub mod summary;
+mod svg;
 pub mod sweep;
 pub mod whatif;
 

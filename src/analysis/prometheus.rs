@@ -123,7 +123,9 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
                     failure: (x != "1").then_some(FailureKind::Timeout),
                     cert_not_after: None,
                     packets: None,
-                    identity: None,
+                    duration_us: None,
+                rtt_us: None,
+                identity: None,
                 }),
             ));
         }

@@ -355,3 +355,74 @@ async fn a_full_disk_drops_records_alerts_and_never_stops_monitoring() {
     );
     assert!(d.stop().success(), "{}", "stops cleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exported_history_backfills_a_real_prometheus() {
+    let web = fleet::http(fleet::app()).await;
+    let cfg = config(&web, "journal");
+    record(&cfg).await;
+    let dir = cfg.dir.path().join("journal");
+    let file = cfg.dir.path().join("history.om");
+    let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .args(["journal", "export", "--format", "openmetrics", "--journal"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    // The last recorded result of the broken target, with its time.
+    let sample = text
+        .lines()
+        .filter(|l| l.starts_with("probe_success{service=\"portal\",target=\"broken\"}"))
+        .last()
+        .expect("the broken target's results");
+    let at: f64 = sample.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(sample.contains("} 0 "), "{sample}");
+    for family in ["probe_duration_seconds", "gwanje_target_up"] {
+        assert!(text.contains(&format!("# TYPE {family} gauge")), "{family} exported");
+    }
+    // promtool turns it into blocks; a real Prometheus serves them.
+    let prom = tempfile::tempdir().unwrap();
+    let created = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&file)
+        .arg(prom.path().join("tsdb"))
+        .output();
+    let Ok(created) = created else {
+        assert!(!common::required("promtool (Debian package prometheus)"));
+        return;
+    };
+    assert!(
+        created.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let Some(mut p) = common::companions::prometheus(prom.path(), "global: {scrape_interval: 1h}\n") else {
+        return;
+    };
+    p.wait_ready(Duration::from_secs(30)).await;
+    let query = |q: &str, t: f64| {
+        format!(
+            "/api/v1/query?query={}&time={t:.3}",
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        )
+    };
+    let mut found = None;
+    for _ in 0..50 {
+        let r = client::get(p.addr, &query("probe_success{target=\"broken\"}", at)).await.unwrap();
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        if let Some(s) = v["data"]["result"].as_array().and_then(|a| a.first()).cloned() {
+            found = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let s = found.expect("the backfilled series");
+    assert_eq!(s["value"][1], "0", "{s}");
+    let r = client::get(p.addr, &query("probe_success{target=\"home\"}", at)).await.unwrap();
+    assert!(r.body.contains("\"1\""), "{}", r.body);
+}

@@ -58,7 +58,9 @@ fn probe(
             failure,
             cert_not_after: cert,
             packets: None,
-            identity: None,
+            duration_us: None,
+                rtt_us: None,
+                identity: None,
         }),
     );
 }
@@ -193,6 +195,8 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
                 failure,
                 cert_not_after: None,
                 packets: None,
+                duration_us: None,
+                rtt_us: None,
                 identity: found,
             }),
         );

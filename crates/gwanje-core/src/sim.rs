@@ -203,6 +203,8 @@ impl Sim {
                 failure,
                 cert_not_after: None,
                 packets: Some((sent, lost)),
+                duration_us: None,
+                rtt_us: None,
                 identity: None,
             }),
         );
@@ -221,6 +223,8 @@ impl Sim {
                 failure,
                 cert_not_after: None,
                 packets: None,
+                duration_us: None,
+                rtt_us: None,
                 identity: None,
             }),
         );

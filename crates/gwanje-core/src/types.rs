@@ -224,6 +224,13 @@ pub struct Observation {
     /// Packets the probe sent and lost (ICMP echoes), for path quality.
     #[serde(default)]
     pub packets: Option<(u16, u16)>,
+    /// How long the probe took, µs (for the record: history exports and
+    /// reports plot it; no decision uses it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_us: Option<u32>,
+    /// Mean round-trip time of an ICMP probe's replies, µs (for the record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_us: Option<u32>,
     /// What an identity probe's round found (canary ids and counts, never
     /// response content), for the alert and the disclosure record.
     #[serde(default, skip_serializing_if = "Option::is_none")]

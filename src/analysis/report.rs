@@ -1,0 +1,453 @@
+//! `gwanje report`: the incident report from the journal, as Markdown and
+//! as one self-contained HTML page with inline SVG plots. Facts only: what
+//! the probes saw, what gwanje decided and when, who was told and who
+//! acknowledged, the impact per service, and for a disclosure what was
+//! exposed (counts and times, never the data). Gaps stay unknown.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use super::history::{self, History};
+use super::summary::{clock, seconds};
+use super::svg::{self, Band, Row};
+use crate::core::{Effect, FailureKind, Input, PathState, Subject};
+use crate::journal::JournalError;
+
+/// What to report on.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// From, Unix ms (the first record when `None`).
+    pub from: Option<u64>,
+    /// To, Unix ms (the last record when `None`).
+    pub to: Option<u64>,
+    /// Only this service's targets and checks.
+    pub service: Option<String>,
+}
+
+/// One service's impact.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Impact {
+    /// The service.
+    pub service: String,
+    /// First failing probe, Unix ms.
+    pub first_failure: u64,
+    /// First probe after which everything passed again, Unix ms.
+    pub recovered: Option<u64>,
+    /// First subject of the service decided down.
+    pub detected: Option<u64>,
+    /// First route change after the first failure.
+    pub switched: Option<u64>,
+    /// First acknowledgement after the first failure.
+    pub acknowledged: Option<u64>,
+}
+
+/// Personal data or identity mismatches seen at one target.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Exposure {
+    /// `service/target`.
+    pub target: String,
+    /// `personal_data` or `identity_mismatch`.
+    pub kind: &'static str,
+    /// Probes that saw it.
+    pub probes: u32,
+    /// Responses that carried it (identity rounds count each response).
+    pub responses: u32,
+    /// First seen, Unix ms.
+    pub first: u64,
+    /// Last seen, Unix ms.
+    pub last: u64,
+}
+
+/// The report's content.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// The range, Unix ms.
+    pub from: u64,
+    /// The range's end, Unix ms.
+    pub to: u64,
+    /// The service reported on, if one.
+    pub service: Option<String>,
+    /// (Unix ms, what happened), in time order.
+    pub timeline: Vec<(u64, String)>,
+    /// Per service.
+    pub impact: Vec<Impact>,
+    /// The disclosure facts.
+    pub exposures: Vec<Exposure>,
+    /// Holes in the record.
+    pub gaps: Vec<history::Gap>,
+    /// The plots, as inline SVG.
+    #[serde(skip)]
+    pub plots: Vec<(String, String)>,
+}
+
+fn service_of(s: &Subject) -> Option<&str> {
+    match s {
+        Subject::Target(k) | Subject::Check(k, _) => k.as_str().split('/').next(),
+        Subject::Router(_) => None,
+    }
+}
+
+/// Builds the report of the journal in `dir` for `scope`.
+pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
+    let h = history::from_journal(dir)?;
+    let (from, to) = (scope.from.unwrap_or(h.span.0), scope.to.unwrap_or(h.span.1));
+    let replayed = crate::replay::replay(dir, Some(from), Some(to))?;
+    let wanted = |s: &Subject| match (&scope.service, service_of(s)) {
+        (Some(want), Some(have)) => want == have,
+        (Some(_), None) => true,
+        (None, _) => true,
+    };
+    let mut timeline = Vec::new();
+    // What the probes saw first: the first failure of each subject after a pass.
+    let mut failing: BTreeMap<String, bool> = BTreeMap::new();
+    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
+        if let Input::ProbeCompleted(o) = input
+            && wanted(&o.subject)
+        {
+            let was = failing.insert(o.subject.to_string(), o.failure.is_some());
+            if o.failure.is_some() && was != Some(true) {
+                let kind = o.failure.map_or("", |k| k.as_str());
+                timeline.push((at.0, format!("first failing probe: {} ({kind})", o.subject)));
+            }
+        }
+    }
+    let mut acks = Vec::new();
+    for e in &replayed.entries {
+        let keep = match &e.effect {
+            Some(Effect::HealthChanged { subject, .. }) => wanted(subject),
+            Some(
+                Effect::PathChanged { .. }
+                | Effect::PathDiagnosed { .. }
+                | Effect::RouteChanged { .. }
+                | Effect::RouteAdopted { .. }
+                | Effect::ServiceDown { .. }
+                | Effect::ServiceRecovered { .. }
+                | Effect::FailoverImpossible { .. }
+                | Effect::MonitorIsolated { .. }
+                | Effect::GroupFrozen { .. }
+                | Effect::MovedDespiteFreeze { .. }
+                | Effect::AlertsDue { .. },
+            ) => true,
+            Some(Effect::AlertAcknowledged { .. }) => {
+                acks.push(e.at);
+                true
+            }
+            Some(_) => false,
+            // Operator commands and rejected reloads.
+            None => true,
+        };
+        if keep {
+            timeline.push((e.at, e.text.clone()));
+        }
+    }
+    for g in &h.gaps {
+        timeline.push((g.from, format!("gap in the record until {}: {}", clock(g.to), g.why)));
+    }
+    timeline.sort_by_key(|(at, _)| *at);
+    let impact = impacts(&h, &replayed.entries, from, to, &wanted, &acks);
+    let exposures = exposures(&h, from, to, &wanted);
+    let plots = plots(&h, &replayed.entries, from, to, &wanted);
+    Ok(Report {
+        from,
+        to,
+        service: scope.service.clone(),
+        timeline,
+        impact,
+        exposures,
+        gaps: h.gaps.clone(),
+        plots,
+    })
+}
+
+fn impacts(
+    h: &History,
+    entries: &[crate::replay::Entry],
+    from: u64,
+    to: u64,
+    wanted: &dyn Fn(&Subject) -> bool,
+    acks: &[u64],
+) -> Vec<Impact> {
+    let mut by_service: BTreeMap<String, Impact> = BTreeMap::new();
+    let mut state: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
+        let Input::ProbeCompleted(o) = input else {
+            continue;
+        };
+        let Some(svc) = service_of(&o.subject).filter(|_| wanted(&o.subject)) else {
+            continue;
+        };
+        let subjects = state.entry(svc.to_string()).or_default();
+        subjects.insert(o.subject.to_string(), o.failure.is_some());
+        let failing = subjects.values().any(|f| *f);
+        match by_service.get_mut(svc) {
+            None if o.failure.is_some() => {
+                by_service.insert(
+                    svc.to_string(),
+                    Impact {
+                        service: svc.to_string(),
+                        first_failure: at.0,
+                        recovered: None,
+                        detected: None,
+                        switched: None,
+                        acknowledged: None,
+                    },
+                );
+            }
+            Some(i) if !failing && i.recovered.is_none() => i.recovered = Some(at.0),
+            Some(i) if failing && i.recovered.is_some_and(|r| r < at.0) => {
+                // Failing again: the impact window runs on.
+                i.recovered = None;
+            }
+            _ => {}
+        }
+    }
+    for i in by_service.values_mut() {
+        for e in entries.iter().filter(|e| e.at >= i.first_failure) {
+            match &e.effect {
+                Some(Effect::HealthChanged { subject, to, .. })
+                    if i.detected.is_none()
+                        && *to == crate::core::TargetState::Down
+                        && service_of(subject) == Some(i.service.as_str()) =>
+                {
+                    i.detected = Some(e.at);
+                }
+                Some(Effect::RouteChanged { .. }) if i.switched.is_none() => i.switched = Some(e.at),
+                _ => {}
+            }
+        }
+        i.acknowledged = acks.iter().copied().find(|a| *a >= i.first_failure);
+    }
+    by_service.into_values().collect()
+}
+
+fn exposures(h: &History, from: u64, to: u64, wanted: &dyn Fn(&Subject) -> bool) -> Vec<Exposure> {
+    let mut out: BTreeMap<(String, &'static str), Exposure> = BTreeMap::new();
+    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
+        let Input::ProbeCompleted(o) = input else {
+            continue;
+        };
+        let kind = match o.failure {
+            Some(FailureKind::PersonalData) => "personal_data",
+            Some(FailureKind::IdentityMismatch) => "identity_mismatch",
+            _ => continue,
+        };
+        if !wanted(&o.subject) {
+            continue;
+        }
+        let responses = o.identity.as_ref().map_or(1, |f| {
+            if kind == "identity_mismatch" { f.mismatches } else { f.personal_data }
+        });
+        let target = match &o.subject {
+            Subject::Target(k) | Subject::Check(k, _) => k.to_string(),
+            Subject::Router(_) => continue,
+        };
+        let e = out.entry((target.clone(), kind)).or_insert(Exposure {
+            target,
+            kind,
+            probes: 0,
+            responses: 0,
+            first: at.0,
+            last: at.0,
+        });
+        e.probes += 1;
+        e.responses += responses;
+        e.last = at.0;
+    }
+    out.into_values().collect()
+}
+
+fn plots(
+    h: &History,
+    entries: &[crate::replay::Entry],
+    from: u64,
+    to: u64,
+    wanted: &dyn Fn(&Subject) -> bool,
+) -> Vec<(String, String)> {
+    let gap_bands = |rows: &mut Vec<Row>| {
+        for r in rows.iter_mut() {
+            for g in &h.gaps {
+                r.bands.push(Band {
+                    from: g.from,
+                    to: g.to,
+                    colour: "#999",
+                    title: format!("unknown: {}", g.why),
+                });
+            }
+        }
+    };
+    // Paths: state bands, and the active path per group.
+    let mut path_rows: BTreeMap<String, Row> = BTreeMap::new();
+    let mut open: BTreeMap<String, (u64, PathState)> = BTreeMap::new();
+    let mut active: BTreeMap<String, (u64, String)> = BTreeMap::new();
+    let mut active_rows: BTreeMap<String, Row> = BTreeMap::new();
+    let colour = |s: PathState| match s {
+        PathState::Up => "#3a3",
+        PathState::Down => "#d33",
+        PathState::Unknown => "#ccc",
+    };
+    let close = |rows: &mut BTreeMap<String, Row>, name: &str, since: u64, s: PathState, until: u64| {
+        rows.entry(name.to_string())
+            .or_insert_with(|| Row { label: format!("path {name}"), bands: vec![], points: vec![] })
+            .bands
+            .push(Band { from: since, to: until, colour: colour(s), title: format!("{name} {s}") });
+    };
+    for e in entries {
+        match &e.effect {
+            Some(Effect::PathChanged { path, to: state, .. }) => {
+                if let Some((since, s)) = open.insert(path.to_string(), (e.at, *state)) {
+                    close(&mut path_rows, path.as_str(), since, s, e.at);
+                }
+            }
+            Some(Effect::RouteChanged { group, to: p, .. }) | Some(Effect::RouteAdopted { group, path: Some(p) }) => {
+                if let Some((since, was)) = active.insert(group.to_string(), (e.at, p.to_string())) {
+                    active_rows
+                        .entry(group.to_string())
+                        .or_insert_with(|| Row { label: format!("{group}: active"), bands: vec![], points: vec![] })
+                        .bands
+                        .push(Band { from: since, to: e.at, colour: "#36c", title: format!("via {was}") });
+                }
+            }
+            _ => {}
+        }
+    }
+    for (name, (since, s)) in open {
+        close(&mut path_rows, &name, since, s, to);
+    }
+    for (group, (since, p)) in active {
+        active_rows
+            .entry(group.clone())
+            .or_insert_with(|| Row { label: format!("{group}: active"), bands: vec![], points: vec![] })
+            .bands
+            .push(Band { from: since, to, colour: "#36c", title: format!("via {p}") });
+    }
+    let mut rows: Vec<Row> = path_rows.into_values().chain(active_rows.into_values()).collect();
+    gap_bands(&mut rows);
+    let mut out = vec![(
+        "Paths (green up, red down, grey unknown) and the active path per group".to_string(),
+        svg::plot("paths", from, to, &rows),
+    )];
+    // Routers: loss (points low = no loss) and RTT.
+    let mut routers: BTreeMap<String, Row> = BTreeMap::new();
+    let mut success: BTreeMap<String, Row> = BTreeMap::new();
+    let mut findings = Row { label: "personal data".into(), bands: vec![], points: vec![] };
+    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
+        let Input::ProbeCompleted(o) = input else { continue };
+        match &o.subject {
+            Subject::Router(p) => {
+                let r = routers.entry(p.to_string()).or_insert_with(|| Row {
+                    label: format!("router {p} loss"),
+                    bands: vec![],
+                    points: vec![],
+                });
+                if let Some((sent, lost)) = o.packets.filter(|(s, _)| *s > 0) {
+                    let loss = f64::from(lost) / f64::from(sent);
+                    let rtt = o.rtt_us.map_or(String::new(), |r| format!(", rtt {:.1} ms", f64::from(r) / 1000.0));
+                    r.points.push((at.0, loss, format!("{}: {lost}/{sent} lost{rtt}", clock(at.0))));
+                }
+            }
+            s if wanted(s) => {
+                let svc = service_of(s).unwrap_or_default().to_string();
+                let row = success.entry(svc.clone()).or_insert_with(|| Row {
+                    label: format!("{svc} success"),
+                    bands: vec![],
+                    points: vec![],
+                });
+                let ok = o.failure.is_none();
+                row.points.push((at.0, if ok { 1.0 } else { 0.0 }, format!("{}: {s} {}", clock(at.0), o.failure.map_or("ok", |k| k.as_str()))));
+                if matches!(o.failure, Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)) {
+                    findings.points.push((at.0, 1.0, format!("{}: {s}", clock(at.0))));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut rows: Vec<Row> = routers.into_values().collect();
+    gap_bands(&mut rows);
+    out.push(("Router probe loss (a point high up is a lost echo share)".into(), svg::plot("routers", from, to, &rows)));
+    let mut rows: Vec<Row> = success.into_values().collect();
+    rows.push(findings);
+    gap_bands(&mut rows);
+    out.push(("Probe results per service (top: success, bottom: failure) and personal-data findings".into(), svg::plot("probes", from, to, &rows)));
+    out
+}
+
+fn at_or(t: Option<u64>, from: u64) -> String {
+    t.map_or("—".into(), |t| format!("{} (+{})", clock(t), seconds(t.saturating_sub(from))))
+}
+
+impl Report {
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# Incident report{}\n", self.service.as_ref().map_or(String::new(), |v| format!(": {v}")));
+        let _ = writeln!(s, "From {} to {} (UTC), from gwanje's journal.\n", crate::clock::rfc3339(crate::core::Timestamp(self.from)), crate::clock::rfc3339(crate::core::Timestamp(self.to)));
+        let _ = writeln!(s, "## Impact per service\n\n| service | first failing probe | detected | switched | acknowledged | recovered |\n| --- | --- | --- | --- | --- | --- |");
+        for i in &self.impact {
+            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", i.service, clock(i.first_failure), at_or(i.detected, i.first_failure), at_or(i.switched, i.first_failure), at_or(i.acknowledged, i.first_failure), at_or(i.recovered, i.first_failure));
+        }
+        let _ = writeln!(s, "\n## Disclosure\n");
+        if self.exposures.is_empty() {
+            let _ = writeln!(s, "gwanje observed no personal data in a response and no identity mismatch in this range.");
+        } else {
+            let _ = writeln!(s, "| target | finding | probes | responses | first seen | last seen |\n| --- | --- | --- | --- | --- | --- |");
+            for e in &self.exposures {
+                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", e.target, e.kind, e.probes, e.responses, crate::clock::rfc3339(crate::core::Timestamp(e.first)), crate::clock::rfc3339(crate::core::Timestamp(e.last)));
+            }
+            let _ = writeln!(s, "\nFacts only: gwanje never stores the data itself.");
+        }
+        let _ = writeln!(s, "\n## Gaps in the record\n");
+        if self.gaps.is_empty() {
+            let _ = writeln!(s, "None: the record is complete for this range.");
+        }
+        for g in &self.gaps {
+            let _ = writeln!(s, "- {} to {}: {} (unknown, not up)", clock(g.from), clock(g.to), g.why);
+        }
+        let _ = writeln!(s, "\n## Timeline\n");
+        for (at, text) in &self.timeline {
+            let _ = writeln!(s, "- {} {}", clock(*at), text.replace('|', "\\|"));
+        }
+        s
+    }
+
+    /// The report as one HTML page (inline CSS and SVG, nothing fetched).
+    pub fn html(&self) -> String {
+        let e = svg::esc;
+        let mut s = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>gwanje incident report</title><style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}th{background:#eee}.timeline td:first-child{white-space:nowrap}</style></head><body>");
+        let _ = write!(s, "<h1>Incident report{}</h1><p>From {} to {} (UTC), from gwanje's journal.</p>", self.service.as_ref().map_or(String::new(), |v| format!(": {}", e(v))), crate::clock::rfc3339(crate::core::Timestamp(self.from)), crate::clock::rfc3339(crate::core::Timestamp(self.to)));
+        s.push_str("<h2>Impact per service</h2><table id=\"impact\"><tr><th>service</th><th>first failing probe</th><th>detected</th><th>switched</th><th>acknowledged</th><th>recovered</th></tr>");
+        for i in &self.impact {
+            let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", e(&i.service), clock(i.first_failure), at_or(i.detected, i.first_failure), at_or(i.switched, i.first_failure), at_or(i.acknowledged, i.first_failure), at_or(i.recovered, i.first_failure));
+        }
+        s.push_str("</table><h2>Plots</h2>");
+        for (title, plot) in &self.plots {
+            let _ = write!(s, "<h3>{}</h3>{plot}", e(title));
+        }
+        s.push_str("<h2 id=\"disclosure\">Disclosure</h2>");
+        if self.exposures.is_empty() {
+            s.push_str("<p>gwanje observed no personal data in a response and no identity mismatch in this range.</p>");
+        } else {
+            s.push_str("<table id=\"exposures\"><tr><th>target</th><th>finding</th><th>probes</th><th>responses</th><th>first seen</th><th>last seen</th></tr>");
+            for x in &self.exposures {
+                let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", e(&x.target), x.kind, x.probes, x.responses, crate::clock::rfc3339(crate::core::Timestamp(x.first)), crate::clock::rfc3339(crate::core::Timestamp(x.last)));
+            }
+            s.push_str("</table><p>Facts only: gwanje never stores the data itself.</p>");
+        }
+        s.push_str("<h2>Gaps in the record</h2>");
+        if self.gaps.is_empty() {
+            s.push_str("<p>None: the record is complete for this range.</p>");
+        } else {
+            s.push_str("<ul>");
+            for g in &self.gaps {
+                let _ = write!(s, "<li>{} to {}: {} (unknown, not up)</li>", clock(g.from), clock(g.to), g.why);
+            }
+            s.push_str("</ul>");
+        }
+        s.push_str("<h2>Timeline</h2><table class=\"timeline\" id=\"timeline\">");
+        for (at, text) in &self.timeline {
+            let _ = write!(s, "<tr><td>{}</td><td>{}</td></tr>", clock(*at), e(text));
+        }
+        s.push_str("</table></body></html>\n");
+        s
+    }
+}

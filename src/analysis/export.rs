@@ -31,11 +31,17 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
     // Decided states, sampled at each change and every RESAMPLE_MS.
     let mut states: BTreeMap<(&'static str, String), Vec<(u64, f64)>> = BTreeMap::new();
     let mut last_at = 0;
-    let push = |families: &mut BTreeMap<&'static str, Series>, name, labels: String, at: u64, v: f64| {
-        if inside(at) {
-            families.entry(name).or_default().entry(labels).or_default().push((at, v));
-        }
-    };
+    let push =
+        |families: &mut BTreeMap<&'static str, Series>, name, labels: String, at: u64, v: f64| {
+            if inside(at) {
+                families
+                    .entry(name)
+                    .or_default()
+                    .entry(labels)
+                    .or_default()
+                    .push((at, v));
+            }
+        };
     for seg in segs {
         let (records, _) = journal::read_segment(&seg.path)?;
         for r in records {
@@ -48,7 +54,13 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
                     let labels = match &obs.subject {
                         Subject::Router(p) => {
                             if let Some(rtt) = obs.rtt_us {
-                                push(&mut families, "gwanje_router_rtt_seconds", format!("path=\"{}\"", esc(p.as_str())), at.0, f64::from(rtt) / 1e6);
+                                push(
+                                    &mut families,
+                                    "gwanje_router_rtt_seconds",
+                                    format!("path=\"{}\"", esc(p.as_str())),
+                                    at.0,
+                                    f64::from(rtt) / 1e6,
+                                );
                             }
                             continue;
                         }
@@ -57,7 +69,13 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
                     let ok = if obs.failure.is_none() { 1.0 } else { 0.0 };
                     push(&mut families, "probe_success", labels.clone(), at.0, ok);
                     if let Some(d) = obs.duration_us {
-                        push(&mut families, "probe_duration_seconds", labels, at.0, f64::from(d) / 1e6);
+                        push(
+                            &mut families,
+                            "probe_duration_seconds",
+                            labels,
+                            at.0,
+                            f64::from(d) / 1e6,
+                        );
                     }
                 }
                 Record::Input { at, .. } | Record::Timeout { at } | Record::Snapshot { at, .. } => {
@@ -66,7 +84,10 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
                 Record::Effect { effect } => {
                     // Each change is a sample of its own, and resampled below.
                     for (name, labels, at, v) in state_changes(&effect, last_at) {
-                        states.entry((name, labels.clone())).or_default().push((at, v));
+                        states
+                            .entry((name, labels.clone()))
+                            .or_default()
+                            .push((at, v));
                         push(&mut families, name, labels, at, v);
                     }
                 }
@@ -75,7 +96,11 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
     }
     // Resample every state from each change to the next (or the end).
     for ((name, labels), changes) in &states {
-        let series = families.entry(name).or_default().entry(labels.clone()).or_default();
+        let series = families
+            .entry(name)
+            .or_default()
+            .entry(labels.clone())
+            .or_default();
         for (i, (since, v)) in changes.iter().enumerate() {
             let until = changes.get(i + 1).map_or(last_at, |(next, _)| *next);
             let mut t = since + RESAMPLE_MS;
@@ -134,17 +159,17 @@ fn state_changes(effect: &Effect, now: u64) -> Vec<(&'static str, String, u64, f
             group,
             path: Some(p),
         } => vec![active(group.as_str(), p.as_str(), now, 1.0)],
-        Effect::HealthChanged { subject, to, at, .. } if !matches!(subject, Subject::Router(_)) => {
-            match to {
-                TargetState::Unknown => vec![],
-                s => vec![(
-                    "gwanje_target_up",
-                    target_labels(subject),
-                    at.0,
-                    f64::from(u8::from(*s == TargetState::Up)),
-                )],
-            }
-        }
+        Effect::HealthChanged {
+            subject, to, at, ..
+        } if !matches!(subject, Subject::Router(_)) => match to {
+            TargetState::Unknown => vec![],
+            s => vec![(
+                "gwanje_target_up",
+                target_labels(subject),
+                at.0,
+                f64::from(u8::from(*s == TargetState::Up)),
+            )],
+        },
         Effect::HealthChanged {
             subject: Subject::Router(p),
             to,
@@ -163,7 +188,11 @@ fn state_changes(effect: &Effect, now: u64) -> Vec<(&'static str, String, u64, f
             f64::from(u8::from(*to == PathState::Up)),
         )],
         Effect::RouteChanged {
-            group, from, to, at, ..
+            group,
+            from,
+            to,
+            at,
+            ..
         } => {
             let mut v = vec![active(group.as_str(), to.as_str(), at.0, 1.0)];
             if let Some(f) = from {
@@ -177,5 +206,7 @@ fn state_changes(effect: &Effect, now: u64) -> Vec<(&'static str, String, u64, f
 
 /// Escapes a label value for the exposition format.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -11,6 +11,8 @@ use crate::plan::Plan;
 
 /// The most points Prometheus returns per series and query.
 const MAX_POINTS: u64 = 11_000;
+/// The most probe results filled in between samples, over all series.
+const MAX_OBSERVATIONS: usize = 2_000_000;
 
 /// Why the history could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +43,7 @@ pub fn step_seconds(span_ms: u64) -> u64 {
 pub fn limits(step: u64) -> Vec<String> {
     vec![
         format!(
-            "from Prometheus at a {step} s step: one result per series and step, so probes between scrapes and anything shorter than the scrape interval are not seen"
+            "from Prometheus at a {step} s step: each sample stands for every probe since the one before (filled in at the probe's interval), so times are known to the step and anything shorter than the scrape interval is not seen"
         ),
         "failure classes are not in Prometheus: failures are replayed as timeouts".into(),
         "packet counts are not in Prometheus: path quality (loss over a window) is not judged"
@@ -98,7 +100,7 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
     let (probes, routers, active) = rt.block_on(async {
         let p = query("probe_success{service!=\"\"}").await?;
         let r = query("gwanje_router_up").await?;
-        let a = query("gwanje_group_active_path == 1").await?;
+        let a = query("gwanje_group_active_path").await?;
         Ok::<_, PrometheusError>((p, r, a))
     })?;
     let mut h = History {
@@ -109,25 +111,55 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
         ..History::default()
     };
     let label = |s: &serde_json::Value, k: &str| s["metric"][k].as_str().unwrap_or("").to_string();
+    // A sample is the latest result when it was scraped: it stands for
+    // every probe since the sample before, at the subject's own interval.
+    let intervals: std::collections::HashMap<Subject, u64> = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            (
+                j.subject.clone(),
+                j.target.interval.as_millis().max(1) as u64,
+            )
+        })
+        .collect();
+    let mut budget = MAX_OBSERVATIONS;
     let mut push = |subject: Subject, series: &serde_json::Value| {
+        let Some(&every) = intervals.get(&subject) else {
+            return;
+        };
+        let mut previous: Option<u64> = None;
         for v in series["values"].as_array().into_iter().flatten() {
             let (Some(t), Some(x)) = (v[0].as_f64(), v[1].as_str()) else {
                 continue;
             };
-            let at = Timestamp((t * 1000.0) as u64);
-            h.world.push((
-                at,
-                Input::ProbeCompleted(Observation {
-                    subject: subject.clone(),
-                    at,
-                    failure: (x != "1").then_some(FailureKind::Timeout),
-                    cert_not_after: None,
-                    packets: None,
-                    duration_us: None,
-                rtt_us: None,
-                identity: None,
-                }),
-            ));
+            let at = (t * 1000.0) as u64;
+            let failure = (x != "1").then_some(FailureKind::Timeout);
+            let mut times = vec![at];
+            if let Some(p) = previous {
+                let mut t = at.saturating_sub(every);
+                while t > p && budget > 0 {
+                    times.push(t);
+                    t = t.saturating_sub(every);
+                    budget -= 1;
+                }
+            }
+            previous = Some(at);
+            for t in times {
+                h.world.push((
+                    Timestamp(t),
+                    Input::ProbeCompleted(Observation {
+                        subject: subject.clone(),
+                        at: Timestamp(t),
+                        failure,
+                        cert_not_after: None,
+                        packets: None,
+                        duration_us: None,
+                        rtt_us: None,
+                        identity: None,
+                    }),
+                ));
+            }
         }
     };
     for s in &probes {
@@ -145,7 +177,12 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
     }
     // The route at the start of the range: the first active path per group.
     for s in &active {
-        let first = s["values"][0][0].as_f64();
+        let first = s["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v[1].as_str() == Some("1"))
+            .and_then(|v| v[0].as_f64());
         if let Some(t) = first {
             let at = Timestamp((t * 1000.0) as u64);
             let group = crate::core::GroupName::new(&label(s, "group"));

@@ -142,7 +142,10 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
         }
     }
     for g in &h.gaps {
-        timeline.push((g.from, format!("gap in the record until {}: {}", clock(g.to), g.why)));
+        timeline.push((
+            g.from,
+            format!("gap in the record until {}: {}", clock(g.to), g.why),
+        ));
     }
     timeline.sort_by_key(|(at, _)| *at);
     let impact = impacts(&h, &replayed.entries, from, to, &wanted, &acks);
@@ -212,7 +215,9 @@ fn impacts(
                 {
                     i.detected = Some(e.at);
                 }
-                Some(Effect::RouteChanged { .. }) if i.switched.is_none() => i.switched = Some(e.at),
+                Some(Effect::RouteChanged { .. }) if i.switched.is_none() => {
+                    i.switched = Some(e.at)
+                }
                 _ => {}
             }
         }
@@ -236,7 +241,11 @@ fn exposures(h: &History, from: u64, to: u64, wanted: &dyn Fn(&Subject) -> bool)
             continue;
         }
         let responses = o.identity.as_ref().map_or(1, |f| {
-            if kind == "identity_mismatch" { f.mismatches } else { f.personal_data }
+            if kind == "identity_mismatch" {
+                f.mismatches
+            } else {
+                f.personal_data
+            }
         });
         let target = match &o.subject {
             Subject::Target(k) | Subject::Check(k, _) => k.to_string(),
@@ -281,31 +290,66 @@ fn plots(
     let mut open: BTreeMap<String, (u64, PathState)> = BTreeMap::new();
     let mut active: BTreeMap<String, (u64, String)> = BTreeMap::new();
     let mut active_rows: BTreeMap<String, Row> = BTreeMap::new();
+    // The active path's colour: the first path named blue, the others orange, purple.
+    let mut palette: Vec<String> = Vec::new();
+    let mut path_colour = |p: &str| -> &'static str {
+        let i = palette.iter().position(|x| x == p).unwrap_or_else(|| {
+            palette.push(p.to_string());
+            palette.len() - 1
+        });
+        ["#36c", "#e80", "#839"][i % 3]
+    };
     let colour = |s: PathState| match s {
         PathState::Up => "#3a3",
         PathState::Down => "#d33",
         PathState::Unknown => "#ccc",
     };
-    let close = |rows: &mut BTreeMap<String, Row>, name: &str, since: u64, s: PathState, until: u64| {
-        rows.entry(name.to_string())
-            .or_insert_with(|| Row { label: format!("path {name}"), bands: vec![], points: vec![] })
-            .bands
-            .push(Band { from: since, to: until, colour: colour(s), title: format!("{name} {s}") });
-    };
+    let close =
+        |rows: &mut BTreeMap<String, Row>, name: &str, since: u64, s: PathState, until: u64| {
+            rows.entry(name.to_string())
+                .or_insert_with(|| Row {
+                    label: format!("path {name}"),
+                    bands: vec![],
+                    points: vec![],
+                })
+                .bands
+                .push(Band {
+                    from: since,
+                    to: until,
+                    colour: colour(s),
+                    title: format!("{name} {s}"),
+                });
+        };
     for e in entries {
         match &e.effect {
-            Some(Effect::PathChanged { path, to: state, .. }) => {
+            Some(Effect::PathChanged {
+                path, to: state, ..
+            }) => {
                 if let Some((since, s)) = open.insert(path.to_string(), (e.at, *state)) {
                     close(&mut path_rows, path.as_str(), since, s, e.at);
                 }
             }
-            Some(Effect::RouteChanged { group, to: p, .. }) | Some(Effect::RouteAdopted { group, path: Some(p) }) => {
-                if let Some((since, was)) = active.insert(group.to_string(), (e.at, p.to_string())) {
+            Some(Effect::RouteChanged { group, to: p, .. })
+            | Some(Effect::RouteAdopted {
+                group,
+                path: Some(p),
+            }) => {
+                if let Some((since, was)) = active.insert(group.to_string(), (e.at, p.to_string()))
+                {
                     active_rows
                         .entry(group.to_string())
-                        .or_insert_with(|| Row { label: format!("{group}: active"), bands: vec![], points: vec![] })
+                        .or_insert_with(|| Row {
+                            label: format!("{group}: active"),
+                            bands: vec![],
+                            points: vec![],
+                        })
                         .bands
-                        .push(Band { from: since, to: e.at, colour: "#36c", title: format!("via {was}") });
+                        .push(Band {
+                            from: since,
+                            to: e.at,
+                            colour: path_colour(&was),
+                            title: format!("via {was}"),
+                        });
                 }
             }
             _ => {}
@@ -317,22 +361,40 @@ fn plots(
     for (group, (since, p)) in active {
         active_rows
             .entry(group.clone())
-            .or_insert_with(|| Row { label: format!("{group}: active"), bands: vec![], points: vec![] })
+            .or_insert_with(|| Row {
+                label: format!("{group}: active"),
+                bands: vec![],
+                points: vec![],
+            })
             .bands
-            .push(Band { from: since, to, colour: "#36c", title: format!("via {p}") });
+            .push(Band {
+                from: since,
+                to,
+                colour: path_colour(&p),
+                title: format!("via {p}"),
+            });
     }
-    let mut rows: Vec<Row> = path_rows.into_values().chain(active_rows.into_values()).collect();
+    let mut rows: Vec<Row> = path_rows
+        .into_values()
+        .chain(active_rows.into_values())
+        .collect();
     gap_bands(&mut rows);
     let mut out = vec![(
-        "Paths (green up, red down, grey unknown) and the active path per group".to_string(),
+        "Paths (green up, red down, grey unknown) and the active path per group (blue: the first path, orange: the next)".to_string(),
         svg::plot("paths", from, to, &rows),
     )];
     // Routers: loss (points low = no loss) and RTT.
     let mut routers: BTreeMap<String, Row> = BTreeMap::new();
     let mut success: BTreeMap<String, Row> = BTreeMap::new();
-    let mut findings = Row { label: "personal data".into(), bands: vec![], points: vec![] };
+    let mut findings = Row {
+        label: "personal data".into(),
+        bands: vec![],
+        points: vec![],
+    };
     for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
-        let Input::ProbeCompleted(o) = input else { continue };
+        let Input::ProbeCompleted(o) = input else {
+            continue;
+        };
         match &o.subject {
             Subject::Router(p) => {
                 let r = routers.entry(p.to_string()).or_insert_with(|| Row {
@@ -342,8 +404,14 @@ fn plots(
                 });
                 if let Some((sent, lost)) = o.packets.filter(|(s, _)| *s > 0) {
                     let loss = f64::from(lost) / f64::from(sent);
-                    let rtt = o.rtt_us.map_or(String::new(), |r| format!(", rtt {:.1} ms", f64::from(r) / 1000.0));
-                    r.points.push((at.0, loss, format!("{}: {lost}/{sent} lost{rtt}", clock(at.0))));
+                    let rtt = o.rtt_us.map_or(String::new(), |r| {
+                        format!(", rtt {:.1} ms", f64::from(r) / 1000.0)
+                    });
+                    r.points.push((
+                        at.0,
+                        loss,
+                        format!("{}: {lost}/{sent} lost{rtt}", clock(at.0)),
+                    ));
                 }
             }
             s if wanted(s) => {
@@ -354,9 +422,22 @@ fn plots(
                     points: vec![],
                 });
                 let ok = o.failure.is_none();
-                row.points.push((at.0, if ok { 1.0 } else { 0.0 }, format!("{}: {s} {}", clock(at.0), o.failure.map_or("ok", |k| k.as_str()))));
-                if matches!(o.failure, Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)) {
-                    findings.points.push((at.0, 1.0, format!("{}: {s}", clock(at.0))));
+                row.points.push((
+                    at.0,
+                    if ok { 1.0 } else { 0.0 },
+                    format!(
+                        "{}: {s} {}",
+                        clock(at.0),
+                        o.failure.map_or("ok", |k| k.as_str())
+                    ),
+                ));
+                if matches!(
+                    o.failure,
+                    Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
+                ) {
+                    findings
+                        .points
+                        .push((at.0, 1.0, format!("{}: {s}", clock(at.0))));
                 }
             }
             _ => {}
@@ -364,35 +445,82 @@ fn plots(
     }
     let mut rows: Vec<Row> = routers.into_values().collect();
     gap_bands(&mut rows);
-    out.push(("Router probe loss (a point high up is a lost echo share)".into(), svg::plot("routers", from, to, &rows)));
+    out.push((
+        "Router probe loss (a point high up is a lost echo share)".into(),
+        svg::plot("routers", from, to, &rows),
+    ));
     let mut rows: Vec<Row> = success.into_values().collect();
     rows.push(findings);
     gap_bands(&mut rows);
-    out.push(("Probe results per service (top: success, bottom: failure) and personal-data findings".into(), svg::plot("probes", from, to, &rows)));
+    out.push((
+        "Probe results per service (top: success, bottom: failure) and personal-data findings"
+            .into(),
+        svg::plot("probes", from, to, &rows),
+    ));
     out
 }
 
 fn at_or(t: Option<u64>, from: u64) -> String {
-    t.map_or("—".into(), |t| format!("{} (+{})", clock(t), seconds(t.saturating_sub(from))))
+    t.map_or("—".into(), |t| {
+        format!("{} (+{})", clock(t), seconds(t.saturating_sub(from)))
+    })
 }
 
 impl Report {
     /// The report as Markdown.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# Incident report{}\n", self.service.as_ref().map_or(String::new(), |v| format!(": {v}")));
-        let _ = writeln!(s, "From {} to {} (UTC), from gwanje's journal.\n", crate::clock::rfc3339(crate::core::Timestamp(self.from)), crate::clock::rfc3339(crate::core::Timestamp(self.to)));
-        let _ = writeln!(s, "## Impact per service\n\n| service | first failing probe | detected | switched | acknowledged | recovered |\n| --- | --- | --- | --- | --- | --- |");
+        let _ = writeln!(
+            s,
+            "# Incident report{}\n",
+            self.service
+                .as_ref()
+                .map_or(String::new(), |v| format!(": {v}"))
+        );
+        let _ = writeln!(
+            s,
+            "From {} to {} (UTC), from gwanje's journal.\n",
+            crate::clock::rfc3339(crate::core::Timestamp(self.from)),
+            crate::clock::rfc3339(crate::core::Timestamp(self.to))
+        );
+        let _ = writeln!(
+            s,
+            "## Impact per service\n\n| service | first failing probe | detected | switched | acknowledged | recovered |\n| --- | --- | --- | --- | --- | --- |"
+        );
         for i in &self.impact {
-            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", i.service, clock(i.first_failure), at_or(i.detected, i.first_failure), at_or(i.switched, i.first_failure), at_or(i.acknowledged, i.first_failure), at_or(i.recovered, i.first_failure));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} |",
+                i.service,
+                clock(i.first_failure),
+                at_or(i.detected, i.first_failure),
+                at_or(i.switched, i.first_failure),
+                at_or(i.acknowledged, i.first_failure),
+                at_or(i.recovered, i.first_failure)
+            );
         }
         let _ = writeln!(s, "\n## Disclosure\n");
         if self.exposures.is_empty() {
-            let _ = writeln!(s, "gwanje observed no personal data in a response and no identity mismatch in this range.");
+            let _ = writeln!(
+                s,
+                "gwanje observed no personal data in a response and no identity mismatch in this range."
+            );
         } else {
-            let _ = writeln!(s, "| target | finding | probes | responses | first seen | last seen |\n| --- | --- | --- | --- | --- | --- |");
+            let _ = writeln!(
+                s,
+                "| target | finding | probes | responses | first seen | last seen |\n| --- | --- | --- | --- | --- | --- |"
+            );
             for e in &self.exposures {
-                let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} |", e.target, e.kind, e.probes, e.responses, crate::clock::rfc3339(crate::core::Timestamp(e.first)), crate::clock::rfc3339(crate::core::Timestamp(e.last)));
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    e.target,
+                    e.kind,
+                    e.probes,
+                    e.responses,
+                    crate::clock::rfc3339(crate::core::Timestamp(e.first)),
+                    crate::clock::rfc3339(crate::core::Timestamp(e.last))
+                );
             }
             let _ = writeln!(s, "\nFacts only: gwanje never stores the data itself.");
         }
@@ -401,7 +529,13 @@ impl Report {
             let _ = writeln!(s, "None: the record is complete for this range.");
         }
         for g in &self.gaps {
-            let _ = writeln!(s, "- {} to {}: {} (unknown, not up)", clock(g.from), clock(g.to), g.why);
+            let _ = writeln!(
+                s,
+                "- {} to {}: {} (unknown, not up)",
+                clock(g.from),
+                clock(g.to),
+                g.why
+            );
         }
         let _ = writeln!(s, "\n## Timeline\n");
         for (at, text) in &self.timeline {
@@ -413,11 +547,30 @@ impl Report {
     /// The report as one HTML page (inline CSS and SVG, nothing fetched).
     pub fn html(&self) -> String {
         let e = svg::esc;
-        let mut s = String::from("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>gwanje incident report</title><style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}th{background:#eee}.timeline td:first-child{white-space:nowrap}</style></head><body>");
-        let _ = write!(s, "<h1>Incident report{}</h1><p>From {} to {} (UTC), from gwanje's journal.</p>", self.service.as_ref().map_or(String::new(), |v| format!(": {}", e(v))), crate::clock::rfc3339(crate::core::Timestamp(self.from)), crate::clock::rfc3339(crate::core::Timestamp(self.to)));
+        let mut s = String::from(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>gwanje incident report</title><style>body{font-family:sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;font-size:13px}th{background:#eee}.timeline td:first-child{white-space:nowrap}</style></head><body>",
+        );
+        let _ = write!(
+            s,
+            "<h1>Incident report{}</h1><p>From {} to {} (UTC), from gwanje's journal.</p>",
+            self.service
+                .as_ref()
+                .map_or(String::new(), |v| format!(": {}", e(v))),
+            crate::clock::rfc3339(crate::core::Timestamp(self.from)),
+            crate::clock::rfc3339(crate::core::Timestamp(self.to))
+        );
         s.push_str("<h2>Impact per service</h2><table id=\"impact\"><tr><th>service</th><th>first failing probe</th><th>detected</th><th>switched</th><th>acknowledged</th><th>recovered</th></tr>");
         for i in &self.impact {
-            let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", e(&i.service), clock(i.first_failure), at_or(i.detected, i.first_failure), at_or(i.switched, i.first_failure), at_or(i.acknowledged, i.first_failure), at_or(i.recovered, i.first_failure));
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(&i.service),
+                clock(i.first_failure),
+                at_or(i.detected, i.first_failure),
+                at_or(i.switched, i.first_failure),
+                at_or(i.acknowledged, i.first_failure),
+                at_or(i.recovered, i.first_failure)
+            );
         }
         s.push_str("</table><h2>Plots</h2>");
         for (title, plot) in &self.plots {
@@ -429,7 +582,16 @@ impl Report {
         } else {
             s.push_str("<table id=\"exposures\"><tr><th>target</th><th>finding</th><th>probes</th><th>responses</th><th>first seen</th><th>last seen</th></tr>");
             for x in &self.exposures {
-                let _ = write!(s, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", e(&x.target), x.kind, x.probes, x.responses, crate::clock::rfc3339(crate::core::Timestamp(x.first)), crate::clock::rfc3339(crate::core::Timestamp(x.last)));
+                let _ = write!(
+                    s,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    e(&x.target),
+                    x.kind,
+                    x.probes,
+                    x.responses,
+                    crate::clock::rfc3339(crate::core::Timestamp(x.first)),
+                    crate::clock::rfc3339(crate::core::Timestamp(x.last))
+                );
             }
             s.push_str("</table><p>Facts only: gwanje never stores the data itself.</p>");
         }
@@ -439,7 +601,13 @@ impl Report {
         } else {
             s.push_str("<ul>");
             for g in &self.gaps {
-                let _ = write!(s, "<li>{} to {}: {} (unknown, not up)</li>", clock(g.from), clock(g.to), g.why);
+                let _ = write!(
+                    s,
+                    "<li>{} to {}: {} (unknown, not up)</li>",
+                    clock(g.from),
+                    clock(g.to),
+                    g.why
+                );
             }
             s.push_str("</ul>");
         }

@@ -74,10 +74,11 @@ pub fn plot(title: &str, from: u64, to: u64, rows: &[Row]) -> String {
     }
     // The time axis: start, middle and end.
     let axis_y = 10.0 + ROW * rows.len() as f64 + 16.0;
-    for t in [from, from + (to - from) / 2, to] {
+    let mid = from + to.saturating_sub(from) / 2;
+    for (t, anchor) in [(from, "start"), (mid, "middle"), (to, "end")] {
         let _ = write!(
             s,
-            r#"<text x="{:.1}" y="{axis_y:.1}" font-size="11" font-family="sans-serif" text-anchor="middle">{}</text>"#,
+            r#"<text x="{:.1}" y="{axis_y:.1}" font-size="11" font-family="sans-serif" text-anchor="{anchor}">{}</text>"#,
             x(t),
             super::summary::clock(t)
         );

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::setup::{GROUP, PORT};
 use super::watch::Watch;
-use super::{DemoError, companions, forward};
+use super::{DemoError, companions};
 use crate::testbed::topology::{ADMIN_APP, MOBILE_ID, PORTAL, Router};
 use crate::testbed::{Failure, Lab, Testbed, interrupted};
 
@@ -153,7 +153,8 @@ pub fn serve(lab: &Lab, listen: SocketAddr, with_prometheus: bool) -> Result<(),
             "--listen {listen}: the demo serves its admin API on loopback only (e.g. 127.0.0.1:9470)"
         )));
     }
-    let bound = forward::start(listen, &lab.bed.client, PORT)?;
+    let forward = crate::testbed::forward::start(listen, &lab.bed.client, PORT)?;
+    let bound = forward.addr;
     println!("gwanje's API on the host: http://{bound}/");
     let _companions = if with_prometheus {
         let (prometheus, alertmanager) = companions::start(&lab.dir, bound)?;

@@ -8,7 +8,6 @@
 )]
 
 mod companions;
-mod forward;
 mod interactive;
 mod script;
 mod setup;

@@ -323,7 +323,9 @@ impl Engine {
                 failure,
                 cert_not_after,
                 packets,
-                duration_us: Some(u32::try_from(done.result.duration.as_micros()).unwrap_or(u32::MAX)),
+                duration_us: Some(
+                    u32::try_from(done.result.duration.as_micros()).unwrap_or(u32::MAX),
+                ),
                 rtt_us: match &done.result.details {
                     crate::probe::Details::Icmp(i) => i.rtt_seconds.map(|s| (s * 1e6) as u32),
                     _ => None,

@@ -17,6 +17,7 @@ mod dns;
 mod error;
 pub mod failover_config;
 pub mod failure;
+pub mod forward;
 pub mod gwanje;
 pub mod identity_portal;
 pub mod lab;

@@ -10,6 +10,7 @@
 
 use crate::common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::expo;
@@ -224,6 +225,68 @@ fn b_router_stops_forwarding() {
         "{timeline}"
     );
     assert!(timeline.contains("path primary is down"), "{timeline}");
+
+    // The incident report of the same record, as a person sees it.
+    let out = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .args(["report", "--journal"])
+        .arg(rig.journal())
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("## Impact per service") && md.contains("| svc |"),
+        "{md}"
+    );
+    let html = out.path().join("report.html");
+    let page = std::fs::read_to_string(&html).unwrap();
+    for outside in ["<script", "src=", "href=", "@import", "url("] {
+        assert!(
+            !page.contains(outside),
+            "self-contained, yet {outside} is in it"
+        );
+    }
+    let png = out.path().join("report.png");
+    let Some(dom) = common::browser::render(&html, &png) else {
+        return;
+    };
+    assert!(
+        std::fs::metadata(&png).unwrap().len() > 20_000,
+        "a screenshot with content"
+    );
+    // GWANJE_KEEP_REPORT=DIR keeps the page and its screenshot (the README's picture).
+    if let Ok(keep) = std::env::var("GWANJE_KEEP_REPORT") {
+        for f in ["report.html", "report.md", "report.png"] {
+            std::fs::copy(out.path().join(f), Path::new(&keep).join(f)).unwrap();
+        }
+    }
+    let rows = dom.matches("<tr><td>").count();
+    assert!(rows >= 8, "timeline and impact rows: {rows}");
+    assert!(
+        dom.contains("traffic now flows via standby (was primary)"),
+        "the switch is in the timeline"
+    );
+    assert!(
+        dom.contains("first failing probe: svc/"),
+        "what the probes saw first"
+    );
+    let points = dom.matches("class=\"point\"").count();
+    assert!(points > 50, "SVG plots with data points: {points}");
+    assert!(
+        dom.contains("class=\"band\"") && dom.contains("path primary"),
+        "path state bands"
+    );
+    assert!(
+        dom.contains("id=\"disclosure\"") && dom.contains("no personal data in a response"),
+        "the disclosure section"
+    );
 }
 
 #[test]
@@ -716,4 +779,91 @@ fn n_fast_liveness_ignores_random_loss_and_moves_within_the_packet_spacing() {
     // benchmark measures both); this bound catches detection gone wrong,
     // the benchmark the speed.
     assert!(gap < Duration::from_secs(3), "gap {gap:?}");
+}
+
+#[test]
+fn p_a_replay_from_prometheus_finds_the_failover_within_the_scrape_resolution() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start(AUTO);
+    let api =
+        gwanje::testbed::forward::start("127.0.0.1:0".parse().unwrap(), &rig.bed().client, PORT)
+            .expect("forward the API to the host");
+    let prom = tempfile::tempdir().unwrap();
+    let config = format!(
+        "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: gwanje\n    static_configs: [{{targets: ['{}']}}]\n",
+        api.addr
+    );
+    let Some(mut p) = common::companions::prometheus(prom.path(), &config) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(p.wait_ready(Duration::from_secs(30)));
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    // Prometheus hands targets to its scrapers after up to 5 s: wait for
+    // the first scrape, then a few more.
+    let scraped = rt.block_on(async {
+        for _ in 0..100 {
+            let r =
+                common::client::get(p.addr, "/api/v1/query?query=up%7Bjob%3D%22gwanje%22%7D").await;
+            if r.is_ok_and(|r| r.body.contains("\"1\"]")) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    });
+    assert!(scraped, "Prometheus never scraped gwanje");
+    std::thread::sleep(Duration::from_secs(3));
+    let from = unix_ms();
+    rig.apply(Failure::NoForwarding(A));
+    let moved = rig.wait_route(GW_B, Duration::from_secs(10));
+    let moved_ms = unix_ms() - moved.elapsed().as_millis() as u64;
+    std::thread::sleep(Duration::from_secs(4));
+    let to = unix_ms();
+    let time = |ms| gwanje::clock::rfc3339(gwanje::core::Timestamp(ms));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .args(["replay", "--prometheus", &format!("http://{}", p.addr)])
+        .arg("--config")
+        .arg(rig.config())
+        .args([
+            "--from",
+            &time(from - 2_500),
+            "--to",
+            &time(to),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}{err}");
+    eprintln!("{err}");
+    assert!(
+        err.contains("from Prometheus at a 1 s step"),
+        "the limits are said: {err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let switches = v["baseline"]["switches"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let failover = switches
+        .iter()
+        .find(|s| s["from"] == "primary" && s["to"] == "standby")
+        .unwrap_or_else(|| panic!("no failover found: {v:#}"));
+    let at = failover["at"].as_u64().unwrap();
+    eprintln!("gwanje moved at {moved_ms}, the replay from Prometheus at {at}");
+    // One scrape interval (1 s) either way, plus the evaluation's own spacing.
+    assert!(
+        at.abs_diff(moved_ms) <= 2_000,
+        "replayed at {at}, moved at {moved_ms}"
+    );
 }

@@ -370,19 +370,25 @@ async fn an_exported_history_backfills_a_real_prometheus() {
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.ends_with("# EOF\n"), "{text}");
     // The last recorded result of the broken target, with its time.
     let sample = text
         .lines()
-        .filter(|l| l.starts_with("probe_success{service=\"portal\",target=\"broken\"}"))
-        .last()
+        .rfind(|l| l.starts_with("probe_success{service=\"portal\",target=\"broken\"}"))
         .expect("the broken target's results");
     let at: f64 = sample.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(sample.contains("} 0 "), "{sample}");
     for family in ["probe_duration_seconds", "gwanje_target_up"] {
-        assert!(text.contains(&format!("# TYPE {family} gauge")), "{family} exported");
+        assert!(
+            text.contains(&format!("# TYPE {family} gauge")),
+            "{family} exported"
+        );
     }
     // promtool turns it into blocks; a real Prometheus serves them.
     let prom = tempfile::tempdir().unwrap();
@@ -401,7 +407,9 @@ async fn an_exported_history_backfills_a_real_prometheus() {
         String::from_utf8_lossy(&created.stdout),
         String::from_utf8_lossy(&created.stderr)
     );
-    let Some(mut p) = common::companions::prometheus(prom.path(), "global: {scrape_interval: 1h}\n") else {
+    let Some(mut p) =
+        common::companions::prometheus(prom.path(), "global: {scrape_interval: 1h}\n")
+    else {
         return;
     };
     p.wait_ready(Duration::from_secs(30)).await;
@@ -413,9 +421,15 @@ async fn an_exported_history_backfills_a_real_prometheus() {
     };
     let mut found = None;
     for _ in 0..50 {
-        let r = client::get(p.addr, &query("probe_success{target=\"broken\"}", at)).await.unwrap();
+        let r = client::get(p.addr, &query("probe_success{target=\"broken\"}", at))
+            .await
+            .unwrap();
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-        if let Some(s) = v["data"]["result"].as_array().and_then(|a| a.first()).cloned() {
+        if let Some(s) = v["data"]["result"]
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+        {
             found = Some(s);
             break;
         }
@@ -423,6 +437,8 @@ async fn an_exported_history_backfills_a_real_prometheus() {
     }
     let s = found.expect("the backfilled series");
     assert_eq!(s["value"][1], "0", "{s}");
-    let r = client::get(p.addr, &query("probe_success{target=\"home\"}", at)).await.unwrap();
+    let r = client::get(p.addr, &query("probe_success{target=\"home\"}", at))
+        .await
+        .unwrap();
     assert!(r.body.contains("\"1\""), "{}", r.body);
 }

@@ -59,8 +59,8 @@ fn probe(
             cert_not_after: cert,
             packets: None,
             duration_us: None,
-                rtt_us: None,
-                identity: None,
+            rtt_us: None,
+            identity: None,
         }),
     );
 }

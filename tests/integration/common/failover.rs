@@ -128,6 +128,16 @@ impl Rig {
         )
     }
 
+    /// gwanje's configuration file.
+    pub fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("gwanje.yaml")
+    }
+
+    /// Where gwanje journals.
+    pub fn journal(&self) -> std::path::PathBuf {
+        self.dir.path().join("journal")
+    }
+
     /// One exchange with gwanje's API: (status, body).
     pub fn http(&self, method: &str, path: &str, body: &str, token: Option<&str>) -> (u16, String) {
         self.lab.gwanje.http(method, path, body, token)

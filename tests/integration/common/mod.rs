@@ -3,6 +3,7 @@
 //! HTTP client. Everything listens on 127.0.0.1 and stops when dropped.
 #![allow(clippy::disallowed_methods, reason = "tests measure real elapsed time")]
 
+pub mod browser;
 pub mod certs;
 pub mod client;
 pub mod companions;

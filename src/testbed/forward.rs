@@ -1,35 +1,46 @@
-//! Serves gwanje's API (inside the edge namespace) on the host's loopback,
-//! so a browser, curl or Prometheus on the host can watch the demo.
+//! Serves a port of a namespace (gwanje's API inside the edge) on the
+//! host's loopback, so a browser, curl or Prometheus on the host can watch
+//! it; stopped when dropped (or when the testbed is interrupted).
 
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::DemoError;
-use crate::testbed::{Netns, interrupted};
+use super::{Netns, TestbedError, interrupted};
 
 /// Connections forwarded at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 64;
 /// A forwarded connection idle this long is closed.
 const IDLE: Duration = Duration::from_secs(30);
 
+/// A running forwarder.
+pub struct Forward {
+    /// Where it listens on the host.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Binds `listen` and forwards each connection to `127.0.0.1:port` in `ns`
-/// on a thread of its own, until the demo is interrupted; returns the
-/// address bound.
-pub fn start(listen: SocketAddr, ns: &Netns, port: u16) -> Result<SocketAddr, DemoError> {
-    let io = |source| DemoError::Io {
-        path: format!("listen {listen}").into(),
-        source,
-    };
+/// on a thread of its own, until dropped or interrupted.
+pub fn start(listen: SocketAddr, ns: &Netns, port: u16) -> Result<Forward, TestbedError> {
+    let io = |source| TestbedError::io(format!("listen {listen}"), "host", source);
     let listener = TcpListener::bind(listen).map_err(io)?;
     listener.set_nonblocking(true).map_err(io)?;
     let bound = listener.local_addr().map_err(io)?;
     let ns = ns.clone();
     let open = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
     std::thread::spawn(move || {
-        while !interrupted() {
+        while !interrupted() && !stopped.load(Ordering::Relaxed) {
             let Ok((client, _)) = listener.accept() else {
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
@@ -47,7 +58,7 @@ pub fn start(listen: SocketAddr, ns: &Netns, port: u16) -> Result<SocketAddr, De
             });
         }
     });
-    Ok(bound)
+    Ok(Forward { addr: bound, stop })
 }
 
 fn relay(client: TcpStream, upstream: TcpStream) {

@@ -22,8 +22,18 @@ pub fn differences(base: &Summary, other: &Summary) -> Vec<String> {
                     seconds(t.abs_diff(n)),
                     if n < t { "sooner" } else { "later" }
                 ),
-                (None, Some(n)) => format!("{} {what} at {} (gwanje did not)", b.path, clock(n)),
-                (Some(t), None) => format!("no {what} for {} (gwanje: at {})", b.path, clock(t)),
+                (None, Some(n)) => format!(
+                    "{}'s incident at {}: {what} at {} (gwanje: none)",
+                    b.path,
+                    clock(b.start),
+                    clock(n)
+                ),
+                (Some(t), None) => format!(
+                    "{}'s incident at {}: no {what} (gwanje: at {})",
+                    b.path,
+                    clock(b.start),
+                    clock(t)
+                ),
                 (None, None) => continue,
             };
             out.push(line);

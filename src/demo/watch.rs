@@ -1,5 +1,6 @@
 //! Narrates what gwanje reports, as it changes: the active path, each
-//! path's state and reason, services down, alerts raised and resolved.
+//! path's state, reason and diagnosis, services down, alerts raised and
+//! resolved.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -12,6 +13,7 @@ pub struct Watch {
     start: Instant,
     active: Option<String>,
     paths: BTreeMap<String, (String, String)>,
+    diagnoses: BTreeMap<String, String>,
     down: BTreeSet<String>,
     alerts: BTreeMap<String, String>,
     /// Every alert name raised during the run.
@@ -25,6 +27,7 @@ impl Watch {
             start: Instant::now(),
             active: None,
             paths: BTreeMap::new(),
+            diagnoses: BTreeMap::new(),
             down: BTreeSet::new(),
             alerts: BTreeMap::new(),
             raised: BTreeSet::new(),
@@ -58,7 +61,15 @@ impl Watch {
             let seen = (state.clone(), reason.clone());
             if self.paths.get(&name) != Some(&seen) {
                 self.say(&format!("  path {name}: {state} ({reason})"));
-                self.paths.insert(name, seen);
+                self.paths.insert(name.clone(), seen);
+            }
+            // Which box and what symptom, once the examination has told.
+            let d = &p["diagnosis"];
+            if let Some(summary) = d["summary"].as_str().filter(|_| d["kind"] != "unknown")
+                && self.diagnoses.get(&name).map(String::as_str) != Some(summary)
+            {
+                self.say(&format!("  diagnosis of path {name}: {summary}"));
+                self.diagnoses.insert(name, summary.to_string());
             }
         }
         let down: BTreeSet<String> = group["services_down"]

@@ -345,8 +345,14 @@ async fn a_service_down_everywhere_pages_without_moving_and_an_ack_stops_escalat
     assert!(rig.changes().is_empty());
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_freeze_and_its_flap_history_survive_a_restart_through_the_journal() {
+/// A fresh journal in a temporary folder.
+fn journal(
+    fsync: gwanje::plan::Fsync,
+) -> (
+    tempfile::TempDir,
+    gwanje::plan::JournalSpec,
+    gwanje::journal::Journal,
+) {
     let dir = tempfile::tempdir().unwrap();
     let spec = gwanje::plan::JournalSpec {
         dir: dir.path().join("journal"),
@@ -354,10 +360,16 @@ async fn a_freeze_and_its_flap_history_survive_a_restart_through_the_journal() {
         segment_age: Duration::from_secs(3600),
         retain_bytes: 1 << 30,
         retain_age: Duration::from_secs(86_400),
-        fsync: gwanje::plan::Fsync::Never,
+        fsync,
         queue: 1 << 16,
     };
     let journal = gwanje::journal::Journal::open(&spec, &gwanje::core::Core::new()).unwrap();
+    (dir, spec, journal)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_freeze_and_its_flap_history_survive_a_restart_through_the_journal() {
+    let (_dir, spec, journal) = journal(gwanje::plan::Fsync::Never);
     let rig = start_with(
         Some("a"),
         "flap_guard: {max_switches: 2, window: 10m}, failback: {mode: auto, after: 2s}",
@@ -416,17 +428,7 @@ fn gwanje_cli(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
 
 #[tokio::test(start_paused = true)]
 async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = gwanje::plan::JournalSpec {
-        dir: dir.path().join("journal"),
-        segment_bytes: 1 << 20,
-        segment_age: Duration::from_secs(3600),
-        retain_bytes: 1 << 30,
-        retain_age: Duration::from_secs(86_400),
-        fsync: gwanje::plan::Fsync::Always,
-        queue: 1 << 16,
-    };
-    let journal = gwanje::journal::Journal::open(&spec, &gwanje::core::Core::new()).unwrap();
+    let (dir, spec, journal) = journal(gwanje::plan::Fsync::Always);
     let rig = start_with(
         Some("a"),
         "flap_guard: {max_switches: 50, window: 10m}, failback: {mode: auto, after: 2s}",

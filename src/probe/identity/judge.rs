@@ -85,16 +85,7 @@ mod tests {
     use super::*;
     use crate::plan::identity::Secret;
 
-    /// A synthetic number with a valid check digit.
-    fn rrn(first12: &str) -> String {
-        const W: [u32; 12] = [2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5];
-        let sum: u32 = first12
-            .bytes()
-            .zip(W)
-            .map(|(b, w)| u32::from(b - b'0') * w)
-            .sum();
-        format!("{first12}{}", (11 - sum % 11) % 10)
-    }
+    use crate::testbed::identity_portal::with_check_digit as rrn;
 
     fn canaries() -> Vec<Canary> {
         let mk = |id: &str, name: &str, r: &str, b: &str| Canary {

@@ -446,7 +446,7 @@ impl Engine {
                     reason,
                     ..
                 } => self.actuate(group, from, to, reason),
-                Effect::ExaminePath { path } => self.examine(path),
+                Effect::ExaminePath { path, trace } => self.examine(path, trace),
                 Effect::AlertsDue {
                     alerts,
                     lease_until,
@@ -595,14 +595,14 @@ impl Engine {
         });
     }
 
-    fn examine(&self, path: PathName) {
+    fn examine(&self, path: PathName, trace: bool) {
         let plan = self.plan.clone();
         let examiner = self.examiner.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
             let examination = match crate::examine::target_of(&plan, path.as_str()).await {
                 Ok((destination, gateway, source)) => {
-                    examiner.examine(destination, gateway, source).await
+                    examiner.examine(destination, gateway, source, trace).await
                 }
                 Err(why) => crate::core::Examination {
                     error: Some(why),

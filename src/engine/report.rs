@@ -65,12 +65,13 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
                 tracing::info!(%path, %from, %to, %reason, "path {to}");
             }
         }
-        Effect::ExaminePath { path } => {
+        Effect::ExaminePath { path, trace } => {
+            let kind = if *trace { "trace" } else { "ladder" };
             metrics
                 .path_examinations_total
-                .with_label_values(&[path.as_str()])
+                .with_label_values(&[path.as_str(), kind])
                 .inc();
-            tracing::info!(%path, "examining the path (packet sizes, hops)");
+            tracing::info!(%path, trace, "examining the path (packet sizes, and hops when tracing)");
         }
         Effect::PathDiagnosed { path, diagnosis } => {
             metrics.set_diagnosis(path.as_str(), Some(diagnosis));

@@ -16,12 +16,14 @@ use crate::plan::{Plan, ProbeSpec, Source};
 
 /// Runs examinations; tests can answer from a model instead.
 pub trait Examiner: Send + Sync + 'static {
-    /// Examines the path `source` selects (first hop `gateway`) towards `destination`.
+    /// Examines the path `source` selects (first hop `gateway`) towards
+    /// `destination`: the packet-size ladder, and the hops when `trace`.
     fn examine(
         &self,
         destination: IpAddr,
         gateway: IpAddr,
         source: Source,
+        trace: bool,
     ) -> BoxFuture<'static, Examination>;
 }
 
@@ -34,6 +36,7 @@ impl Examiner for NetExaminer {
         destination: IpAddr,
         gateway: IpAddr,
         source: Source,
+        trace: bool,
     ) -> BoxFuture<'static, Examination> {
         Box::pin(async move {
             let IpAddr::V4(v4) = destination else {
@@ -47,7 +50,7 @@ impl Examiner for NetExaminer {
                 IpAddr::V4(g) => Some(g),
                 IpAddr::V6(_) => None,
             };
-            tokio::task::spawn_blocking(move || raw::examine(v4, gateway, &source))
+            tokio::task::spawn_blocking(move || raw::examine(v4, gateway, &source, trace))
                 .await
                 .unwrap_or_else(|e| Examination {
                     destination: destination.to_string(),

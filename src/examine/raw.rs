@@ -53,8 +53,13 @@ impl Answer {
 }
 
 /// Examines the path to `destination` that `source` selects; `gateway` is
-/// its first hop.
-pub fn examine(destination: Ipv4Addr, gateway: Option<Ipv4Addr>, source: &Source) -> Examination {
+/// its first hop; the hops are traced when `trace`.
+pub fn examine(
+    destination: Ipv4Addr,
+    gateway: Option<Ipv4Addr>,
+    source: &Source,
+    trace: bool,
+) -> Examination {
     let mut exam = Examination {
         destination: destination.to_string(),
         ..Examination::default()
@@ -91,7 +96,7 @@ pub fn examine(destination: Ipv4Addr, gateway: Option<Ipv4Addr>, source: &Source
         });
     }
     let large = first_failing.unwrap_or(LADDER[LADDER.len() - 1]);
-    for ttl in 1..=MAX_TTL {
+    for ttl in (1..=MAX_TTL).filter(|_| trace) {
         let mut answers = probe.round(&[(destination, LADDER[0], ttl), (destination, large, ttl)]);
         // A router that cannot forward answers with ICMP errors, which it
         // rate-limits (Linux: one a second), and the checks through it

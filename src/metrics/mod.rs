@@ -194,9 +194,9 @@ impl Metrics {
             path_examinations_total: IntCounterVec::new(
                 Opts::new(
                     "gwanje_path_examinations_total",
-                    "Examinations (packet-size ladder and trace) of down paths, at most one a minute per path.",
+                    "Examinations of down paths: kind=ladder (packet sizes, at most every 10 s) or trace (sizes and hops, at most once a minute).",
                 ),
-                &["path"],
+                &["path", "kind"],
             )
             .expect("valid metric"),
             path_examination_packets_total: IntCounterVec::new(

@@ -31,7 +31,10 @@ pub fn effect(e: &Effect) -> Option<String> {
         Effect::PathChanged {
             path, to, reason, ..
         } => format!("path {path} is {to}: {reason}"),
-        Effect::ExaminePath { path } => format!("examining path {path} (packet sizes, hops)"),
+        Effect::ExaminePath { path, trace } => format!(
+            "examining path {path} (packet sizes{})",
+            if *trace { ", hops" } else { "" }
+        ),
         Effect::PathDiagnosed { path, diagnosis } => {
             format!(
                 "path {path} diagnosed ({}): {}",

@@ -131,6 +131,7 @@ impl gwanje::examine::Examiner for Silence {
         destination: std::net::IpAddr,
         _gateway: std::net::IpAddr,
         _source: gwanje::plan::Source,
+        _trace: bool,
     ) -> BoxFuture<'static, gwanje::core::Examination> {
         *self.0.lock().unwrap() += 1;
         Box::pin(async move {

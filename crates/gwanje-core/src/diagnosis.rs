@@ -10,8 +10,12 @@ use std::fmt;
 
 use super::path::PathReason;
 
-/// The shortest time between two examinations of one path.
-pub const EXAMINE_EVERY_MS: u64 = 60_000;
+/// The shortest time between two traces (localizations) of one path.
+pub const TRACE_EVERY_MS: u64 = 60_000;
+/// The shortest time between two packet-size ladders of one down path: the
+/// evidence changes as a fault does (a router comes back dropping only
+/// large packets), and a ladder is 14 echoes.
+pub const LADDER_EVERY_MS: u64 = 10_000;
 
 /// One size of the ladder: don't-fragment echoes of `payload` bytes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

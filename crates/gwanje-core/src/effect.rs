@@ -171,11 +171,14 @@ pub enum Effect {
         /// When.
         at: Timestamp,
     },
-    /// The engine must examine the path (packet-size ladder, trace) and
-    /// answer with `PathExamined`; asked at most once a minute per path.
+    /// The engine must examine the path (a packet-size ladder, and a trace
+    /// when `trace`) and answer with `PathExamined`; a ladder at most every
+    /// 10 s, a trace at most once a minute per path.
     ExaminePath {
         /// The path.
         path: PathName,
+        /// Whether to trace the hops too.
+        trace: bool,
     },
     /// A down path's diagnosis changed.
     PathDiagnosed {

@@ -23,7 +23,9 @@ mod types;
 
 pub use alerts::{ALERT_NAMES, AckError, Alert, AlertBook, AlertPolicy, Severity, alert_id};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
-pub use diagnosis::{Diagnosis, DiagnosisKind, EXAMINE_EVERY_MS, Examination, Hop, Rung};
+pub use diagnosis::{
+    Diagnosis, DiagnosisKind, Examination, Hop, LADDER_EVERY_MS, Rung, TRACE_EVERY_MS,
+};
 pub use effect::{Effect, Input, SwitchReason};
 pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};

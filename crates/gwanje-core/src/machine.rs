@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::alerts::{Alert, AlertBook, Severity};
 use super::config::CoreConfig;
+use super::diagnosis::{LADDER_EVERY_MS, TRACE_EVERY_MS};
 use super::effect::{Effect, Input};
 use super::group::{GroupState, Pin};
 use super::health::HealthWindow;
@@ -174,8 +175,17 @@ impl Core {
                 self.alerts.resolve(now, "JournalWriteFailing", &[]);
                 false
             }
-            Input::PathExamined { path, examination } => {
+            Input::PathExamined {
+                path,
+                mut examination,
+            } => {
                 if let Some(status) = self.paths.get_mut(&path) {
+                    // A ladder alone keeps the hops of the last trace.
+                    if examination.hops.is_empty()
+                        && let Some(old) = status.examination.take()
+                    {
+                        examination.hops = old.hops;
+                    }
                     status.examination = Some(examination);
                     rediagnose(&path, status, &mut out);
                 }
@@ -459,20 +469,29 @@ impl Core {
                 status.diagnosis = None;
             } else {
                 // A new incident needs fresh evidence, unless the last
-                // examination is recent enough to be it.
-                if from != PathState::Down && examination_due(status, now) {
+                // trace is recent enough to be it.
+                if from != PathState::Down && due(status.examined_at, now, TRACE_EVERY_MS) {
                     status.examination = None;
                 }
                 rediagnose(name, status, out);
             }
         }
-        // Examined when it goes down, and again at most once a minute while
-        // it stays down (a repair or a new fault changes the evidence).
+        // Examined when it goes down; while it stays down the ladder runs
+        // again every 10 s and the trace at most once a minute (a repair or
+        // a new fault changes the evidence).
         for (name, status) in self.paths.iter_mut() {
-            if status.state == PathState::Down && examination_due(status, now) {
-                status.examined_at = Some(now);
-                out.push(Effect::ExaminePath { path: name.clone() });
+            if status.state != PathState::Down || !due(status.laddered_at, now, LADDER_EVERY_MS) {
+                continue;
             }
+            let trace = due(status.examined_at, now, TRACE_EVERY_MS);
+            status.laddered_at = Some(now);
+            if trace {
+                status.examined_at = Some(now);
+            }
+            out.push(Effect::ExaminePath {
+                path: name.clone(),
+                trace,
+            });
         }
         for g in self.groups.values_mut() {
             g.decide(now, &self.paths, &state, out);
@@ -488,11 +507,9 @@ impl Core {
     }
 }
 
-/// Whether the core may ask for another examination of the path.
-fn examination_due(status: &PathStatus, now: Timestamp) -> bool {
-    status
-        .examined_at
-        .is_none_or(|t| now.since(t) >= super::diagnosis::EXAMINE_EVERY_MS)
+/// Whether `every` ms have passed since `last` (or it never happened).
+fn due(last: Option<Timestamp>, now: Timestamp, every: u64) -> bool {
+    last.is_none_or(|t| now.since(t) >= every)
 }
 
 /// Diagnoses a down path again from its reason and latest examination;

@@ -148,9 +148,12 @@ pub struct PathStatus {
     /// The latest examination of it.
     #[serde(default)]
     pub examination: Option<super::diagnosis::Examination>,
-    /// When the core last asked for an examination.
+    /// When the core last asked for a trace.
     #[serde(default)]
     pub examined_at: Option<Timestamp>,
+    /// When the core last asked for a ladder.
+    #[serde(default)]
+    pub laddered_at: Option<Timestamp>,
 }
 
 impl PathStatus {
@@ -165,6 +168,7 @@ impl PathStatus {
             diagnosis: None,
             examination: None,
             examined_at: None,
+            laddered_at: None,
         }
     }
 

@@ -886,10 +886,15 @@ fn a_slow_check_still_failing_through_a_dead_standby_is_not_called_the_service()
 }
 
 #[test]
-fn a_down_path_is_examined_once_a_minute_and_its_alert_carries_the_diagnosis() {
+fn a_down_path_is_traced_once_a_minute_and_its_alert_carries_the_diagnosis() {
     let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
     let examined = |sim: &Sim| {
-        sim.count(|e| matches!(e, Effect::ExaminePath { path } if path.as_str() == "a"))
+        sim.count(
+            |e| matches!(e, Effect::ExaminePath { path, trace: true } if path.as_str() == "a"),
+        )
+    };
+    let laddered = |sim: &Sim| {
+        sim.count(|e| matches!(e, Effect::ExaminePath { path, .. } if path.as_str() == "a"))
     };
     sim.check_ok.insert(("web", "a"), false);
     sim.run(5);
@@ -947,11 +952,32 @@ fn a_down_path_is_examined_once_a_minute_and_its_alert_carries_the_diagnosis() {
         "{}",
         alert.description
     );
-    // Bounded: no second examination within the minute, one after it.
+    // Bounded: the ladder every 10 s, the trace once a minute.
     sim.run(590);
     assert_eq!(examined(&sim), 1);
+    assert_eq!(laddered(&sim), 6, "at 0, 10, 20, 30, 40 and 50 s");
     sim.run(20);
     assert_eq!(examined(&sim), 2);
+    // A ladder alone keeps the last trace's hops.
+    let ladder_only = Examination {
+        destination: "198.18.100.1".into(),
+        ladder: vec![rung(64, 2), rung(1300, 2), rung(1400, 0)],
+        hops: vec![],
+        packets: 6,
+        error: None,
+    };
+    sim.feed(
+        Timestamp(sim.now),
+        Input::PathExamined {
+            path: PathName::new("a"),
+            examination: ladder_only,
+        },
+    );
+    sim.drain();
+    assert_eq!(
+        diagnosis(&sim).unwrap().last_hop,
+        Some((1, "198.18.1.1".to_string()))
+    );
     // Back up: no diagnosis.
     sim.check_ok.insert(("web", "a"), true);
     sim.run(50);

@@ -3,6 +3,7 @@
 //! needs the admin token, and one runs at a time.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,16 +11,35 @@ use axum::response::{IntoResponse, Response};
 use super::ApiState;
 use crate::verify::{self, Request, Verdict, VerifyError};
 
+/// The longest verification the API runs: its requests must finish within
+/// the listener's 60 s, with room for latency.
+const API_LIMIT_SECONDS: u64 = 30;
+
 /// Runs the identity flow of `service/target` and answers with the report.
 pub async fn verify(
     State(s): State<ApiState>,
     Path((service, target)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Option<Json<Request>>,
+    body: Bytes,
 ) -> Response {
     if let Err(denied) = super::groups::authorize(&s, &headers) {
         return denied;
     }
+    // Read only once the caller is known.
+    let request: Request = if body.is_empty() {
+        Request::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not a verification request ({e}); valid: {{\"rounds\": 3, \"concurrency\": [1, 4]}}, both optional\n"),
+                )
+                    .into_response();
+            }
+        }
+    };
     let Ok(_one) = s.verifying.clone().try_acquire_owned() else {
         return (
             StatusCode::CONFLICT,
@@ -27,9 +47,19 @@ pub async fn verify(
         )
             .into_response();
     };
-    let request = body.map(|Json(r)| r).unwrap_or_default();
     let key = format!("{service}/{target}");
-    let found = verify::find(&s.reloader.plan(), &key);
+    let found = verify::find(&s.reloader.plan(), &key).and_then(|t| {
+        // Refused up front rather than cut off by the request limit with
+        // its findings lost.
+        let needs = verify::least_time(&t, &request).as_secs();
+        if needs > API_LIMIT_SECONDS {
+            return Err(VerifyError::TooLong {
+                needs,
+                limit: API_LIMIT_SECONDS,
+            });
+        }
+        Ok(t)
+    });
     let report = match found {
         Ok(t) => verify::run(&s.probes, t, &request).await,
         Err(e) => Err(e),

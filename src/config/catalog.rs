@@ -126,7 +126,7 @@ fn build_target(
         health: rt.health,
     };
     let own = inherit(doc, path, &timing, inherited, errors)?;
-    let probe = target::probe(doc, path, rt, errors)?;
+    let probe = target::probe(doc, path, rt, own.timeout, errors)?;
     Some(Target {
         key: TargetKey::new(service, &rt.name),
         service: service.clone(),

@@ -319,6 +319,9 @@ pub fn groups(
                     if let Some(owner) = check_owner.insert(c.clone(), i) {
                         errors.push(doc.error_at(&cat, format!("{c:?} is already a check of failover_groups[{owner}]; valid: a check belongs to one group")));
                     }
+                    if matches!(t.probe, ProbeSpec::Identity(_)) {
+                        errors.push(doc.error_at(&cat, format!("{c:?} is an identity probe: a mix-up of documents is the application's, never a path's, and its flow must not run once per path; valid: an http, tcp, dns or icmp target")));
+                    }
                     if matches!(t.probe, ProbeSpec::Dns(_)) && group_paths.iter().any(|p| paths.iter().any(|s| s.name == *p && s.source.is_none())) {
                         errors.push(doc.error_at(&cat, format!("{c:?} is a DNS check, which can only be steered by source address; valid: give every path of the group a `source`")));
                     }

@@ -33,11 +33,19 @@ const DEFAULTS: (usize, u32, u32) = (4, 1, 50);
 /// A display name shorter than this would match ordinary page text.
 const MIN_NAME_BYTES: usize = 4;
 
-/// Builds the identity probe at `path`, adding every error to `errors`.
+/// The largest response an identity probe reads: every response is judged
+/// against every canary's markers.
+pub const MAX_IDENTITY_BODY_BYTES: u64 = 4 << 20;
+
+use crate::plan::identity::least_run_time;
+
+/// Builds the identity probe at `path` (whose runs must fit in `timeout`),
+/// adding every error to `errors`.
 pub fn identity(
     doc: &Document,
     path: &str,
     raw: &RawIdentity,
+    timeout: std::time::Duration,
     errors: &mut Vec<ConfigError>,
 ) -> Option<IdentitySpec> {
     let before = errors.len();
@@ -81,7 +89,7 @@ pub fn identity(
             &key("max_body_bytes"),
             raw.max_body_bytes
                 .unwrap_or(super::target::DEFAULT_MAX_BODY_BYTES),
-            1..=super::target::MAX_BODY_BYTES,
+            1..=MAX_IDENTITY_BODY_BYTES,
             "bytes",
         ),
     );
@@ -95,6 +103,30 @@ pub fn identity(
     );
     let (steps, needs) = steps(doc, path, &raw.steps, errors);
     let canaries = canaries(doc, &key("canaries"), &raw.canaries, &needs, errors);
+    if let Ok(u) = &base_url
+        && u.scheme() == "http"
+        && !needs.credentials.is_empty()
+        && !raw.allow_http
+    {
+        errors.push(doc.error_at(
+            &key("base_url"),
+            "the flow sends credentials over plain http; valid: an https:// base URL, or allow_http: true for a test portal on loopback",
+        ));
+    }
+    if let (Some(c), Some(r), Some(rps), Some(list)) = (concurrency, rounds, rps, &canaries) {
+        let least = least_run_time(r, list.len().max(c), steps.len(), rps);
+        if least >= timeout {
+            errors.push(doc.error_at(
+                &key("rounds"),
+                format!(
+                    "a run sends {} requests, at least {} at max_requests_per_second {rps}, which the target's timeout ({}) cannot hold; valid: fewer rounds, steps or canaries, a higher rate, or a longer timeout",
+                    u64::from(r) * list.len().max(c) as u64 * steps.len() as u64,
+                    humantime::format_duration(least),
+                    humantime::format_duration(timeout)
+                ),
+            ));
+        }
+    }
     if errors.len() > before {
         return None;
     }
@@ -320,6 +352,12 @@ fn step(ctx: &mut Ctx<'_>, path: &str, raw: &RawFlowStep) -> Result<FlowStep, Co
                 require: list("require", &d.require)?,
                 allow_own: list("allow_own", &d.allow_own)?,
             };
+            if rule.require.is_empty() {
+                return Err(doc.error_at_key(
+                    &key("document"),
+                    "a document step requires no marker, so a stranger's document would pass; valid: require: [name] (or id, business_number, resident_number)",
+                ));
+            }
             // Allowing one's own number needs none; requiring it does.
             for m in &rule.require {
                 ctx.needs
@@ -474,11 +512,11 @@ fn canaries(
         }
     };
     let before = errors.len();
-    if raw.canaries.is_empty() || raw.canaries.len() > MAX_CANARIES {
+    if raw.canaries.len() < 2 || raw.canaries.len() > MAX_CANARIES {
         errors.push(cdoc.error_at(
             "canaries",
             format!(
-                "{} canaries; valid: 1 to {MAX_CANARIES} (two or more to catch a mix-up)",
+                "{} canaries; valid: 2 to {MAX_CANARIES} (one cannot be given another's document)",
                 raw.canaries.len()
             ),
         ));
@@ -527,6 +565,13 @@ fn canary(
         ));
     }
     let resident_number = raw.resident_number.as_ref().and_then(|r| {
+        if matches!(r, RawSecret::Inline(_)) {
+            errors.push(doc.error_at(
+                &key("resident_number"),
+                "a resident number written in the file; valid: {file: PATH} or {env: VARIABLE}, so it stays out of the configuration",
+            ));
+            return None;
+        }
         let text = values::secret(doc, &key("resident_number"), r)
             .map_err(|e| errors.push(e))
             .ok()?;
@@ -543,13 +588,13 @@ fn canary(
         }
     });
     if let Some(b) = &raw.business_number
-        && (b.bytes().filter(u8::is_ascii_digit).count() < 6
-            || b.len() > 20
+        && (b.bytes().filter(u8::is_ascii_digit).count() != 10
+            || b.len() > 12
             || !b.bytes().all(|c| c.is_ascii_digit() || c == b'-'))
     {
         errors.push(doc.error_at(
             &key("business_number"),
-            format!("{b:?} is not a business registration number; valid: digits and hyphens, such as 220-81-00001"),
+            "not a business registration number; valid: its 10 digits, hyphens allowed, such as 220-81-00001",
         ));
     }
     let mut credentials = BTreeMap::new();
@@ -604,7 +649,10 @@ fn distinct(doc: &Document, canaries: &[(usize, Canary)], errors: &mut Vec<Confi
     let markers = |c: &Canary| -> Vec<(&'static str, String)> {
         let mut m = vec![("id", c.id.clone()), ("name", c.name.clone())];
         if let Some(b) = &c.business_number {
-            m.push(("business_number", b.clone()));
+            m.push((
+                "business_number",
+                b.chars().filter(char::is_ascii_digit).collect(),
+            ));
         }
         if let Some(r) = &c.resident_number {
             m.push(("resident_number", r.0.clone()));
@@ -621,16 +669,11 @@ fn distinct(doc: &Document, canaries: &[(usize, Canary)], errors: &mut Vec<Confi
                             format!("duplicate canary id {vb:?} (also canaries[{i}]); valid: one id per canary"),
                         ));
                     } else if va.contains(&vb) || vb.contains(&va) {
-                        // Numbers are never echoed, ids and names may be.
-                        let what = if ka == "resident_number" || kb == "resident_number" {
-                            "a resident number".to_string()
-                        } else {
-                            format!("{vb:?}")
-                        };
+                        // Names and numbers are never echoed; ids may be.
                         errors.push(doc.error_at(
                             &format!("canaries[{j}].{kb}"),
                             format!(
-                                "{kb} {what} of canary {:?} equals or overlaps the {ka} of canaries[{i}] ({:?}); valid: markers unique to one canary, none inside another",
+                                "the {kb} of canary {:?} equals or overlaps the {ka} of canaries[{i}] ({:?}); valid: markers unique to one canary, none inside another",
                                 b.id, a.id
                             ),
                         ));

@@ -345,6 +345,8 @@ pub struct RawIdentity {
     pub max_body_bytes: Option<u64>,
     pub tls: Option<RawTls>,
     pub source: Option<RawSource>,
+    #[serde(default)]
+    pub allow_http: bool,
     pub steps: Vec<RawFlowStep>,
 }
 

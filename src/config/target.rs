@@ -33,9 +33,10 @@ pub fn probe(
     doc: &Document,
     path: &str,
     rt: &RawTarget,
+    timeout: std::time::Duration,
     errors: &mut Vec<ConfigError>,
 ) -> Option<ProbeSpec> {
-    match one_probe(doc, path, rt, errors) {
+    match one_probe(doc, path, rt, timeout, errors) {
         Ok(p) => p,
         Err(e) => {
             errors.push(e);
@@ -48,6 +49,7 @@ fn one_probe(
     doc: &Document,
     path: &str,
     rt: &RawTarget,
+    timeout: std::time::Duration,
     errors: &mut Vec<ConfigError>,
 ) -> Result<Option<ProbeSpec>, ConfigError> {
     let given: Vec<&str> = [
@@ -86,8 +88,10 @@ fn one_probe(
         return dns(doc, &p("dns"), d).map(|s| Some(ProbeSpec::Dns(s)));
     }
     if let Some(i) = &rt.identity {
-        return Ok(super::identity::identity(doc, &p("identity"), i, errors)
-            .map(|s| ProbeSpec::Identity(Box::new(s))));
+        return Ok(
+            super::identity::identity(doc, &p("identity"), i, timeout, errors)
+                .map(|s| ProbeSpec::Identity(Box::new(s))),
+        );
     }
     let i = rt.icmp.as_ref().expect("exactly one kind is set");
     icmp(doc, &p("icmp"), i).map(|s| Some(ProbeSpec::Icmp(s)))

@@ -16,7 +16,7 @@ impl std::fmt::Debug for Secret {
 }
 
 /// One synthetic account and the markers its documents carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Canary {
     /// A synthetic id (not personal data: it may be logged).
     pub id: String,
@@ -28,6 +28,13 @@ pub struct Canary {
     pub business_number: Option<String>,
     /// Login values by name (`${credential.NAME}` in a step).
     pub credentials: BTreeMap<String, Secret>,
+}
+
+impl std::fmt::Debug for Canary {
+    // The id only: names and numbers look like a person's, even synthetic.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Canary({})", self.id)
+    }
 }
 
 /// A marker a document step can require or allow.
@@ -170,4 +177,23 @@ pub struct IdentitySpec {
     pub tls: TlsSpec,
     /// Where requests leave from.
     pub source: Source,
+}
+
+/// The least time `rounds` of `sessions` flows of `steps` requests take at
+/// `rps` requests a second (the pacing alone, before any latency).
+pub fn least_run_time(rounds: u32, sessions: usize, steps: usize, rps: u32) -> std::time::Duration {
+    let requests = u64::from(rounds) * sessions as u64 * steps as u64;
+    std::time::Duration::from_millis(requests * 1000 / u64::from(rps.max(1)))
+}
+
+impl IdentitySpec {
+    /// The least time a run of `rounds` at `concurrency` takes.
+    pub fn least_run_time(&self, rounds: u32, concurrency: usize) -> std::time::Duration {
+        least_run_time(
+            rounds,
+            self.canaries.len().max(concurrency),
+            self.steps.len(),
+            self.max_requests_per_second,
+        )
+    }
 }

@@ -138,8 +138,7 @@ impl Prober {
         let Prepared::Identity(p) = &self.prepared else {
             return None;
         };
-        // Each round is bounded by the target's timeout.
-        let deadline = self.target.timeout.saturating_mul(load.rounds.max(1));
+        let deadline = p.deadline(load, self.target.timeout);
         Some(p.run(&ctx.resolver, load, deadline).await)
     }
 

@@ -33,7 +33,7 @@ pub enum Mode {
 }
 
 /// One synthetic citizen the portal knows.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Account {
     /// The canary id.
     pub id: String,
@@ -133,6 +133,7 @@ pub fn flow_yaml(base_url: &str, canaries: &str, kind: &str) -> String {
     };
     format!(
         r#"      base_url: {base_url}
+      allow_http: true
       canaries: {canaries}
       steps:
         - name: login

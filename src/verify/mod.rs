@@ -24,6 +24,16 @@ pub enum VerifyError {
     /// The target exists but probes something else.
     #[error("target {0:?} is a {1} probe; valid: an identity target")]
     NotIdentity(String, &'static str),
+    /// More than the caller can wait for.
+    #[error(
+        "the verification needs at least {needs} s at the target's request rate; the API answers within {limit} s: use fewer rounds or levels, or gwanje verify"
+    )]
+    TooLong {
+        /// Seconds it needs at least.
+        needs: u64,
+        /// Seconds the caller waits.
+        limit: u64,
+    },
     /// A bad number of rounds or concurrency level.
     #[error(
         "{0}; valid: rounds 1 to {MAX_ROUNDS}, 1 to {MAX_LEVELS} concurrency levels of 1 to {MAX_CONCURRENCY}"
@@ -144,6 +154,18 @@ impl Report {
     }
 }
 
+/// The least time `request` takes against `target` (the pacing alone).
+pub fn least_time(target: &Target, request: &Request) -> std::time::Duration {
+    let ProbeSpec::Identity(spec) = &target.probe else {
+        return std::time::Duration::ZERO;
+    };
+    request
+        .concurrency
+        .iter()
+        .map(|c| spec.least_run_time(request.rounds, *c))
+        .sum()
+}
+
 /// Finds `key` (`SERVICE/TARGET`) in `plan` as an identity target.
 pub fn find(plan: &Plan, key: &str) -> Result<Arc<Target>, VerifyError> {
     let t = plan
@@ -232,11 +254,7 @@ impl fmt::Display for Report {
         }
         for l in &self.levels {
             for m in &l.first_mismatches {
-                writeln!(
-                    f,
-                    "  at concurrency {}: canary {} received canary {}'s document at step {}",
-                    l.concurrency, m.canary, m.owner, m.step
-                )?;
+                writeln!(f, "  at concurrency {}: {}", l.concurrency, m.describe())?;
             }
             if let (Some(kind), Some(detail)) = (l.failure, &l.detail)
                 && kind != FailureKind::IdentityMismatch.as_str()

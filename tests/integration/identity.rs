@@ -63,6 +63,7 @@ impl Setup {
                     r.clone(),
                     format!("{}-{}", &r[..6], &r[6..]),
                     a.password.clone(),
+                    a.username.clone(),
                 ]
             })
             .collect()

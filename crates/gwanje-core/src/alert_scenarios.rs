@@ -201,7 +201,7 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
             }),
         );
     };
-    round(&mut core, 100, Some(findings));
+    round(&mut core, 100, Some(findings.clone()));
     let e = effects(&mut core);
     assert_eq!(sent(&e), [("IdentityMismatch".into(), true, false)]);
     let alert = core

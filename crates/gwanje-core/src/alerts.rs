@@ -259,6 +259,20 @@ impl AlertBook {
             .is_some_and(|a| a.firing() && a.acknowledged.is_some())
     }
 
+    /// Makes a firing alert `name` with `pairs` wanted again: unacknowledged
+    /// and sent at once (news of the same incident someone must see).
+    pub fn renotify(&mut self, name: &str, pairs: &[(&str, &str)]) {
+        if let Some(a) = self
+            .alerts
+            .get_mut(&alert_id(name, &labels(pairs)))
+            .filter(|a| a.firing())
+        {
+            a.acknowledged = None;
+            a.escalated = false;
+            a.last_sent = None;
+        }
+    }
+
     /// Resolves the alert `name` with `pairs`, if firing.
     pub fn resolve(&mut self, now: Timestamp, name: &str, pairs: &[(&str, &str)]) {
         let id = alert_id(name, &labels(pairs));

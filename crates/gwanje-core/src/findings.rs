@@ -88,13 +88,10 @@ fn fire_mismatch(
     let found = obs.identity.clone().unwrap_or_default();
     let who = found.first.first().map_or_else(
         || "a canary received another canary's document".to_string(),
-        |m| {
-            format!(
-                "canary {} received canary {}'s document at step {}",
-                m.canary, m.owner, m.step
-            )
-        },
+        super::types::Mismatch::describe,
     );
+    // A new mix-up after an acknowledgement is news: page again.
+    book.renotify("IdentityMismatch", pairs);
     book.fire(
         now,
         "IdentityMismatch",

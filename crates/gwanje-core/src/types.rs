@@ -266,6 +266,25 @@ impl IdentityFindings {
     pub const MAX_LISTED: usize = 8;
 }
 
+impl Mismatch {
+    /// The owner named when a document carried none of the canary's own
+    /// markers and no other canary's: a citizen gwanje knows nothing of.
+    pub const NOT_A_CANARY: &'static str = "someone who is not a canary";
+
+    /// "canary A received canary B's document at step S", in words.
+    pub fn describe(&self) -> String {
+        let whose = if self.owner == Self::NOT_A_CANARY {
+            format!("the document of {}", self.owner)
+        } else {
+            format!("canary {}'s document", self.owner)
+        };
+        format!(
+            "canary {} received {whose} at step {}",
+            self.canary, self.step
+        )
+    }
+}
+
 /// A target's health as decided from its recent observations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TargetState {

@@ -35,7 +35,13 @@ pub fn judge(body: &[u8], own: usize, canaries: &[Canary], rule: Option<&Documen
         }
     }
     for (i, c) in canaries.iter().enumerate() {
-        if i != own && text_markers(c).any(|m| contains(body, m.as_bytes())) {
+        let business = c
+            .business_number
+            .as_ref()
+            .is_some_and(|b| contains(body, b.as_bytes()) || contains_number(body, &digits(b)));
+        if i != own
+            && (business || contains(body, c.id.as_bytes()) || contains(body, c.name.as_bytes()))
+        {
             return Verdict::Mismatch(i);
         }
     }
@@ -62,14 +68,18 @@ pub fn judge(body: &[u8], own: usize, canaries: &[Canary], rule: Option<&Documen
     Verdict::Own
 }
 
-/// A canary's markers that are matched as text (its resident number is
-/// matched as a validated number, in any of its written forms).
-fn text_markers(c: &Canary) -> impl Iterator<Item = String> + '_ {
-    let business = c
-        .business_number
-        .iter()
-        .flat_map(|b| [b.clone(), digits(b)]);
-    [c.id.clone(), c.name.clone()].into_iter().chain(business)
+/// Whether `number` (digits) stands alone in `haystack`: not inside a
+/// longer run of digits, so a date or an order number never matches.
+fn contains_number(haystack: &[u8], number: &str) -> bool {
+    let n = number.as_bytes();
+    !n.is_empty()
+        && haystack.windows(n.len()).enumerate().any(|(i, w)| {
+            w == n
+                && (i == 0 || !haystack[i - 1].is_ascii_digit())
+                && haystack
+                    .get(i + n.len())
+                    .is_none_or(|c| !c.is_ascii_digit())
+        })
 }
 
 fn digits(s: &str) -> String {

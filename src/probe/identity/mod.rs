@@ -47,6 +47,15 @@ impl IdentityProbe {
         }
     }
 
+    /// How long a run of `load` may take: each round the target's
+    /// `timeout`, and never less than twice what the pacing alone needs.
+    pub fn deadline(&self, load: Load, timeout: Duration) -> Duration {
+        let paced = self.spec.least_run_time(load.rounds, load.concurrency);
+        timeout
+            .saturating_mul(load.rounds.max(1))
+            .max(paced.saturating_mul(2) + timeout)
+    }
+
     /// The configured load.
     pub fn load(&self) -> Load {
         Load {
@@ -141,7 +150,10 @@ impl Round<'_> {
                     t.found.first.push(Mismatch {
                         step: step(i),
                         canary: spec.canaries[own].id.clone(),
-                        owner: spec.canaries[owner].id.clone(),
+                        owner: owner.map_or_else(
+                            || Mismatch::NOT_A_CANARY.to_string(),
+                            |o| spec.canaries[o].id.clone(),
+                        ),
                     });
                 }
             }
@@ -204,8 +216,9 @@ impl Tally {
             Some(Failure::new(
                 FailureKind::IdentityMismatch,
                 format!(
-                    "canary {} received canary {}'s document at step {} ({} of {requests} responses; content not logged)",
-                    m.canary, m.owner, m.step, self.found.mismatches
+                    "{} ({} of {requests} responses; content not logged)",
+                    m.describe(),
+                    self.found.mismatches
                 ),
             ))
         } else if let Some((step, canary)) = &self.personal_step {

@@ -28,8 +28,9 @@ const MAX_EXTRACTED_BYTES: usize = 4096;
 pub enum Ended {
     /// Every step passed.
     Passed,
-    /// A response at `step` carried canary `owner`'s markers.
-    Mismatch { step: usize, owner: usize },
+    /// A response at `step` carried canary `owner`'s markers, or (`None`)
+    /// was a document without the canary's own: someone else's.
+    Mismatch { step: usize, owner: Option<usize> },
     /// A response at `step` carried a registration number it may not.
     PersonalData { step: usize },
     /// Step `step` failed for another reason.
@@ -54,16 +55,17 @@ pub async fn run(round: &Round<'_>, own: usize) -> Ended {
             Ok(r) => r,
             Err(f) => return failed(f),
         };
-        match judge(&body, own, &round.spec.canaries, step.document.as_ref()) {
-            Verdict::Mismatch(owner) => return Ended::Mismatch { step: i, owner },
-            Verdict::PersonalData => return Ended::PersonalData { step: i },
-            Verdict::Missing(m) => {
-                return failed(Failure::new(
-                    FailureKind::Assertion,
-                    format!("the document lacks the canary's {}", m.as_str()),
-                ));
+        // A leak is a leak whatever the status; an error page is not a document.
+        let verdict = judge(&body, own, &round.spec.canaries, step.document.as_ref());
+        match verdict {
+            Verdict::Mismatch(owner) => {
+                return Ended::Mismatch {
+                    step: i,
+                    owner: Some(owner),
+                };
             }
-            Verdict::Own => {}
+            Verdict::PersonalData => return Ended::PersonalData { step: i },
+            Verdict::Missing(_) | Verdict::Own => {}
         }
         let ok = if step.valid_status.is_empty() {
             (200..300).contains(&status)
@@ -75,6 +77,14 @@ pub async fn run(round: &Round<'_>, own: usize) -> Ended {
                 FailureKind::Status,
                 format!("status {status} is not valid"),
             ));
+        }
+        // A document served without the canary's own markers is someone
+        // else's: a real citizen's, whose markers gwanje cannot know.
+        if let Verdict::Missing(_) = verdict {
+            return Ended::Mismatch {
+                step: i,
+                owner: None,
+            };
         }
         if let Err(f) = s.extract(step, &body) {
             return failed(f);

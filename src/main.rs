@@ -268,7 +268,7 @@ fn main() -> ExitCode {
             (Some(journal), None, None, None) => replay(&journal, from, to, &format, verify),
             (journal, config, sweep, prometheus) => {
                 let source = match (journal, prometheus) {
-                    (Some(j), _) => Source::Journal(j),
+                    (Some(dir), _) => Source::Journal { dir, from, to },
                     (None, Some(url)) => Source::Prometheus {
                         url,
                         from: from.unwrap_or_default(),
@@ -443,8 +443,16 @@ fn export(
 
 /// Where a what-if takes its history from.
 enum Source {
-    Journal(PathBuf),
-    Prometheus { url: String, from: u64, to: u64 },
+    Journal {
+        dir: PathBuf,
+        from: Option<u64>,
+        to: Option<u64>,
+    },
+    Prometheus {
+        url: String,
+        from: u64,
+        to: u64,
+    },
 }
 
 fn what_if(
@@ -462,7 +470,9 @@ fn what_if(
         }
     };
     let history = match source {
-        Source::Journal(dir) => analysis::history::from_journal(dir).map_err(anyhow::Error::from),
+        Source::Journal { dir, from, to } => analysis::history::from_journal(dir)
+            .map(|h| h.between(*from, *to))
+            .map_err(anyhow::Error::from),
         Source::Prometheus { url, from, to } => {
             let plan = other.as_ref().expect("clap requires --config");
             analysis::prometheus::history(url, plan, *from, *to).map_err(anyhow::Error::from)

@@ -117,8 +117,11 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
         let _ = writeln!(out, "# TYPE {name} gauge");
         for (labels, samples) in series {
             let mut samples = samples.clone();
+            // Stable: of two samples at one millisecond the later one wins.
             samples.sort_by_key(|(at, _)| *at);
+            samples.reverse();
             samples.dedup_by_key(|(at, _)| *at);
+            samples.reverse();
             for (at, v) in samples {
                 let _ = writeln!(out, "{name}{{{labels}}} {v} {}.{:03}", at / 1000, at % 1000);
             }

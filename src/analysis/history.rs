@@ -43,6 +43,19 @@ pub struct History {
 /// a gap (probes report every few seconds at most).
 const GAP_MS: u64 = 30_000;
 
+impl History {
+    /// Keeps only what happened between `from` and `to` (Unix ms).
+    pub fn between(mut self, from: Option<u64>, to: Option<u64>) -> Self {
+        let inside = |at: u64| from.is_none_or(|f| at >= f) && to.is_none_or(|t| at <= t);
+        self.world.retain(|(at, _)| inside(at.0));
+        self.span = (
+            from.map_or(self.span.0, |f| f.max(self.span.0)),
+            to.map_or(self.span.1, |t| t.min(self.span.1)),
+        );
+        self
+    }
+}
+
 /// Reads the world out of the journal in `dir`.
 pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
     let segs = journal::segments(dir)?;
@@ -122,6 +135,12 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
                 _ => {}
             }
         }
+    }
+    if h.config.is_none() {
+        h.warnings.push("the journal holds no plan (its first segments were pruned?): give --config for the baseline".into());
+    }
+    if h.kernel.is_empty() {
+        h.warnings.push("the journal holds no route read: the replayed groups start without a route and switch nothing until they install one".into());
     }
     latencies.sort_unstable();
     h.actuator_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(50);

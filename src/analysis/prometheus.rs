@@ -59,6 +59,15 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
         return Err(PrometheusError::Range);
     }
     let step = step_seconds(to - from);
+    // Credentials in the URL would show in every error: never echoed.
+    let shown = url::Url::parse(url).map_or_else(
+        |_| "the Prometheus URL".to_string(),
+        |mut u| {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        },
+    );
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,11 +75,12 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
     let client = crate::alert::http_client();
     let query = |q: &'static str| {
         let client = client.clone();
+        let shown = shown.clone();
         let base = url.trim_end_matches('/').to_string();
         async move {
             let endpoint = format!("{base}/api/v1/query_range");
             let mut u = url::Url::parse(&endpoint)
-                .map_err(|_| PrometheusError::Answer(format!("{endpoint} is not a URL")))?;
+                .map_err(|_| PrometheusError::Answer(format!("{shown} is not a URL")))?;
             u.query_pairs_mut()
                 .append_pair("query", q)
                 .append_pair("start", &format!("{:.3}", from as f64 / 1000.0))
@@ -83,13 +93,13 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
                 .await
                 .and_then(reqwest::Response::error_for_status)
                 .map_err(|source| PrometheusError::Request {
-                    url: endpoint.clone(),
-                    source,
+                    url: shown.clone(),
+                    source: source.without_url(),
                 })?;
             let v: serde_json::Value =
                 r.json().await.map_err(|source| PrometheusError::Request {
-                    url: endpoint.clone(),
-                    source,
+                    url: shown.clone(),
+                    source: source.without_url(),
                 })?;
             v["data"]["result"]
                 .as_array()

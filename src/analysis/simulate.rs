@@ -58,7 +58,9 @@ pub fn simulate(history: &History, cfg: &CoreConfig) -> Run {
             (None, Some((b, _))) => Some(*b),
             (None, None) => None,
         };
-        let Some(t) = next_input else { break };
+        // After the last input, what was pending still happens, up to the
+        // end of the record.
+        let t = next_input.unwrap_or(Timestamp(history.span.1));
         // Everything due before the next recorded input happens first.
         loop {
             let timer = core.poll_timeout().filter(|d| *d <= t);
@@ -76,6 +78,9 @@ pub fn simulate(history: &History, cfg: &CoreConfig) -> Run {
                 }
                 (Some(_), None) => unreachable!("handled above"),
             }
+        }
+        if next_input.is_none() {
+            break;
         }
         if inputs.peek().is_some_and(|(a, _)| *a == t) {
             let (at, input) = inputs.next().expect("peeked");

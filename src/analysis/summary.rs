@@ -145,7 +145,8 @@ impl Through {
                 (n + 1, f + usize::from(x.1), s + x.2, l + x.3)
             })
         };
-        let half = |(n, f, ..): (usize, usize, u32, u32)| n > 0 && f * 2 >= n;
+        // One lost probe is not a broken path: at least two failures.
+        let half = |(n, f, ..): (usize, usize, u32, u32)| f >= 2 && f * 2 >= n;
         let router = near(&self.routers, path);
         let checks = near(&self.checks, path);
         let (sent, lost) = (router.2 + checks.2, router.3 + checks.3);

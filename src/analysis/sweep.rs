@@ -45,17 +45,20 @@ pub fn apply(cfg: &CoreConfig, key: &str, value: &str) -> Result<CoreConfig, Swe
         value: value.into(),
         why,
     };
+    // The configuration's own bounds (README, Configuration).
     let ms = || -> Result<u64, SweepError> {
         humantime::parse_duration(value)
+            .ok()
             .map(|d| d.as_millis() as u64)
-            .map_err(|_| bad("a duration such as 500ms or 30s"))
+            .filter(|ms| (1..=7 * 86_400_000).contains(ms))
+            .ok_or_else(|| bad("a duration from 1ms to 7d, such as 500ms or 30s"))
     };
-    let count = |max: u8| -> Result<u8, SweepError> {
+    let count = |max: u8, why: &'static str| -> Result<u8, SweepError> {
         value
             .parse::<u8>()
             .ok()
             .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| bad("a whole number from 1 to 64"))
+            .ok_or_else(|| bad(why))
     };
     let ratio = || -> Result<u16, SweepError> {
         value
@@ -71,14 +74,14 @@ pub fn apply(cfg: &CoreConfig, key: &str, value: &str) -> Result<CoreConfig, Swe
     let is_check = |s: &crate::core::Subject| matches!(s, crate::core::Subject::Check(t, _) if checks.contains(t));
     match key {
         "detection.fall" => {
-            let n = count(64)?;
+            let n = count(64, "a whole number from 1 to 64")?;
             for s in c.subjects.iter_mut().filter(|s| is_check(&s.subject)) {
                 s.policy.fall = n;
                 s.policy.window = s.policy.window.max(n);
             }
         }
         "detection.rise" => {
-            let n = count(64)?;
+            let n = count(64, "a whole number from 1 to 64")?;
             for s in c.subjects.iter_mut().filter(|s| is_check(&s.subject)) {
                 s.policy.rise = n;
             }
@@ -106,15 +109,18 @@ pub fn apply(cfg: &CoreConfig, key: &str, value: &str) -> Result<CoreConfig, Swe
             c.groups.iter_mut().for_each(|g| g.flap_guard.window_ms = v);
         }
         "flap_guard.max_switches" => {
-            let n = u32::from(count(255)?);
+            let n = u32::from(count(255, "a whole number from 1 to 255")?);
             c.groups
                 .iter_mut()
                 .for_each(|g| g.flap_guard.max_switches = n);
         }
-        "path_quality.window" => c.quality.window_ms = ms()?,
+        "path_quality.window" => c.quality.window_ms = ms()?.min(600_000),
         "path_quality.degraded_loss" => c.quality.degraded_permille = ratio()?,
         "path_quality.tolerated_loss" => c.quality.tolerated_permille = ratio()?,
         _ => return Err(SweepError::Key(key.into())),
+    }
+    if c.quality.tolerated_permille >= c.quality.degraded_permille {
+        return Err(bad("a value that keeps tolerated_loss below degraded_loss"));
     }
     Ok(c)
 }

@@ -600,15 +600,20 @@ impl Engine {
         let examiner = self.examiner.clone();
         let events = self.events.clone();
         tokio::spawn(async move {
-            let examination = match crate::examine::target_of(&plan, path.as_str()).await {
-                Ok((destination, gateway, source)) => {
-                    examiner.examine(destination, gateway, source, trace).await
+            let examined = tokio::time::timeout(crate::examine::EXAMINE_TIMEOUT, async {
+                match crate::examine::target_of(&plan, path.as_str()).await {
+                    Ok((destination, gateway, source)) => {
+                        Ok(examiner.examine(destination, gateway, source, trace).await)
+                    }
+                    Err(why) => Err(why),
                 }
-                Err(why) => crate::core::Examination {
-                    error: Some(why),
-                    ..Default::default()
-                },
-            };
+            })
+            .await
+            .unwrap_or_else(|_| Err("the examination took too long".into()));
+            let examination = examined.unwrap_or_else(|why| crate::core::Examination {
+                error: Some(why),
+                ..Default::default()
+            });
             let _ = events.send(Event::Examined { path, examination }).await;
         });
     }

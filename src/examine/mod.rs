@@ -14,6 +14,10 @@ pub use raw::{LADDER, MAX_PACKETS, MAX_TTL};
 use crate::core::Examination;
 use crate::plan::{Plan, ProbeSpec, Source};
 
+/// The longest an examination may take: its ladder and trace wait at most
+/// about 5 s; past this it answers that it timed out.
+pub const EXAMINE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs examinations; tests can answer from a model instead.
 pub trait Examiner: Send + Sync + 'static {
     /// Examines the path `source` selects (first hop `gateway`) towards
@@ -75,7 +79,9 @@ pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Sourc
         interface: spec.interface.clone(),
         mark: spec.fwmark,
     };
-    let mut hosts: Vec<(u8, String)> = Vec::new();
+    // Only an ICMP check's host is known to answer echoes: towards a web or
+    // DNS server that ignores ping, every size would look lost.
+    let mut hosts: Vec<String> = Vec::new();
     for g in plan
         .groups
         .iter()
@@ -85,23 +91,14 @@ pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Sourc
             let Some(t) = plan.targets.iter().find(|t| t.key == *c) else {
                 continue;
             };
-            let host = match &t.probe {
-                ProbeSpec::Icmp(s) => (0, s.host.clone()),
-                ProbeSpec::Tcp(s) => (1, s.host.clone()),
-                ProbeSpec::Http(s) => (1, s.url.host_str().unwrap_or_default().to_string()),
-                ProbeSpec::Identity(s) => {
-                    (1, s.base_url.host_str().unwrap_or_default().to_string())
-                }
-                ProbeSpec::Dns(s) => (2, s.server.ip().to_string()),
-            };
-            hosts.push(host);
+            if let ProbeSpec::Icmp(s) = &t.probe {
+                hosts.push(s.host.clone());
+            }
         }
     }
-    hosts.sort();
-    let (_, host) = hosts
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("no check goes through path {path}"))?;
+    let host = hosts.into_iter().next().ok_or_else(|| {
+        format!("no ICMP check goes through path {path}: packet sizes and hops are examined towards an ICMP check's host")
+    })?;
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -110,11 +107,20 @@ pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Sourc
     if let Ok(ip) = host.parse() {
         return Ok((ip, gateway, source));
     }
-    let mut addrs = tokio::net::lookup_host((host.as_str(), 0))
-        .await
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    let addrs: Vec<IpAddr> = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::net::lookup_host((host.as_str(), 0)),
+    )
+    .await
+    .map_err(|_| format!("resolving {host} took more than 5 s"))?
+    .map_err(|e| format!("cannot resolve {host}: {e}"))?
+    .map(|a| a.ip())
+    .collect();
+    // IPv4 first: IPv6 paths are not examined yet.
     addrs
-        .next()
-        .map(|a| (a.ip(), gateway, source))
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .map(|a| (*a, gateway, source))
         .ok_or_else(|| format!("{host} has no address"))
 }

@@ -81,6 +81,9 @@ pub fn examine(
             .filter(|a| matches!(a, Some(Answer::Reply(_))))
             .count() as u8;
         let refused = answers.iter().find_map(|a| match a {
+            Some(Answer::FragNeeded(by, mtu)) if by.is_unspecified() => {
+                Some((*mtu, crate::core::LOCAL.to_string()))
+            }
             Some(Answer::FragNeeded(by, mtu)) => Some((*mtu, by.to_string())),
             _ => None,
         });
@@ -164,17 +167,23 @@ impl Prober {
     /// Sends one echo per `(destination, payload, ttl)` and waits for their answers.
     fn round(&mut self, echoes: &[(Ipv4Addr, u16, u8)]) -> Vec<Option<Answer>> {
         let mut seqs = Vec::with_capacity(echoes.len());
+        let mut refused = Vec::with_capacity(echoes.len());
         for &(destination, payload, ttl) in echoes {
             self.seq = self.seq.wrapping_add(1);
             seqs.push(self.seq);
             let packet = echo_request(self.ident, self.seq, payload);
             let to = SocketAddrV4::new(destination, 0);
             let _ = self.socket.set_ttl_v4(u32::from(ttl));
-            // A refused send (no route, EMSGSIZE) is an unanswered echo.
-            let _ = self.socket.send_to(&packet, &to.into());
+            let sent = self.socket.send_to(&packet, &to.into());
             self.sent += 1;
+            // This host's own interface refuses the size: a local MTU limit,
+            // not a loss. Any other refused send is an unanswered echo.
+            refused.push(sent.is_err_and(|e| e.raw_os_error() == Some(libc::EMSGSIZE)));
         }
-        let mut answers = vec![None; echoes.len()];
+        let mut answers: Vec<Option<Answer>> = refused
+            .iter()
+            .map(|r| r.then_some(Answer::FragNeeded(Ipv4Addr::UNSPECIFIED, 0)))
+            .collect();
         let deadline = Instant::now() + WAIT;
         let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
         while answers.iter().any(Option::is_none) {
@@ -182,8 +191,10 @@ impl Prober {
             if left.is_zero() || self.socket.set_read_timeout(Some(left)).is_err() {
                 break;
             }
-            let Ok(n) = self.socket.recv(&mut buf) else {
-                break;
+            let n = match self.socket.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
             };
             // SAFETY: recv initialised the first n bytes.
             let bytes: &[u8] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), n) };

@@ -177,7 +177,7 @@ struct Rig {
 }
 
 const PATHS: &str = "paths:\n  - {name: a, gateway: 198.18.0.1, interface: lo, router_check: {interval: 100ms, timeout: 50ms, health: {fall: 3, rise: 3}}}\n  - {name: b, gateway: 198.18.0.2, interface: lo, router_check: {interval: 100ms, timeout: 50ms, health: {fall: 3, rise: 3}}}\n\
-failover_groups:\n  - {name: local, routes: [198.18.200.0/24], paths: [a, b], checks: [portal/home], action: route, hold_down: 1s, min_dwell: 1s}\n";
+failover_groups:\n  - {name: local, routes: [198.18.200.0/24], paths: [a, b], checks: [portal/home, portal/ping], action: route, hold_down: 1s, min_dwell: 1s}\n";
 
 fn start(kernel: Option<&str>) -> Rig {
     start_with(kernel, "", None)
@@ -199,7 +199,7 @@ fn start_with(
         &format!("alerting: {{resend_interval: 1s}}\n{paths}"),
         &[(
             "portal",
-            "service: portal\ninterval: 100ms\ntimeout: 50ms\nhealth: {fall: 3, rise: 3}\ntargets:\n  - {name: home, http: {url: 'http://198.18.1.1/'}}\n",
+            "service: portal\ninterval: 100ms\ntimeout: 50ms\nhealth: {fall: 3, rise: 3}\ntargets:\n  - {name: home, http: {url: 'http://198.18.1.1/'}}\n  - {name: ping, icmp: {host: 198.18.1.1}}\n",
         )],
     );
     let plan = Arc::new(dir.load());
@@ -264,6 +264,7 @@ impl Rig {
         self.world
             .set(&Subject::Router(PathName::new(path)).to_string(), ok);
         self.world.set(&format!("portal/home via {path}"), ok);
+        self.world.set(&format!("portal/ping via {path}"), ok);
     }
 }
 

@@ -380,13 +380,19 @@ impl AlertBook {
                 let p = path.as_str();
                 let id = alert_id("PathDown", &labels(&[("path", p)]));
                 if let Some(a) = self.alerts.get_mut(&id).filter(|a| a.firing()) {
+                    let news = !a
+                        .description
+                        .contains(&format!("Diagnosis ({})", diagnosis.kind));
                     a.description = format!(
                         "Path {p} is down. Diagnosis ({kind}): {what}. Groups that used it have been moved to a healthy path if one exists; checks behind it are muted as consequences. Runbook section: \"{kind}\".",
                         kind = diagnosis.kind,
                         what = diagnosis.summary
                     );
-                    // The on-call engineer gets the diagnosis now, not at the next re-send.
-                    a.last_sent = None;
+                    // A new kind reaches the on-call engineer now, not at
+                    // the next re-send; refined evidence can wait for it.
+                    if news {
+                        a.last_sent = None;
+                    }
                 }
             }
             Effect::PathChanged {

@@ -17,6 +17,10 @@ pub const TRACE_EVERY_MS: u64 = 60_000;
 /// large packets), and a ladder is 14 echoes.
 pub const LADDER_EVERY_MS: u64 = 10_000;
 
+/// `refused_by` when this host itself refused to send the size (its
+/// outgoing interface's MTU is smaller).
+pub const LOCAL: &str = "local";
+
 /// One size of the ladder: don't-fragment echoes of `payload` bytes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rung {
@@ -170,13 +174,15 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
     let ladder = &e.ladder;
     let smallest_ok = ladder.first().is_some_and(Rung::passed);
     let failing: Vec<&Rung> = ladder.iter().filter(|r| !r.passed()).collect();
-    if smallest_ok && !failing.is_empty() {
+    // A size problem is a clean step: every size up to a boundary passes,
+    // every size above it fails. Anything else is loss at random.
+    let passing_prefix = ladder.iter().take_while(|r| r.passed()).count();
+    let clean_step = passing_prefix > 0
+        && passing_prefix < ladder.len()
+        && ladder[passing_prefix..].iter().all(|r| !r.passed());
+    if clean_step {
         // The boundary: the largest size below which every size passed.
-        let max = ladder
-            .iter()
-            .take_while(|r| r.passed())
-            .last()
-            .map(|r| r.payload);
+        let max = ladder[..passing_prefix].last().map(|r| r.payload);
         d.max_passing_payload = max;
         let above = failing.first().map_or(0, |r| r.payload);
         let (sent, lost) = failing.iter().fold((0u32, 0u32), |(s, l), r| {
@@ -190,12 +196,17 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
             max.unwrap_or(0)
         );
         if let Some(r) = failing.iter().find(|r| r.frag_needed.is_some()) {
-            let mtu = r.frag_needed.unwrap_or_default();
+            let mtu = r.frag_needed.filter(|m| *m > 0);
             d.kind = DiagnosisKind::MtuLimit;
-            d.mtu = Some(mtu);
-            let by = r.refused_by.as_deref().unwrap_or("a hop");
+            d.mtu = mtu;
+            let by = match r.refused_by.as_deref() {
+                Some(LOCAL) => "this host's outgoing interface".to_string(),
+                Some(by) => by.to_string(),
+                None => "a hop".to_string(),
+            };
+            let mtu = mtu.map_or_else(|| "no MTU given".to_string(), |m| format!("MTU {m}"));
             d.summary = format!(
-                "an MTU limit on path {path}: {boundary}, refused by {by} with \"fragmentation needed\" and MTU {mtu} (fix the MTU there, or make sure the error reaches senders)"
+                "an MTU limit on path {path}: {boundary}, refused by {by} with \"fragmentation needed\" and {mtu} (fix the MTU there, or make sure the error reaches senders)"
             );
         } else {
             d.kind = DiagnosisKind::LargePacketLoss;
@@ -211,6 +222,14 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
         }
         return d;
     }
+    if !failing.is_empty() && failing.len() < ladder.len() {
+        d.kind = DiagnosisKind::Lossy;
+        d.summary = format!(
+            "path {path} loses packets at random: echoes of some sizes got through, others not, with no size boundary; {}",
+            hop(&d)
+        );
+        return d;
+    }
     if !smallest_ok {
         d.kind = DiagnosisKind::BeyondRouter;
         d.summary = format!(
@@ -221,9 +240,11 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
         return d;
     }
     if matches!(reason, PathReason::Degraded { .. }) {
+        // The loss figure stays in the reason: here it would change the
+        // diagnosis (and re-send the alert) with every probe.
         d.kind = DiagnosisKind::Lossy;
         d.summary = format!(
-            "path {path} loses packets at random ({reason}); echoes of every size get through sometimes; {}",
+            "path {path} loses packets at random; echoes of every size get through sometimes; {}",
             hop(&d)
         );
         return d;

@@ -24,7 +24,7 @@ mod types;
 pub use alerts::{ALERT_NAMES, AckError, Alert, AlertBook, AlertPolicy, Severity, alert_id};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
 pub use diagnosis::{
-    Diagnosis, DiagnosisKind, Examination, Hop, LADDER_EVERY_MS, Rung, TRACE_EVERY_MS,
+    Diagnosis, DiagnosisKind, Examination, Hop, LADDER_EVERY_MS, LOCAL, Rung, TRACE_EVERY_MS,
 };
 pub use effect::{Effect, Input, SwitchReason};
 pub use group::{GroupState, Pending, Pin};

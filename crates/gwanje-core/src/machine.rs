@@ -179,7 +179,12 @@ impl Core {
                 path,
                 mut examination,
             } => {
-                if let Some(status) = self.paths.get_mut(&path) {
+                // An answer for a path that is up again is old news.
+                if let Some(status) = self
+                    .paths
+                    .get_mut(&path)
+                    .filter(|s| s.state == PathState::Down)
+                {
                     // A ladder alone keeps the hops of the last trace.
                     if examination.hops.is_empty()
                         && let Some(old) = status.examination.take()
@@ -248,9 +253,12 @@ impl Core {
         }
         let now = self.now;
         for p in self.paths.values_mut() {
-            let last_down = p.last_down;
+            let (last_down, traced, laddered) = (p.last_down, p.examined_at, p.laddered_at);
             *p = PathStatus::new(now);
             p.last_down = last_down;
+            // A restart must not reset the examinations' rate limit.
+            p.examined_at = traced;
+            p.laddered_at = laddered;
         }
         for g in self.groups.values_mut() {
             g.adopted = false;

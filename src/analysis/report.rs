@@ -129,12 +129,14 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
                 | Effect::MovedDespiteFreeze { .. },
             ) => true,
             // Another service's alerts stay out of this service's report.
-            Some(Effect::AlertsDue { alerts, .. }) => alerts.iter().any(|a| {
-                match (&scope.service, a.labels.get("service")) {
-                    (Some(want), Some(have)) => want == have,
-                    _ => true,
-                }
-            }),
+            Some(Effect::AlertsDue { alerts, .. }) => {
+                alerts
+                    .iter()
+                    .any(|a| match (&scope.service, a.labels.get("service")) {
+                        (Some(want), Some(have)) => want == have,
+                        _ => true,
+                    })
+            }
             Some(Effect::AlertAcknowledged { .. }) => {
                 acks.push(e.at);
                 true

@@ -73,9 +73,15 @@ pub fn examine(
             return exam;
         }
     };
-    let mut first_failing = None;
-    for payload in LADDER {
-        let answers = probe.round(&vec![(destination, payload, 64); PER_RUNG as usize]);
+    // Every echo of a step at once, answers told apart by sequence number:
+    // the whole examination takes two or three waits, so a fault that is
+    // changing is not measured half before and half after.
+    let sizes: Vec<(Ipv4Addr, u16, u8)> = LADDER
+        .iter()
+        .flat_map(|p| std::iter::repeat_n((destination, *p, 64), PER_RUNG as usize))
+        .collect();
+    let answers = probe.round(&sizes);
+    for (payload, answers) in LADDER.iter().zip(answers.chunks(PER_RUNG as usize)) {
         let received = answers
             .iter()
             .filter(|a| matches!(a, Some(Answer::Reply(_))))
@@ -87,39 +93,46 @@ pub fn examine(
             Some(Answer::FragNeeded(by, mtu)) => Some((*mtu, by.to_string())),
             _ => None,
         });
-        if received == 0 && first_failing.is_none() {
-            first_failing = Some(payload);
-        }
         exam.ladder.push(Rung {
-            payload,
+            payload: *payload,
             sent: PER_RUNG,
             received,
             frag_needed: refused.as_ref().map(|(mtu, _)| *mtu),
             refused_by: refused.map(|(_, by)| by),
         });
     }
-    let large = first_failing.unwrap_or(LADDER[LADDER.len() - 1]);
-    for ttl in (1..=MAX_TTL).filter(|_| trace) {
-        let mut answers = probe.round(&[(destination, LADDER[0], ttl), (destination, large, ttl)]);
-        // A router that cannot forward answers with ICMP errors, which it
-        // rate-limits (Linux: one a second), and the checks through it
-        // spend that budget; its own address still answers an echo.
-        if ttl == 1
-            && answers[0].is_none()
-            && let Some(gw) = gateway
-        {
-            answers[0] =
-                probe.round(&[(gw, LADDER[0], 64)])[0].filter(|a| matches!(a, Answer::Reply(_)));
-        }
-        let name = |a: Option<Answer>| a.map(|a| a.from().to_string());
+    if !trace {
+        exam.packets = probe.sent;
+        return exam;
+    }
+    let large = exam
+        .ladder
+        .iter()
+        .find(|r| r.received == 0)
+        .map_or(LADDER[LADDER.len() - 1], |r| r.payload);
+    let ttls: Vec<(Ipv4Addr, u16, u8)> = (1..=MAX_TTL)
+        .flat_map(|ttl| [(destination, LADDER[0], ttl), (destination, large, ttl)])
+        .collect();
+    let mut answers = probe.round(&ttls);
+    // A router that cannot forward answers with ICMP errors, which it
+    // rate-limits (Linux: one a second), and the checks through it spend
+    // that budget; its own address still answers an echo.
+    if answers[0].is_none()
+        && let Some(gw) = gateway
+    {
+        answers[0] =
+            probe.round(&[(gw, LADDER[0], 64)])[0].filter(|a| matches!(a, Answer::Reply(_)));
+    }
+    let name = |a: Option<Answer>| a.map(|a| a.from().to_string());
+    for (ttl, pair) in (1..=MAX_TTL).zip(answers.chunks(2)) {
         exam.hops.push(Hop {
             ttl,
-            small: name(answers[0]),
-            large: name(answers[1]),
+            small: name(pair[0]),
+            large: name(pair[1]),
         });
         // The destination answered, or a hop said it cannot reach it:
-        // nothing further along would answer anything else.
-        match answers[0] {
+        // the higher TTLs only repeat that.
+        match pair[0] {
             Some(Answer::Reply(from)) if from == destination => break,
             Some(Answer::Unreachable(_)) => break,
             _ => {}

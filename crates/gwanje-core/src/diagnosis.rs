@@ -152,8 +152,11 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
     if let Some(e) = exam {
         d.last_hop = last_hop(&e.hops);
     }
+    // No hops at all: not traced since the evidence changed (one trace a minute).
+    let untraced = exam.is_some_and(|e| e.hops.is_empty());
     let hop = |d: &Diagnosis| match &d.last_hop {
         Some((ttl, addr)) => format!("the last hop to answer is {addr} (TTL {ttl})"),
+        None if untraced => "hops not traced since the evidence changed".to_string(),
         None => "no hop answers (or every hop rate-limits its ICMP errors)".to_string(),
     };
     if *reason == PathReason::RouterDown {
@@ -213,7 +216,13 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
             // Where large packets stop is the hop that matters.
             d.last_hop = large_hop(&e.hops);
             let large = large_hop(&e.hops).map_or_else(
-                || "no hop answers a large packet".to_string(),
+                || {
+                    if untraced {
+                        "hops not traced since the evidence changed".to_string()
+                    } else {
+                        "no hop answers a large packet".to_string()
+                    }
+                },
                 |(ttl, a)| format!("large packets die after {a} (TTL {ttl})"),
             );
             d.summary = format!(

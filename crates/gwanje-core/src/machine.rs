@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::alerts::{Alert, AlertBook, Severity};
 use super::config::CoreConfig;
-use super::diagnosis::{LADDER_EVERY_MS, TRACE_EVERY_MS};
+use super::diagnosis::{Examination, LADDER_EVERY_MS, TRACE_EVERY_MS};
 use super::effect::{Effect, Input};
 use super::group::{GroupState, Pin};
 use super::health::HealthWindow;
@@ -185,9 +185,14 @@ impl Core {
                     .get_mut(&path)
                     .filter(|s| s.state == PathState::Down)
                 {
-                    // A ladder alone keeps the hops of the last trace.
+                    // A ladder alone keeps the hops of the last trace, while
+                    // the same sizes pass: a new picture makes them stale.
+                    let pattern = |e: &Examination| -> Vec<bool> {
+                        e.ladder.iter().map(|r| r.received > 0).collect()
+                    };
                     if examination.hops.is_empty()
                         && let Some(old) = status.examination.take()
+                        && pattern(&old) == pattern(&examination)
                     {
                         examination.hops = old.hops;
                     }

@@ -231,6 +231,8 @@ async fn every_inhibition_rule_of_the_shipped_config_does_what_it_says() {
         ("path", "primary"),
     ];
     let group = [("group", "citizen-services")];
+    // A directly probed target: no path, no group.
+    let direct = [("service", "mobile-id"), ("target", "health")];
     let service_down = alert(
         "ServiceDown",
         "critical",
@@ -257,6 +259,7 @@ async fn every_inhibition_rule_of_the_shipped_config_does_what_it_says() {
         (alert("CertificateExpiringSoon", "warning", &check), false),
         (alert("PersonalDataExposed", "critical", &check), false),
         (alert("IdentityMismatch", "critical", &check), false),
+        (alert("TargetDown", "warning", &direct), false),
         (service_down.clone(), false),
         (alert("FailoverImpossible", "critical", &group), false),
         (executed.clone(), false),
@@ -268,6 +271,7 @@ async fn every_inhibition_rule_of_the_shipped_config_does_what_it_says() {
         (alert("PathDown", "warning", &path), true),
         (alert("PersonalDataExposed", "critical", &check), false),
         (alert("IdentityMismatch", "critical", &check), false),
+        (alert("TargetDown", "warning", &direct), true),
         (service_down, true),
         (alert("FailoverImpossible", "critical", &group), true),
         (executed, false),

@@ -247,3 +247,30 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
             .any(|a| a.name == "IdentityMismatch" && a.firing())
     );
 }
+
+#[test]
+fn a_directly_probed_target_that_goes_down_pages_with_its_own_alert_and_resolves() {
+    let (mut core, subject) = plan_with_target();
+    probe(&mut core, &subject, 100, Some(FailureKind::Refused), None);
+    let e = effects(&mut core);
+    assert!(
+        sent(&e).contains(&("TargetDown".into(), true, false)),
+        "{:?}",
+        sent(&e)
+    );
+    let a = core.alerts().find(|a| a.name == "TargetDown").unwrap();
+    assert_eq!(a.labels["service"], "portal");
+    assert_eq!(a.labels["target"], "home");
+    assert!(
+        a.summary.contains("portal/home is down (refused)"),
+        "{}",
+        a.summary
+    );
+    probe(&mut core, &subject, 200, None, None);
+    let e = effects(&mut core);
+    assert!(
+        sent(&e).contains(&("TargetDown".into(), false, false)),
+        "{:?}",
+        sent(&e)
+    );
+}

@@ -15,8 +15,9 @@ use super::path::PathState;
 use super::types::{TargetKey, Timestamp};
 
 /// Every alert gwanje sends itself; each has a page in `docs/runbooks/`.
-pub const ALERT_NAMES: [&str; 12] = [
+pub const ALERT_NAMES: [&str; 13] = [
     "PathDown",
+    "TargetDown",
     "FailoverExecuted",
     "FailoverImpossible",
     "ServiceDown",
@@ -466,6 +467,39 @@ impl AlertBook {
             }
             Effect::FailoverPossibleAgain { group } => {
                 self.resolve(now, "FailoverImpossible", &[("group", group.as_str())])
+            }
+            // A directly probed target (not a check through a path: those
+            // are PathDown's and ServiceDown's) that its thresholds call
+            // down; a leak or a mix-up has its own, critical alert.
+            Effect::HealthChanged {
+                subject: crate::types::Subject::Target(key),
+                to,
+                failures_in_window,
+                cause,
+                ..
+            } if !matches!(
+                cause,
+                Some(
+                    crate::types::FailureKind::PersonalData
+                        | crate::types::FailureKind::IdentityMismatch
+                )
+            ) =>
+            {
+                let (service, target) = key.as_str().split_once('/').unwrap_or((key.as_str(), ""));
+                let pairs = [("service", service), ("target", target)];
+                if *to == crate::types::TargetState::Down {
+                    let cause = cause.map_or("", |c| c.as_str());
+                    self.fire(
+                        now,
+                        "TargetDown",
+                        Severity::Warning,
+                        &pairs,
+                        format!("{key} is down ({cause})"),
+                        format!("{key} failed {failures_in_window} of its recent probes (last failure: {cause}), past its configured fall threshold. It is probed directly, not through a failover path: check the service itself."),
+                    );
+                } else {
+                    self.resolve(now, "TargetDown", &pairs);
+                }
             }
             Effect::ServiceDown { group, check } => {
                 let (service, target) = check

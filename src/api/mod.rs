@@ -1,12 +1,13 @@
 //! The HTTP API: `/metrics`, `/-/healthy`, `/-/ready`, `POST /-/reload`,
-//! `GET /api/v1/status`, the group commands (pin, unpin, unfreeze) and the
-//! identity verification of a target.
+//! `GET /api/v1/status`, the group commands (pin, unpin, unfreeze), the
+//! identity verification of a target and blackbox_exporter's `/probe`.
 //!
 //! Calls that change what gwanje does need the admin bearer token; those
 //! that move traffic refuse to run when no token is configured. The API
 //! listens on loopback unless configured otherwise.
 
 mod groups;
+mod probe;
 mod serve;
 mod verify;
 
@@ -44,6 +45,7 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
+        .route("/probe", get(probe::probe))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))

@@ -187,6 +187,9 @@ struct Family<'a> {
     name: &'static str,
     help: &'static str,
     started: bool,
+    /// Without the service/target/path labels, as blackbox_exporter's
+    /// `/probe` answers (the scrape adds the target's identity).
+    bare: bool,
 }
 
 impl Family<'_> {
@@ -200,7 +203,17 @@ impl Family<'_> {
             );
             self.started = true;
         }
-        if row.router {
+        if self.bare {
+            let _ = write!(self.out, "{}", self.name);
+            match extra {
+                Some((k, v)) => {
+                    let _ = write!(self.out, "{{{k}=\"");
+                    escape_into(self.out, v);
+                    self.out.push_str("\"} ");
+                }
+                None => self.out.push(' '),
+            }
+        } else if row.router {
             let _ = write!(self.out, "{}{{path=\"", self.name);
             escape_into(self.out, &row.path);
         } else {
@@ -211,11 +224,13 @@ impl Family<'_> {
             self.out.push_str("\",path=\"");
             escape_into(self.out, &row.path);
         }
-        if let Some((k, v)) = extra {
-            let _ = write!(self.out, "\",{k}=\"");
-            escape_into(self.out, v);
+        if !self.bare {
+            if let Some((k, v)) = extra {
+                let _ = write!(self.out, "\",{k}=\"");
+                escape_into(self.out, v);
+            }
+            self.out.push_str("\"} ");
         }
-        self.out.push_str("\"} ");
         if value.is_nan() {
             self.out.push_str("NaN");
         } else if value.is_infinite() {
@@ -239,6 +254,26 @@ fn escape_into(out: &mut String, value: &str) {
 }
 
 impl TargetTable {
+    /// The latest result of `subject` alone, without identity labels, as
+    /// blackbox_exporter's `/probe` answers; `None` before its first result.
+    pub fn render_probe(&self, subject: &Subject) -> Option<String> {
+        let rows = self.rows.read().expect("target table lock");
+        let row = rows.get(subject).filter(|r| r.last.is_some())?;
+        let mut out = String::new();
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        for (name, help, _) in FAMILIES {
+            let mut f = Family {
+                out: &mut out,
+                name,
+                help,
+                started: false,
+                bare: true,
+            };
+            write_samples(&mut f, row, b);
+        }
+        Some(out)
+    }
+
     /// Number of families [`TargetTable::render_family`] knows.
     pub const FAMILY_COUNT: usize = FAMILIES.len() + ROUTER_FAMILIES.len();
 
@@ -251,6 +286,7 @@ impl TargetTable {
                 name,
                 help,
                 started: false,
+                bare: false,
             };
             let b = |x: bool| if x { 1.0 } else { 0.0 };
             for row in rows.values().filter(|r| !r.router) {
@@ -262,6 +298,7 @@ impl TargetTable {
                 name,
                 help,
                 started: false,
+                bare: false,
             };
             for row in rows.values().filter(|r| r.router) {
                 write_router_samples(&mut f, row);

@@ -300,3 +300,72 @@ fn promtool_check_metrics(text: &str) {
         "promtool check metrics:\n{report}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_answers_a_configured_targets_latest_result_like_blackbox_and_nothing_else() {
+    let web = fleet::http(fleet::app()).await;
+    let home = web.url("/");
+    let broken = web.url("/status/503");
+    let dir = ConfigDir::new(
+        "listen: 127.0.0.1:0\ndefaults: {interval: 200ms, timeout: 150ms}\n",
+        &[(
+            "portal",
+            &format!(
+                "service: portal\ntargets:\n  - {{name: home, http: {{url: '{home}'}}}}\n  - {{name: broken, http: {{url: '{broken}'}}}}\n"
+            ),
+        )],
+    );
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let probe = |target: &str| {
+        format!(
+            "/probe?module=http_2xx&target={}",
+            url::form_urlencoded::byte_serialize(target.as_bytes()).collect::<String>()
+        )
+    };
+    // A blackbox scrape config lists URLs: the URL finds the target.
+    let mut answer = None;
+    for _ in 0..50 {
+        let r = client::get(d.addr, &probe(&home)).await.unwrap();
+        if r.status == 200 {
+            answer = Some(r.body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = answer.expect("a result for the home page");
+    let samples = expo::parse(&body);
+    assert_eq!(
+        expo::value(&samples, "probe_success", &[]),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        expo::value(&samples, "probe_http_status_code", &[]),
+        Some(200.0),
+        "{body}"
+    );
+    assert!(
+        !body.contains("service=") && !body.contains("target="),
+        "bare, like blackbox: {body}"
+    );
+    // By service/target too, and a failing one says so.
+    let r = client::get(d.addr, &probe("portal/broken")).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        expo::value(&expo::parse(&r.body), "probe_success", &[]),
+        Some(0.0),
+        "{}",
+        r.body
+    );
+    // Anything else is refused, never probed: no SSRF through /probe.
+    for other in [
+        "http://169.254.169.254/latest/meta-data/",
+        "127.0.0.1:22",
+        "portal/nothing",
+    ] {
+        let r = client::get(d.addr, &probe(other)).await.unwrap();
+        assert_eq!(r.status, 400, "{other}: {}", r.body);
+    }
+    assert!(d.stop().success());
+}

@@ -92,6 +92,10 @@ fn every_alert_has_a_runbook() {
             .next()
             .unwrap()
             .trim_matches(|c| c == '"' || c == ' ');
+        // The same form as gwanje's own alerts: <base><AlertName>.md.
+        let page = page
+            .strip_suffix(".md")
+            .unwrap_or_else(|| panic!("{line}: runbook URLs end in .md"));
         names.push(page.to_string());
     }
     names.sort();

@@ -75,10 +75,24 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
 
     let prom_dir = tempfile::tempdir().unwrap();
     let rules = root.join("deploy/prometheus/rules/gwanje.yml");
+    // The shipped scrape job (its relabeling included), pointed at this gwanje.
+    let shipped: yaml_serde::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(root.join("deploy/prometheus/prometheus.yml")).unwrap(),
+    )
+    .unwrap();
+    let mut job = shipped["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"].as_str() == Some("gwanje"))
+        .cloned()
+        .unwrap();
+    job["scrape_interval"] = "1s".into();
+    job["static_configs"] = yaml_serde::from_str(&format!("[{{targets: ['{addr}']}}]")).unwrap();
     let prom_config = format!(
-        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\n\
-         scrape_configs:\n  - job_name: gwanje\n    static_configs: [{{targets: ['{addr}']}}]\n",
-        rules.display()
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: ['{}']\nscrape_configs:\n{}",
+        rules.display(),
+        yaml_serde::to_string(&vec![job]).unwrap()
     );
     let Some(mut prom) = companions::prometheus(prom_dir.path(), &prom_config) else {
         return;
@@ -101,6 +115,56 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+
+    // Every probed target is an instance of its own; gwanje's own series
+    // keep the scrape's.
+    let r = query(prom.addr, "count by (instance, gwanje) (probe_success)").await;
+    let instances: Vec<String> = r["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["metric"]["instance"].as_str().unwrap_or("").to_string())
+        .collect();
+    for want in ["portal/broken", "portal/dns", "portal/secure"] {
+        assert!(
+            instances.contains(&want.to_string()),
+            "{want} in {instances:?}"
+        );
+    }
+    // portal/home is the group's check when there are paths: one per path.
+    let home: &[&str] = if icmp {
+        &["portal/home@a", "portal/home@b"]
+    } else {
+        &["portal/home"]
+    };
+    for want in home {
+        assert!(
+            instances.contains(&want.to_string()),
+            "{want} in {instances:?}"
+        );
+    }
+    let mut unique = instances.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        instances.len(),
+        "one series per instance: {instances:?}"
+    );
+    assert!(
+        r["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["metric"]["gwanje"] == addr.to_string()),
+        "the gwanje that measured it: {r}"
+    );
+    let own = query(prom.addr, "gwanje_build_info").await;
+    assert_eq!(
+        own["data"]["result"][0]["metric"]["instance"],
+        addr.to_string(),
+        "{own}"
+    );
 
     let mut checked = 0;
     for entry in std::fs::read_dir(root.join("dashboards")).unwrap() {

@@ -33,6 +33,9 @@ pub struct ProbeContext {
     resolver: net::SystemResolver,
     icmp: icmp::IcmpSockets,
     own_listener: Option<SocketAddr>,
+    /// One request pacer per identity target: its scheduled runs and the
+    /// daemon's verifications share `max_requests_per_second`.
+    pacers: identity::Pacers,
 }
 
 impl ProbeContext {
@@ -52,6 +55,7 @@ impl ProbeContext {
             resolver: net::system_resolver()?,
             icmp: icmp::IcmpSockets::default(),
             own_listener,
+            pacers: identity::Pacers::default(),
         }))
     }
 }
@@ -139,7 +143,8 @@ impl Prober {
             return None;
         };
         let deadline = p.deadline(load, self.target.timeout);
-        Some(p.run(&ctx.resolver, load, deadline).await)
+        let pacer = ctx.pacers.of(self.target.key.as_str());
+        Some(p.run(&ctx.resolver, &pacer, load, deadline).await)
     }
 
     /// Runs one probe, bounded by the target's timeout.
@@ -178,7 +183,8 @@ impl Prober {
                 (r.err(), Details::Icmp(rec))
             }
             Prepared::Identity(p) => {
-                let (failure, rec) = p.run(&ctx.resolver, p.load(), timeout).await;
+                let pacer = ctx.pacers.of(self.target.key.as_str());
+                let (failure, rec) = p.run(&ctx.resolver, &pacer, p.load(), timeout).await;
                 (failure, Details::Identity(Box::new(rec)))
             }
         };

@@ -437,3 +437,39 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
         "the journal should record who received whose document"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_one_target_share_its_request_rate() {
+    let accounts = synthetic_accounts(4);
+    let portal = IdentityPortal::start(accounts.clone(), Mode::Correct)
+        .await
+        .unwrap();
+    let catalog = format!(
+        "service: portal\ntargets:\n  - name: certificates\n    identity:\n{}      max_requests_per_second: 40\n      concurrency: 4\n",
+        flow_yaml(&portal.base_url(), CANARIES, "residence")
+    );
+    let dir = ConfigDir::new("", &[("portal", &catalog)]);
+    let canaries = dir.dir.path().join("canaries");
+    std::fs::create_dir(&canaries).unwrap();
+    write_canary_file(&canaries, &accounts).unwrap();
+    let t = dir.load().targets[0].clone();
+    let ctx = ProbeContext::new().unwrap();
+    let (a, b) = (Prober::new(t.clone()), Prober::new(t));
+    let load = Load {
+        concurrency: 4,
+        rounds: 1,
+    };
+    // Twice 12 requests at 40 a second: the second run waits for the first,
+    // as a verification waits for the scheduled probe of the same portal.
+    let start = std::time::Instant::now();
+    let (ra, rb) = tokio::join!(a.verify(&ctx, load), b.verify(&ctx, load));
+    let took = start.elapsed();
+    for (failure, d) in [ra.unwrap(), rb.unwrap()] {
+        assert!(failure.is_none(), "{failure:?}");
+        assert_eq!(d.findings.requests, 12);
+    }
+    assert!(
+        took >= Duration::from_millis(23 * 25),
+        "24 requests in {took:?}"
+    );
+}

@@ -22,6 +22,27 @@ use crate::plan::identity::IdentitySpec;
 
 const USER_AGENT: &str = concat!("gwanje/", env!("CARGO_PKG_VERSION"));
 
+/// When each identity target may send its next request, shared by every
+/// run of that target (bounded: one entry per target key).
+#[derive(Debug, Default)]
+pub struct Pacers(Mutex<std::collections::HashMap<String, Arc<Mutex<Instant>>>>);
+
+impl Pacers {
+    /// More keys than this are forgotten at once (targets removed by reloads).
+    const MAX: usize = 4096;
+
+    /// The pacer of target `key`.
+    pub fn of(&self, key: &str) -> Arc<Mutex<Instant>> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= Self::MAX && !m.contains_key(key) {
+            m.clear();
+        }
+        m.entry(key.to_string())
+            .or_insert_with(|| Arc::new(Mutex::new(Instant::now())))
+            .clone()
+    }
+}
+
 /// How hard one run pushes: flows at once and rounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Load {
@@ -69,6 +90,7 @@ impl IdentityProbe {
     pub async fn run(
         &self,
         resolver: &SystemResolver,
+        pacer: &Mutex<Instant>,
         load: Load,
         deadline: Duration,
     ) -> (Option<Failure>, IdentityDetails) {
@@ -76,7 +98,7 @@ impl IdentityProbe {
             spec: &self.spec,
             resolver,
             tls: &self.tls,
-            pacer: Mutex::new(Instant::now()),
+            pacer,
             interval: Duration::from_secs(1) / self.spec.max_requests_per_second.max(1),
             tally: Mutex::new(Tally::default()),
         };
@@ -107,7 +129,7 @@ pub struct Round<'a> {
     spec: &'a IdentitySpec,
     resolver: &'a SystemResolver,
     tls: &'a OnceLock<Result<Arc<TlsClient>, TlsSetupError>>,
-    pacer: Mutex<Instant>,
+    pacer: &'a Mutex<Instant>,
     interval: Duration,
     tally: Mutex<Tally>,
 }

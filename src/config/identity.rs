@@ -418,9 +418,15 @@ fn json_template(
     })
 }
 
-/// Parses `${…}` placeholders; each must name a canary marker, a credential
-/// or a value an earlier step extracts.
-fn parse_template(text: &str, extracted: &BTreeSet<String>) -> Result<Template, (String, String)> {
+/// Parses the `${…}` placeholders of `text` at `path`; each must name a
+/// canary marker, a credential or a value an earlier step extracts.
+fn parse_template(
+    doc: &Document,
+    path: &str,
+    text: &str,
+    extracted: &BTreeSet<String>,
+) -> Result<Template, ConfigError> {
+    let bad = |why: String| doc.error_at(path, why);
     let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -430,26 +436,23 @@ fn parse_template(text: &str, extracted: &BTreeSet<String>) -> Result<Template, 
         let after = &rest[start + 2..];
         let end = after
             .find('}')
-            .ok_or_else(|| (text.to_string(), "a `${` is not closed by `}`".to_string()))?;
+            .ok_or_else(|| bad("a `${` is not closed by `}`".into()))?;
         let name = &after[..end];
         let var = if let Some(m) = name.strip_prefix("canary.") {
             Var::Canary(marker(m).ok_or_else(|| {
-                (name.to_string(), format!("canary.{m} is not a marker; valid: canary.id, canary.name, canary.business_number, canary.resident_number"))
+                bad(format!("canary.{m} is not a marker; valid: canary.id, canary.name, canary.business_number, canary.resident_number"))
             })?)
         } else if let Some(c) = name.strip_prefix("credential.") {
             if !is_identifier(c) {
-                return Err((name.to_string(), format!("{c:?} is not a credential name")));
+                return Err(bad(format!("{c:?} is not a credential name")));
             }
             Var::Credential(c.to_string())
         } else if extracted.contains(name) {
             Var::Extracted(name.to_string())
         } else {
-            return Err((
-                name.to_string(),
-                format!(
-                    "${{{name}}} is not extracted by an earlier step; valid: canary.<marker>, credential.<name> or a value an earlier step extracts"
-                ),
-            ));
+            return Err(bad(format!(
+                "${{{name}}} is not extracted by an earlier step; valid: canary.<marker>, credential.<name> or a value an earlier step extracts"
+            )));
         };
         pieces.push(Piece::Var(var));
         rest = &after[end + 1..];
@@ -461,7 +464,7 @@ fn parse_template(text: &str, extracted: &BTreeSet<String>) -> Result<Template, 
 }
 
 fn template(ctx: &mut Ctx<'_>, path: &str, text: &str) -> Result<Template, ConfigError> {
-    let t = parse_template(text, ctx.extracted).map_err(|(_, why)| ctx.doc.error_at(path, why))?;
+    let t = parse_template(ctx.doc, path, text, ctx.extracted)?;
     for p in &t.0 {
         match p {
             Piece::Var(Var::Canary(m)) => {

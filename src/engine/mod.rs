@@ -605,7 +605,7 @@ impl Engine {
                     Ok((destination, gateway, source)) => {
                         Ok(examiner.examine(destination, gateway, source, trace).await)
                     }
-                    Err(why) => Err(why),
+                    Err(why) => Err(why.to_string()),
                 }
             })
             .await

@@ -65,44 +65,64 @@ impl Examiner for NetExaminer {
     }
 }
 
-/// Where to examine `path` towards: the host of the first check of a group
-/// using it (an ICMP check's host first, since it is a bare address), the
-/// path's gateway, and the binding that sends packets through the path.
-pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Source), String> {
+/// Why a path cannot be examined.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The path left the plan (a reload) before the examination started.
+    #[error("path {0} is not planned")]
+    UnknownPath(String),
+    /// Only an ICMP check's host is known to answer echoes.
+    #[error(
+        "no ICMP check goes through path {0}: packet sizes and hops are examined towards an ICMP check's host"
+    )]
+    NoIcmpCheck(String),
+    /// The check's host did not resolve.
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Resolving took too long.
+    #[error("resolving {0} took more than 5 s")]
+    ResolveTimeout(String),
+    /// The host resolved to nothing.
+    #[error("{0} has no address")]
+    NoAddress(String),
+}
+
+/// Where to examine `path` towards: the host of the first ICMP check of a
+/// group using it (towards a web or DNS server that ignores ping, every
+/// size would look lost), the path's gateway, and the binding that sends
+/// packets through the path.
+pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Source), TargetError> {
     let spec = plan
         .paths
         .iter()
         .find(|p| p.name.as_str() == path)
-        .ok_or_else(|| format!("path {path} is not planned"))?;
+        .ok_or_else(|| TargetError::UnknownPath(path.to_string()))?;
     let source = Source {
         address: spec.source,
         interface: spec.interface.clone(),
         mark: spec.fwmark,
     };
-    // Only an ICMP check's host is known to answer echoes: towards a web or
-    // DNS server that ignores ping, every size would look lost.
-    let mut hosts: Vec<String> = Vec::new();
-    for g in plan
+    let host = plan
         .groups
         .iter()
         .filter(|g| g.core.paths.iter().any(|p| p.as_str() == path))
-    {
-        for c in &g.core.checks {
-            let Some(t) = plan.targets.iter().find(|t| t.key == *c) else {
-                continue;
-            };
-            if let ProbeSpec::Icmp(s) = &t.probe {
-                hosts.push(s.host.clone());
-            }
-        }
-    }
-    let host = hosts.into_iter().next().ok_or_else(|| {
-        format!("no ICMP check goes through path {path}: packet sizes and hops are examined towards an ICMP check's host")
-    })?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
+        .flat_map(|g| &g.core.checks)
+        .filter_map(|c| plan.targets.iter().find(|t| t.key == *c))
+        .find_map(|t| match &t.probe {
+            ProbeSpec::Icmp(s) => Some(
+                s.host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string(),
+            ),
+            _ => None,
+        })
+        .ok_or_else(|| TargetError::NoIcmpCheck(path.to_string()))?;
     let gateway = spec.gateway;
     if let Ok(ip) = host.parse() {
         return Ok((ip, gateway, source));
@@ -112,8 +132,11 @@ pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Sourc
         tokio::net::lookup_host((host.as_str(), 0)),
     )
     .await
-    .map_err(|_| format!("resolving {host} took more than 5 s"))?
-    .map_err(|e| format!("cannot resolve {host}: {e}"))?
+    .map_err(|_| TargetError::ResolveTimeout(host.clone()))?
+    .map_err(|source| TargetError::Resolve {
+        host: host.clone(),
+        source,
+    })?
     .map(|a| a.ip())
     .collect();
     // IPv4 first: IPv6 paths are not examined yet.
@@ -122,5 +145,5 @@ pub async fn target_of(plan: &Plan, path: &str) -> Result<(IpAddr, IpAddr, Sourc
         .find(|a| a.is_ipv4())
         .or(addrs.first())
         .map(|a| (*a, gateway, source))
-        .ok_or_else(|| format!("{host} has no address"))
+        .ok_or(TargetError::NoAddress(host))
 }

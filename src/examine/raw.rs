@@ -165,7 +165,12 @@ impl Prober {
         }
         // Don't fragment, and send the size asked for even where the kernel
         // has learned a smaller path MTU: the examination is the measurement.
-        set_pmtu_probe(&socket)?;
+        crate::probe::set_int_option(
+            std::os::fd::AsRawFd::as_raw_fd(&socket),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_PROBE,
+        )?;
         let ident = (std::process::id() as u16)
             .wrapping_mul(31)
             .wrapping_add(IDENT.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37));
@@ -219,26 +224,6 @@ impl Prober {
             }
         }
         answers
-    }
-}
-
-fn set_pmtu_probe(socket: &Socket) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let value: libc::c_int = libc::IP_PMTUDISC_PROBE;
-    // SAFETY: a valid socket and an int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -102,8 +102,8 @@ impl IcmpSockets {
             Failure::new(kind, detail)
         })?;
         if let Some(mark) = key.mark {
-            set_int_option(
-                &client,
+            net::set_int_option(
+                client.get_socket().get_native_sock(),
                 libc::SOL_SOCKET,
                 libc::SO_MARK,
                 mark as libc::c_int,
@@ -113,8 +113,8 @@ impl IcmpSockets {
             })?;
         }
         if key.dont_fragment && !key.v6 {
-            set_int_option(
-                &client,
+            net::set_int_option(
+                client.get_socket().get_native_sock(),
                 libc::IPPROTO_IP,
                 libc::IP_MTU_DISCOVER,
                 libc::IP_PMTUDISC_DO,
@@ -125,31 +125,6 @@ impl IcmpSockets {
         }
         clients.insert(key, client.clone());
         Ok(client)
-    }
-}
-
-fn set_int_option(
-    client: &Client,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> std::io::Result<()> {
-    let fd = client.get_socket().get_native_sock();
-    // SAFETY: fd is the client's open socket, and the option value is a c_int
-    // living for the duration of the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+pub use net::set_int_option;
 pub use outcome::{
     Details, DnsDetails, Failure, HttpDetails, HttpPhases, IcmpDetails, IdentityDetails,
     ProbeResult,

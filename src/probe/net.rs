@@ -95,3 +95,28 @@ pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Fai
         .await
         .map_err(|e| fail("connecting to", e))
 }
+
+/// Sets the integer socket option `level`/`name` of `fd` to `value`.
+pub fn set_int_option(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the caller's fd is an open socket, and the option value is a
+    // c_int living for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

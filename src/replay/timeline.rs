@@ -31,10 +31,9 @@ pub fn effect(e: &Effect) -> Option<String> {
         Effect::PathChanged {
             path, to, reason, ..
         } => format!("path {path} is {to}: {reason}"),
-        Effect::ExaminePath { path, trace } => format!(
-            "examining path {path} (packet sizes{})",
-            if *trace { ", hops" } else { "" }
-        ),
+        // A ladder every 10 s while a path is down is bookkeeping; the
+        // diagnosis it leads to is the news.
+        Effect::ExaminePath { .. } => return None,
         Effect::PathDiagnosed { path, diagnosis } => {
             format!(
                 "path {path} diagnosed ({}): {}",
@@ -159,10 +158,6 @@ pub fn input(i: &Input) -> Option<String> {
             format!("the journal is failing ({dropped} records dropped)")
         }
         Input::JournalRecovered => "the journal writes again".into(),
-        Input::PathExamined { path, examination } => format!(
-            "path {path} examined towards {}: {} packets",
-            examination.destination, examination.packets
-        ),
         _ => return None,
     })
 }

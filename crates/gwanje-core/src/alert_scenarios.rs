@@ -50,6 +50,18 @@ fn probe(
     failure: Option<FailureKind>,
     cert: Option<i64>,
 ) {
+    probe_found(core, subject, at, failure, cert, None);
+}
+
+/// Like [`probe`], with what an identity round found.
+fn probe_found(
+    core: &mut Core,
+    subject: &Subject,
+    at: u64,
+    failure: Option<FailureKind>,
+    cert: Option<i64>,
+    identity: Option<IdentityFindings>,
+) {
     core.handle_input(
         Timestamp(at),
         Input::ProbeCompleted(Observation {
@@ -60,7 +72,7 @@ fn probe(
             packets: None,
             duration_us: None,
             rtt_us: None,
-            identity: None,
+            identity,
         }),
     );
 }
@@ -187,19 +199,7 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
     };
     let round = |core: &mut Core, at: u64, found: Option<IdentityFindings>| {
         let failure = found.as_ref().map(|_| FailureKind::IdentityMismatch);
-        core.handle_input(
-            Timestamp(at),
-            Input::ProbeCompleted(Observation {
-                subject: subject.clone(),
-                at: Timestamp(at),
-                failure,
-                cert_not_after: None,
-                packets: None,
-                duration_us: None,
-                rtt_us: None,
-                identity: found,
-            }),
-        );
+        probe_found(core, &subject, at, failure, None, found);
     };
     round(&mut core, 100, Some(findings.clone()));
     let e = effects(&mut core);

@@ -303,11 +303,7 @@ impl Engine {
             }
             _ => None,
         };
-        let cert_not_after = match &done.result.details {
-            crate::probe::Details::Http(h) => h.cert_expiry,
-            crate::probe::Details::Tcp { cert_expiry } => *cert_expiry,
-            _ => None,
-        };
+        let cert_not_after = done.result.details.tls().and_then(|t| t.earliest_expiry);
         let identity = match &done.result.details {
             crate::probe::Details::Identity(i) => {
                 self.shared.metrics.count_identity(&job.target, i);

@@ -199,7 +199,7 @@ pub struct DnsSpec {
     pub answers_include: Vec<String>,
     /// Each pattern must match one answer's data.
     pub answers_match: Vec<Pattern>,
-    /// Source address (interface binding is not supported by the resolver).
+    /// Where the query leaves from (address, interface, fwmark).
     pub source: Source,
 }
 

@@ -1,93 +1,80 @@
 //! DNS probe: one query to one server, with rcode and answer checks.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::Record;
+use hickory_proto::op::{Message, Query};
+use hickory_proto::rr::{Name, RData, Record};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
-use super::outcome::{DnsDetails, Failure};
+use super::net;
+use super::outcome::{DnsDetails, Failure, Lookup};
 use crate::core::FailureKind;
 use crate::plan::{DnsProtocol, DnsSpec};
 
-/// A DNS probe prepared once per target: its own resolver aimed at one server.
+/// The largest response read, UDP or TCP (a DNS message's own limit).
+const MAX_MESSAGE: usize = 65_535;
+
+/// A DNS probe prepared once per target: one query, built once, to one server.
+///
+/// It speaks the wire protocol itself rather than through a resolver, so
+/// every section of the response is counted and the connect and request
+/// phases are timed apart, as blackbox_exporter reports them. The query is
+/// the one blackbox_exporter sends: recursion desired, no EDNS.
+#[derive(Debug)]
 pub struct DnsProbe {
     spec: DnsSpec,
-    resolver: Result<hickory_resolver::TokioResolver, NetError>,
-}
-
-impl std::fmt::Debug for DnsProbe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DnsProbe")
-            .field("server", &self.spec.server)
-            .finish()
-    }
+    query: Result<Query, String>,
 }
 
 impl DnsProbe {
-    /// Prepares the probe with a cache-less, single-attempt resolver.
-    pub fn new(spec: &DnsSpec, timeout: Duration) -> Self {
-        let mut conn = match spec.protocol {
-            DnsProtocol::Udp => ConnectionConfig::udp(),
-            DnsProtocol::Tcp => ConnectionConfig::tcp(),
-        };
-        conn.port = spec.server.port();
-        conn.bind_addr = spec.source.address.map(|ip| SocketAddr::new(ip, 0));
-        let server = NameServerConfig::new(spec.server.ip(), true, vec![conn]);
-        let config = ResolverConfig::from_parts(None, vec![], vec![server]);
-        let mut builder = hickory_resolver::Resolver::builder_with_config(
-            config,
-            TokioRuntimeProvider::default(),
-        );
-        let opts = builder.options_mut();
-        opts.cache_size = 0;
-        opts.attempts = 1;
-        opts.timeout = timeout;
-        opts.ndots = 0;
-        opts.use_hosts_file = ResolveHosts::Never;
-        opts.edns0 = true;
+    /// Prepares the probe.
+    pub fn new(spec: &DnsSpec) -> Self {
+        let query = Name::from_ascii(&spec.name)
+            .map(|mut n| {
+                n.set_fqdn(true);
+                Query::query(n, spec.record_type)
+            })
+            .map_err(|e| e.to_string());
         DnsProbe {
             spec: spec.clone(),
-            resolver: builder.build(),
+            query,
         }
     }
 
-    /// Runs one query.
+    /// Runs one query, recording what it saw into `rec` as it goes.
     pub async fn run(&self, rec: &mut DnsDetails) -> Result<(), Failure> {
         let spec = &self.spec;
-        let resolver = self
-            .resolver
+        // The server is an address: its "resolution" is immediate.
+        rec.lookup = Some(Lookup {
+            seconds: 0.0,
+            ip: Some(spec.server.ip()),
+        });
+        let query = self
+            .query
             .as_ref()
-            .map_err(|e| Failure::new(FailureKind::Dns, format!("DNS resolver: {e}")))?;
-        let t = Instant::now();
-        let result = resolver.lookup(spec.name.as_str(), spec.record_type).await;
-        rec.lookup_seconds = t.elapsed().as_secs_f64();
-        let (rcode, answers): (ResponseCode, Vec<Record>) = match result {
-            Ok(lookup) => (ResponseCode::NoError, lookup.answers().to_vec()),
-            Err(NetError::Dns(DnsError::ResponseCode(code))) => (code, vec![]),
-            Err(NetError::Dns(DnsError::NoRecordsFound(nr))) => (nr.response_code, vec![]),
-            Err(NetError::Timeout) => {
-                return Err(Failure::new(
-                    FailureKind::Timeout,
-                    format!("no answer from {}", spec.server),
-                ));
-            }
-            Err(e) => {
-                return Err(Failure::new(
-                    FailureKind::Dns,
-                    format!("query to {}: {e}", spec.server),
-                ));
-            }
-        };
+            .map_err(|e| Failure::new(FailureKind::Dns, format!("query name: {e}")))?;
+        let mut msg = Message::query();
+        msg.metadata.recursion_desired = true;
+        msg.add_query(query.clone());
+        let id = msg.metadata.id;
+        let wire = msg
+            .to_vec()
+            .map_err(|e| Failure::new(FailureKind::Dns, format!("encoding the query: {e}")))?;
+        let response = self.exchange(&wire, id, rec).await?;
+        rec.query_succeeded = true;
+        rec.answers = response.answers.len() as u32;
+        rec.authority = response.authorities.len() as u32;
+        // blackbox_exporter's DNS library keeps the OPT pseudo-record here too.
+        rec.additional = (response.additionals.len() + usize::from(response.edns.is_some())) as u32;
+        rec.serial = response.answers.iter().rev().find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        });
+        let rcode = response.metadata.response_code;
+        let answers: Vec<Record> = response.answers;
         let answers: Vec<&Record> = answers
             .iter()
             .filter(|r| r.record_type() == spec.record_type)
             .collect();
-        rec.answers = answers.len() as u32;
         if !spec.valid_rcodes.contains(&rcode) {
             return Err(Failure::new(
                 FailureKind::Rcode,
@@ -125,5 +112,65 @@ impl DnsProbe {
             }
         }
         Ok(())
+    }
+
+    /// Sends `wire` and returns the response with `id`, timing the phases.
+    async fn exchange(
+        &self,
+        wire: &[u8],
+        id: u16,
+        rec: &mut DnsDetails,
+    ) -> Result<Message, Failure> {
+        let spec = &self.spec;
+        let server = spec.server;
+        let io_fail = |e: std::io::Error| {
+            Failure::new(net::classify_io(&e), format!("query to {server}: {e}"))
+        };
+        let decode = |buf: &[u8]| {
+            Message::from_vec(buf)
+                .map_err(|e| Failure::new(FailureKind::Dns, format!("response from {server}: {e}")))
+        };
+        let t = Instant::now();
+        match spec.protocol {
+            DnsProtocol::Udp => {
+                let sock = net::udp(server, &spec.source).await;
+                rec.phases.connect = t.elapsed().as_secs_f64();
+                let sock = sock?;
+                let t = Instant::now();
+                sock.send(wire).await.map_err(io_fail)?;
+                let mut buf = vec![0u8; MAX_MESSAGE];
+                // A stray datagram with another id is not the answer: keep
+                // waiting (the probe's timeout bounds this).
+                loop {
+                    let n = sock.recv(&mut buf).await.map_err(io_fail);
+                    rec.phases.request = t.elapsed().as_secs_f64();
+                    let msg = decode(&buf[..n?]);
+                    if let Ok(m) = &msg
+                        && m.metadata.id != id
+                    {
+                        continue;
+                    }
+                    return msg;
+                }
+            }
+            DnsProtocol::Tcp => {
+                let conn = net::connect(server, &spec.source).await;
+                rec.phases.connect = t.elapsed().as_secs_f64();
+                let mut conn = conn?;
+                let t = Instant::now();
+                let mut framed = (wire.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(wire);
+                let result = async {
+                    conn.write_all(&framed).await?;
+                    let len = conn.read_u16().await?;
+                    let mut buf = vec![0u8; usize::from(len)];
+                    conn.read_exact(&mut buf).await?;
+                    Ok(buf)
+                }
+                .await;
+                rec.phases.request = t.elapsed().as_secs_f64();
+                decode(&result.map_err(io_fail)?)
+            }
+        }
     }
 }

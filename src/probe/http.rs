@@ -59,16 +59,18 @@ impl HttpProbe {
         }
         let host = spec.url.host_str().unwrap_or_default();
         let t = Instant::now();
-        let addrs = net::resolve(resolver, host).await?;
+        let addrs = net::resolve_recorded(resolver, host, &mut rec.lookup).await;
         rec.phases.resolve += t.elapsed().as_secs_f64();
+        let addrs = addrs?;
         // Every backend must pass: one bad address behind a name fails the probe.
         for ip in addrs {
             let mut one = HttpDetails::default();
             let result = self.chain(resolver, own, Some(ip), &mut one).await;
             let failed = result.is_err();
-            let resolve = rec.phases.resolve;
+            let (resolve, lookup) = (rec.phases.resolve, rec.lookup);
             *rec = one;
             rec.phases.resolve += resolve;
+            rec.lookup = lookup;
             if failed {
                 return result
                     .map_err(|f| Failure::new(f.kind, format!("address {ip}: {}", f.detail)));
@@ -212,7 +214,7 @@ impl HttpProbe {
             Some(ip) => ip,
             None => {
                 let t = Instant::now();
-                let addrs = net::resolve(resolver, host).await;
+                let addrs = net::resolve_recorded(resolver, host, &mut rec.lookup).await;
                 rec.phases.resolve += t.elapsed().as_secs_f64();
                 addrs?[0]
             }
@@ -229,6 +231,8 @@ impl HttpProbe {
         let tcp = net::connect(addr, &spec.source).await;
         rec.phases.connect += t.elapsed().as_secs_f64();
         let tcp = tcp?;
+        rec.ssl = false;
+        rec.tls = None;
         if url.scheme() == "https" {
             let tls = self
                 .tls
@@ -236,11 +240,9 @@ impl HttpProbe {
                 .as_ref()
                 .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?;
             let t = Instant::now();
-            let (stream, expiry) = tls.handshake(tcp, host).await;
+            let (stream, info) = tls.handshake(tcp, host).await;
             rec.phases.tls += t.elapsed().as_secs_f64();
-            if expiry.is_some() {
-                rec.cert_expiry = expiry;
-            }
+            rec.tls = Some(info);
             let stream = stream?;
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
             if spec.version == HttpVersion::Http2 && !h2 {
@@ -288,17 +290,23 @@ impl HttpProbe {
         rec.phases.processing += t.elapsed().as_secs_f64();
         let response = response.map_err(hyper_failure)?;
         rec.status = response.status().as_u16();
+        rec.ssl = url.scheme() == "https";
         rec.version = match response.version() {
             http::Version::HTTP_10 => 1.0,
             http::Version::HTTP_11 => 1.1,
             http::Version::HTTP_2 => 2.0,
             _ => 0.0,
         };
-        let location = response
-            .headers()
-            .get(http::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let headers = response.headers();
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        let location = header(http::header::LOCATION).map(str::to_string);
+        rec.content_length = header(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(-1);
+        rec.last_modified = header(http::header::LAST_MODIFIED)
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64);
         let t = Instant::now();
         let body = read_capped(response.into_body(), spec.max_body_bytes, rec).await;
         rec.phases.transfer += t.elapsed().as_secs_f64();
@@ -415,12 +423,12 @@ async fn read_capped(
     rec: &mut HttpDetails,
 ) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
-    rec.content_length = 0;
+    rec.body_length = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(hyper_failure)?;
         if let Ok(data) = frame.into_data() {
-            rec.content_length += data.len() as i64;
-            if rec.content_length as u64 > cap {
+            rec.body_length += data.len() as i64;
+            if rec.body_length as u64 > cap {
                 return Err(Failure::new(
                     FailureKind::BodyTooLarge,
                     format!("body exceeds max_body_bytes ({cap})"),

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::net::{self, SystemResolver};
-use super::outcome::{Failure, IcmpDetails};
+use super::outcome::{Failure, IcmpDetails, RttStats};
 use crate::core::FailureKind;
 use crate::plan::{IcmpSpec, Source};
 
@@ -144,15 +144,25 @@ struct Window {
     first_reply: bool,
 }
 
-/// Sends `count` echoes in `window` and collects the replies: (round-trip
-/// times, the last error other than a timeout).
+/// One echo's reply.
+struct Reply {
+    /// Which echo of the probe (0 = the first sent).
+    index: u16,
+    /// Round-trip time, seconds.
+    rtt: f64,
+    /// The reply's IP TTL, when the socket shows the header.
+    ttl: Option<u8>,
+}
+
+/// Sends `count` echoes in `window` and collects the replies, in arrival
+/// order, and the last error other than a timeout.
 async fn echoes(
     client: &Client,
     ip: IpAddr,
     payload: &[u8],
     count: u16,
     window: Window,
-) -> (Vec<f64>, Option<SurgeError>) {
+) -> (Vec<Reply>, Option<SurgeError>) {
     let Window {
         first,
         gap,
@@ -172,26 +182,35 @@ async fn echoes(
             tokio::time::sleep_until(send_at).await;
             let mut pinger = client.pinger(ip, PingIdentifier(seq)).await;
             pinger.timeout(wait);
-            pinger.ping(PingSequence(seq), &payload).await
+            (i, pinger.ping(PingSequence(seq), &payload).await)
         });
     }
-    let mut rtts = Vec::new();
+    let mut replies = Vec::new();
     let mut last_error = None;
     while let Some(joined) = pings.join_next().await {
         match joined {
-            Ok(Ok((_, rtt))) => {
-                rtts.push(rtt.as_secs_f64());
+            Ok((index, Ok((packet, rtt)))) => {
+                let ttl = match packet {
+                    surge_ping::IcmpPacket::V4(p) => p.get_ttl(),
+                    // ICMPv6 sockets do not show the IPv6 header.
+                    surge_ping::IcmpPacket::V6(_) => None,
+                };
+                replies.push(Reply {
+                    index,
+                    rtt: rtt.as_secs_f64(),
+                    ttl,
+                });
                 // Dropping the set cancels the echoes still waiting.
                 if first_reply {
                     break;
                 }
             }
-            Ok(Err(SurgeError::Timeout { .. })) => {}
-            Ok(Err(e)) => last_error = Some(e),
+            Ok((_, Err(SurgeError::Timeout { .. }))) => {}
+            Ok((_, Err(e))) => last_error = Some(e),
             Err(e) => last_error = Some(SurgeError::IOError(std::io::Error::other(e))),
         }
     }
-    (rtts, last_error)
+    (replies, last_error)
 }
 
 /// Runs one ICMP probe within `timeout`.
@@ -203,9 +222,12 @@ pub async fn run(
     rec: &mut IcmpDetails,
 ) -> Result<(), Failure> {
     let start = Instant::now();
-    let ip = net::resolve(resolver, &spec.host).await?[0];
+    let ip = net::resolve_recorded(resolver, &spec.host, &mut rec.lookup).await?[0];
     let socket = key(ip, &spec.source, spec.dont_fragment);
-    let client = sockets.client(socket.clone())?;
+    let t = Instant::now();
+    let client = sockets.client(socket.clone());
+    rec.setup_seconds = t.elapsed().as_secs_f64();
+    let client = client?;
     let payload = vec![0x5a; spec.payload_size];
     // With confirmation, the first echoes get the first half of the time,
     // so a burst can follow within the probe's timeout.
@@ -220,10 +242,14 @@ pub async fn run(
         until: collect_until,
         first_reply: false,
     };
-    let (rtts, last_error) = echoes(&client, ip, &payload, spec.packets, window).await;
-    rec.received = rtts.len() as u16;
-    if !rtts.is_empty() {
-        rec.rtt_seconds = Some(rtts.iter().sum::<f64>() / rtts.len() as f64);
+    let (replies, last_error) = echoes(&client, ip, &payload, spec.packets, window).await;
+    rec.received = replies.len() as u16;
+    let rtts: Vec<f64> = replies.iter().map(|r| r.rtt).collect();
+    rec.rtt = RttStats::of(&rtts);
+    rec.rtt_seconds = rec.rtt.map(|s| s.avg);
+    if let Some(first) = replies.iter().min_by_key(|r| r.index) {
+        rec.first_rtt = Some(first.rtt);
+        rec.reply_hop_limit = first.ttl;
     }
     if rec.loss_ratio() > spec.max_loss
         && spec.confirm > 0

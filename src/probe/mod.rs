@@ -4,6 +4,7 @@
 //! by the scheduler; each run is bounded by the target's timeout and returns
 //! a [`ProbeResult`], never an error.
 
+mod certinfo;
 mod dns;
 mod http;
 mod icmp;
@@ -21,8 +22,8 @@ use tokio::time::Instant;
 
 pub use net::set_int_option;
 pub use outcome::{
-    Details, DnsDetails, Failure, HttpDetails, HttpPhases, IcmpDetails, IdentityDetails,
-    ProbeResult,
+    Details, DnsDetails, DnsPhases, Failure, HttpDetails, HttpPhases, IcmpDetails, IdentityDetails,
+    LeafInfo, Lookup, ProbeResult, RttStats, TcpDetails, TlsInfo,
 };
 
 use crate::core::FailureKind;
@@ -121,7 +122,7 @@ impl Prober {
         let prepared = match &target.probe {
             ProbeSpec::Http(s) => Prepared::Http(Box::new(http::HttpProbe::new(s))),
             ProbeSpec::Tcp(s) => Prepared::Tcp(Box::new(tcp::TcpProbe::new(s))),
-            ProbeSpec::Dns(s) => Prepared::Dns(Box::new(dns::DnsProbe::new(s, target.timeout))),
+            ProbeSpec::Dns(s) => Prepared::Dns(Box::new(dns::DnsProbe::new(s))),
             ProbeSpec::Icmp(_) => Prepared::Icmp,
             ProbeSpec::Identity(s) => Prepared::Identity(Box::new(identity::IdentityProbe::new(s))),
         };
@@ -154,17 +155,14 @@ impl Prober {
         let timeout = self.target.timeout;
         let (failure, details) = match &self.prepared {
             Prepared::Http(p) => {
-                let mut rec = HttpDetails {
-                    content_length: -1,
-                    ..HttpDetails::default()
-                };
+                let mut rec = HttpDetails::default();
                 let r = bounded(timeout, p.run(&ctx.resolver, ctx.own_listener, &mut rec)).await;
                 (r.err(), Details::Http(Box::new(rec)))
             }
             Prepared::Tcp(p) => {
-                let mut cert_expiry = None;
-                let r = bounded(timeout, p.run(&ctx.resolver, &mut cert_expiry)).await;
-                (r.err(), Details::Tcp { cert_expiry })
+                let mut rec = TcpDetails::default();
+                let r = bounded(timeout, p.run(&ctx.resolver, &mut rec)).await;
+                (r.err(), Details::Tcp(Box::new(rec)))
             }
             Prepared::Dns(p) => {
                 let mut rec = DnsDetails::default();

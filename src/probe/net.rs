@@ -45,6 +45,24 @@ pub async fn resolve(resolver: &SystemResolver, host: &str) -> Result<Vec<IpAddr
     Ok(ips)
 }
 
+/// [`resolve`], recording the first resolution of a probe run into `lookup`
+/// (later ones, e.g. of redirect hops, leave it as it is).
+pub async fn resolve_recorded(
+    resolver: &SystemResolver,
+    host: &str,
+    lookup: &mut Option<super::Lookup>,
+) -> Result<Vec<IpAddr>, Failure> {
+    let t = tokio::time::Instant::now();
+    let result = resolve(resolver, host).await;
+    if lookup.is_none() {
+        *lookup = Some(super::Lookup {
+            seconds: t.elapsed().as_secs_f64(),
+            ip: result.as_ref().ok().map(|ips| ips[0]),
+        });
+    }
+    result
+}
+
 /// Maps an I/O error to a failure class.
 pub fn classify_io(e: &io::Error) -> FailureKind {
     use io::ErrorKind as K;
@@ -62,17 +80,19 @@ pub fn classify_io(e: &io::Error) -> FailureKind {
     }
 }
 
-/// Opens a TCP connection to `addr` from `source`.
-pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Failure> {
+/// A socket of `ty` towards `addr`, bound as `source` says.
+fn socket_from(addr: SocketAddr, source: &Source, ty: Type) -> Result<Socket, Failure> {
     let fail =
         |what: &str, e: io::Error| Failure::new(classify_io(&e), format!("{what} {addr}: {e}"));
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+    let proto = if ty == Type::STREAM {
+        Protocol::TCP
+    } else {
+        Protocol::UDP
+    };
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))
         .map_err(|e| fail("socket for", e))?;
     socket
         .set_nonblocking(true)
-        .map_err(|e| fail("socket for", e))?;
-    socket
-        .set_tcp_nodelay(true)
         .map_err(|e| fail("socket for", e))?;
     if let Some(mark) = source.mark {
         socket
@@ -89,11 +109,38 @@ pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Fai
             .bind(&SocketAddr::new(ip, 0).into())
             .map_err(|e| fail(&format!("binding to {ip} for"), e))?;
     }
+    Ok(socket)
+}
+
+/// Opens a TCP connection to `addr` from `source`.
+pub async fn connect(addr: SocketAddr, source: &Source) -> Result<TcpStream, Failure> {
+    let socket = socket_from(addr, source, Type::STREAM)?;
+    socket
+        .set_tcp_nodelay(true)
+        .map_err(|e| Failure::new(classify_io(&e), format!("socket for {addr}: {e}")))?;
     let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
     socket
         .connect(addr)
         .await
-        .map_err(|e| fail("connecting to", e))
+        .map_err(|e| Failure::new(classify_io(&e), format!("connecting to {addr}: {e}")))
+}
+
+/// A UDP socket from `source`, connected to `addr` (replies from anyone
+/// else are dropped by the kernel).
+pub async fn udp(addr: SocketAddr, source: &Source) -> Result<tokio::net::UdpSocket, Failure> {
+    let fail = |e: io::Error| Failure::new(classify_io(&e), format!("UDP socket for {addr}: {e}"));
+    let socket = socket_from(addr, source, Type::DGRAM)?;
+    if source.address.is_none() {
+        let any: IpAddr = if addr.is_ipv4() {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        } else {
+            std::net::Ipv6Addr::UNSPECIFIED.into()
+        };
+        socket.bind(&SocketAddr::new(any, 0).into()).map_err(fail)?;
+    }
+    let socket = tokio::net::UdpSocket::from_std(socket.into()).map_err(fail)?;
+    socket.connect(addr).await.map_err(fail)?;
+    Ok(socket)
 }
 
 /// Sets the integer socket option `level`/`name` of `fd` to `value`.

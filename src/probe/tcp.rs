@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::net::{self, SystemResolver};
-use super::outcome::Failure;
+use super::outcome::{Failure, TcpDetails};
 use super::tls::TlsClient;
 use crate::core::FailureKind;
 use crate::plan::{ExchangeStep, TcpSpec};
@@ -29,26 +29,30 @@ impl TcpProbe {
         }
     }
 
-    /// Runs one probe; `cert_expiry` is set when a TLS chain was seen.
+    /// Runs one probe, recording what it saw into `rec` as it goes.
     pub async fn run(
         &self,
         resolver: &SystemResolver,
-        cert_expiry: &mut Option<i64>,
+        rec: &mut TcpDetails,
     ) -> Result<(), Failure> {
         let spec = &self.spec;
-        let ip = net::resolve(resolver, &spec.host).await?[0];
+        let ip = net::resolve_recorded(resolver, &spec.host, &mut rec.lookup).await?[0];
         let tcp = net::connect(SocketAddr::new(ip, spec.port), &spec.source).await?;
-        match &self.tls {
+        let result = match &self.tls {
             None => exchange(tcp, &spec.exchange).await,
             Some(tls) => {
                 let tls = tls
                     .as_ref()
                     .map_err(|e| Failure::new(FailureKind::Tls, e.to_string()))?;
-                let (stream, expiry) = tls.handshake(tcp, &spec.host).await;
-                *cert_expiry = expiry;
+                let (stream, info) = tls.handshake(tcp, &spec.host).await;
+                rec.tls = Some(info);
                 exchange(stream?, &spec.exchange).await
             }
-        }
+        };
+        // An expect step that read to its end without a match, as
+        // blackbox_exporter counts it (a timeout is not a regex failure).
+        rec.failed_due_to_regex = matches!(&result, Err(f) if f.kind == FailureKind::Assertion);
+        result
     }
 }
 

@@ -13,7 +13,8 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::outcome::Failure;
+use super::certinfo::{self, AnchorExpiry};
+use super::outcome::{Failure, TlsInfo};
 use crate::core::FailureKind;
 use crate::plan::TlsSpec;
 
@@ -24,19 +25,25 @@ fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
+/// The system's trust anchors, and their expiries by subject.
+fn system_trust() -> &'static (Arc<RootCertStore>, Arc<AnchorExpiry>) {
+    static ROOTS: OnceLock<(Arc<RootCertStore>, Arc<AnchorExpiry>)> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        let mut expiry = AnchorExpiry::new();
+        // Unreadable system certificates leave the store empty; probes
+        // then fail verification visibly instead of the daemon refusing to start.
+        let certs = rustls_native_certs::load_native_certs().certs;
+        certinfo::add_anchors(&mut expiry, certs.iter().map(|c| c.as_ref()));
+        for cert in certs {
+            let _ = roots.add(cert);
+        }
+        (Arc::new(roots), Arc::new(expiry))
+    })
+}
+
 fn system_roots() -> Arc<RootCertStore> {
-    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
-    ROOTS
-        .get_or_init(|| {
-            let mut roots = RootCertStore::empty();
-            // Unreadable system certificates leave the store empty; probes
-            // then fail verification visibly instead of the daemon refusing to start.
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            Arc::new(roots)
-        })
-        .clone()
+    system_trust().0.clone()
 }
 
 /// A verifying client configuration with the system roots, for gwanje's own
@@ -73,6 +80,7 @@ pub enum TlsSetupError {
 pub struct TlsClient {
     config: Arc<ClientConfig>,
     verifier: Arc<WebPkiServerVerifier>,
+    anchors: Arc<AnchorExpiry>,
     insecure: bool,
     server_name: Option<String>,
 }
@@ -110,6 +118,7 @@ impl TlsClient {
     /// Builds a client for `spec`, offering `alpn` protocols.
     fn new(spec: &TlsSpec, alpn: &[&[u8]]) -> Result<Self, TlsSetupError> {
         let mut roots = system_roots();
+        let mut anchors = system_trust().1.clone();
         if let Some(file) = &spec.ca_file {
             let roots = Arc::make_mut(&mut roots);
             let certs = CertificateDer::pem_file_iter(file)
@@ -124,6 +133,10 @@ impl TlsClient {
                     why: "it holds no certificate".into(),
                 });
             }
+            certinfo::add_anchors(
+                Arc::make_mut(&mut anchors),
+                certs.iter().map(|c| c.as_ref()),
+            );
             for c in certs {
                 roots.add(c).map_err(|e| TlsSetupError::CaFile {
                     file: file.clone(),
@@ -143,27 +156,29 @@ impl TlsClient {
         Ok(TlsClient {
             config: Arc::new(config),
             verifier,
+            anchors,
             insecure: spec.insecure_skip_verify,
             server_name: spec.server_name.clone(),
         })
     }
 
     /// Runs the handshake over `tcp` to `host` (unless a server name is
-    /// configured). Returns the stream and the chain's earliest expiry; the
-    /// expiry is known even when the handshake fails verification.
+    /// configured). Returns the stream and what the handshake showed; the
+    /// presented chain is known even when verification fails.
     pub async fn handshake(
         &self,
         tcp: TcpStream,
         host: &str,
-    ) -> (Result<TlsStream<TcpStream>, Failure>, Option<i64>) {
-        let seen = Arc::new(Mutex::new(None));
+    ) -> (Result<TlsStream<TcpStream>, Failure>, TlsInfo) {
+        let seen = Arc::new(Mutex::new(TlsInfo::default()));
         let mut config = (*self.config).clone();
         config
             .dangerous()
             .set_certificate_verifier(Arc::new(RecordingVerifier {
                 inner: self.verifier.clone(),
+                anchors: self.anchors.clone(),
                 insecure: self.insecure,
-                earliest_expiry: seen.clone(),
+                seen: seen.clone(),
             }));
         let name_text = self.server_name.as_deref().unwrap_or(host);
         let bare = name_text.trim_start_matches('[').trim_end_matches(']');
@@ -183,26 +198,35 @@ impl TlsClient {
                 format!("server name {name_text:?}: {e}"),
             )),
         };
-        let expiry = *seen.lock().expect("expiry lock");
-        (result, expiry)
+        let mut info = std::mem::take(&mut *seen.lock().expect("tls info lock"));
+        if let Ok(stream) = &result {
+            info.version = stream.get_ref().1.protocol_version().map(version_name);
+        } else {
+            info.chain_expiry = None;
+        }
+        (result, info)
     }
 }
 
-/// Earliest `notAfter` among the certificates, Unix seconds.
-pub fn earliest_expiry<'a>(certs: impl IntoIterator<Item = &'a CertificateDer<'a>>) -> Option<i64> {
-    certs
-        .into_iter()
-        .filter_map(|der| x509_parser::parse_x509_certificate(der.as_ref()).ok())
-        .map(|(_, cert)| cert.validity().not_after.timestamp())
-        .min()
+/// The version as blackbox_exporter's `probe_tls_version_info` spells it.
+fn version_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_0 => "TLS 1.0",
+        rustls::ProtocolVersion::TLSv1_1 => "TLS 1.1",
+        rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2",
+        rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3",
+        _ => "unknown",
+    }
 }
 
-/// Records the presented chain's expiry, then verifies (unless told not to).
+/// Records the presented chain, then verifies (unless told not to); the
+/// verified chain's expiry only when verification passed.
 #[derive(Debug)]
 struct RecordingVerifier {
     inner: Arc<WebPkiServerVerifier>,
+    anchors: Arc<AnchorExpiry>,
     insecure: bool,
-    earliest_expiry: Arc<Mutex<Option<i64>>>,
+    seen: Arc<Mutex<TlsInfo>>,
 }
 
 impl ServerCertVerifier for RecordingVerifier {
@@ -214,13 +238,32 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.earliest_expiry.lock().expect("expiry lock") =
-            earliest_expiry(std::iter::once(end_entity).chain(intermediates));
-        if self.insecure {
-            return Ok(ServerCertVerified::assertion());
-        }
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        let ders: Vec<CertificateDer<'_>> = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| CertificateDer::from(c.as_ref()))
+            .collect();
+        let certs = certinfo::parse(&ders);
+        let verdict = if self.insecure {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            self.inner.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            )
+        };
+        let mut seen = self.seen.lock().expect("tls info lock");
+        seen.earliest_expiry = certinfo::earliest_expiry(&certs);
+        seen.leaf = certs
+            .first()
+            .map(|leaf| certinfo::leaf_info(end_entity.as_ref(), leaf));
+        // Insecure: nothing was verified, so no verified chain has an expiry.
+        seen.chain_expiry = (verdict.is_ok() && !self.insecure)
+            .then(|| certinfo::chain_expiry(&certs, &self.anchors))
+            .flatten();
+        verdict
     }
 
     fn verify_tls12_signature(

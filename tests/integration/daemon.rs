@@ -100,15 +100,34 @@ async fn metrics_reload_and_logs_end_to_end() {
     );
     assert_eq!(
         v("probe_ssl_earliest_cert_expiry", "secure"),
-        Some(c.valid_not_after as f64)
+        Some(c.ca_not_after as f64)
     );
+    assert_eq!(v("probe_http_ssl", "secure"), Some(1.0));
+    assert_eq!(
+        expo::value(
+            &s,
+            "probe_tls_version_info",
+            &[("target", "secure"), ("version", "TLS 1.3")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(v("probe_ip_protocol", "home"), Some(4.0));
+    assert_eq!(v("probe_dns_query_succeeded", "dns-ok"), Some(1.0));
     assert_eq!(v("probe_http_version", "secure"), Some(2.0));
     assert_eq!(v("probe_http_content_length", "home"), Some(62.0));
     assert_eq!(v("probe_failed_due_to_regex", "home"), Some(0.0));
     assert_eq!(v("gwanje_personal_data_detected", "leak"), Some(1.0));
     assert_eq!(v("probe_success", "leak"), Some(0.0));
     assert_eq!(v("probe_dns_answer_rrs", "dns-ok"), Some(1.0));
-    assert!(v("probe_dns_lookup_time_seconds", "dns-ok").unwrap() > 0.0);
+    assert!(
+        expo::value(
+            &s,
+            "probe_dns_duration_seconds",
+            &[("target", "dns-ok"), ("phase", "request")]
+        )
+        .unwrap()
+            > 0.0
+    );
     assert_eq!(v("probe_success", "web-port"), Some(1.0));
     if common::is_root() {
         assert!(
@@ -120,6 +139,8 @@ async fn metrics_reload_and_logs_end_to_end() {
             .unwrap()
                 > 0.0
         );
+        assert_eq!(v("probe_icmp_reply_hop_limit", "loopback"), Some(64.0));
+        assert!(v("gwanje_icmp_rtt_max_seconds", "loopback").unwrap() > 0.0);
     }
     assert!(
         expo::value(

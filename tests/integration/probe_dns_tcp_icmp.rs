@@ -22,7 +22,7 @@ async fn dns_probe(server: std::net::SocketAddr, name: &str, extra: &str) -> Pro
 fn answers(r: &ProbeResult) -> u32 {
     match &r.details {
         Details::Dns(d) => {
-            assert!(d.lookup_seconds > 0.0);
+            assert!(d.query_succeeded && d.phases.request > 0.0, "{d:?}");
             d.answers
         }
         other => panic!("expected DNS details, got {other:?}"),
@@ -117,7 +117,13 @@ async fn tcp_with_tls_reports_certificate_expiry() {
     );
     let r = probe_once(&yaml).await;
     assert_eq!(kind(&r), None, "{:?}", r.failure);
-    assert!(matches!(r.details, Details::Tcp { cert_expiry: Some(e) } if e <= c.valid_not_after));
+    let Details::Tcp(t) = &r.details else {
+        panic!("tcp details")
+    };
+    let tls = t.tls.as_ref().unwrap();
+    assert_eq!(tls.earliest_expiry, Some(c.ca_not_after));
+    assert_eq!(tls.version, Some("TLS 1.3"));
+    assert!(!t.failed_due_to_regex);
 }
 
 fn icmp_allowed() -> bool {
@@ -141,5 +147,9 @@ async fn icmp_to_loopback_small_and_large_with_df() {
         assert_eq!(d.received, d.sent);
         assert!(d.rtt_seconds.unwrap() > 0.0);
         assert_eq!(d.loss_ratio(), 0.0);
+        let rtt = d.rtt.unwrap();
+        assert!(rtt.min <= rtt.avg && rtt.avg <= rtt.max && rtt.stddev >= 0.0);
+        assert!(d.first_rtt.is_some());
+        assert_eq!(d.reply_hop_limit, Some(64), "loopback replies carry TTL 64");
     }
 }

@@ -32,7 +32,11 @@ async fn plain_page_succeeds_with_phases_status_and_length() {
     let h = http(&r);
     assert_eq!(h.status, 200);
     assert_eq!(h.version, 1.1);
-    assert_eq!(h.content_length, 62);
+    assert_eq!((h.content_length, h.body_length), (62, 62));
+    assert!(!h.ssl && h.tls.is_none());
+    let lookup = h.lookup.unwrap();
+    assert_eq!(lookup.ip, Some("127.0.0.1".parse().unwrap()));
+    assert_eq!(lookup.protocol(), 4.0);
     assert!(
         h.phases.connect > 0.0 && h.phases.processing > 0.0,
         "{:?}",
@@ -188,7 +192,7 @@ async fn endless_body_is_capped() {
     let s = raw::serve(Behaviour::EndlessBody).await;
     let r = probe(&s.url("/"), "  max_body_bytes: 200000").await;
     assert_eq!(kind(&r), Some(FailureKind::BodyTooLarge));
-    let read = http(&r).content_length;
+    let read = http(&r).body_length;
     assert!(
         read > 200_000 && read <= 200_000 + 65_536 + 16,
         "read {read} bytes"
@@ -212,12 +216,17 @@ async fn https_with_configured_ca_reports_expiry_and_h2() {
     let r = probe(&s.https_url("/"), &format!("  tls: {{ca_file: {ca}}}")).await;
     assert_eq!(kind(&r), None, "{:?}", r.failure);
     let h = http(&r);
-    assert_eq!(
-        h.cert_expiry,
-        Some(c.valid_not_after.min(h.cert_expiry.unwrap()))
-    );
-    assert!(h.cert_expiry.unwrap() <= c.valid_not_after);
-    assert!(h.phases.tls > 0.0);
+    let tls = h.tls.as_ref().unwrap();
+    // The server sends the CA too, whose notAfter comes first.
+    assert_eq!(tls.earliest_expiry, Some(c.ca_not_after));
+    assert_eq!(tls.chain_expiry, Some(c.ca_not_after));
+    assert_eq!(tls.version, Some("TLS 1.3"));
+    let leaf = tls.leaf.as_ref().unwrap();
+    assert_eq!(leaf.subject, "CN=localhost");
+    assert_eq!(leaf.issuer, "CN=gwanje test CA");
+    assert_eq!(leaf.subject_alternative, "localhost", "DNS names only");
+    assert_eq!(leaf.fingerprint_sha256.len(), 64);
+    assert!(h.ssl && h.phases.tls > 0.0);
     assert_eq!(h.version, 2.0, "ALPN negotiates HTTP/2 when offered");
 
     let r = probe(
@@ -226,6 +235,14 @@ async fn https_with_configured_ca_reports_expiry_and_h2() {
     )
     .await;
     assert_eq!(http(&r).version, 1.1);
+
+    // Sent alone, the leaf is the earliest presented; the verified chain
+    // ends at the trusted CA, which expires first.
+    let s = fleet::https(app(), &c.valid_leaf_only).await;
+    let r = probe(&s.https_url("/"), &format!("  tls: {{ca_file: {ca}}}")).await;
+    let tls = http(&r).tls.clone().unwrap();
+    assert_eq!(tls.earliest_expiry, Some(c.valid_not_after));
+    assert_eq!(tls.chain_expiry, Some(c.ca_not_after));
 }
 
 #[tokio::test]
@@ -234,10 +251,13 @@ async fn https_self_signed_is_rejected_unless_trusted() {
     let s = fleet::https(app(), &c.self_signed).await;
     let r = probe(&s.https_url("/"), "").await;
     assert_eq!(kind(&r), Some(FailureKind::Tls));
+    let tls = http(&r).tls.clone().unwrap();
     assert!(
-        http(&r).cert_expiry.is_some(),
+        tls.earliest_expiry.is_some(),
         "expiry is reported even when verification fails"
     );
+    assert_eq!((tls.version, tls.chain_expiry), (None, None));
+    assert!(!http(&r).ssl);
 
     let r = probe(&s.https_url("/"), "  tls: {insecure_skip_verify: true}").await;
     assert_eq!(kind(&r), None, "{:?}", r.failure);
@@ -264,7 +284,10 @@ async fn https_expired_certificate_fails_with_its_expiry() {
         r.failure
     );
     // 2020-01-01T00:00:00Z
-    assert_eq!(http(&r).cert_expiry, Some(1_577_836_800));
+    assert_eq!(
+        http(&r).tls.as_ref().unwrap().earliest_expiry,
+        Some(1_577_836_800)
+    );
 }
 
 #[tokio::test]

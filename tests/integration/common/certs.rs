@@ -29,14 +29,19 @@ pub struct Certs {
     _dir: tempfile::TempDir,
     /// The CA certificate file (PEM).
     pub ca_file: PathBuf,
-    /// A valid leaf signed by the CA.
+    /// A valid leaf signed by the CA, sent with the CA.
     pub valid: Identity,
+    /// The same leaf sent alone: the client completes the chain from its
+    /// trust store.
+    pub valid_leaf_only: Identity,
     /// A leaf signed by the CA that expired in 2020.
     pub expired: Identity,
     /// A self-signed leaf.
     pub self_signed: Identity,
     /// The valid leaf's notAfter, Unix seconds.
     pub valid_not_after: i64,
+    /// The CA's notAfter, Unix seconds (before the leaf's).
+    pub ca_not_after: i64,
 }
 
 fn leaf_params() -> CertificateParams {
@@ -67,6 +72,8 @@ pub fn generate() -> Certs {
     ca_params
         .distinguished_name
         .push(DnType::CommonName, "gwanje test CA");
+    ca_params.not_after = rcgen::date_time_ymd(2034, 12, 31);
+    let ca_not_after = ca_params.not_after.unix_timestamp();
     let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
     let issuer = Issuer::new(ca_params, &ca_key);
 
@@ -95,10 +102,12 @@ pub fn generate() -> Certs {
     std::fs::write(&ca_file, ca_cert.pem()).expect("write ca");
     Certs {
         ca_file,
+        valid_leaf_only: identity(valid.clone(), &valid_key, None),
         valid: identity(valid, &valid_key, Some(ca_cert.der())),
         expired: identity(expired, &expired_key, None),
         self_signed: identity(self_signed, &ss_key, None),
         valid_not_after,
+        ca_not_after,
         _dir: dir,
     }
 }

@@ -62,17 +62,33 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(s): State<ApiState>) -> Response {
-    let chunks = crate::metrics::Metrics::render_chunks(s.shared.metrics.clone());
-    let body = futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        axum::body::Body::from_stream(body),
-    )
-        .into_response()
+/// The metrics in the format the scraper asks for, gzipped when it accepts that.
+async fn metrics(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    use crate::metrics::exposition::{Format, Gzipped, accepts_gzip};
+    let value = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(value(header::ACCEPT));
+    let chunks = crate::metrics::Metrics::render_chunks(s.shared.metrics.clone())
+        .map(move |chunk| format.convert(chunk))
+        .chain(std::iter::once(format.trailer().to_string()));
+    if accepts_gzip(value(header::ACCEPT_ENCODING)) {
+        let body =
+            futures_util::stream::iter(Gzipped::new(chunks).map(Ok::<_, std::convert::Infallible>));
+        (
+            [
+                (header::CONTENT_TYPE, format.content_type()),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            axum::body::Body::from_stream(body),
+        )
+            .into_response()
+    } else {
+        let body = futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
+        (
+            [(header::CONTENT_TYPE, format.content_type())],
+            axum::body::Body::from_stream(body),
+        )
+            .into_response()
+    }
 }
 
 async fn status(State(s): State<ApiState>) -> Response {

@@ -70,10 +70,7 @@ pub async fn probe(State(s): State<ApiState>, Query(q): Query<ProbeQuery>) -> Re
         .render_probe(&Subject::Target(t.key.clone()))
     {
         Some(body) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
+            [(header::CONTENT_TYPE, crate::metrics::exposition::TEXT)],
             body,
         )
             .into_response(),

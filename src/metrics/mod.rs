@@ -1,5 +1,6 @@
 //! Prometheus metrics: per-target probe results plus gwanje's own health.
 
+pub mod exposition;
 mod targets;
 
 use std::sync::Arc;

@@ -191,6 +191,7 @@ async fn metrics_reload_and_logs_end_to_end() {
     );
 
     promtool_check_metrics(&client::get(addr, "/metrics").await.unwrap().body);
+    assert_openmetrics_gzipped(addr).await;
 
     // A good reload (SIGHUP) adds a target and keeps the others' state.
     dir.write_catalog(
@@ -288,6 +289,55 @@ async fn metrics_reload_and_logs_end_to_end() {
         .count();
     assert_eq!(downs, 1, "one log line per state change:\n{log}");
     assert!(log.contains("configuration reload failed"));
+}
+
+/// Asks as Prometheus 2.42 does: OpenMetrics preferred, gzip accepted.
+async fn assert_openmetrics_gzipped(addr: std::net::SocketAddr) {
+    use std::io::Read;
+    let resp = client::request_raw(
+        "GET",
+        addr,
+        "/metrics",
+        &[
+            (
+                "accept",
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            ),
+            ("accept-encoding", "gzip"),
+        ],
+        "",
+    )
+    .await
+    .unwrap();
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+    assert_eq!(
+        header("content-type").as_deref(),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert_eq!(header("content-encoding").as_deref(), Some("gzip"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&resp.body()[..])
+        .read_to_string(&mut text)
+        .expect("a gzip body");
+    assert!(text.ends_with("\n# EOF\n"), "no # EOF at the end");
+    assert!(text.contains("\n# TYPE gwanje_probes counter\n"), "{text}");
+    assert!(!text.contains("# TYPE gwanje_probes_total"));
+    assert!(text.contains("\ngwanje_probes_total{"));
+    assert!(text.contains("\nprobe_success{"));
+    // Without Accept headers: the text format, uncompressed.
+    let plain = client::request_raw("GET", addr, "/metrics", &[], "")
+        .await
+        .unwrap();
+    assert_eq!(
+        plain.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert!(!String::from_utf8_lossy(plain.body()).contains("# EOF"));
 }
 
 fn promtool_check_metrics(text: &str) {

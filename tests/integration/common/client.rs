@@ -30,6 +30,21 @@ pub async fn request_with_body(
     headers: &[(&str, &str)],
     body: &str,
 ) -> std::io::Result<Reply> {
+    let resp = request_raw(method, addr, path, headers, body).await?;
+    Ok(Reply {
+        status: resp.status().as_u16(),
+        body: String::from_utf8_lossy(resp.body()).into_owned(),
+    })
+}
+
+/// The whole response, headers and body bytes as sent (e.g. still gzipped).
+pub async fn request_raw(
+    method: &str,
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<http::Response<Bytes>> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
         .await
@@ -49,17 +64,13 @@ pub async fn request_with_body(
         )
         .await
         .map_err(std::io::Error::other)?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .into_body()
+    let (parts, body) = resp.into_parts();
+    let body = body
         .collect()
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
-    Ok(Reply {
-        status,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
+    Ok(http::Response::from_parts(parts, body))
 }
 
 /// `GET http://addr{path}`.

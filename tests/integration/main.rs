@@ -5,6 +5,7 @@
 mod common;
 
 mod alertmanager;
+mod blackbox_parity;
 mod config_errors;
 mod daemon;
 mod dashboards;

@@ -1,5 +1,5 @@
-//! Real companions users run beside gwanje: Prometheus and Alertmanager from
-//! Debian's packages, on loopback, each ended by its PID when dropped; and a
+//! Real companions users run beside gwanje: Prometheus, Alertmanager and
+//! blackbox_exporter from Debian's packages, on loopback, each ended by its PID when dropped; and a
 //! webhook receiver that records what it is sent.
 
 use std::net::SocketAddr;
@@ -110,6 +110,11 @@ pub fn alertmanager(dir: &Path, config: &str) -> Option<Proc> {
             "--cluster.listen-address=".into(),
         ]
     })
+}
+
+/// Starts blackbox_exporter with `config` (its modules) in `dir`.
+pub fn blackbox(dir: &Path, config: &str) -> Option<Proc> {
+    start("prometheus-blackbox-exporter", dir, config, |_| Vec::new())
 }
 
 /// Starts Prometheus with `config` in `dir`.

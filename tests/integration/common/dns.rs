@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::A;
-use hickory_proto::rr::{RData, Record};
+use hickory_proto::rr::rdata::{A, NS, SOA};
+use hickory_proto::rr::{Name, RData, Record};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -16,6 +16,8 @@ use super::Server;
 pub const OK_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 /// The answer for `wrong.test.`.
 pub const WRONG_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 9, 9);
+/// The SOA serial `zone.test.` answers with.
+pub const ZONE_SERIAL: u32 = 2026120401;
 
 fn answer(query: &[u8]) -> Option<Vec<u8>> {
     let request = Message::from_vec(query).ok()?;
@@ -32,6 +34,23 @@ fn answer(query: &[u8]) -> Option<Vec<u8>> {
         }
         "wrong.test." => {
             resp.add_answer(a(WRONG_ADDR));
+        }
+        // Every section filled: SOA answer, NS authority, glue additional.
+        "zone.test." => {
+            let zone = q.name().clone();
+            let ns = Name::from_ascii("ns.zone.test.").ok()?;
+            let soa = SOA::new(
+                ns.clone(),
+                Name::from_ascii("hostmaster.zone.test.").ok()?,
+                ZONE_SERIAL,
+                3600,
+                600,
+                86400,
+                60,
+            );
+            resp.add_answer(Record::from_rdata(zone.clone(), 60, RData::SOA(soa)));
+            resp.add_authority(Record::from_rdata(zone, 60, RData::NS(NS(ns.clone()))));
+            resp.add_additional(Record::from_rdata(ns, 60, RData::A(A(OK_ADDR))));
         }
         "servfail.test." => resp.metadata.response_code = ResponseCode::ServFail,
         "nx.test." => resp.metadata.response_code = ResponseCode::NXDomain,

@@ -18,6 +18,9 @@ use super::certs::Identity;
 /// A resident registration number with a valid check digit (test data).
 pub const VALID_RRN: &str = "900101-1234568";
 
+/// The `Last-Modified` header of `/modified` (1445412480 s since the epoch).
+pub const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
+
 /// The routes every test server serves.
 pub fn app() -> Router {
     Router::new()
@@ -65,6 +68,10 @@ pub fn app() -> Router {
         .route(
             "/maintenance",
             get(|| async { "<h1>Service unavailable: under maintenance</h1>" }),
+        )
+        .route(
+            "/modified",
+            get(|| async { ([(header::LAST_MODIFIED, LAST_MODIFIED)], "unchanged") }),
         )
         .route("/big", get(|| async { "x".repeat(4096) }))
         .route(

@@ -21,6 +21,8 @@ pub enum Behaviour {
     EndlessBody,
     /// Answer `+PONG` to each `PING` line.
     Pong,
+    /// Greet with one line, then close.
+    Farewell,
 }
 
 /// Starts a server with `behaviour` on 127.0.0.1.
@@ -80,6 +82,9 @@ async fn handle(mut conn: TcpStream, behaviour: Behaviour) {
                     return;
                 }
             }
+        }
+        Behaviour::Farewell => {
+            let _ = conn.write_all(b"+OK bye\r\n").await;
         }
         Behaviour::Pong => {
             for _ in 0..100 {

@@ -28,6 +28,115 @@ fn expand(expr: &str) -> String {
         .replace("$__rate_interval", "15s")
 }
 
+/// The series of an instant query's result.
+fn series(r: &serde_json::Value) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    r["data"]["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a vector: {r}"))
+        .iter()
+        .map(|s| s["metric"].as_object().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The PromQL of the community dashboards people import (Grafana.com 7587
+/// and 13659, in tests/fixtures/community): their target variable lists
+/// every gwanje target; each panel for one target shows that target alone
+/// (their rows repeat per target); for all targets at once, one row each.
+async fn community_dashboards(prom: std::net::SocketAddr, targets: &[String]) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let label_values = regex::Regex::new(r"^label_values\((.*), (\w+)\)$").unwrap();
+    for id in [7587, 13659] {
+        let file = root.join(format!("tests/fixtures/community/{id}.yml"));
+        let spec: yaml_serde::Value =
+            yaml_serde::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let per = spec["per_target"].as_str().unwrap();
+        let fill = |e: &str| e.replace("$job", "gwanje").replace("$__range", "1m");
+        for (name, q) in spec["variables"].as_mapping().unwrap() {
+            let name = name.as_str().unwrap();
+            let c = label_values
+                .captures(q.as_str().unwrap())
+                .unwrap_or_else(|| panic!("{id}: variable {name}: {q:?}"));
+            let mut url =
+                url::Url::parse(&format!("http://x/api/v1/label/{}/values", &c[2])).unwrap();
+            url.query_pairs_mut().append_pair("match[]", &fill(&c[1]));
+            let path = format!("{}?{}", url.path(), url.query().unwrap());
+            let body = client::get(prom, &path).await.unwrap().body;
+            let values: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let mut got: Vec<String> = values["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            got.sort();
+            if name == per {
+                assert_eq!(got, targets, "{id}: ${name} lists every gwanje target");
+            } else {
+                assert!(
+                    got.contains(&"gwanje".to_string()),
+                    "{id}: ${name}: {got:?}"
+                );
+            }
+        }
+        let var = format!("${per}");
+        for q in spec["queries"].as_sequence().unwrap() {
+            let panel = q["panel"].as_str().unwrap();
+            let expr = fill(q["expr"].as_str().unwrap());
+            let all = query(prom, &expr.replace(&var, ".+")).await;
+            assert_eq!(all["status"], "success", "{id} / {panel}: {expr}: {all}");
+            // A row is what is left once gwanje's identity labels are set aside.
+            let rows: Vec<_> = series(&all)
+                .into_iter()
+                .map(|mut m| {
+                    for l in ["__name__", "service", "target", "path", "gwanje", "job"] {
+                        m.remove(l);
+                    }
+                    m
+                })
+                .collect();
+            assert!(!rows.is_empty(), "{id} / {panel}: {expr} returned nothing");
+            for (i, r) in rows.iter().enumerate() {
+                assert!(
+                    !rows[..i].contains(r),
+                    "{id} / {panel}: two series would show as one row {r:?}"
+                );
+            }
+            let mut shown = Vec::new();
+            for t in targets {
+                let one = expr.replace(&var, &regex::escape(t).replace('\\', "\\\\"));
+                let r = query(prom, &one).await;
+                let s = series(&r);
+                for m in &s {
+                    match m.get("instance") {
+                        Some(i) => assert_eq!(i, t, "{id} / {panel} for {t}: {r}"),
+                        None => assert_eq!(s.len(), 1, "{id} / {panel} for {t}: {r}"),
+                    }
+                }
+                if !s.is_empty() {
+                    shown.push(t.clone());
+                }
+            }
+            let mut in_all: Vec<String> = rows
+                .iter()
+                .filter_map(|m| {
+                    m.get("instance")
+                        .and_then(|i| i.as_str())
+                        .map(str::to_string)
+                })
+                .collect();
+            in_all.sort();
+            in_all.dedup();
+            if !in_all.is_empty() {
+                assert_eq!(
+                    in_all, shown,
+                    "{id} / {panel}: the targets shown one by one and all at once"
+                );
+            }
+            assert!(!shown.is_empty(), "{id} / {panel}: no target shows data");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_panel_query_returns_data_from_a_real_prometheus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -160,6 +269,7 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
             .all(|s| s["metric"]["gwanje"] == addr.to_string()),
         "the gwanje that measured it: {r}"
     );
+    community_dashboards(prom.addr, &unique).await;
     let own = query(prom.addr, "gwanje_build_info").await;
     assert_eq!(
         own["data"]["result"][0]["metric"]["instance"],

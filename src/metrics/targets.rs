@@ -403,7 +403,7 @@ fn write_samples(f: &mut Family<'_>, row: &Row) {
     let d = &last.details;
     match f.name {
         "probe_success" => return f.one(row, b(last.ok())),
-        "probe_duration_seconds" => return f.one(row, last.duration.as_secs_f64()),
+        "probe_duration_seconds" => return f.one(row, blackbox_duration(last)),
         _ => {}
     }
     if f.name.starts_with("probe_ip_") || f.name == "probe_dns_lookup_time_seconds" {
@@ -519,6 +519,21 @@ fn write_dns(f: &mut Family<'_>, row: &Row, d: &DnsDetails) {
         _ => return,
     };
     f.one(row, v);
+}
+
+/// The probe's duration as blackbox_exporter measures it: for ICMP, which
+/// it probes with one echo, up to the first reply (gwanje's spaced echoes
+/// would otherwise make it tens of times longer); otherwise the whole probe.
+fn blackbox_duration(last: &ProbeResult) -> f64 {
+    match &last.details {
+        Details::Icmp(IcmpDetails {
+            lookup,
+            setup_seconds,
+            first_rtt: Some(rtt),
+            ..
+        }) => lookup.map_or(0.0, |l| l.seconds) + setup_seconds + rtt,
+        _ => last.duration.as_secs_f64(),
+    }
 }
 
 fn write_icmp(f: &mut Family<'_>, row: &Row, i: &IcmpDetails) {

@@ -140,6 +140,10 @@ async fn metrics_reload_and_logs_end_to_end() {
                 > 0.0
         );
         assert_eq!(v("probe_icmp_reply_hop_limit", "loopback"), Some(64.0));
+        // blackbox's duration: one echo exchange, not gwanje's spaced echoes.
+        let phases = expo::sum(&s, "probe_icmp_duration_seconds", &[("target", "loopback")]);
+        let duration = v("probe_duration_seconds", "loopback").unwrap();
+        assert!((duration - phases).abs() < 1e-6, "{duration} vs {phases}");
         assert!(v("gwanje_icmp_rtt_max_seconds", "loopback").unwrap() > 0.0);
     }
     assert!(

@@ -60,6 +60,22 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
             }
         }),
     );
+    // A third page fails outright (503) until told to recover.
+    let failing = Arc::new(AtomicBool::new(true));
+    let broken = failing.clone();
+    let app = app.route(
+        "/forms",
+        axum::routing::get(move || {
+            let down = broken.load(Ordering::SeqCst);
+            async move {
+                if down {
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
     let web = fleet::http(app).await;
     let dir = ConfigDir::new(
         &format!(
@@ -72,8 +88,10 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
         &[(
             "portal",
             &format!(
-                "service: portal\ntargets:\n  - {{name: first, http: {{url: '{0}'}}}}\n  - {{name: second, http: {{url: '{0}'}}}}\n",
-                web.url("/account")
+                "service: portal\ntargets:\n  - {{name: first, http: {{url: '{0}'}}}}\n  - {{name: second, http: {{url: '{0}'}}}}\n  \
+                 - {{name: forms, http: {{url: '{1}'}}, health: {{fall: 2, rise: 2}}}}\n",
+                web.url("/account"),
+                web.url("/forms")
             ),
         )],
     );
@@ -117,6 +135,31 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
     assert_eq!(
         first["generatorURL"],
         format!("http://{addr}/api/v1/status")
+    );
+
+    // A directly probed target that is down has an alert of its own.
+    let forms = |a: &serde_json::Value| {
+        a["labels"]["alertname"] == "TargetDown" && a["labels"]["target"] == "forms"
+    };
+    let down = rec
+        .wait_for(
+            Duration::from_secs(20),
+            "TargetDown via Alertmanager",
+            notified("firing", forms),
+        )
+        .await;
+    assert_eq!(down["labels"]["severity"], "warning");
+    assert_eq!(down["labels"]["service"], "portal");
+    assert_eq!(
+        down["annotations"]["runbook_url"],
+        "https://runbooks.example/TargetDown.md"
+    );
+    assert!(
+        rec.json_on("/am")
+            .iter()
+            .flat_map(|n| n["alerts"].as_array().cloned().unwrap_or_default())
+            .all(|a| a["labels"]["alertname"] != "TargetDown" || a["labels"]["target"] == "forms"),
+        "a leaking page raises PersonalDataExposed, not TargetDown"
     );
 
     // Acknowledge the first alert through the API (token required).
@@ -179,12 +222,19 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
         )
     );
 
-    // Recovery resolves both, through Alertmanager.
+    // Recovery resolves them all, through Alertmanager.
     leaking.store(false, Ordering::SeqCst);
+    failing.store(false, Ordering::SeqCst);
     rec.wait_for(
         Duration::from_secs(20),
         "resolution",
         notified("resolved", is("first")),
+    )
+    .await;
+    rec.wait_for(
+        Duration::from_secs(20),
+        "TargetDown resolved after rise",
+        notified("resolved", forms),
     )
     .await;
     assert!(

@@ -277,20 +277,11 @@ async fn run_gwanje(
 async fn run_blackbox(n: usize, interval: Duration, seconds: u64, ports: &[u16]) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let timeout = (interval / 2).min(Duration::from_secs(5));
-    std::fs::write(
-        dir.path().join("blackbox.yml"),
-        format!("modules:\n  http_2xx:\n    prober: http\n    timeout: {}s\n    http: {{preferred_ip_protocol: ip4}}\n", timeout.as_secs().max(1)),
-    )
-    .unwrap();
-    let bb = Proc::spawn(
-        Command::new("prometheus-blackbox-exporter")
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("blackbox.yml").display()
-            ))
-            .arg("--web.listen-address=127.0.0.1:0"),
-        &dir.path().join("blackbox.log"),
+    let modules = format!(
+        "modules:\n  http_2xx:\n    prober: http\n    timeout: {}s\n    http: {{preferred_ip_protocol: ip4}}\n",
+        timeout.as_secs().max(1)
     );
+    let bb = companions::blackbox(dir.path(), &modules).expect("blackbox_exporter is installed");
     let bb_port = bb.addr.port();
     let mut scrape = String::from(
         "  - job_name: blackbox\n    metrics_path: /probe\n    params: {module: [http_2xx]}\n    static_configs:\n      - targets:\n",

@@ -63,6 +63,46 @@ fn prometheus_rule_unit_tests_pass() {
     }
 }
 
+/// The rules' job selector is the one place to edit for a scrape job named
+/// otherwise: renamed in the rules and their test inputs alike, the tests
+/// pass; renamed in the inputs alone, they fail (the selector matters).
+#[test]
+fn the_rules_follow_a_renamed_scrape_job() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus");
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    let (rules, tests) = (read("rules/gwanje.yml"), read("tests/gwanje_test.yml"));
+    let rename = |t: &str| t.replace("job=\"gwanje\"", "job=\"netops-gwanje\"");
+    let run = |rules: &str, tests: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        for (f, text) in [
+            ("rules/gwanje.yml", rules),
+            ("tests/gwanje_test.yml", tests),
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        Command::new("promtool")
+            .args(["test", "rules", "tests/gwanje_test.yml"])
+            .current_dir(dir.path())
+            .output()
+            .ok()
+            .map(|o| o.status.success())
+    };
+    // The inputs also name the job in expected labels, in YAML form.
+    let inputs = rename(&tests).replace("job: gwanje\n", "job: netops-gwanje\n");
+    let Some(renamed) = run(&rename(&rules), &inputs) else {
+        assert!(!common::required("promtool (Debian package prometheus)"));
+        return;
+    };
+    assert!(renamed, "rules and inputs renamed together pass");
+    assert_eq!(
+        run(&rules, &rename(&tests)),
+        Some(false),
+        "the shipped selector ignores another job"
+    );
+}
+
 #[test]
 fn alertmanager_example_is_valid() {
     if let Some(out) = tool(&[

@@ -584,7 +584,8 @@ fn f_random_loss_on_the_primary_does_not_flap() {
     assert_eq!(
         expo::sum(&m, "gwanje_failovers_total", &[]),
         0.0,
-        "no switch under 10% loss"
+        "no switch under 10% loss; log:\n{}",
+        rig.log()
     );
 }
 

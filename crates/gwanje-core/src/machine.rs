@@ -433,6 +433,11 @@ impl Core {
         let state = |s: &Subject| health.get(s).map_or(SubjectView::UNKNOWN, Tracked::view);
         let configs: Vec<_> = self.groups.values().map(|g| &g.cfg).collect();
         let quality = self.quality;
+        let losses: BTreeMap<PathName, super::quality::Losses> = self
+            .paths
+            .iter_mut()
+            .map(|(name, status)| (name.clone(), status.quality.losses(now, &quality)))
+            .collect();
         for (name, status) in self.paths.iter_mut() {
             let (mut to, mut reason) = classify(name, configs.iter().copied(), &state);
             // Blame sticks until a success clears it: a path blamed for
@@ -451,7 +456,8 @@ impl Core {
             // A path that loses too many packets is down, whatever single
             // probes conclude; a specific cause already found is the better
             // reason (the loss is its symptom).
-            if let Some(loss_permille) = status.quality.update(now, &quality)
+            let own = super::quality::own_loss(name, &losses, &quality);
+            if let Some(loss_permille) = status.quality.update(now, &quality, own)
                 && to != PathState::Down
             {
                 to = PathState::Down;

@@ -12,7 +12,7 @@
 //! about the link, so the window's echo loss `r` is judged as the one-way
 //! loss it implies: `1 - sqrt(1 - r)`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::types::Timestamp;
 
@@ -103,20 +103,21 @@ impl Quality {
         }
     }
 
-    /// The worst one-way loss over the path's windows at `now`.
-    pub fn loss_permille(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
-        let router = self.router.loss_permille(now, p);
-        self.checks
-            .values_mut()
-            .map(|w| w.loss_permille(now, p))
-            .chain(std::iter::once(router))
-            .flatten()
-            .max()
+    /// Each window's one-way loss at `now`, dropping what left the window.
+    pub fn losses(&mut self, now: Timestamp, p: &QualityPolicy) -> Losses {
+        Losses {
+            router: self.router.loss_permille(now, p),
+            checks: self
+                .checks
+                .iter_mut()
+                .map(|(c, w)| (c.clone(), w.loss_permille(now, p)))
+                .collect(),
+        }
     }
 
-    /// Re-judges the path at `now`; returns the loss when it is degraded.
-    pub fn update(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
-        let loss = self.loss_permille(now, p);
+    /// Re-judges the path at `now` from `loss`, its own (see [`own_loss`]);
+    /// returns the loss when it is degraded.
+    pub fn update(&mut self, now: Timestamp, p: &QualityPolicy, loss: Option<u16>) -> Option<u16> {
         match loss {
             Some(l) if l >= p.degraded_permille => {
                 self.degraded = true;
@@ -151,9 +152,49 @@ impl Quality {
     }
 }
 
+/// One path's window losses at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Its router's.
+    pub router: Option<u16>,
+    /// Each check's, by check.
+    pub checks: std::collections::BTreeMap<String, Option<u16>>,
+}
+
+/// The loss that is `path`'s own: its router's, and each check's unless
+/// the check is not clean through any other path that carries it (then the
+/// far end, not this path, loses the packets — the rule that a check failing
+/// everywhere says nothing about the paths, applied to loss). A check no
+/// other path carries counts: there is nothing to compare it with.
+pub fn own_loss<K: Ord>(path: &K, all: &BTreeMap<K, Losses>, p: &QualityPolicy) -> Option<u16> {
+    let mine = all.get(path)?;
+    let checks = mine.checks.iter().filter_map(|(c, loss)| {
+        let mut others = all
+            .iter()
+            .filter(|(q, _)| *q != path)
+            .filter_map(|(_, o)| o.checks.get(c))
+            .peekable();
+        let alone = others.peek().is_none();
+        let witnessed = alone || others.any(|o| o.is_some_and(|o| o <= p.tolerated_permille));
+        witnessed.then_some(*loss).flatten()
+    });
+    checks.chain(mine.router).max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The path's own loss when it is the only path.
+    fn alone(q: &mut Quality, now: u64, p: &QualityPolicy) -> Option<u16> {
+        let all = BTreeMap::from([("a", q.losses(Timestamp(now), p))]);
+        own_loss(&"a", &all, p)
+    }
+
+    fn judge(q: &mut Quality, now: u64, p: &QualityPolicy) -> Option<u16> {
+        let loss = alone(q, now, p);
+        q.update(Timestamp(now), p, loss)
+    }
 
     #[test]
     fn degrades_at_the_threshold_and_clears_only_when_clean() {
@@ -165,13 +206,13 @@ mod tests {
             t += 100;
             q.record(None, Timestamp(t), 5, if i % 10 < 6 { 5 } else { 0 });
         }
-        assert_eq!(q.loss_permille(Timestamp(t), &p), Some(368));
-        assert!(q.update(Timestamp(t), &p).is_some());
+        assert_eq!(alone(&mut q, t, &p), Some(368));
+        assert!(judge(&mut q, t, &p).is_some());
         // 30% of echoes: about 16% each way, between the bands: still degraded.
         for i in 0..100 {
             t += 100;
             q.record(None, Timestamp(t), 20, if i % 20 < 6 { 20 } else { 0 });
-            q.update(Timestamp(t), &p);
+            judge(&mut q, t, &p);
         }
         assert!(q.degraded, "16% is not clean");
         // 19% of echoes is what 10% random loss each way looks like: tolerated.
@@ -179,20 +220,54 @@ mod tests {
         for i in 0..100 {
             r.record(Some("svc/x"), Timestamp(i * 100), 100, 19);
         }
-        assert_eq!(r.loss_permille(Timestamp(9_900), &p), Some(100));
+        assert_eq!(alone(&mut r, 9_900, &p), Some(100));
         // A clean router cannot dilute a lossy check through the same path.
         r.record(None, Timestamp(9_900), 10_000, 0);
-        assert_eq!(r.loss_permille(Timestamp(9_900), &p), Some(100));
+        assert_eq!(alone(&mut r, 9_900, &p), Some(100));
         assert!(q.clean_since.is_none());
         // Clean: no longer degraded, but settled only after the stable period.
         for _ in 0..150 {
             t += 100;
             q.record(None, Timestamp(t), 5, 0);
-            q.update(Timestamp(t), &p);
+            judge(&mut q, t, &p);
         }
         assert!(!q.degraded);
         let since = q.clean_since.unwrap();
         assert!(!q.settled(Timestamp(since.0 + 500), 1_000));
         assert!(q.settled(Timestamp(since.0 + 1_000), 1_000));
+    }
+
+    #[test]
+    fn a_check_lossy_through_every_path_blames_none() {
+        let p = QualityPolicy::default();
+        let (mut a, mut b) = (Quality::default(), Quality::default());
+        for i in 0..100 {
+            a.record(Some("svc/x"), Timestamp(i * 100), 5, 5);
+            b.record(
+                Some("svc/x"),
+                Timestamp(i * 100),
+                5,
+                if i % 2 == 0 { 5 } else { 0 },
+            );
+        }
+        // The far end loses everywhere: not a path's fault.
+        let all = BTreeMap::from([
+            ("a", a.losses(Timestamp(9_900), &p)),
+            ("b", b.losses(Timestamp(9_900), &p)),
+        ]);
+        assert_eq!(own_loss(&"a", &all, &p), None);
+        assert_eq!(own_loss(&"b", &all, &p), None);
+        // Clean through b: a's loss is a's own; a lossy router always is.
+        for i in 100..200 {
+            b.record(Some("svc/x"), Timestamp(i * 100), 5, 0);
+            a.record(Some("svc/x"), Timestamp(i * 100), 5, 5);
+        }
+        b.record(None, Timestamp(19_900), 30, 30);
+        let all = BTreeMap::from([
+            ("a", a.losses(Timestamp(19_900), &p)),
+            ("b", b.losses(Timestamp(19_900), &p)),
+        ]);
+        assert_eq!(own_loss(&"a", &all, &p), Some(1000));
+        assert_eq!(own_loss(&"b", &all, &p), Some(1000), "b's router");
     }
 }

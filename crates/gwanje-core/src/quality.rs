@@ -158,14 +158,14 @@ pub struct Losses {
     /// Its router's.
     pub router: Option<u16>,
     /// Each check's, by check.
-    pub checks: std::collections::BTreeMap<String, Option<u16>>,
+    pub checks: BTreeMap<String, Option<u16>>,
 }
 
-/// The loss that is `path`'s own: its router's, and each check's unless
-/// the check is not clean through any other path that carries it (then the
-/// far end, not this path, loses the packets — the rule that a check failing
-/// everywhere says nothing about the paths, applied to loss). A check no
-/// other path carries counts: there is nothing to compare it with.
+/// The loss that is `path`'s own: its router's, and each check's when that
+/// check is clean through another path that carries it, or no other path
+/// does. A check lossy through every path loses its packets at the far end,
+/// which says nothing about the paths (the rule for failing checks, applied
+/// to loss).
 pub fn own_loss<K: Ord>(path: &K, all: &BTreeMap<K, Losses>, p: &QualityPolicy) -> Option<u16> {
     let mine = all.get(path)?;
     let checks = mine.checks.iter().filter_map(|(c, loss)| {

@@ -339,19 +339,23 @@ fn dns(doc: &Document, path: &str, raw: &RawDns) -> Result<DnsSpec, ConfigError>
     // An empty NOERROR answer usually means a broken zone, so it fails unless
     // the catalog expects something other than NOERROR.
     let default_min = usize::from(valid_rcodes == [ResponseCode::NoError]);
-    if raw.name.is_empty() || hickory_resolver::proto::rr::Name::from_ascii(&raw.name).is_err() {
-        return Err(doc.error_at(
-            &key("name"),
-            format!(
-                "{:?} is not a domain name; valid: e.g. portal.example.",
-                raw.name
-            ),
-        ));
-    }
+    let mut name = hickory_resolver::proto::rr::Name::from_ascii(&raw.name)
+        .ok()
+        .filter(|_| !raw.name.is_empty())
+        .ok_or_else(|| {
+            doc.error_at(
+                &key("name"),
+                format!(
+                    "{:?} is not a domain name; valid: e.g. portal.example.",
+                    raw.name
+                ),
+            )
+        })?;
+    name.set_fqdn(true);
     Ok(DnsSpec {
         server,
         protocol,
-        name: raw.name.clone(),
+        name,
         record_type,
         valid_rcodes,
         min_answers: values::in_range(

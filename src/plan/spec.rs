@@ -187,8 +187,8 @@ pub struct DnsSpec {
     pub server: SocketAddr,
     /// Transport.
     pub protocol: DnsProtocol,
-    /// The name to query.
-    pub name: String,
+    /// The name to query, fully qualified (checked when the config loads).
+    pub name: hickory_resolver::proto::rr::Name,
     /// The record type (A, AAAA, MX, …).
     pub record_type: hickory_resolver::proto::rr::RecordType,
     /// Response codes that count as success.

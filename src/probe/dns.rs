@@ -1,7 +1,7 @@
 //! DNS probe: one query to one server, with rcode and answer checks.
 
 use hickory_proto::op::{Message, Query};
-use hickory_proto::rr::{Name, RData, Record};
+use hickory_proto::rr::{RData, Record};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
@@ -22,21 +22,15 @@ const MAX_MESSAGE: usize = 65_535;
 #[derive(Debug)]
 pub struct DnsProbe {
     spec: DnsSpec,
-    query: Result<Query, String>,
+    query: Query,
 }
 
 impl DnsProbe {
     /// Prepares the probe.
     pub fn new(spec: &DnsSpec) -> Self {
-        let query = Name::from_ascii(&spec.name)
-            .map(|mut n| {
-                n.set_fqdn(true);
-                Query::query(n, spec.record_type)
-            })
-            .map_err(|e| e.to_string());
         DnsProbe {
             spec: spec.clone(),
-            query,
+            query: Query::query(spec.name.clone(), spec.record_type),
         }
     }
 
@@ -48,13 +42,9 @@ impl DnsProbe {
             seconds: 0.0,
             ip: Some(spec.server.ip()),
         });
-        let query = self
-            .query
-            .as_ref()
-            .map_err(|e| Failure::new(FailureKind::Dns, format!("query name: {e}")))?;
         let mut msg = Message::query();
         msg.metadata.recursion_desired = true;
-        msg.add_query(query.clone());
+        msg.add_query(self.query.clone());
         let id = msg.metadata.id;
         let wire = msg
             .to_vec()

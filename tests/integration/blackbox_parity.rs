@@ -183,93 +183,40 @@ async fn every_same_metric_matches_blackbox_exporter_on_the_same_targets() {
     let farewell = raw::serve(Behaviour::Farewell).await;
     let icmp = common::is_root();
 
+    let case = |name, prober, module, target: String, succeeds| Case {
+        name,
+        prober,
+        module,
+        target,
+        succeeds,
+    };
     let mut cases = vec![
-        Case {
-            name: "home",
-            prober: "http",
-            module: "http",
-            target: web.url("/"),
-            succeeds: true,
-        },
-        Case {
-            name: "unavailable",
-            prober: "http",
-            module: "http",
-            target: web.url("/status/503"),
-            succeeds: false,
-        },
-        Case {
-            name: "moved",
-            prober: "http",
-            module: "http",
-            target: web.url("/redirect"),
-            succeeds: true,
-        },
-        Case {
-            name: "modified",
-            prober: "http",
-            module: "http",
-            target: web.url("/modified"),
-            succeeds: true,
-        },
-        Case {
-            name: "unmatched",
-            prober: "http",
-            module: "http_regex",
-            target: web.url("/"),
-            succeeds: false,
-        },
-        Case {
-            name: "secure",
-            prober: "http",
-            module: "http_tls",
-            target: tls.https_url("/"),
-            succeeds: true,
-        },
-        Case {
-            name: "pong",
-            prober: "tcp",
-            module: "tcp_pong",
-            target: pong.addr.to_string(),
-            succeeds: true,
-        },
-        Case {
-            name: "farewell",
-            prober: "tcp",
-            module: "tcp_welcome",
-            target: farewell.addr.to_string(),
-            succeeds: false,
-        },
-        Case {
-            name: "tcp_tls",
-            prober: "tcp",
-            module: "tcp_tls",
-            target: format!("localhost:{}", tls.addr.port()),
-            succeeds: true,
-        },
-        Case {
-            name: "a",
-            prober: "dns",
-            module: "dns_a",
-            target: ns.addr.to_string(),
-            succeeds: true,
-        },
-        Case {
-            name: "zone",
-            prober: "dns",
-            module: "dns_soa",
-            target: ns.addr.to_string(),
-            succeeds: true,
-        },
+        case("home", "http", "http", web.url("/"), true),
+        case("unavailable", "http", "http", web.url("/status/503"), false),
+        case("moved", "http", "http", web.url("/redirect"), true),
+        case("modified", "http", "http", web.url("/modified"), true),
+        case("unmatched", "http", "http_regex", web.url("/"), false),
+        case("secure", "http", "http_tls", tls.https_url("/"), true),
+        case("pong", "tcp", "tcp_pong", pong.addr.to_string(), true),
+        case(
+            "farewell",
+            "tcp",
+            "tcp_welcome",
+            farewell.addr.to_string(),
+            false,
+        ),
+        case(
+            "tcp_tls",
+            "tcp",
+            "tcp_tls",
+            format!("localhost:{}", tls.addr.port()),
+            true,
+        ),
+        case("a", "dns", "dns_a", ns.addr.to_string(), true),
+        case("zone", "dns", "dns_soa", ns.addr.to_string(), true),
     ];
     if icmp {
-        cases.push(Case {
-            name: "ping",
-            prober: "icmp",
-            module: "icmp",
-            target: "127.0.0.1".into(),
-            succeeds: true,
-        });
+        cases.push(case("ping", "icmp", "icmp", "127.0.0.1".into(), true));
     }
 
     let ca = c.ca_file.display();

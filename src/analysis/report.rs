@@ -123,6 +123,8 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
                 | Effect::RouteAdopted { .. }
                 | Effect::ServiceDown { .. }
                 | Effect::ServiceRecovered { .. }
+                | Effect::ServiceDegraded { .. }
+                | Effect::ServiceDegradationCleared { .. }
                 | Effect::FailoverImpossible { .. }
                 | Effect::MonitorIsolated { .. }
                 | Effect::GroupFrozen { .. }

@@ -12,7 +12,9 @@ use super::document::Document;
 use super::error::ConfigError;
 use super::raw::{RawGroup, RawPath};
 use super::values;
-use crate::core::{Failback, FlapGuard, GroupConfig, GroupName, HealthPolicy, PathName, TargetKey};
+use crate::core::{
+    DampeningPolicy, Failback, FlapGuard, GroupConfig, GroupName, HealthPolicy, PathName, TargetKey,
+};
 use crate::plan::{Action, GroupSpec, IcmpSpec, PathSpec, ProbeSpec, Source, Target};
 
 fn ms(d: Duration) -> u64 {
@@ -379,6 +381,11 @@ pub fn groups(
                 }
             },
         };
+        let dampening = g
+            .failback
+            .as_ref()
+            .and_then(|f| f.dampening.as_ref())
+            .map_or_else(Default::default, |d| dampening(doc, &at, d, errors));
         let flap_guard = match &g.flap_guard {
             None => FlapGuard {
                 max_switches: 4,
@@ -489,6 +496,7 @@ pub fn groups(
                 retry_initial_ms: 200,
                 retry_max_ms: 10_000,
                 initial_wait_ms,
+                dampening,
             },
             routes,
             action,
@@ -496,6 +504,55 @@ pub fn groups(
         });
     }
     out
+}
+
+/// Bounds of `failback.dampening` (documented in docs/failover.md).
+pub const PENALTY: std::ops::RangeInclusive<u32> = 0..=10_000;
+/// Bounds of the reuse threshold and the maximum penalty.
+pub const PENALTY_LIMIT: std::ops::RangeInclusive<u32> = 1..=100_000;
+/// Longest dampening half-life.
+pub const HALF_LIFE: Duration = Duration::from_secs(3600);
+
+/// Reads `failback.dampening`; defaults for what is not given.
+fn dampening(
+    doc: &Document,
+    at: &dyn Fn(&str) -> String,
+    d: &super::raw::RawDampening,
+    errors: &mut Vec<ConfigError>,
+) -> DampeningPolicy {
+    let def = DampeningPolicy::default();
+    let mut num = |key: &str, v: Option<u32>, default: u32, range| {
+        v.and_then(|v| push(errors, values::in_range(doc, &at(key), v, range, "points")))
+            .unwrap_or(default)
+    };
+    let penalty = num("failback.dampening.penalty", d.penalty, def.penalty, PENALTY);
+    let reuse = num("failback.dampening.reuse", d.reuse, def.reuse, PENALTY_LIMIT);
+    let max_penalty = num(
+        "failback.dampening.max_penalty",
+        d.max_penalty,
+        def.max_penalty,
+        PENALTY_LIMIT,
+    );
+    if max_penalty < reuse || max_penalty < penalty {
+        errors.push(doc.error_at(
+            &at("failback.dampening.max_penalty"),
+            format!("{max_penalty} is below reuse ({reuse}) or penalty ({penalty}); valid: at least both"),
+        ));
+    }
+    let half_life = duration_or(
+        doc,
+        &at("failback.dampening.half_life"),
+        d.half_life.as_deref(),
+        Duration::from_millis(def.half_life_ms),
+        HALF_LIFE,
+        errors,
+    );
+    DampeningPolicy {
+        penalty,
+        half_life_ms: ms(half_life),
+        reuse,
+        max_penalty,
+    }
 }
 
 /// About how long the group's probes need for a first verdict on every

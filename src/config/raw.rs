@@ -250,6 +250,16 @@ pub struct RawPath {
 pub struct RawFailback {
     pub mode: String,
     pub after: Option<String>,
+    pub dampening: Option<RawDampening>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDampening {
+    pub penalty: Option<u32>,
+    pub half_life: Option<String>,
+    pub reuse: Option<u32>,
+    pub max_penalty: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -332,6 +342,7 @@ pub struct RawQuality {
     pub window: Option<String>,
     pub tolerated_loss: Option<f64>,
     pub degraded_loss: Option<f64>,
+    pub margin: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

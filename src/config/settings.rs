@@ -185,10 +185,12 @@ fn path_quality(
             ),
         ));
     }
+    let margin = share("margin", raw.margin, d.margin_permille, 1.0, errors);
     crate::core::QualityPolicy {
         window_ms: window,
         tolerated_permille: tolerated,
         degraded_permille: degraded,
+        margin_permille: margin,
         ..d
     }
 }

@@ -480,6 +480,15 @@ impl Engine {
         };
         let core = self.driver.core();
         let mut snapshot = status::snapshot(core, &action, plan.jobs.len());
+        for g in &snapshot.groups {
+            for d in &g.dampening {
+                self.shared
+                    .metrics
+                    .path_penalty
+                    .with_label_values(&[g.name.as_str(), d.path.as_str()])
+                    .set(i64::from(d.penalty));
+            }
+        }
         snapshot.alerts = core
             .alerts()
             .filter(|a| a.firing())

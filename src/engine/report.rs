@@ -152,6 +152,27 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
         Effect::ServiceRecovered { group, check } => {
             tracing::info!(%group, %check, "service recovered")
         }
+        Effect::ServiceDegraded {
+            group,
+            check,
+            losses,
+        } => {
+            let (service, target) = check.as_str().split_once('/').unwrap_or_default();
+            metrics
+                .service_degraded
+                .with_label_values(&[group.as_str(), service, target])
+                .set(1);
+            let losses: Vec<String> = losses.iter().map(|(p, l)| format!("{p}={l}")).collect();
+            tracing::warn!(%group, %check, loss_permille = %losses.join(","), "service loses packets through every path (not a path failure: no switch)")
+        }
+        Effect::ServiceDegradationCleared { group, check } => {
+            let (service, target) = check.as_str().split_once('/').unwrap_or_default();
+            metrics
+                .service_degraded
+                .with_label_values(&[group.as_str(), service, target])
+                .set(0);
+            tracing::info!(%group, %check, "service no longer degraded")
+        }
         Effect::MonitorIsolated { group } => {
             tracing::error!(%group, "every path failed at once: gwanje itself looks cut off; not switching")
         }

@@ -37,12 +37,41 @@ pub struct GroupView {
     pub frozen_until_ms: Option<u64>,
     /// Checks failing through every path.
     pub services_down: Vec<String>,
+    /// Checks losing more than the tolerated share through every path,
+    /// with each path's one-way loss (per mille) when it was raised.
+    pub services_degraded: Vec<DegradedView>,
+    /// Each path's failback dampening.
+    pub dampening: Vec<DampeningView>,
     /// No healthy path to fail over to.
     pub failover_impossible: bool,
     /// Every path went down at once.
     pub monitor_isolated: bool,
     /// How changes are carried out.
     pub action: &'static str,
+}
+
+/// A check degraded through every path.
+#[derive(Debug, Clone, Serialize)]
+pub struct DegradedView {
+    /// The check, `service/target`.
+    pub check: String,
+    /// Each path's one-way loss, per mille.
+    pub loss_permille: std::collections::BTreeMap<String, u16>,
+}
+
+/// One path's route-flap dampening in a group.
+#[derive(Debug, Clone, Serialize)]
+pub struct DampeningView {
+    /// The path.
+    pub path: String,
+    /// Its penalty now (each failure adds one penalty; it halves every half-life).
+    pub penalty: u32,
+    /// Above this it is no failback target.
+    pub reuse: u32,
+    /// The earliest time (Unix ms) it could be failed back to if it stays
+    /// clean (stable period, dwell time and penalty); null while it is not
+    /// up or failback is manual.
+    pub failback_not_before_ms: Option<u64>,
 }
 
 /// One firing alert as the API shows it.
@@ -124,6 +153,33 @@ pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize
                 .map(|p| format!("{} until {} by {}", p.path, p.until.0, p.by)),
             frozen_until_ms: g.frozen_until.map(|t| t.0),
             services_down: g.service_down.iter().map(ToString::to_string).collect(),
+            services_degraded: g
+                .service_degraded
+                .iter()
+                .map(|(c, losses)| DegradedView {
+                    check: c.to_string(),
+                    loss_permille: losses.iter().map(|(p, l)| (p.to_string(), *l)).collect(),
+                })
+                .collect(),
+            dampening: g
+                .cfg
+                .paths
+                .iter()
+                .map(|p| {
+                    let penalty = g
+                        .penalties
+                        .get(p)
+                        .map_or(0, |pen| pen.value(core.now(), &g.cfg.dampening));
+                    DampeningView {
+                        path: p.to_string(),
+                        penalty,
+                        reuse: g.cfg.dampening.reuse,
+                        failback_not_before_ms: g
+                            .earliest_failback(p, core.paths())
+                            .map(|t| t.0.max(core.now().0)),
+                    }
+                })
+                .collect(),
             failover_impossible: g.impossible,
             monitor_isolated: g.isolated,
             action: actions(g.cfg.name.as_str()),

@@ -57,6 +57,10 @@ pub struct Metrics {
     pub failovers_total: IntCounterVec,
     /// 1 while a group is frozen by its flap guard.
     pub group_frozen: IntGaugeVec,
+    /// 1 while a check loses more than the tolerated share through every path.
+    pub service_degraded: IntGaugeVec,
+    /// A path's failback dampening penalty, per group.
+    pub path_penalty: IntGaugeVec,
     /// External route changes found and undone.
     pub route_drift_total: IntCounterVec,
     /// Failed route changes (each is retried).
@@ -233,6 +237,22 @@ impl Metrics {
                 &["group"],
             )
             .expect("valid metric"),
+            service_degraded: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_service_degraded",
+                    "1 while the check loses more than the tolerated share of packets through every path of its group (ServiceDegraded).",
+                ),
+                &["group", "service", "target"],
+            )
+            .expect("valid metric"),
+            path_penalty: IntGaugeVec::new(
+                Opts::new(
+                    "gwanje_path_failback_penalty",
+                    "The path's route-flap dampening penalty in its group (each failure adds one penalty, halving every half-life); above the reuse threshold it is no failback target.",
+                ),
+                &["group", "path"],
+            )
+            .expect("valid metric"),
             route_drift_total: IntCounterVec::new(
                 Opts::new(
                     "gwanje_route_drift_total",
@@ -360,6 +380,8 @@ impl Metrics {
             Box::new(m.group_active_path.clone()),
             Box::new(m.failovers_total.clone()),
             Box::new(m.group_frozen.clone()),
+            Box::new(m.service_degraded.clone()),
+            Box::new(m.path_penalty.clone()),
             Box::new(m.route_drift_total.clone()),
             Box::new(m.route_change_failures_total.clone()),
             Box::new(m.identity_requests_total.clone()),

@@ -100,6 +100,23 @@ pub fn effect(e: &Effect) -> Option<String> {
             "{group}: {check} fails through every path: the service is down, not a path (no switch)"
         ),
         Effect::ServiceRecovered { group, check } => format!("{group}: {check} passes again"),
+        Effect::ServiceDegraded {
+            group,
+            check,
+            losses,
+        } => {
+            let each: Vec<String> = losses
+                .iter()
+                .map(|(p, l)| format!("{p} {}.{}%", l / 10, l % 10))
+                .collect();
+            format!(
+                "{group}: {check} loses packets through every path ({}): degraded, not a path (no switch)",
+                each.join(", ")
+            )
+        }
+        Effect::ServiceDegradationCleared { group, check } => {
+            format!("{group}: {check} no longer loses packets through every path")
+        }
         Effect::MonitorIsolated { group } => {
             format!("{group}: every path failed at once: gwanje itself looks cut off (no switch)")
         }

@@ -15,12 +15,13 @@ use super::path::PathState;
 use super::types::{TargetKey, Timestamp};
 
 /// Every alert gwanje sends itself; each has a page in `docs/runbooks/`.
-pub const ALERT_NAMES: [&str; 13] = [
+pub const ALERT_NAMES: [&str; 14] = [
     "PathDown",
     "TargetDown",
     "FailoverExecuted",
     "FailoverImpossible",
     "ServiceDown",
+    "ServiceDegraded",
     "MonitorIsolated",
     "GroupFrozen",
     "RouteDrift",
@@ -523,6 +524,44 @@ impl AlertBook {
                 self.resolve(
                     now,
                     "ServiceDown",
+                    &[
+                        ("group", group.as_str()),
+                        ("service", service),
+                        ("target", target),
+                    ],
+                );
+            }
+            Effect::ServiceDegraded {
+                group,
+                check,
+                losses,
+            } => {
+                let (service, target) = check
+                    .as_str()
+                    .split_once('/')
+                    .unwrap_or((check.as_str(), ""));
+                let each: Vec<String> = losses
+                    .iter()
+                    .map(|(p, l)| format!("{p} {}.{}%", l / 10, l % 10))
+                    .collect();
+                let each = each.join(", ");
+                self.fire(
+                    now,
+                    "ServiceDegraded",
+                    Severity::Warning,
+                    &[("group", group.as_str()), ("service", service), ("target", target)],
+                    format!("{check} loses packets through every path ({each})"),
+                    format!("{check} loses more than the tolerated share of packets through every path of {group} (one-way loss over the quality window: {each}). The loss is common to every path, so no path is blamed and gwanje did not switch (it would not help). Look at the service's own network, its host, or a link every path shares."),
+                );
+            }
+            Effect::ServiceDegradationCleared { group, check } => {
+                let (service, target) = check
+                    .as_str()
+                    .split_once('/')
+                    .unwrap_or((check.as_str(), ""));
+                self.resolve(
+                    now,
+                    "ServiceDegraded",
                     &[
                         ("group", group.as_str()),
                         ("service", service),

@@ -61,6 +61,9 @@ pub struct GroupConfig {
     /// time its probes need to decide).
     #[serde(default)]
     pub initial_wait_ms: u64,
+    /// How repeated failures of a path delay failing back to it.
+    #[serde(default)]
+    pub dampening: super::dampening::DampeningPolicy,
 }
 
 /// Everything the core is configured with.

@@ -273,6 +273,23 @@ pub enum Effect {
         /// The check.
         check: TargetKey,
     },
+    /// A check loses more than the tolerated share of packets through every
+    /// path: the service is degraded wherever traffic goes (no switch).
+    ServiceDegraded {
+        /// The group.
+        group: GroupName,
+        /// The check.
+        check: TargetKey,
+        /// Each path's one-way loss over the quality window, per mille.
+        losses: Vec<(PathName, u16)>,
+    },
+    /// The check's loss fell back through some path (or it is down).
+    ServiceDegradationCleared {
+        /// The group.
+        group: GroupName,
+        /// The check.
+        check: TargetKey,
+    },
     /// Every path went down at once: gwanje itself is probably cut off (no switch).
     MonitorIsolated {
         /// The group.

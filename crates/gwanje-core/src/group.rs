@@ -19,12 +19,23 @@
 //!
 //! A path is eligible when it is up and, if it was ever down, has stayed up
 //! for the hold-down time. Automatic switches count towards the flap guard.
+//!
+//! Failback waits `after` from the path's recovery (the outage's lost
+//! packets are forgotten, see `quality`), needs at least the quality
+//! window's minimum of packets since then, and never goes to a path whose
+//! dampening penalty is above the reuse threshold (a path failing again and
+//! again). Leaving a degraded path needs a target clearly better by the
+//! same measure: clean, or losing less by the quality margin. A check
+//! losing more than the tolerated share through every path is reported as
+//! the service's degradation (no path is at fault, none is moved to).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::config::{Failback, GroupConfig};
+use super::dampening::Penalty;
 use super::effect::{Effect, SwitchReason};
-use super::path::{PathState, PathStatus, SubjectView, service_down, witnessed};
+use super::path::{PathReason, PathState, PathStatus, SubjectView, service_down, witnessed};
+use super::quality::{Losses, QualityPolicy};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// A route change being carried out or waiting for a retry.
@@ -81,6 +92,16 @@ pub struct GroupState {
     /// Monitor isolation is being reported.
     pub isolated: bool,
     failback_offered: Option<PathName>,
+    /// Each path's dampening penalty.
+    #[serde(default)]
+    pub penalties: BTreeMap<PathName, Penalty>,
+    /// The last failure of each path already penalised.
+    #[serde(default)]
+    penalised: BTreeMap<PathName, Timestamp>,
+    /// Checks losing more than the tolerated share through every path,
+    /// with each path's loss (per mille) when it was raised.
+    #[serde(default)]
+    pub service_degraded: BTreeMap<TargetKey, Vec<(PathName, u16)>>,
 }
 
 impl GroupState {
@@ -101,7 +122,115 @@ impl GroupState {
             impossible: false,
             isolated: false,
             failback_offered: None,
+            penalties: BTreeMap::new(),
+            penalised: BTreeMap::new(),
+            service_degraded: BTreeMap::new(),
         }
+    }
+
+    /// Whether `path`'s dampening penalty keeps it from being a failback
+    /// target at `now`.
+    pub fn suppressed(&self, now: Timestamp, path: &PathName) -> bool {
+        self.penalties
+            .get(path)
+            .is_some_and(|p| p.suppressed(now, &self.cfg.dampening))
+    }
+
+    /// The earliest time `path` can be failed back to, as far as its
+    /// dampening penalty is concerned.
+    pub fn reusable_at(&self, path: &PathName) -> Option<Timestamp> {
+        self.penalties
+            .get(path)
+            .map(|p| p.reusable_at(&self.cfg.dampening))
+    }
+
+    /// The earliest time `path` could be failed back to if it stays clean:
+    /// its stable period, the dwell time and its dampening penalty. `None`
+    /// while it is not up, or failback is manual.
+    pub fn earliest_failback(
+        &self,
+        path: &PathName,
+        paths: &BTreeMap<PathName, PathStatus>,
+    ) -> Option<Timestamp> {
+        let Failback::Auto { after_ms } = self.cfg.failback else {
+            return None;
+        };
+        let s = paths.get(path).filter(|s| s.state == PathState::Up)?;
+        let after = |t: Timestamp, ms: u64| Timestamp(t.0.saturating_add(ms));
+        let clean = s.quality.clean_since.unwrap_or(s.since);
+        [
+            Some(after(s.since, after_ms.max(self.cfg.hold_down_ms))),
+            Some(after(clean, after_ms)),
+            self.last_switch.map(|t| after(t, self.cfg.min_dwell_ms)),
+            self.reusable_at(path),
+        ]
+        .into_iter()
+        .flatten()
+        .max()
+    }
+
+    /// Adds a penalty for each path failure not yet counted.
+    fn penalise(&mut self, paths: &BTreeMap<PathName, PathStatus>) {
+        for p in &self.cfg.paths {
+            let Some(down) = paths.get(p).and_then(|s| s.last_down) else {
+                continue;
+            };
+            if self.penalised.get(p) != Some(&down) {
+                self.penalised.insert(p.clone(), down);
+                self.penalties
+                    .entry(p.clone())
+                    .or_default()
+                    .add(down, &self.cfg.dampening);
+            }
+        }
+    }
+
+    /// Raises or clears each check's degradation: more than the tolerated
+    /// loss through every path it is checked through; cleared (hysteresis)
+    /// when some path's loss falls to half the tolerated share, or the
+    /// service is down (its own alert says more).
+    fn degradation(
+        &mut self,
+        losses: &BTreeMap<PathName, Losses>,
+        quality: &QualityPolicy,
+        out: &mut Vec<Effect>,
+    ) {
+        for c in &self.cfg.checks {
+            let per_path: Option<Vec<(PathName, u16)>> = self
+                .cfg
+                .paths
+                .iter()
+                .map(|p| {
+                    let l = losses.get(p)?.checks.get(c.as_str()).copied().flatten()?;
+                    Some((p.clone(), l))
+                })
+                .collect();
+            let raised = self.service_degraded.contains_key(c);
+            let down = self.service_down.contains(c);
+            let lossy = per_path.as_ref().is_some_and(|v| {
+                !v.is_empty() && v.iter().all(|(_, l)| *l > quality.tolerated_permille)
+            });
+            let clean = per_path.as_ref().is_some_and(|v| {
+                v.iter().any(|(_, l)| *l <= quality.tolerated_permille / 2)
+            });
+            if !raised && lossy && !down {
+                let losses = per_path.unwrap_or_default();
+                self.service_degraded.insert(c.clone(), losses.clone());
+                out.push(Effect::ServiceDegraded {
+                    group: self.cfg.name.clone(),
+                    check: c.clone(),
+                    losses,
+                });
+            } else if raised && (clean || down) {
+                self.service_degraded.remove(c);
+                out.push(Effect::ServiceDegradationCleared {
+                    group: self.cfg.name.clone(),
+                    check: c.clone(),
+                });
+            }
+        }
+        let checks = &self.cfg.checks;
+        self.service_degraded.retain(|c, _| checks.contains(c));
     }
 
     fn rank(&self, p: &PathName) -> usize {
@@ -278,10 +407,13 @@ impl GroupState {
         &mut self,
         now: Timestamp,
         paths: &BTreeMap<PathName, PathStatus>,
+        losses: &BTreeMap<PathName, Losses>,
+        quality: &QualityPolicy,
         health: &impl Fn(&Subject) -> SubjectView,
         out: &mut Vec<Effect>,
     ) {
         let group = self.cfg.name.clone();
+        self.penalise(paths);
         let any_up = self
             .cfg
             .paths
@@ -333,6 +465,7 @@ impl GroupState {
                 });
             }
         }
+        self.degradation(losses, quality, out);
         let downs: Option<Vec<Timestamp>> = self
             .cfg
             .paths
@@ -383,7 +516,7 @@ impl GroupState {
         }
         if let Some(until) = self.frozen_until {
             if now < until {
-                self.leave_dead_path_while_frozen(now, paths, health, out);
+                self.leave_dead_path_while_frozen(now, paths, quality, health, out);
                 return;
             }
             self.frozen_until = None;
@@ -414,7 +547,7 @@ impl GroupState {
             return;
         };
         match Self::state_of(paths, &active) {
-            PathState::Down => match self.failover_target(now, paths, &active, health) {
+            PathState::Down => match self.failover_target(now, paths, &active, quality, health) {
                 Some(b) => {
                     let why = paths
                         .get(&active)
@@ -483,17 +616,20 @@ impl GroupState {
                     },
                     out,
                 );
-                let Some(b) = best.filter(|b| self.rank(b) < self.rank(&active)) else {
+                let Some(b) = best.filter(|b| {
+                    self.rank(b) < self.rank(&active) && !self.suppressed(now, b)
+                }) else {
                     return;
                 };
                 match self.cfg.failback {
                     Failback::Auto { after_ms } => {
                         // Failback needs clean quality for the whole stable
-                        // period, not a lucky streak of probes.
+                        // period, over enough packets not to be a lucky streak.
                         let stable = paths.get(&b).is_some_and(|s| {
                             now.since(s.since) >= after_ms
                                 && s.quality.settled(now, after_ms)
                                 && s.quality.clean_for(now, after_ms)
+                                && s.quality.judged_since_recovery(quality)
                         });
                         let dwelled = self
                             .last_switch
@@ -519,6 +655,7 @@ impl GroupState {
         &mut self,
         now: Timestamp,
         paths: &BTreeMap<PathName, PathStatus>,
+        quality: &QualityPolicy,
         health: &impl Fn(&Subject) -> SubjectView,
         out: &mut Vec<Effect>,
     ) {
@@ -528,7 +665,7 @@ impl GroupState {
         if self.isolated || Self::state_of(paths, &active) != PathState::Down {
             return;
         }
-        let Some(to) = self.failover_target(now, paths, &active, health) else {
+        let Some(to) = self.failover_target(now, paths, &active, quality, health) else {
             return;
         };
         let why = paths
@@ -546,14 +683,26 @@ impl GroupState {
     /// The best eligible path whose evidence was taken while `failed` was
     /// failing: every subject failing on `failed` must have succeeded on the
     /// candidate since. Without it, a failure reaching all paths a moment
-    /// apart (the service, or gwanje's own uplink) would move traffic.
+    /// apart (the service, or gwanje's own uplink) would move traffic. Away
+    /// from a degraded path, the candidate must also be clearly better:
+    /// clean, or losing less by the quality margin.
     fn failover_target(
         &self,
         now: Timestamp,
         paths: &BTreeMap<PathName, PathStatus>,
         failed: &PathName,
+        quality: &QualityPolicy,
         health: &impl Fn(&Subject) -> SubjectView,
     ) -> Option<PathName> {
+        let better = |p: &PathName| match paths.get(failed).map(|s| &s.reason) {
+            Some(PathReason::Degraded { loss_permille }) => {
+                paths.get(p).and_then(|s| s.quality.loss).is_none_or(|l| {
+                    l <= quality.tolerated_permille
+                        || loss_permille.saturating_sub(l) >= quality.margin_permille
+                })
+            }
+            _ => true,
+        };
         let pairs = |p: &PathName| -> Vec<Subject> {
             std::iter::once(Subject::Router(p.clone()))
                 .chain(
@@ -567,7 +716,7 @@ impl GroupState {
         self.cfg
             .paths
             .iter()
-            .filter(|p| *p != failed && self.eligible(now, paths.get(*p)))
+            .filter(|p| *p != failed && self.eligible(now, paths.get(*p)) && better(p))
             .find(|p| {
                 pairs(failed).into_iter().zip(pairs(p)).all(|(f, c)| {
                     let f = health(&f);
@@ -600,6 +749,7 @@ impl GroupState {
                 if s.last_down.is_some() {
                     at.push(Timestamp(s.since.0 + self.cfg.hold_down_ms));
                 }
+                at.extend(self.reusable_at(p));
                 if let Failback::Auto { after_ms } = self.cfg.failback {
                     at.push(Timestamp(s.since.0 + after_ms.max(self.cfg.hold_down_ms)));
                     if let Some(clean) = s.quality.clean_since {

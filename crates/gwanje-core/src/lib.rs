@@ -9,6 +9,7 @@
 
 mod alerts;
 mod config;
+mod dampening;
 mod diagnosis;
 mod effect;
 mod findings;
@@ -23,6 +24,7 @@ mod types;
 
 pub use alerts::{ALERT_NAMES, AckError, Alert, AlertBook, AlertPolicy, Severity, alert_id};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
+pub use dampening::{DampeningPolicy, Penalty};
 pub use diagnosis::{
     Diagnosis, DiagnosisKind, Examination, Hop, LADDER_EVERY_MS, LOCAL, Rung, TRACE_EVERY_MS,
 };
@@ -31,7 +33,7 @@ pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};
 pub use machine::Core;
 pub use path::{PathReason, PathState, PathStatus};
-pub use quality::{Quality, QualityPolicy};
+pub use quality::{Losses, Quality, QualityPolicy};
 pub use timers::{Timer, Timers};
 pub use types::{
     FailureKind, GroupName, IdentityFindings, Mismatch, Observation, PathName, Subject, TargetKey,

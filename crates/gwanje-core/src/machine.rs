@@ -9,6 +9,7 @@ use super::effect::{Effect, Input};
 use super::group::{GroupState, Pin};
 use super::health::HealthWindow;
 use super::path::{PathReason, PathState, PathStatus, SubjectView, classify};
+use super::quality::{Evidence, clearly_worse};
 use super::timers::{Timer, Timers};
 use super::types::{GroupName, Observation, PathName, Subject, TargetState, Timestamp};
 
@@ -389,6 +390,15 @@ impl Core {
             status.quality.record(check, now, sent, lost);
             sampled = true;
         }
+        if let Some(status) = obs.subject.path().and_then(|p| self.paths.get_mut(p)) {
+            let check = match &obs.subject {
+                Subject::Check(k, _) => Some(k.as_str()),
+                _ => None,
+            };
+            status
+                .quality
+                .record_probe(check, now, obs.failure.is_some());
+        }
         if obs.failure.is_none() {
             tracked.last_ok = Some(obs.at);
             tracked.failing_since = None;
@@ -433,26 +443,82 @@ impl Core {
         let state = |s: &Subject| health.get(s).map_or(SubjectView::UNKNOWN, Tracked::view);
         let configs: Vec<_> = self.groups.values().map(|g| &g.cfg).collect();
         let quality = self.quality;
-        let losses: BTreeMap<PathName, super::quality::Losses> = self
+        let evidence: BTreeMap<PathName, Evidence> = self
             .paths
             .iter_mut()
-            .map(|(name, status)| (name.clone(), status.quality.losses(now, &quality)))
+            .map(|(name, status)| (name.clone(), status.quality.evidence(now, &quality)))
             .collect();
-        for (name, status) in self.paths.iter_mut() {
-            let (mut to, mut reason) = classify(name, configs.iter().copied(), &state);
+        // A subject failing through `path` is the path's failure only when
+        // it fails there clearly worse than through the group's other paths.
+        let blame = |path: &PathName, s: &Subject| {
+            let key = match s {
+                Subject::Check(c, _) => Some(c.as_str().to_string()),
+                _ => None,
+            };
+            let of = |p: &PathName| evidence.get(p).and_then(|e| e.0.get(&key)).copied();
+            let on = |q: &PathName| match s {
+                Subject::Check(c, _) => Subject::Check(c.clone(), q.clone()),
+                _ => Subject::Router(q.clone()),
+            };
+            let others = configs
+                .iter()
+                .filter(|g| g.paths.contains(path))
+                .filter(|g| match s {
+                    Subject::Check(c, _) => g.checks.contains(c),
+                    _ => true,
+                })
+                .flat_map(|g| g.paths.iter())
+                // Compared with paths where the same subject works.
+                .filter(|q| *q != path && state(&on(q)).state == TargetState::Up)
+                .filter_map(of);
+            clearly_worse(of(path), others, &quality)
+        };
+        let mut verdicts = Vec::with_capacity(self.paths.len());
+        for (name, status) in &self.paths {
+            let blames = |s: &Subject| blame(name, s);
+            let (mut to, mut reason) = classify(name, configs.iter().copied(), &state, &blames);
             // Blame sticks until a success clears it: a path blamed for
             // checks failing only through it stays down while those checks
-            // still fail here, even when the other paths fail too.
+            // still fail here (clearly worse than elsewhere), even when the
+            // other paths fail too.
             if let PathReason::ChecksFailing(blamed) = &status.reason
                 && status.state == PathState::Down
                 && to != PathState::Down
                 && blamed.iter().all(|c| {
-                    state(&Subject::Check(c.clone(), name.clone())).state == TargetState::Down
+                    let here = Subject::Check(c.clone(), name.clone());
+                    state(&here).state == TargetState::Down && blames(&here)
                 })
             {
                 to = PathState::Down;
                 reason = status.reason.clone();
             }
+            verdicts.push((to, reason));
+        }
+        // A path back from a specific failure (what made it down passes
+        // again) forgets the outage's lost packets.
+        for ((name, status), (to, _)) in self.paths.iter_mut().zip(&verdicts) {
+            let passes = |s: Subject| {
+                self.health
+                    .get(&s)
+                    .is_none_or(|t| t.window.state() != TargetState::Down)
+            };
+            let cleared = match &status.reason {
+                PathReason::RouterDown => passes(Subject::Router(name.clone())),
+                PathReason::ChecksFailing(cs) => cs
+                    .iter()
+                    .all(|c| passes(Subject::Check(c.clone(), name.clone()))),
+                _ => false,
+            };
+            if status.state == PathState::Down && *to != PathState::Down && cleared {
+                status.quality.recovered(now);
+            }
+        }
+        let losses: BTreeMap<PathName, super::quality::Losses> = self
+            .paths
+            .iter_mut()
+            .map(|(name, status)| (name.clone(), status.quality.losses(now, &quality)))
+            .collect();
+        for ((name, status), (mut to, mut reason)) in self.paths.iter_mut().zip(verdicts) {
             // A path that loses too many packets is down, whatever single
             // probes conclude; a specific cause already found is the better
             // reason (the loss is its symptom).
@@ -513,7 +579,7 @@ impl Core {
             });
         }
         for g in self.groups.values_mut() {
-            g.decide(now, &self.paths, &state, out);
+            g.decide(now, &self.paths, &losses, &quality, &state, out);
         }
         let groups = &self.groups;
         self.timers.retain_groups(|g| groups.contains_key(g));

@@ -191,13 +191,18 @@ pub fn service_down(
 }
 
 /// Classifies `path` from its router and the checks of every group using it.
+/// `blame` says whether a subject failing through `path` fails there
+/// clearly worse than through the other paths (random loss that every
+/// path shares is no path's failure).
 pub fn classify<'a>(
     path: &PathName,
     groups: impl Iterator<Item = &'a GroupConfig> + Clone,
     health: &impl Fn(&Subject) -> SubjectView,
+    blame: &impl Fn(&Subject) -> bool,
 ) -> (PathState, PathReason) {
-    let router = health(&Subject::Router(path.clone())).state;
-    if router == TargetState::Down {
+    let router_subject = Subject::Router(path.clone());
+    let router = health(&router_subject).state;
+    if router == TargetState::Down && blame(&router_subject) {
         return (PathState::Down, PathReason::RouterDown);
     }
     let mut failing = Vec::new();
@@ -217,7 +222,9 @@ pub fn classify<'a>(
                             )
                     });
                     if up_elsewhere {
-                        failing.push(c.clone());
+                        if blame(&Subject::Check(c.clone(), path.clone())) {
+                            failing.push(c.clone());
+                        }
                     } else if !service_down(g, c, health) {
                         // Failing here, unknown elsewhere: not enough to blame the path.
                         pending = true;
@@ -261,6 +268,7 @@ mod tests {
             retry_initial_ms: 100,
             retry_max_ms: 1000,
             initial_wait_ms: 0,
+            dampening: Default::default(),
         }
     }
 
@@ -296,7 +304,12 @@ mod tests {
                 last_fail: (state == D).then_some(Timestamp(10)),
             }
         };
-        classify(&PathName::new(names[path]), std::iter::once(&g), &health)
+        classify(
+            &PathName::new(names[path]),
+            std::iter::once(&g),
+            &health,
+            &|_| true,
+        )
     }
 
     #[test]

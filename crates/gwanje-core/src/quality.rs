@@ -11,6 +11,16 @@
 //! drops 10% of packets each way loses 19% of echoes. The thresholds are
 //! about the link, so the window's echo loss `r` is judged as the one-way
 //! loss it implies: `1 - sqrt(1 - r)`.
+//!
+//! When a path comes back from a specific failure (its router answers
+//! again, its checks pass again), the outage's lost packets are forgotten:
+//! they say nothing about the path as it is now, and keeping them would hold
+//! its failback until the window drained. What it loses after that is
+//! judged afresh.
+//!
+//! Random loss that every path shares is not a path failure: a subject
+//! failing through one path counts against it only when its failures there
+//! are clearly worse than through the best other path ([`clearly_worse`]).
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -27,7 +37,19 @@ pub struct QualityPolicy {
     pub degraded_permille: u16,
     /// Fewer packets than this in the window decide nothing.
     pub min_packets: u32,
+    /// How much worse, per mille of failed probes (or lost echoes), a
+    /// subject must fail through one path than through another for the
+    /// difference to count against the path.
+    #[serde(default = "default_margin")]
+    pub margin_permille: u16,
 }
+
+fn default_margin() -> u16 {
+    QualityPolicy::default().margin_permille
+}
+
+/// Fewer probes than this through either path compare nothing.
+pub const MIN_EVIDENCE: u32 = 5;
 
 impl Default for QualityPolicy {
     fn default() -> Self {
@@ -36,6 +58,7 @@ impl Default for QualityPolicy {
             tolerated_permille: 100,
             degraded_permille: 250,
             min_packets: 20,
+            margin_permille: 250,
         }
     }
 }
@@ -56,9 +79,8 @@ impl LossWindow {
         self.lost += u32::from(lost.min(sent));
     }
 
-    /// One-way loss implied by the window ending at `now`, per mille, when
-    /// enough packets were sent to judge.
-    pub fn loss_permille(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
+    /// Drops what left the window ending at `now`; returns (lost, sent).
+    pub fn counts(&mut self, now: Timestamp, p: &QualityPolicy) -> (u32, u32) {
         while let Some(&(at, sent, lost)) = self.samples.front() {
             if now.since(at) < p.window_ms {
                 break;
@@ -67,14 +89,29 @@ impl LossWindow {
             self.sent -= u32::from(sent);
             self.lost -= u32::from(lost);
         }
-        (self.sent >= p.min_packets.max(1)).then(|| {
-            // In millionths, so the square root keeps three digits.
-            let delivered = u64::from(self.sent - self.lost) * 1_000_000 / u64::from(self.sent);
-            let oneway = 1000 - delivered.isqrt().min(1000);
-            u16::try_from(oneway).unwrap_or(1000)
-        })
+        (self.lost, self.sent)
+    }
+
+    /// One-way loss implied by the window ending at `now`, per mille, when
+    /// enough packets were sent to judge.
+    pub fn loss_permille(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
+        self.counts(now, p);
+        (self.sent >= p.min_packets.max(1)).then(|| oneway_permille(self.lost, self.sent))
     }
 }
+
+/// The one-way loss, per mille, that `lost` of `sent` echoes imply.
+fn oneway_permille(lost: u32, sent: u32) -> u16 {
+    // In millionths, so the square root keeps three digits.
+    let delivered = u64::from(sent.saturating_sub(lost)) * 1_000_000 / u64::from(sent.max(1));
+    let oneway = 1000 - delivered.isqrt().min(1000);
+    u16::try_from(oneway).unwrap_or(1000)
+}
+
+/// Echoes a path must carry after a recovery before it can be failed back
+/// to: a path losing the degraded share (25% each way, 44% of echoes)
+/// passes 10 in a row less than 0.3% of the time.
+pub const RECOVERY_PACKETS: u32 = 10;
 
 /// One path's loss windows (its router's and each check's, judged apart so
 /// a clean first hop cannot dilute a lossy far side) and what they concluded.
@@ -88,11 +125,32 @@ pub struct Quality {
     pub last_degraded: Option<Timestamp>,
     /// Since when its loss has stayed within the tolerated band.
     pub clean_since: Option<Timestamp>,
+    /// Each subject's probe results (one "packet" each, lost when it
+    /// failed), for subjects that report no packets of their own.
+    #[serde(default, with = "super::pairs")]
+    probes: BTreeMap<Option<String>, LossWindow>,
+    /// Its own loss as last judged, per mille.
+    #[serde(default)]
+    pub loss: Option<u16>,
+    /// Packets recorded since it last came back from a failure (or was last
+    /// judged not clean).
+    #[serde(default)]
+    pub sent_since_recovery: u32,
+    /// Of those, the ones lost.
+    #[serde(default)]
+    pub lost_since_recovery: u32,
+    /// Whether any subject through it ever reported packets.
+    #[serde(default)]
+    pub sampled: bool,
 }
 
 impl Quality {
     /// Records a probe of the path's router (`check` `None`) or of a check.
     pub fn record(&mut self, check: Option<&str>, at: Timestamp, sent: u16, lost: u16) {
+        self.sampled = true;
+        self.sent_since_recovery = self.sent_since_recovery.saturating_add(u32::from(sent));
+        self.lost_since_recovery = (self.lost_since_recovery)
+            .saturating_add(u32::from(lost.min(sent)));
         match check {
             None => self.router.record(at, sent, lost),
             Some(c) => self
@@ -101,6 +159,54 @@ impl Quality {
                 .or_default()
                 .record(at, sent, lost),
         }
+    }
+
+    /// Records one probe result of the path's router (`check` `None`) or of
+    /// a check, as evidence where it reports no packets.
+    pub fn record_probe(&mut self, check: Option<&str>, at: Timestamp, failed: bool) {
+        self.probes
+            .entry(check.map(str::to_string))
+            .or_default()
+            .record(at, 1, u16::from(failed));
+    }
+
+    /// The path came back from a specific failure at `now`: what it lost
+    /// before is the outage's, not the path's as it is now.
+    pub fn recovered(&mut self, now: Timestamp) {
+        self.router = LossWindow::default();
+        self.checks.clear();
+        self.probes.clear();
+        self.degraded = false;
+        self.clean_since = Some(now);
+        self.loss = None;
+        self.sent_since_recovery = 0;
+        self.lost_since_recovery = 0;
+    }
+
+    /// Whether it carried enough packets since it came back, within the
+    /// tolerated loss, not to be a lucky streak (always, when nothing
+    /// through it counts packets).
+    pub fn judged_since_recovery(&self, p: &QualityPolicy) -> bool {
+        !self.sampled
+            || (self.sent_since_recovery >= RECOVERY_PACKETS
+                && oneway_permille(self.lost_since_recovery, self.sent_since_recovery)
+                    <= p.tolerated_permille)
+    }
+
+    /// Each subject's failures through the path over the window ending at
+    /// `now`, as (lost, sent): echoes where it reports packets, else probes.
+    pub fn evidence(&mut self, now: Timestamp, p: &QualityPolicy) -> Evidence {
+        let mut out = Evidence::default();
+        for (k, w) in &mut self.probes {
+            let packets = match k {
+                None => Some(&mut self.router),
+                Some(c) => self.checks.get_mut(c),
+            }
+            .map(|w| w.counts(now, p))
+            .filter(|(_, sent)| *sent > 0);
+            out.0.insert(k.clone(), packets.unwrap_or_else(|| w.counts(now, p)));
+        }
+        out
     }
 
     /// Each window's one-way loss at `now`, dropping what left the window.
@@ -129,8 +235,12 @@ impl Quality {
         if loss.is_none_or(|l| l <= p.tolerated_permille) {
             self.clean_since.get_or_insert(now);
         } else {
+            // The tally since recovery restarts with the clean period.
             self.clean_since = None;
+            self.sent_since_recovery = 0;
+            self.lost_since_recovery = 0;
         }
+        self.loss = loss;
         if self.degraded {
             Some(loss.unwrap_or(p.degraded_permille))
         } else {
@@ -150,6 +260,46 @@ impl Quality {
             && (self.last_degraded.is_none()
                 || self.clean_since.is_some_and(|t| now.since(t) >= stable_ms))
     }
+}
+
+/// One path's failure evidence per subject (`None`: its router), as
+/// (lost, sent) over the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence(pub BTreeMap<Option<String>, (u32, u32)>);
+
+/// Whether failures of `mine` (lost, sent) are clearly worse than those of
+/// the best of `others`. Only a lossy witness is doubted: when the best
+/// other path failed less than twice or within the tolerated share, the
+/// failure counts as before; otherwise `mine`'s share must be higher by the
+/// margin and by three standard errors (so random loss that every path
+/// shares is not read as a path failure). With too little evidence to
+/// compare, the failure counts.
+pub fn clearly_worse(
+    mine: Option<(u32, u32)>,
+    others: impl Iterator<Item = (u32, u32)>,
+    p: &QualityPolicy,
+) -> bool {
+    let best = others
+        .filter(|(_, n)| *n > 0)
+        // Lowest share first: l1/n1 < l2/n2.
+        .min_by(|(l1, n1), (l2, n2)| (u64::from(*l1) * u64::from(*n2)).cmp(&(u64::from(*l2) * u64::from(*n1))));
+    let (Some((lm, nm)), Some((lb, nb))) = (mine, best) else {
+        return true;
+    };
+    let lossy = lb >= 2 && u64::from(lb) * 1000 > u64::from(p.tolerated_permille) * u64::from(nb);
+    if !lossy || nm < MIN_EVIDENCE || nb < MIN_EVIDENCE {
+        return true;
+    }
+    let (lm, nm, lb, nb) = (u128::from(lm), u128::from(nm), u128::from(lb), u128::from(nb));
+    let Some(diff) = (lm * nb).checked_sub(lb * nm).filter(|d| *d > 0) else {
+        return false;
+    };
+    // diff / (nm·nb) is the difference of the shares; the pooled standard
+    // error squared is L(N-L)/N² · N/(nm·nb).
+    let (n, l) = (nm + nb, lm + lb);
+    let margin = diff * 1000 >= u128::from(p.margin_permille) * nm * nb;
+    let significant = diff * diff * n >= 9 * l * (n - l) * nm * nb;
+    margin && significant
 }
 
 /// One path's window losses at one moment.

@@ -45,6 +45,7 @@ pub fn group_config(paths: &[&'static str], checks: &[&'static str]) -> GroupCon
         retry_initial_ms: 200,
         retry_max_ms: 1_000,
         initial_wait_ms: 0,
+        dampening: Default::default(),
     }
 }
 

@@ -525,8 +525,18 @@ fn dampening(
         v.and_then(|v| push(errors, values::in_range(doc, &at(key), v, range, "points")))
             .unwrap_or(default)
     };
-    let penalty = num("failback.dampening.penalty", d.penalty, def.penalty, PENALTY);
-    let reuse = num("failback.dampening.reuse", d.reuse, def.reuse, PENALTY_LIMIT);
+    let penalty = num(
+        "failback.dampening.penalty",
+        d.penalty,
+        def.penalty,
+        PENALTY,
+    );
+    let reuse = num(
+        "failback.dampening.reuse",
+        d.reuse,
+        def.reuse,
+        PENALTY_LIMIT,
+    );
     let max_penalty = num(
         "failback.dampening.max_penalty",
         d.max_penalty,

@@ -183,7 +183,7 @@ impl Story<'_> {
         LARGE.repair(&self.lab.bed)?;
         let mended = Instant::now();
         self.watch.say(
-            "gwanje fails back only once router A has been clean for failback.after (5 s), its loss window included",
+            "gwanje fails back once router A has stayed clean for failback.after (5 s) since it recovered",
         );
         self.until(Duration::from_secs(30), "failback to primary", |s| {
             active(s, "primary")

@@ -292,6 +292,15 @@ async fn every_inhibition_rule_of_the_shipped_config_does_what_it_says() {
             ("target", "home"),
         ],
     );
+    let degraded = alert(
+        "ServiceDegraded",
+        "warning",
+        &[
+            ("group", "citizen-services"),
+            ("service", "portal"),
+            ("target", "home"),
+        ],
+    );
     let executed = alert(
         "FailoverExecuted",
         "warning",
@@ -311,6 +320,8 @@ async fn every_inhibition_rule_of_the_shipped_config_does_what_it_says() {
         (alert("IdentityMismatch", "critical", &check), false),
         (alert("TargetDown", "warning", &direct), false),
         (service_down.clone(), false),
+        // Muted by ServiceDown of the same check, not by PathDown.
+        (degraded.clone(), true),
         (alert("FailoverImpossible", "critical", &group), false),
         (executed.clone(), false),
     ];
@@ -323,6 +334,7 @@ async fn every_inhibition_rule_of_the_shipped_config_does_what_it_says() {
         (alert("IdentityMismatch", "critical", &check), false),
         (alert("TargetDown", "warning", &direct), true),
         (service_down, true),
+        (degraded, true),
         (alert("FailoverImpossible", "critical", &group), true),
         (executed, false),
     ];

@@ -35,7 +35,7 @@ use super::config::{Failback, GroupConfig};
 use super::dampening::Penalty;
 use super::effect::{Effect, SwitchReason};
 use super::path::{PathReason, PathState, PathStatus, SubjectView, service_down, witnessed};
-use super::quality::{Losses, QualityPolicy};
+use super::quality::{Losses, QualityPolicy, Seen, clearly_worse};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// A route change being carried out or waiting for a retry.
@@ -187,8 +187,7 @@ impl GroupState {
 
     /// Raises or clears each check's degradation: more than the tolerated
     /// loss through every path it is checked through; cleared (hysteresis)
-    /// when some path's loss falls to half the tolerated share, or the
-    /// service is down (its own alert says more).
+    /// when some path's loss falls to half the tolerated share.
     fn degradation(
         &mut self,
         losses: &BTreeMap<PathName, Losses>,
@@ -206,14 +205,13 @@ impl GroupState {
                 })
                 .collect();
             let raised = self.service_degraded.contains_key(c);
-            let down = self.service_down.contains(c);
             let lossy = per_path.as_ref().is_some_and(|v| {
                 !v.is_empty() && v.iter().all(|(_, l)| *l > quality.tolerated_permille)
             });
-            let clean = per_path.as_ref().is_some_and(|v| {
-                v.iter().any(|(_, l)| *l <= quality.tolerated_permille / 2)
-            });
-            if !raised && lossy && !down {
+            let clean = per_path
+                .as_ref()
+                .is_some_and(|v| v.iter().any(|(_, l)| *l <= quality.tolerated_permille / 2));
+            if !raised && lossy {
                 let losses = per_path.unwrap_or_default();
                 self.service_degraded.insert(c.clone(), losses.clone());
                 out.push(Effect::ServiceDegraded {
@@ -221,7 +219,7 @@ impl GroupState {
                     check: c.clone(),
                     losses,
                 });
-            } else if raised && (clean || down) {
+            } else if raised && clean {
                 self.service_degraded.remove(c);
                 out.push(Effect::ServiceDegradationCleared {
                     group: self.cfg.name.clone(),
@@ -250,6 +248,7 @@ impl GroupState {
             s.state == PathState::Up
                 && (s.last_down.is_none() || now.since(s.since) >= self.cfg.hold_down_ms)
                 && s.quality.settled(now, self.cfg.hold_down_ms)
+                && s.quality.known_since_recovery()
         })
     }
 
@@ -616,9 +615,9 @@ impl GroupState {
                     },
                     out,
                 );
-                let Some(b) = best.filter(|b| {
-                    self.rank(b) < self.rank(&active) && !self.suppressed(now, b)
-                }) else {
+                let Some(b) =
+                    best.filter(|b| self.rank(b) < self.rank(&active) && !self.suppressed(now, b))
+                else {
                     return;
                 };
                 match self.cfg.failback {
@@ -684,8 +683,9 @@ impl GroupState {
     /// failing: every subject failing on `failed` must have succeeded on the
     /// candidate since. Without it, a failure reaching all paths a moment
     /// apart (the service, or gwanje's own uplink) would move traffic. Away
-    /// from a degraded path, the candidate must also be clearly better:
-    /// clean, or losing less by the quality margin.
+    /// from a degraded path, the candidate must also be clearly better by
+    /// its echoes over the window: clean, or losing less by the quality
+    /// margin and three standard errors.
     fn failover_target(
         &self,
         now: Timestamp,
@@ -694,12 +694,16 @@ impl GroupState {
         quality: &QualityPolicy,
         health: &impl Fn(&Subject) -> SubjectView,
     ) -> Option<PathName> {
-        let better = |p: &PathName| match paths.get(failed).map(|s| &s.reason) {
-            Some(PathReason::Degraded { loss_permille }) => {
-                paths.get(p).and_then(|s| s.quality.loss).is_none_or(|l| {
-                    l <= quality.tolerated_permille
-                        || loss_permille.saturating_sub(l) >= quality.margin_permille
-                })
+        let better = |p: &PathName| match paths.get(failed) {
+            Some(f) if matches!(f.reason, PathReason::Degraded { .. }) => {
+                let seen = |s: &PathStatus| {
+                    Some(Seen {
+                        echoes: s.quality.echoes,
+                        ..Seen::default()
+                    })
+                    .filter(|s| s.echoes.1 > 0)
+                };
+                clearly_worse(seen(f), paths.get(p).and_then(seen).into_iter(), quality)
             }
             _ => true,
         };

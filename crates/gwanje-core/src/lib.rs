@@ -43,6 +43,8 @@ pub use types::{
 #[cfg(test)]
 mod alert_scenarios;
 #[cfg(test)]
+mod judgement_scenarios;
+#[cfg(test)]
 mod replay_tests;
 #[cfg(test)]
 mod scenarios;

@@ -395,9 +395,10 @@ impl Core {
                 Subject::Check(k, _) => Some(k.as_str()),
                 _ => None,
             };
+            let up = tracked.window.state() != TargetState::Down;
             status
                 .quality
-                .record_probe(check, now, obs.failure.is_some());
+                .record_probe(check, now, obs.failure.is_some(), obs.packets, up);
         }
         if obs.failure.is_none() {
             tracked.last_ok = Some(obs.at);
@@ -416,6 +417,7 @@ impl Core {
         let Some(to) = window.observe(obs.failure.is_none()) else {
             return through_path;
         };
+
         let behind = obs
             .subject
             .path()
@@ -456,6 +458,7 @@ impl Core {
                 _ => None,
             };
             let of = |p: &PathName| evidence.get(p).and_then(|e| e.0.get(&key)).copied();
+            let failing = of(path).map(|(f, _)| f);
             let on = |q: &PathName| match s {
                 Subject::Check(c, _) => Subject::Check(c.clone(), q.clone()),
                 _ => Subject::Router(q.clone()),
@@ -470,8 +473,8 @@ impl Core {
                 .flat_map(|g| g.paths.iter())
                 // Compared with paths where the same subject works.
                 .filter(|q| *q != path && state(&on(q)).state == TargetState::Up)
-                .filter_map(of);
-            clearly_worse(of(path), others, &quality)
+                .filter_map(|q| of(q).map(|(_, w)| w));
+            clearly_worse(failing, others, &quality)
         };
         let mut verdicts = Vec::with_capacity(self.paths.len());
         for (name, status) in &self.paths {
@@ -495,7 +498,8 @@ impl Core {
             verdicts.push((to, reason));
         }
         // A path back from a specific failure (what made it down passes
-        // again) forgets the outage's lost packets.
+        // again) forgets the outage's lost packets once the echoes since
+        // then show the outage is over.
         for ((name, status), (to, _)) in self.paths.iter_mut().zip(&verdicts) {
             let passes = |s: Subject| {
                 self.health
@@ -509,8 +513,12 @@ impl Core {
                     .all(|c| passes(Subject::Check(c.clone(), name.clone()))),
                 _ => false,
             };
-            if status.state == PathState::Down && *to != PathState::Down && cleared {
-                status.quality.recovered(now);
+            if status.state == PathState::Down
+                && *to != PathState::Down
+                && cleared
+                && status.quality.recovering.is_none()
+            {
+                status.quality.cause_cleared(now);
             }
         }
         let losses: BTreeMap<PathName, super::quality::Losses> = self
@@ -527,14 +535,21 @@ impl Core {
                 && to != PathState::Down
             {
                 to = PathState::Down;
-                reason = PathReason::Degraded { loss_permille };
+                reason = if status.quality.recovering.is_some() {
+                    // Down for the same cause until its recovery is confirmed.
+                    status.reason.clone()
+                } else {
+                    PathReason::Degraded { loss_permille }
+                };
             }
+            let back = status.quality.recovered_at.take();
             if to == status.state && reason == status.reason {
                 continue;
             }
             let from = status.state;
             if to != from {
-                status.since = now;
+                // A confirmed recovery dates from when the path came back.
+                status.since = back.filter(|_| to == PathState::Up).unwrap_or(now);
                 if to == PathState::Down {
                     status.last_down = Some(now);
                 }

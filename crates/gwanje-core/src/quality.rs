@@ -92,6 +92,18 @@ impl LossWindow {
         (self.lost, self.sent)
     }
 
+    /// How many samples at the end of the window lost everything they sent
+    /// (for probe results: the current run of failed probes).
+    pub fn trailing_run(&self) -> u32 {
+        let run = self
+            .samples
+            .iter()
+            .rev()
+            .take_while(|(_, sent, lost)| *sent > 0 && lost == sent)
+            .count();
+        u32::try_from(run).unwrap_or(u32::MAX)
+    }
+
     /// One-way loss implied by the window ending at `now`, per mille, when
     /// enough packets were sent to judge.
     pub fn loss_permille(&mut self, now: Timestamp, p: &QualityPolicy) -> Option<u16> {
@@ -125,20 +137,30 @@ pub struct Quality {
     pub last_degraded: Option<Timestamp>,
     /// Since when its loss has stayed within the tolerated band.
     pub clean_since: Option<Timestamp>,
-    /// Each subject's probe results (one "packet" each, lost when it
-    /// failed), for subjects that report no packets of their own.
+    /// Each subject's echoes and probe results, all of them and those
+    /// taken while it was up.
     #[serde(default, with = "super::pairs")]
-    probes: BTreeMap<Option<String>, LossWindow>,
+    seen: BTreeMap<Option<String>, Tally>,
     /// Its own loss as last judged, per mille.
     #[serde(default)]
     pub loss: Option<u16>,
-    /// Packets recorded since it last came back from a failure (or was last
-    /// judged not clean).
+    /// Echoes lost and sent through it over the window, every subject's.
     #[serde(default)]
-    pub sent_since_recovery: u32,
-    /// Of those, the ones lost.
+    pub echoes: (u32, u32),
+    /// Echoes (lost, sent) since its clean period began.
     #[serde(default)]
-    pub lost_since_recovery: u32,
+    clean_echoes: (u32, u32),
+    /// When what made it down passed again, until enough echoes since then
+    /// tell whether the outage is over or the path still loses packets.
+    #[serde(default)]
+    pub recovering: Option<Timestamp>,
+    /// Echoes (lost, sent) since then.
+    #[serde(default)]
+    recovery_echoes: (u32, u32),
+    /// Set when a recovery is confirmed and the outage's losses forgotten:
+    /// the moment the path came back.
+    #[serde(default)]
+    pub recovered_at: Option<Timestamp>,
     /// Whether any subject through it ever reported packets.
     #[serde(default)]
     pub sampled: bool,
@@ -148,9 +170,14 @@ impl Quality {
     /// Records a probe of the path's router (`check` `None`) or of a check.
     pub fn record(&mut self, check: Option<&str>, at: Timestamp, sent: u16, lost: u16) {
         self.sampled = true;
-        self.sent_since_recovery = self.sent_since_recovery.saturating_add(u32::from(sent));
-        self.lost_since_recovery = (self.lost_since_recovery)
-            .saturating_add(u32::from(lost.min(sent)));
+        let add = |t: &mut (u32, u32)| {
+            t.0 = t.0.saturating_add(u32::from(lost.min(sent)));
+            t.1 = t.1.saturating_add(u32::from(sent));
+        };
+        add(&mut self.clean_echoes);
+        if self.recovering.is_some() {
+            add(&mut self.recovery_echoes);
+        }
         match check {
             None => self.router.record(at, sent, lost),
             Some(c) => self
@@ -162,55 +189,82 @@ impl Quality {
     }
 
     /// Records one probe result of the path's router (`check` `None`) or of
-    /// a check, as evidence where it reports no packets.
-    pub fn record_probe(&mut self, check: Option<&str>, at: Timestamp, failed: bool) {
-        self.probes
-            .entry(check.map(str::to_string))
-            .or_default()
-            .record(at, 1, u16::from(failed));
+    /// a check, with its echoes when it counts them, as evidence for
+    /// [`clearly_worse`]; `up` when the subject was up before it (failures
+    /// while it is down are an outage, not random loss).
+    pub fn record_probe(
+        &mut self,
+        check: Option<&str>,
+        at: Timestamp,
+        failed: bool,
+        echoes: Option<(u16, u16)>,
+        up: bool,
+    ) {
+        let t = self.seen.entry(check.map(str::to_string)).or_default();
+        let (sent, lost) = echoes.unwrap_or((1, u16::from(failed)));
+        t.all.record(at, sent, lost);
+        t.probes.record(at, 1, u16::from(failed));
+        if up {
+            t.up.record(at, sent, lost);
+            t.up_probes.record(at, 1, u16::from(failed));
+        }
     }
 
-    /// The path came back from a specific failure at `now`: what it lost
-    /// before is the outage's, not the path's as it is now.
-    pub fn recovered(&mut self, now: Timestamp) {
-        self.router = LossWindow::default();
-        self.checks.clear();
-        self.probes.clear();
-        self.degraded = false;
-        self.clean_since = Some(now);
-        self.loss = None;
-        self.sent_since_recovery = 0;
-        self.lost_since_recovery = 0;
+    /// What made the path down (its router, or the checks it was blamed
+    /// for) passes again at `now`: the next [`RECOVERY_PACKETS`] echoes
+    /// tell whether the outage is over (its losses are then forgotten) or
+    /// the path still loses packets.
+    pub fn cause_cleared(&mut self, now: Timestamp) {
+        self.recovering = Some(now);
+        self.recovery_echoes = (0, 0);
     }
 
-    /// Whether it carried enough packets since it came back, within the
+    /// Whether the path's loss since it came back is known (always, when
+    /// nothing through it counts packets): a path just back is no failover
+    /// target before that.
+    pub fn known_since_recovery(&self) -> bool {
+        !self.sampled || self.recovering.is_none()
+    }
+
+    /// Whether it carried enough echoes in its clean period, within the
     /// tolerated loss, not to be a lucky streak (always, when nothing
     /// through it counts packets).
     pub fn judged_since_recovery(&self, p: &QualityPolicy) -> bool {
+        let (lost, sent) = self.clean_echoes;
         !self.sampled
-            || (self.sent_since_recovery >= RECOVERY_PACKETS
-                && oneway_permille(self.lost_since_recovery, self.sent_since_recovery)
-                    <= p.tolerated_permille)
+            || (sent >= RECOVERY_PACKETS && oneway_permille(lost, sent) <= p.tolerated_permille)
     }
 
     /// Each subject's failures through the path over the window ending at
-    /// `now`, as (lost, sent): echoes where it reports packets, else probes.
+    /// `now`: as a failing path's (everything, with its current run of
+    /// failed probes) and as a witness's (only while it was up).
     pub fn evidence(&mut self, now: Timestamp, p: &QualityPolicy) -> Evidence {
         let mut out = Evidence::default();
-        for (k, w) in &mut self.probes {
-            let packets = match k {
-                None => Some(&mut self.router),
-                Some(c) => self.checks.get_mut(c),
-            }
-            .map(|w| w.counts(now, p))
-            .filter(|(_, sent)| *sent > 0);
-            out.0.insert(k.clone(), packets.unwrap_or_else(|| w.counts(now, p)));
+        for (k, t) in &mut self.seen {
+            let failing = Seen {
+                echoes: t.all.counts(now, p),
+                probes: t.probes.counts(now, p),
+                run: t.probes.trailing_run(),
+            };
+            let witness = Seen {
+                echoes: t.up.counts(now, p),
+                probes: t.up_probes.counts(now, p),
+                run: 0,
+            };
+            out.0.insert(k.clone(), (failing, witness));
         }
         out
     }
 
     /// Each window's one-way loss at `now`, dropping what left the window.
     pub fn losses(&mut self, now: Timestamp, p: &QualityPolicy) -> Losses {
+        let (mut lost, mut sent) = self.router.counts(now, p);
+        for w in self.checks.values_mut() {
+            let (l, s) = w.counts(now, p);
+            lost += l;
+            sent += s;
+        }
+        self.echoes = (lost, sent);
         Losses {
             router: self.router.loss_permille(now, p),
             checks: self
@@ -224,6 +278,28 @@ impl Quality {
     /// Re-judges the path at `now` from `loss`, its own (see [`own_loss`]);
     /// returns the loss when it is degraded.
     pub fn update(&mut self, now: Timestamp, p: &QualityPolicy, loss: Option<u16>) -> Option<u16> {
+        if let Some(back) = self.recovering {
+            let (lost, sent) = self.recovery_echoes;
+            if self.sampled && sent < RECOVERY_PACKETS {
+                // Too few echoes since it came back to tell: as it was.
+                return self
+                    .degraded
+                    .then(|| self.loss.unwrap_or(p.degraded_permille));
+            }
+            self.recovering = None;
+            if !self.sampled || oneway_permille(lost, sent) <= p.tolerated_permille {
+                // The outage is over: its lost packets were the outage's.
+                self.router = LossWindow::default();
+                self.checks.clear();
+                self.degraded = false;
+                self.clean_since = Some(back);
+                self.clean_echoes = self.recovery_echoes;
+                self.recovered_at = Some(back);
+                self.loss = None;
+                return None;
+            }
+            // Still losing packets since it came back: judged as usual.
+        }
         match loss {
             Some(l) if l >= p.degraded_permille => {
                 self.degraded = true;
@@ -235,10 +311,9 @@ impl Quality {
         if loss.is_none_or(|l| l <= p.tolerated_permille) {
             self.clean_since.get_or_insert(now);
         } else {
-            // The tally since recovery restarts with the clean period.
+            // The tally restarts with the clean period.
             self.clean_since = None;
-            self.sent_since_recovery = 0;
-            self.lost_since_recovery = 0;
+            self.clean_echoes = (0, 0);
         }
         self.loss = loss;
         if self.degraded {
@@ -262,35 +337,80 @@ impl Quality {
     }
 }
 
-/// One path's failure evidence per subject (`None`: its router), as
-/// (lost, sent) over the window.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Evidence(pub BTreeMap<Option<String>, (u32, u32)>);
+/// One subject's evidence through a path: echoes (or probes, where it
+/// counts no echoes) and probes, all and only while it was up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Tally {
+    all: LossWindow,
+    probes: LossWindow,
+    up: LossWindow,
+    up_probes: LossWindow,
+}
 
-/// Whether failures of `mine` (lost, sent) are clearly worse than those of
-/// the best of `others`. Only a lossy witness is doubted: when the best
-/// other path failed less than twice or within the tolerated share, the
-/// failure counts as before; otherwise `mine`'s share must be higher by the
-/// margin and by three standard errors (so random loss that every path
-/// shares is not read as a path failure). With too little evidence to
+/// What one subject showed through one path over the window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// Echoes (lost, sent), or probes where it reports no echoes.
+    pub echoes: (u32, u32),
+    /// Probes (failed, sent).
+    pub probes: (u32, u32),
+    /// Its current run of failed probes.
+    pub run: u32,
+}
+
+/// One path's evidence per subject (`None`: its router): as a failing
+/// path's and as a witness's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence(pub BTreeMap<Option<String>, (Seen, Seen)>);
+
+/// A run of failures less likely than this by chance, at the witness's own
+/// failure rate, is no chance.
+const CHANCE: f64 = 1e-4;
+
+/// Whether failures of `mine` are clearly worse than those of the best of
+/// `others` (the other paths where the same subject works). Only a lossy
+/// witness is doubted: when the best other path failed less than twice or
+/// within the tolerated share, the failure counts as before. Otherwise it
+/// counts when `mine`'s share of lost echoes is higher by the margin and by
+/// three standard errors, or when its current run of failed probes is
+/// implausible at the witness's probe failure rate (below 10⁻⁴: a router
+/// that died while the other path is lossy). With too little evidence to
 /// compare, the failure counts.
 pub fn clearly_worse(
-    mine: Option<(u32, u32)>,
-    others: impl Iterator<Item = (u32, u32)>,
+    mine: Option<Seen>,
+    others: impl Iterator<Item = Seen>,
     p: &QualityPolicy,
 ) -> bool {
+    let share = |s: &Seen| s.echoes;
     let best = others
-        .filter(|(_, n)| *n > 0)
+        .filter(|s| s.echoes.1 > 0)
         // Lowest share first: l1/n1 < l2/n2.
-        .min_by(|(l1, n1), (l2, n2)| (u64::from(*l1) * u64::from(*n2)).cmp(&(u64::from(*l2) * u64::from(*n1))));
-    let (Some((lm, nm)), Some((lb, nb))) = (mine, best) else {
+        .min_by(|a, b| {
+            let ((l1, n1), (l2, n2)) = (share(a), share(b));
+            (u64::from(l1) * u64::from(n2)).cmp(&(u64::from(l2) * u64::from(n1)))
+        });
+    let (Some(mine), Some(best)) = (mine, best) else {
         return true;
     };
+    let ((lm, nm), (lb, nb)) = (mine.echoes, best.echoes);
     let lossy = lb >= 2 && u64::from(lb) * 1000 > u64::from(p.tolerated_permille) * u64::from(nb);
     if !lossy || nm < MIN_EVIDENCE || nb < MIN_EVIDENCE {
         return true;
     }
-    let (lm, nm, lb, nb) = (u128::from(lm), u128::from(nm), u128::from(lb), u128::from(nb));
+    let (fp, np) = best.probes;
+    let mut chance = 1.0f64;
+    for _ in 0..mine.run.min(64) {
+        chance *= f64::from(fp) / f64::from(np.max(1));
+    }
+    if chance < CHANCE {
+        return true;
+    }
+    let (lm, nm, lb, nb) = (
+        u128::from(lm),
+        u128::from(nm),
+        u128::from(lb),
+        u128::from(nb),
+    );
     let Some(diff) = (lm * nb).checked_sub(lb * nm).filter(|d| *d > 0) else {
         return false;
     };

@@ -882,8 +882,7 @@ fn a_slow_check_still_failing_through_a_dead_standby_is_not_called_the_service()
     assert_eq!(
         sim.count(|e| matches!(e, Effect::ServiceDown { .. })),
         0,
-        "the slow check never passed through b after b went down: {:#?}",
-        sim.effects.iter().filter(|e| !matches!(e, Effect::AlertsDue { .. })).collect::<Vec<_>>()
+        "the slow check never passed through b after b went down"
     );
     assert!(sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })) >= 1);
 }

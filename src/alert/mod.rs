@@ -24,10 +24,12 @@ const QUEUE: usize = 64;
 const TRIES: u32 = 3;
 
 /// The HTTP client for gwanje's outgoing calls (alerts, webhooks): system
-/// roots, the same TLS provider as the probes.
+/// roots, the same TLS provider as the probes, and no redirects: a delivery
+/// (and its signature) goes where it is configured, or fails.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .tls_backend_preconfigured(crate::probe::tls::api_client_config())
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("an HTTP client with a preconfigured TLS backend builds")
 }

@@ -40,6 +40,10 @@ pub async fn verify(
             }
         }
     };
+    // Bounded before any arithmetic on the request.
+    if let Err(e) = request.check() {
+        return (StatusCode::UNPROCESSABLE_ENTITY, format!("{e}\n")).into_response();
+    }
     let Ok(_one) = s.verifying.clone().try_acquire_owned() else {
         return (
             StatusCode::CONFLICT,

@@ -135,9 +135,13 @@ pub async fn run(
     tracing::info!(listen = %own, max_connections = limits.max_connections, "gwanje running");
     let mut engine = engine;
     let served = api::serve(listener, app, limits, metrics, shutdown);
+    // A finished JoinHandle must not be awaited again (tokio panics), or the
+    // cleanup below never runs.
+    let mut engine_done = false;
     let result = tokio::select! {
         served = served => served.map_err(DaemonError::Serve),
         ended = &mut engine => {
+            engine_done = true;
             let why = match ended {
                 Err(e) if e.is_panic() => "it panicked".to_string(),
                 Err(e) => e.to_string(),
@@ -148,10 +152,12 @@ pub async fn run(
         }
     };
     hup.abort();
-    engine.abort();
     // Dropping the last plan sender ends the engine, which aborts every probe task.
     drop(reloader);
-    let _ = engine.await;
+    if !engine_done {
+        engine.abort();
+        let _ = engine.await;
+    }
     actuator.remove_policy_routing(&paths).await;
     tracing::info!("gwanje stopped");
     result

@@ -182,8 +182,10 @@ pub struct IdentitySpec {
 /// The least time `rounds` of `sessions` flows of `steps` requests take at
 /// `rps` requests a second (the pacing alone, before any latency).
 pub fn least_run_time(rounds: u32, sessions: usize, steps: usize, rps: u32) -> std::time::Duration {
-    let requests = u64::from(rounds) * sessions as u64 * steps as u64;
-    std::time::Duration::from_millis(requests * 1000 / u64::from(rps.max(1)))
+    let requests = u64::from(rounds)
+        .saturating_mul(sessions as u64)
+        .saturating_mul(steps as u64);
+    std::time::Duration::from_millis(requests.saturating_mul(1000) / u64::from(rps.max(1)))
 }
 
 impl IdentitySpec {

@@ -395,14 +395,21 @@ fn check_redirect(from: &url::Url, to: &url::Url, allow_downgrade: bool) -> Resu
 /// Whether `addr` is gwanje's own listener `own` (any local address when
 /// it listens on the wildcard).
 fn is_own_listener(addr: SocketAddr, own: SocketAddr) -> bool {
+    // An IPv4-mapped IPv6 address is the IPv4 address.
+    let canonical = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
     if addr.port() != own.port() {
         return false;
     }
-    if addr.ip() == own.ip() {
+    let (a, o) = (canonical(addr.ip()), canonical(own.ip()));
+    // Connecting to 0.0.0.0 or :: reaches this host.
+    if a == o || a.is_unspecified() {
         return true;
     }
     // Binding succeeds only for an address of this host.
-    own.ip().is_unspecified() && std::net::UdpSocket::bind((addr.ip(), 0)).is_ok()
+    o.is_unspecified() && std::net::UdpSocket::bind((a, 0)).is_ok()
 }
 
 fn protocol(detail: String) -> Failure {
@@ -458,4 +465,36 @@ pub(super) fn hyper_failure(e: hyper::Error) -> Failure {
         FailureKind::Protocol
     };
     Failure::new(kind, format!("HTTP: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_own_listener;
+
+    #[test]
+    fn the_own_listener_is_recognised_however_it_is_spelled() {
+        let own = "127.0.0.1:9469".parse().unwrap();
+        for addr in [
+            "127.0.0.1:9469",
+            "0.0.0.0:9469",
+            "[::ffff:127.0.0.1]:9469",
+            "[::]:9469",
+        ] {
+            assert!(is_own_listener(addr.parse().unwrap(), own), "{addr}");
+        }
+        for addr in [
+            "127.0.0.1:9470",
+            "127.0.0.2:9469",
+            "[::ffff:127.0.0.2]:9469",
+        ] {
+            assert!(!is_own_listener(addr.parse().unwrap(), own), "{addr}");
+        }
+        // Listening on the wildcard: any address of this host.
+        let any = "0.0.0.0:9469".parse().unwrap();
+        assert!(is_own_listener("127.0.0.2:9469".parse().unwrap(), any));
+        assert!(is_own_listener(
+            "[::ffff:127.0.0.1]:9469".parse().unwrap(),
+            any
+        ));
+    }
 }

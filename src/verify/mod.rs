@@ -71,7 +71,8 @@ impl Default for Request {
 }
 
 impl Request {
-    fn check(&self) -> Result<(), VerifyError> {
+    /// Refuses rounds, levels or concurrency out of their bounds.
+    pub fn check(&self) -> Result<(), VerifyError> {
         let bad = |m: String| Err(VerifyError::Bounds(m));
         if !(1..=MAX_ROUNDS).contains(&self.rounds) {
             return bad(format!("{} rounds", self.rounds));
@@ -163,7 +164,10 @@ pub fn least_time(target: &Target, request: &Request) -> std::time::Duration {
         .concurrency
         .iter()
         .map(|c| spec.least_run_time(request.rounds, *c))
-        .sum()
+        .fold(
+            std::time::Duration::ZERO,
+            std::time::Duration::saturating_add,
+        )
 }
 
 /// Finds `key` (`SERVICE/TARGET`) in `plan` as an identity target.

@@ -655,6 +655,103 @@ fn g_recovery_fails_back_after_the_stable_period() {
 }
 
 #[test]
+fn q_one_outage_fails_back_after_failback_after_from_the_recovery() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start("{mode: auto, after: 5s}");
+    rig.apply(Failure::FarSideCut(A));
+    rig.wait_route(GW_B, Duration::from_secs(10));
+    // Long enough for the outage's lost echoes to fill the loss window.
+    std::thread::sleep(Duration::from_secs(3));
+    let repaired = Instant::now();
+    rig.repair(Failure::FarSideCut(A));
+    let back = rig.wait_route(GW_A, Duration::from_secs(20));
+    // Up after its rise (3 probes of 100 ms), failback 5 s later: not held
+    // until the 10 s window has drained (13 s before).
+    let took = back - repaired;
+    assert!(
+        took >= Duration::from_secs(5) && took < Duration::from_millis(6_500),
+        "failback {took:?} after the repair; log:\n{}",
+        rig.log()
+    );
+    let s = rig.status();
+    let d = &s["groups"][0]["dampening"][0];
+    assert_eq!(d["path"], "primary", "{s:#}");
+    assert!(
+        d["penalty"].as_u64().is_some_and(|p| p > 0 && p <= 1000),
+        "{s:#}"
+    );
+}
+
+#[test]
+fn r_equal_loss_on_every_path_moves_nothing_and_raises_service_degraded() {
+    if !available() {
+        return;
+    }
+    let rig = Rig::start(AUTO);
+    // Both routers drop 20% of forwarded packets each way: the checks'
+    // echoes lose about 36% through either path (20% each way), single
+    // probes fail at random through both.
+    for router in [A, B] {
+        rig.apply(Failure::RandomLoss {
+            router,
+            percent: 20,
+        });
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let raised = loop {
+        let s = rig.status();
+        let degraded = s["groups"][0]["services_degraded"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if !degraded.is_empty() {
+            break (s, degraded);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ServiceDegraded: {s:#}\n{}",
+            rig.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let (s, degraded) = raised;
+    assert!(
+        s["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|a| a["name"] == "ServiceDegraded")),
+        "{s:#}"
+    );
+    let losses = &degraded[0]["loss_permille"];
+    assert!(
+        losses["primary"].as_u64().is_some_and(|l| l > 100)
+            && losses["standby"].as_u64().is_some_and(|l| l > 100),
+        "each path's loss is named: {s:#}"
+    );
+    // The loss stays for a while: still no move.
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(rig.route().as_deref(), Some(GW_A), "log:\n{}", rig.log());
+    let text = rig.metrics();
+    let m = expo::parse(&text);
+    assert_eq!(
+        expo::sum(&m, "gwanje_failovers_total", &[]),
+        0.0,
+        "log:\n{}",
+        rig.log()
+    );
+    let now_degraded = rig.status()["groups"][0]["services_degraded"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(now_degraded >= degraded.len(), "still degraded");
+    assert_eq!(
+        expo::sum(&m, "gwanje_service_degraded", &[("group", "services")]),
+        now_degraded as f64,
+        "one series per degraded check"
+    );
+}
+
+#[test]
 fn manual_pin_with_ttl_through_the_authenticated_api() {
     if !available() {
         return;

@@ -245,7 +245,12 @@ async fn a_dead_engine_ends_the_process() {
     let d = Daemon::start_with(cmd, &dir.config, dir.dir.path().join("gwanje.log"));
     let log = d.log.clone();
     let status = d.wait_exit(Duration::from_secs(20));
-    assert!(!status.success(), "{status}");
     let log = std::fs::read_to_string(log).unwrap();
+    // Exit 1 after the cleanup, not a panic (101) on the finished engine.
+    assert_eq!(status.code(), Some(1), "{status}: {log}");
     assert!(log.contains("engine stopped unexpectedly"), "{log}");
+    assert!(
+        log.contains("gwanje stopped") && !log.contains("polled after completion"),
+        "the exit path ran to its end: {log}"
+    );
 }

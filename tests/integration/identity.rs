@@ -377,6 +377,26 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
         .unwrap();
     assert_eq!(denied.status, 401);
     let auth = format!("Bearer {TOKEN}");
+    // Out-of-bounds numbers are refused before any arithmetic on them
+    // (a sum of their durations used to overflow and panic the handler).
+    let huge = format!(
+        r#"{{"rounds": 4294967295, "concurrency": [{}]}}"#,
+        vec!["18446744073709551615"; 64].join(",")
+    );
+    let refused = common::client::request_with_body(
+        "POST",
+        d.addr,
+        path,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &huge,
+    )
+    .await
+    .expect("an answer, not a dropped connection");
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("rounds"), "{}", refused.body);
     let ok = common::client::request_with_body(
         "POST",
         d.addr,

@@ -213,16 +213,31 @@ async fn a_redirect_never_reaches_gwanjes_own_listener() {
     let (a, _) = recorder("127.0.0.1:0").await;
     let (own, own_log) = recorder("127.0.0.1:0").await;
     let guarded = ProbeContext::guarding(Some(own.addr)).unwrap();
-    let loc = encode(&own.url("/-/reload"));
-    let r = probe(
-        &a.url(&format!("/to?loc={loc}&code=307")),
-        "  method: POST",
-        &guarded,
-    )
-    .await;
-    assert_eq!(kind(&r), Some(FailureKind::Protocol), "{:?}", r.failure);
-    assert!(r.failure.unwrap().detail.contains("own listener"));
-    assert!(seen(&own_log).is_empty());
+    let port = own.addr.port();
+    // However the address is spelled: literally, the wildcard (which
+    // reaches this host), or IPv4-mapped IPv6.
+    for target in [
+        own.url("/-/reload"),
+        format!("http://0.0.0.0:{port}/-/reload"),
+        format!("http://[::ffff:127.0.0.1]:{port}/-/reload"),
+    ] {
+        let loc = encode(&target);
+        let r = probe(
+            &a.url(&format!("/to?loc={loc}&code=307")),
+            "  method: POST",
+            &guarded,
+        )
+        .await;
+        assert_eq!(
+            kind(&r),
+            Some(FailureKind::Protocol),
+            "{target}: {:?}",
+            r.failure
+        );
+        let detail = r.failure.unwrap().detail;
+        assert!(detail.contains("own listener"), "{target}: {detail}");
+        assert!(seen(&own_log).is_empty(), "{target}");
+    }
     // Probing the listener directly (gwanje watching itself) stays allowed.
     let r = probe(&own.url("/-/healthy"), "", &guarded).await;
     assert_eq!(kind(&r), None, "{:?}", r.failure);
@@ -251,4 +266,43 @@ async fn at_most_twenty_redirects_and_no_url_credentials() {
     let e = gwanje::config::load(&creds.config).unwrap_err().to_string();
     assert!(e.contains("credentials") && e.contains("headers"), "{e}");
     assert!(!e.contains("hunter2"), "the password is never echoed: {e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_webhooks_follow_no_redirect() {
+    use crate::common::daemon::Daemon;
+    let web = fleet::http(fleet::app()).await;
+    let (a, log_a) = recorder("127.0.0.1:0").await;
+    let (b, log_b) = recorder("127.0.0.1:0").await;
+    // A failing target raises TargetDown; the webhook answers 307 towards b.
+    let hook = a.url(&format!("/to?loc={}&code=307", encode(&b.url("/hook"))));
+    let dir = plan::ConfigDir::new(
+        &format!(
+            "listen: 127.0.0.1:0\nalerting:\n  webhooks: [{{url: '{hook}', hmac_secret_file: secret}}]\n  resend_interval: 1s\n"
+        ),
+        &[(
+            "svc",
+            &format!(
+                "service: svc\ninterval: 200ms\ntimeout: 150ms\ntargets:\n  - {{name: broken, http: {{url: '{}'}}}}\n",
+                web.url("/status/503")
+            ),
+        )],
+    );
+    std::fs::write(dir.dir.path().join("secret"), "hook-secret-77a1").unwrap();
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(std::time::Duration::from_secs(20)).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seen(&log_a).iter().filter(|s| s.path == "/to").count() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery to the webhook:\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen(&log_b).is_empty(),
+        "the batch and its signature went to the redirect's target: {:?}",
+        seen(&log_b)
+    );
 }

@@ -45,17 +45,13 @@ impl Document {
                 key: String::new(),
                 message: format!("cannot read the file: {e}"),
             })?;
-        if let Some(at) = super::positions::too_deep(&text) {
+        if let Some((at, message)) = super::positions::refuse(&text) {
             return Err(ConfigError {
                 file: file.to_path_buf(),
                 line: Some(at.line),
                 column: Some(at.column),
                 key: String::new(),
-                message: format!(
-                    "nested deeper than {} levels; valid: at most {} levels of mappings and lists",
-                    super::positions::MAX_DEPTH,
-                    super::positions::MAX_DEPTH
-                ),
+                message,
             });
         }
         Ok(Document {

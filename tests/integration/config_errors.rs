@@ -662,6 +662,73 @@ fn oversized_and_deeply_nested_files_are_refused_quickly() {
     assert!(e.contains("larger than 4194304 bytes"), "{e}");
 }
 
+/// Runs `gwanje check-config` and reaps it with wait4, for its own peak
+/// memory (kB) beside its exit code and stderr.
+fn check_config_with_peak(config: &std::path::Path) -> (Option<i32>, String, i64) {
+    use std::os::unix::process::ExitStatusExt;
+    let child = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .arg("check-config")
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let mut stderr = child.stderr.unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    let mut status = 0;
+    // SAFETY: wait4 on the PID of the child this test spawned, with valid
+    // pointers to locals; it reaps that child only.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    let code = std::process::ExitStatus::from_raw(status).code();
+    (code, err, usage.ru_maxrss)
+}
+
+#[test]
+fn an_alias_bomb_is_refused_with_its_location_before_it_expands() {
+    // 1 MB of catalog whose aliases would expand to about 50 million nodes.
+    let row = format!("[{}]", vec!["*a"; 500].join(","));
+    let mut bomb = format!(
+        "service: s\nx: &a [{}]\ny:\n",
+        vec!["'xxxxxxxx'"; 100].join(",")
+    );
+    while bomb.len() < 1 << 20 {
+        bomb.push_str(&format!("  - {row}\n"));
+    }
+    bomb.push_str("targets: []\n");
+    let dir = ConfigDir::new("", &[("svc", &bomb)]);
+    let started = std::time::Instant::now();
+    let (code, err, peak_kb) = check_config_with_peak(&dir.config);
+    let took = started.elapsed();
+    assert_eq!(code, Some(64), "{err}");
+    assert!(err.contains("aliases expand"), "{err}");
+    assert!(
+        err.contains("svc.yaml:7:"),
+        "located at the alias that crosses the bound: {err}"
+    );
+    assert!(peak_kb < 50 * 1024, "peak {peak_kb} kB");
+    // Release builds refuse it in milliseconds (README); debug is slower.
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    // The same in the daemon config.
+    let dir = ConfigDir::new(
+        &format!(
+            "x: &a [{}]\nlisten: [{}]\n",
+            vec!["1"; 1000].join(","),
+            vec!["*a"; 1000].join(",")
+        ),
+        &[],
+    );
+    let (code, err, _) = check_config_with_peak(&dir.config);
+    assert_eq!(code, Some(64), "{err}");
+    assert!(
+        err.contains("aliases expand") && err.contains("gwanje.yaml:3:"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_bad_command_line_exits_64_and_help_exits_0() {
     let run = |args: &[&str]| {

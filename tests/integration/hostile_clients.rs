@@ -254,3 +254,47 @@ async fn a_dead_engine_ends_the_process() {
         "the exit path ran to its end: {log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_with_an_alias_bomb_leaves_the_daemon_on_its_plan() {
+    let web = fleet::http(fleet::app()).await;
+    let dir = config(&web.url("/"), 3);
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let pid = d.pid();
+    let before = rss_kb(pid);
+    // 30 KB that would expand to billions of nodes.
+    let mut bomb = String::from("service: fleet\na: &a [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..9 {
+        bomb.push_str(&format!(
+            "{}: &{} [{}]\n",
+            (b'a' + i) as char,
+            (b'a' + i) as char,
+            vec![format!("*{}", (b'a' + i - 1) as char); 10].join(",")
+        ));
+    }
+    bomb.push_str(&format!(
+        "z: [{}]\ntargets: []\n",
+        vec!["*i"; 3000].join(",")
+    ));
+    dir.write_catalog("fleet", &bomb);
+    let auth = format!("Bearer {TOKEN}");
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        client::request("POST", d.addr, "/-/reload", &[("authorization", &auth)]),
+    )
+    .await
+    .expect("answered at once")
+    .unwrap();
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("aliases expand"), "{}", r.body);
+    let healthy = client::get(d.addr, "/-/healthy").await.unwrap();
+    assert_eq!(healthy.status, 200);
+    let s = expo::parse(&client::get(d.addr, "/metrics").await.unwrap().body);
+    assert_eq!(
+        expo::sum(&s, "gwanje_targets", &[("service", "fleet")]),
+        3.0,
+        "the old plan runs on"
+    );
+    assert!(rss_kb(pid) < before + 64 * 1024, "{} kB", rss_kb(pid));
+}

@@ -666,6 +666,10 @@ fn oversized_and_deeply_nested_files_are_refused_quickly() {
 /// memory (kB) beside its exit code and stderr.
 fn check_config_with_peak(config: &std::path::Path) -> (Option<i32>, String, i64) {
     use std::os::unix::process::ExitStatusExt;
+    #[allow(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, for its resource usage"
+    )]
     let child = Command::new(env!("CARGO_BIN_EXE_gwanje"))
         .arg("check-config")
         .arg(config)

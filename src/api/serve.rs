@@ -1,13 +1,28 @@
 //! Serves the API with limits no client can get past: a cap on open
-//! connections (the rest are closed at once, so their descriptors return to
-//! the probes), a deadline for each request head that also ends idle
-//! keep-alive connections, a deadline for each whole request, small header
-//! buffers and bodies, and no chunked request bodies at all, so a request
-//! whose framing two parsers could read differently never gets in.
+//! connections, a deadline for each request head that also ends idle
+//! keep-alive connections, a deadline for each whole request, a deadline
+//! for every write (a client that stops reading is cut off), a lifetime and
+//! a request count per connection, small header buffers and bodies, and no
+//! chunked request bodies at all, so a request whose framing two parsers
+//! could read differently never gets in.
+//!
+//! When every connection slot is taken, the connection that has made no
+//! progress (read or written a byte) for longest, and is not inside a
+//! handler, is closed to make room: a flood of clients that never read
+//! cannot keep health checks and scrapes out. A new connection gets
+//! [`EVICT_GRACE`] before it can be chosen.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 
 use axum::Router;
 use axum::extract::Request;
@@ -30,6 +45,12 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Time to read a whole request and answer it.
     pub request_timeout: Duration,
+    /// Longest a write may wait for the client to read.
+    pub write_stall: Duration,
+    /// Longest a connection stays open (then it is closed gracefully).
+    pub connection_lifetime: Duration,
+    /// Requests on one connection; the last is answered with `Connection: close`.
+    pub max_requests: u32,
 }
 
 impl Limits {
@@ -42,6 +63,9 @@ impl Limits {
             max_connections: max_connections.min(share.max(16)),
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            write_stall: Duration::from_secs(5),
+            connection_lifetime: Duration::from_secs(70),
+            max_requests: 100,
         }
     }
 }
@@ -50,6 +74,181 @@ impl Limits {
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Read buffer per connection, which bounds a request head's size.
 const MAX_BUFFER_BYTES: usize = 16 * 1024;
+/// A connection younger than this, or that made progress more recently,
+/// is never closed to make room.
+pub const EVICT_GRACE: Duration = Duration::from_secs(1);
+/// The kernel's send buffer per connection (Linux doubles it).
+const SEND_BUFFER_BYTES: usize = 64 * 1024;
+/// How long a connection closed for its lifetime may finish what it does.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// One open connection, as the eviction sees it.
+struct Conn {
+    /// When it last read or wrote a byte, ms since the listener started.
+    progress: AtomicU64,
+    /// Requests inside a handler now.
+    in_handler: AtomicU32,
+    /// Wakes its task to close it.
+    evict: Notify,
+}
+
+/// Every open connection.
+struct Registry {
+    start: tokio::time::Instant,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Registry {
+    fn ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn open(&self, id: u64) -> Arc<Conn> {
+        let c = Arc::new(Conn {
+            progress: AtomicU64::new(self.ms()),
+            in_handler: AtomicU32::new(0),
+            evict: Notify::new(),
+        });
+        self.lock().insert(id, c.clone());
+        c
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the connection that made no progress for longest (outside any
+    /// handler, past the grace) to close; whether one was found.
+    fn evict_one(&self) -> bool {
+        let now = self.ms();
+        let grace = u64::try_from(EVICT_GRACE.as_millis()).unwrap_or(u64::MAX);
+        let victim = self
+            .lock()
+            .values()
+            .filter(|c| c.in_handler.load(Ordering::Relaxed) == 0)
+            .map(|c| (c.progress.load(Ordering::Relaxed), c))
+            .filter(|(p, _)| now.saturating_sub(*p) >= grace)
+            .min_by_key(|(p, _)| *p)
+            .map(|(_, c)| c.clone());
+        victim.is_some_and(|c| {
+            c.evict.notify_one();
+            true
+        })
+    }
+}
+
+/// A stream that records progress and fails a write the client does not
+/// read within `stall`.
+struct Watched<S> {
+    inner: S,
+    conn: Arc<Conn>,
+    registry: Arc<Registry>,
+    stall: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Watched<S> {
+    fn progressed(&mut self) {
+        self.deadline = None;
+        self.conn
+            .progress
+            .store(self.registry.ms(), Ordering::Relaxed);
+    }
+
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let stall = self.stall;
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            let at = self.registry.ms();
+            self.conn.progress.store(at, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write(cx, buf) {
+            Poll::Pending => this.stalled(cx),
+            done => {
+                this.progressed();
+                done
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => this.stalled(cx),
+            done => {
+                this.progressed();
+                done
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Pending => this.stalled(cx),
+            done => done,
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Counts a request inside a handler while it lives.
+struct InHandler(Arc<Conn>);
+
+impl InHandler {
+    fn enter(conn: &Arc<Conn>) -> Self {
+        conn.in_handler.fetch_add(1, Ordering::Relaxed);
+        InHandler(conn.clone())
+    }
+}
+
+impl Drop for InHandler {
+    fn drop(&mut self) {
+        self.0.in_handler.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open
 /// requests finish for up to five seconds.
@@ -67,8 +266,13 @@ pub async fn serve(
         }))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let registry = Arc::new(Registry {
+        start: tokio::time::Instant::now(),
+        conns: Mutex::new(HashMap::new()),
+    });
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut next_id = 0u64;
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -82,34 +286,88 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            // Full: make room by closing the stalest connection.
+            Err(_) if registry.evict_one() => {
+                metrics.api_connections_evicted.inc();
+                tokio::time::timeout(Duration::from_millis(200), permits.clone().acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            Err(_) => None,
+        };
+        let Some(permit) = permit else {
             metrics.api_connections_rejected.inc();
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // A small send buffer: a client that does not read stalls after
+        // one answer or two, instead of having the kernel queue megabytes
+        // (and gwanje render them).
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
+        next_id += 1;
+        let id = next_id;
+        let conn = registry.open(id);
+        let tower = TowerToHyperService::new(app.clone());
+        let max_requests = limits.max_requests;
+        let served = Arc::new(AtomicU32::new(0));
+        let in_conn = conn.clone();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            use hyper::service::Service as _;
+            let n = served.fetch_add(1, Ordering::Relaxed) + 1;
+            let busy = InHandler::enter(&in_conn);
+            let answer = tower.call(req);
+            async move {
+                let mut response = answer.await?;
+                drop(busy);
+                if n >= max_requests {
+                    response.headers_mut().insert(
+                        header::CONNECTION,
+                        header::HeaderValue::from_static("close"),
+                    );
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
         let metrics = metrics.clone();
         let mut stopped = stopped.clone();
+        let registry = registry.clone();
         let header_timeout = limits.header_timeout;
+        let lifetime = limits.connection_lifetime;
+        let io = Watched {
+            inner: stream,
+            conn: conn.clone(),
+            registry: registry.clone(),
+            stall: limits.write_stall,
+            deadline: None,
+        };
         tokio::spawn(async move {
             metrics.api_connections.inc();
-            let mut conn = std::pin::pin!(
+            let mut conn_fut = std::pin::pin!(
                 hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(header_timeout)
                     .max_buf_size(MAX_BUFFER_BYTES)
-                    .serve_connection(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(io), service)
             );
             let stop = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
             tokio::select! {
-                _ = conn.as_mut() => {}
+                _ = conn_fut.as_mut() => {}
+                () = conn.evict.notified() => {}
+                () = tokio::time::sleep(lifetime) => {
+                    conn_fut.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(CLOSE_GRACE, conn_fut.as_mut()).await;
+                }
                 () = stop => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    conn_fut.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(CLOSE_GRACE, conn_fut.as_mut()).await;
                 }
             }
+            registry.lock().remove(&id);
             metrics.api_connections.dec();
             drop(permit);
         });
@@ -144,6 +402,44 @@ async fn guard(req: Request, next: Next, timeout: Duration) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_client_never_reads_fails_after_the_stall_deadline() {
+        let (near, _far) = tokio::io::duplex(1024);
+        let registry = Arc::new(Registry {
+            start: tokio::time::Instant::now(),
+            conns: Mutex::new(HashMap::new()),
+        });
+        let conn = registry.open(1);
+        let mut w = Watched {
+            inner: near,
+            conn,
+            registry: registry.clone(),
+            stall: Duration::from_secs(5),
+            deadline: None,
+        };
+        let started = tokio::time::Instant::now();
+        let e = w.write_all(&[0u8; 1 << 20]).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        // Stalled past the grace and outside any handler: evictable.
+        tokio::time::advance(EVICT_GRACE).await;
+        assert!(registry.evict_one());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_inside_a_handler_or_fresh_is_never_evicted() {
+        let registry = Registry {
+            start: tokio::time::Instant::now(),
+            conns: Mutex::new(HashMap::new()),
+        };
+        let busy = registry.open(1);
+        let _inside = InHandler::enter(&busy);
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let _fresh = registry.open(2);
+        assert!(!registry.evict_one());
+    }
 
     #[test]
     fn api_clients_never_get_more_than_a_quarter_of_the_descriptors() {

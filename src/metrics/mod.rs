@@ -81,6 +81,8 @@ pub struct Metrics {
     pub api_connections: IntGauge,
     /// Connections closed at once because the listener was at its cap.
     pub api_connections_rejected: IntCounter,
+    /// API connections closed to make room for a new one.
+    pub api_connections_evicted: IntCounter,
     /// The engine's last sign of life, Unix seconds.
     pub engine_heartbeat: Gauge,
     /// Journal records dropped (queue full, disk failing).
@@ -324,6 +326,11 @@ impl Metrics {
                 "Connections closed at once because the listener had admin.max_connections open.",
             )
             .expect("valid metric"),
+            api_connections_evicted: IntCounter::new(
+                "gwanje_api_connections_evicted_total",
+                "API connections closed to make room when every slot was taken: the one that had made no progress for longest, outside any handler.",
+            )
+            .expect("valid metric"),
             engine_heartbeat: Gauge::new(
                 "gwanje_engine_heartbeat_timestamp_seconds",
                 "When the engine last showed it is running, Unix seconds.",
@@ -392,6 +399,7 @@ impl Metrics {
             Box::new(m.alerts_unacknowledged_critical.clone()),
             Box::new(m.api_connections.clone()),
             Box::new(m.api_connections_rejected.clone()),
+            Box::new(m.api_connections_evicted.clone()),
             Box::new(m.engine_heartbeat.clone()),
             Box::new(m.journal_dropped.clone()),
             Box::new(m.journal_written.clone()),

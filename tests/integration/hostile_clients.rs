@@ -298,3 +298,89 @@ async fn a_reload_with_an_alias_bomb_leaves_the_daemon_on_its_plan() {
     );
     assert!(rss_kb(pid) < before + 64 * 1024, "{} kB", rss_kb(pid));
 }
+
+/// Clients that pipeline requests and never read the answers: `n`
+/// connections with a 4 KiB receive window, reopened when the server closes
+/// them, until `end`. Returns how often one was reopened.
+fn slow_readers(addr: std::net::SocketAddr, n: usize, end: Instant) -> usize {
+    use socket2::{Domain, Socket, Type};
+    let request = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(64);
+    let open = || -> Option<Socket> {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+        s.set_recv_buffer_size(4096).ok()?;
+        s.connect(&addr.into()).ok()?;
+        s.set_nonblocking(true).ok()?;
+        let _ = (&s).write(request.as_bytes());
+        Some(s)
+    };
+    let mut conns: Vec<Option<Socket>> = (0..n).map(|_| open()).collect();
+    let mut reopened = 0;
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(500));
+        for c in &mut conns {
+            // One more request; a closed connection fails the write.
+            let alive = c.as_ref().is_some_and(|s| {
+                match (&*s).write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") {
+                    Ok(_) => true,
+                    Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                }
+            });
+            if !alive {
+                *c = open();
+                reopened += 1;
+            }
+        }
+    }
+    reopened
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_readers_never_keep_health_checks_and_scrapes_out() {
+    gwanje::daemon::raise_open_file_limit();
+    let web = fleet::http(fleet::app()).await;
+    let dir = config(&web.url("/"), 50);
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let (failed_before, _) = failures(&d).await;
+    let addr = d.addr;
+    let end = Instant::now() + Duration::from_secs(20);
+    let attackers = std::thread::spawn(move || slow_readers(addr, 400, end));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut worst = Duration::ZERO;
+    while Instant::now() + Duration::from_secs(2) < end {
+        for path in ["/-/healthy", "/metrics"] {
+            let asked = Instant::now();
+            let r = tokio::time::timeout(Duration::from_secs(1), client::get(addr, path)).await;
+            assert!(
+                matches!(&r, Ok(Ok(x)) if x.status == 200),
+                "{path} after {:?}: {:?}\n{}",
+                asked.elapsed(),
+                r.map(|r| r.map(|x| x.status)),
+                d.log_text()
+            );
+            worst = worst.max(asked.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let reopened = attackers.join().unwrap();
+    eprintln!("slowest answer {worst:?}; attackers reopened {reopened} connections");
+    let s = expo::parse(&client::get(addr, "/metrics").await.unwrap().body);
+    assert!(
+        expo::value(&s, "gwanje_api_connections_evicted_total", &[]).is_some_and(|v| v > 0.0),
+        "slow readers were closed to make room"
+    );
+    // The load may cost a probe its 250 ms now and then; never a target.
+    let (failed_after, all) = failures(&d).await;
+    eprintln!(
+        "probe failures meanwhile: {} of {all}",
+        failed_after - failed_before
+    );
+    let alerts = client::get(addr, "/api/v1/alerts").await.unwrap().body;
+    assert!(!alerts.contains("TargetDown"), "{alerts}");
+    let s = expo::parse(&client::get(addr, "/metrics").await.unwrap().body);
+    assert_eq!(
+        expo::sum(&s, "gwanje_target_up", &[]),
+        50.0,
+        "every target up"
+    );
+}

@@ -310,7 +310,7 @@ fn slow_readers(addr: std::net::SocketAddr, n: usize, end: Instant) -> usize {
         s.set_recv_buffer_size(4096).ok()?;
         s.connect(&addr.into()).ok()?;
         s.set_nonblocking(true).ok()?;
-        let _ = (&s).write(request.as_bytes());
+        let _ = (&s).write_all(request.as_bytes());
         Some(s)
     };
     let mut conns: Vec<Option<Socket>> = (0..n).map(|_| open()).collect();
@@ -320,8 +320,9 @@ fn slow_readers(addr: std::net::SocketAddr, n: usize, end: Instant) -> usize {
         for c in &mut conns {
             // One more request; a closed connection fails the write.
             let alive = c.as_ref().is_some_and(|s| {
-                match (&*s).write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") {
-                    Ok(_) => true,
+                // A partial write is as good: the server must not read it anyway.
+                match (&*s).write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n") {
+                    Ok(()) => true,
                     Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
                 }
             });

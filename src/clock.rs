@@ -23,7 +23,11 @@ pub fn now() -> Timestamp {
             .unwrap_or(0);
         (wall, Instant::now())
     });
-    Timestamp(wall + mono.elapsed().as_millis() as u64 + SHIFT.load(Ordering::Relaxed))
+    let elapsed = u64::try_from(mono.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Timestamp(
+        wall.saturating_add(elapsed)
+            .saturating_add(SHIFT.load(Ordering::Relaxed)),
+    )
 }
 
 /// Added to every reading, so time never runs behind what the journal saw.
@@ -40,9 +44,17 @@ pub fn not_before(at: Timestamp) {
     }
 }
 
-/// `at` as RFC 3339 (UTC, milliseconds), for alerts and timelines.
+/// The last instant RFC 3339 can write: 9999-12-31T23:59:59.999Z.
+pub const MAX_RFC3339_MS: u64 = 253_402_300_799_999;
+
+/// How far a journal restored at start may lead the system clock: more is
+/// a forged or corrupt record (or a clock far off), and is not trusted.
+pub const MAX_RESTORED_LEAD_MS: u64 = 3_600_000;
+
+/// `at` as RFC 3339 (UTC, milliseconds), for alerts and timelines; a time
+/// past what RFC 3339 can write is written as that last instant.
 pub fn rfc3339(at: Timestamp) -> String {
-    let t = UNIX_EPOCH + std::time::Duration::from_millis(at.0);
+    let t = UNIX_EPOCH + std::time::Duration::from_millis(at.0.min(MAX_RFC3339_MS));
     humantime::format_rfc3339_millis(t).to_string()
 }
 

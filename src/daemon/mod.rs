@@ -18,6 +18,7 @@ use crate::actuate::{Actuator, Netlink};
 use crate::api::{self, ApiState};
 use crate::clock;
 use crate::control::{AdminToken, Reloader};
+use crate::core::Input;
 use crate::engine::{self, Shared};
 use crate::metrics::Metrics;
 use crate::plan::Plan;
@@ -169,13 +170,25 @@ fn open_driver(plan: &Plan) -> Result<engine::Driver, DaemonError> {
     let Some(spec) = &plan.settings.journal else {
         return Ok(engine::Driver::new(crate::core::Core::new(), None));
     };
-    let (restored, warnings) =
-        crate::journal::restore(&spec.dir).map_err(|e| DaemonError::Journal {
-            dir: spec.dir.clone(),
-            source: std::io::Error::other(e),
-        })?;
+    // A journal folder that cannot be read does not stop monitoring: gwanje
+    // starts afresh and the journal reports itself failing.
+    let (restored, warnings) = crate::journal::restore(&spec.dir).unwrap_or_else(|e| {
+        tracing::error!(dir = %spec.dir.display(), "the journal cannot be read: {e}; starting without its state");
+        (None, Vec::new())
+    });
     for w in warnings {
         tracing::warn!("journal: {w}");
+    }
+    let lead = restored
+        .as_ref()
+        .map_or(0, |core| core.now().0.saturating_sub(clock::now().0));
+    let restored = restored.filter(|_| lead <= clock::MAX_RESTORED_LEAD_MS);
+    if lead > clock::MAX_RESTORED_LEAD_MS {
+        tracing::error!(
+            dir = %spec.dir.display(),
+            lead_s = lead / 1000,
+            "the journal is dated ahead of the system clock by more than an hour: its state is not restored (the segments stay for analysis)"
+        );
     }
     let core = match restored {
         Some(core) => {
@@ -194,7 +207,11 @@ fn open_driver(plan: &Plan) -> Result<engine::Driver, DaemonError> {
             dir: spec.dir.clone(),
             source,
         })?;
-    Ok(engine::Driver::new(core, Some(journal)))
+    let mut driver = engine::Driver::new(core, Some(journal));
+    if lead > clock::MAX_RESTORED_LEAD_MS {
+        driver.feed(clock::now(), Input::JournalRestoreRefused { lead_ms: lead });
+    }
+    Ok(driver)
 }
 
 fn load_token(plan: &Plan) -> Result<AdminToken, DaemonError> {

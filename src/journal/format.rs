@@ -67,6 +67,18 @@ pub enum Record {
     },
 }
 
+impl Record {
+    /// The time it carries (effects carry theirs inside).
+    pub fn at(&self) -> Option<Timestamp> {
+        match self {
+            Record::Snapshot { at, .. } | Record::Input { at, .. } | Record::Timeout { at } => {
+                Some(*at)
+            }
+            Record::Effect { .. } => None,
+        }
+    }
+}
+
 /// The segment header.
 pub fn header() -> [u8; 8] {
     let mut h = [0u8; 8];

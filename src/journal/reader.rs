@@ -114,6 +114,15 @@ pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), Journa
     loop {
         match format::decode(&mut r).map_err(io)? {
             Frame::Record(rec, len) => {
+                // A time past what RFC 3339 can write is forged or corrupt:
+                // nothing after it in the segment is trusted either.
+                if rec.at().is_some_and(|t| t.0 > crate::clock::MAX_RFC3339_MS) {
+                    let warning = format!(
+                        "{} at offset {offset}: a record dated past the year 9999; the rest of this segment is skipped",
+                        file.display()
+                    );
+                    return Ok((records, Some(warning)));
+                }
                 offset += len;
                 records.push(*rec);
             }

@@ -69,12 +69,17 @@ pub struct Health {
 
 impl Journal {
     /// Opens the journal in `spec.dir` (created if missing) in a new
-    /// segment that starts with a snapshot of `core`.
+    /// segment that starts with a snapshot of `core`. A folder that cannot
+    /// be written (a full disk, a file in its place) does not stop
+    /// monitoring: the journal starts failing, as it would at run time
+    /// (`JournalWriteFailing`), and the next snapshot retries.
     pub fn open(spec: &JournalSpec, core: &Core) -> std::io::Result<Journal> {
-        std::fs::create_dir_all(&spec.dir)?;
-        let next = reader::segments(&spec.dir)
-            .map_err(std::io::Error::other)?
-            .last()
+        let listed = std::fs::create_dir_all(&spec.dir)
+            .and_then(|()| reader::segments(&spec.dir).map_err(std::io::Error::other));
+        let next = listed
+            .as_ref()
+            .ok()
+            .and_then(|s| s.last())
             .map_or(1, |s| s.seq + 1);
         let (tx, rx) = sync_channel(spec.queue);
         let state = Arc::new(State::default());
@@ -89,12 +94,16 @@ impl Journal {
             state: state.clone(),
             buf: Vec::new(),
         };
-        // The first segment exists before monitoring starts, or not at all.
-        w.start_segment(&Record::Snapshot {
-            at: core.now(),
-            reason: SnapshotReason::Start,
-            core: Box::new(core.clone()),
-        })?;
+        let first = listed.and_then(|_| {
+            w.start_segment(&Record::Snapshot {
+                at: core.now(),
+                reason: SnapshotReason::Start,
+                core: Box::new(core.clone()),
+            })
+        });
+        if let Err(e) = first {
+            w.fail(1, &e);
+        }
         let thread = std::thread::Builder::new()
             .name("gwanje-journal".into())
             .spawn(move || w.run(rx))?;
@@ -270,6 +279,16 @@ impl Writer {
 
     /// Opens segment `seq`, writes its header and `snapshot`, syncs, prunes.
     fn start_segment(&mut self, snapshot: &Record) -> std::io::Result<()> {
+        if self.state.failing.load(Ordering::SeqCst) {
+            // The folder may have been removed, replaced or filled by others
+            // meanwhile: make it again and number after what is there.
+            std::fs::create_dir_all(&self.spec.dir)?;
+            let last = reader::segments(&self.spec.dir)
+                .map_err(std::io::Error::other)?
+                .last()
+                .map_or(0, |s| s.seq);
+            self.seq = self.seq.max(last + 1);
+        }
         let path = segment_path(&self.spec.dir, self.seq);
         // The number is used up whatever happens, so a retry never meets
         // its own half-written file.

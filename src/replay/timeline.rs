@@ -175,6 +175,10 @@ pub fn input(i: &Input) -> Option<String> {
             format!("the journal is failing ({dropped} records dropped)")
         }
         Input::JournalRecovered => "the journal writes again".into(),
+        Input::JournalRestoreRefused { lead_ms } => format!(
+            "the journal found at start was {} s ahead of the clock; its state was not restored",
+            lead_ms / 1000
+        ),
         _ => return None,
     })
 }

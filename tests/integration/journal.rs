@@ -442,3 +442,119 @@ async fn an_exported_history_backfills_a_real_prometheus() {
         .unwrap();
     assert!(r.body.contains("\"1\""), "{}", r.body);
 }
+
+/// Appends `records` to the last segment of `dir`.
+fn append(dir: &Path, records: &[Record]) {
+    let last = segments(dir).pop().unwrap();
+    let (mut kept, _) = journal::read_segment(&last).unwrap();
+    kept.extend(records.iter().cloned());
+    let mut out = journal::header().to_vec();
+    for r in &kept {
+        journal::encode(r, &mut out);
+    }
+    std::fs::write(&last, out).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_from_the_future_neither_moves_the_clock_nor_crashes_anything() {
+    let web = fleet::http(fleet::app()).await;
+    let cfg = config(&web, "journal");
+    record(&cfg).await;
+    let dir = cfg.dir.path().join("journal");
+    // 2040-01-01: restored as such, it would move gwanje's clock there.
+    append(
+        &dir,
+        &[Record::Timeout {
+            at: gwanje::core::Timestamp(2_208_988_800_000),
+        }],
+    );
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje2.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let s = d
+        .scrape_until(Duration::from_secs(10), |s| {
+            expo::value(s, "gwanje_engine_heartbeat_timestamp_seconds", &[])
+                .is_some_and(|v| v > 0.0)
+        })
+        .await;
+    let beat = expo::value(&s, "gwanje_engine_heartbeat_timestamp_seconds", &[]).unwrap();
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!((beat - wall).abs() < 3600.0, "clock moved to {beat}");
+    let alerts = client::get(d.addr, "/api/v1/alerts").await.unwrap().body;
+    assert!(alerts.contains("JournalClockAhead"), "{alerts}");
+    assert!(d.stop().success());
+
+    // Past the year 9999: the reader skips it; nothing panics.
+    append(
+        &dir,
+        &[Record::Timeout {
+            at: gwanje::core::Timestamp(253_402_300_800_001),
+        }],
+    );
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje3.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    // The broken target fires TargetDown: the first alert is formatted.
+    d.scrape_until(Duration::from_secs(20), |s| {
+        expo::value(
+            s,
+            "gwanje_alerts_firing",
+            &[
+                ("alertname", "TargetDown"),
+                ("severity", "warning"),
+                ("acknowledged", "false"),
+            ],
+        ) == Some(1.0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        client::get(d.addr, "/-/healthy").await.unwrap().status,
+        200,
+        "{}",
+        d.log_text()
+    );
+    assert!(d.stop().success());
+    for args in [&[][..], &["--verify"][..]] {
+        let (code, out, err) = replay(&dir, args);
+        assert_ne!(code, 101, "replay {args:?} panicked: {err}");
+        assert!(
+            err.contains("past the year 9999") || out.contains("past the year 9999"),
+            "{args:?}: the skipped record is named: {out}{err}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_journal_folder_at_start_never_stops_monitoring() {
+    let web = fleet::http(fleet::app()).await;
+    let cfg = config(&web, "journal");
+    let dir = cfg.dir.path().join("journal");
+    // A file where the folder should be.
+    std::fs::write(&dir, "not a folder").unwrap();
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    d.scrape_until(Duration::from_secs(30), |s| {
+        expo::value(s, "gwanje_journal_failing", &[]) == Some(1.0)
+            && expo::value(
+                s,
+                "gwanje_alerts_firing",
+                &[
+                    ("alertname", "JournalWriteFailing"),
+                    ("severity", "warning"),
+                    ("acknowledged", "false"),
+                ],
+            ) == Some(1.0)
+            && expo::sum(s, "gwanje_probes_total", &[]) > 10.0
+    })
+    .await;
+    // Space returns: it recovers by itself.
+    std::fs::remove_file(&dir).unwrap();
+    d.scrape_until(Duration::from_secs(30), |s| {
+        expo::value(s, "gwanje_journal_failing", &[]) == Some(0.0)
+    })
+    .await;
+    assert!(!segments(&dir).is_empty());
+    assert!(d.stop().success());
+}

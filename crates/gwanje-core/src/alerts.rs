@@ -15,7 +15,7 @@ use super::path::PathState;
 use super::types::{TargetKey, Timestamp};
 
 /// Every alert gwanje sends itself; each has a page in `docs/runbooks/`.
-pub const ALERT_NAMES: [&str; 14] = [
+pub const ALERT_NAMES: [&str; 15] = [
     "PathDown",
     "TargetDown",
     "FailoverExecuted",
@@ -30,6 +30,7 @@ pub const ALERT_NAMES: [&str; 14] = [
     "IdentityMismatch",
     "ConfigReloadFailed",
     "JournalWriteFailing",
+    "JournalClockAhead",
 ];
 
 /// An alert name. An alias, so serde's derive does not take the field for
@@ -252,6 +253,18 @@ impl AlertBook {
             a.auto_resolve_at = Some(Timestamp(now.0.saturating_add(self.policy.event_ttl_ms)));
             a.last_sent = None;
         }
+    }
+
+    /// Fires a warning about gwanje itself that resolves by itself after
+    /// the event TTL.
+    pub fn event_warning(
+        &mut self,
+        now: Timestamp,
+        name: &'static str,
+        summary: String,
+        description: String,
+    ) {
+        self.event(now, name, &[], summary, description);
     }
 
     /// Whether the alert `name` with `pairs` is firing and acknowledged.

@@ -81,6 +81,12 @@ pub enum Input {
     },
     /// The journal writes again.
     JournalRecovered,
+    /// The journal found at start was dated ahead of the system clock by
+    /// more than gwanje trusts; its state was not restored.
+    JournalRestoreRefused {
+        /// How far ahead, ms.
+        lead_ms: u64,
+    },
     /// The engine examined a path the core asked about (`ExaminePath`).
     PathExamined {
         /// The path.

@@ -176,6 +176,15 @@ impl Core {
                 self.alerts.resolve(now, "JournalWriteFailing", &[]);
                 false
             }
+            Input::JournalRestoreRefused { lead_ms } => {
+                self.alerts.event_warning(
+                    now,
+                    "JournalClockAhead",
+                    format!("the journal at start was dated {} s ahead of the system clock; not restored", lead_ms / 1000),
+                    "gwanje started without the operator state of its journal (pins, acknowledgements, freezes) because the journal's last records lie in the future: a forged or corrupt record, or a system clock set far back. It monitors and decides as usual; the old segments stay on disk for analysis. Check the host's clock (timedatectl) and who could write the journal folder.".into(),
+                );
+                false
+            }
             Input::PathExamined {
                 path,
                 mut examination,

@@ -39,6 +39,8 @@ pub struct ApiState {
     pub probes: Arc<crate::probe::ProbeContext>,
     /// One verification at a time: each can send thousands of requests.
     pub verifying: Arc<tokio::sync::Semaphore>,
+    /// `/probe`'s name index, rebuilt when the plan changes.
+    pub probe_index: Arc<probe::IndexCache>,
 }
 
 /// Builds the router.

@@ -182,9 +182,18 @@ const TYPE_WORDS: [(&str, &str); 11] = [
     ("invalid type: map", "invalid type: a mapping"),
 ];
 
-/// Rewords serde's messages for people editing YAML.
+/// Rewords serde's messages for people editing YAML, without the value
+/// serde quotes: a value may be a secret (a token file matched by a
+/// catalog glob), and the error already points at it by line and column.
 fn friendly(message: &str) -> String {
-    let mut m = message.to_string();
+    static QUOTED: OnceLock<regex::Regex> = OnceLock::new();
+    let quoted = QUOTED.get_or_init(|| {
+        regex::Regex::new(
+            r#"(invalid (?:type|value|length): [a-z ]*?) ?(?:"(?:[^"\\]|\\.)*"|`[^`]*`)|(unknown variant) `[^`]*`"#,
+        )
+        .expect("valid regex")
+    });
+    let mut m = quoted.replace_all(message, "$1$2").into_owned();
     for (rust, words) in TYPE_WORDS {
         m = m.replace(rust, words);
     }

@@ -17,7 +17,7 @@ mod settings;
 mod target;
 mod values;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
 pub use files::{MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_small_file};
@@ -62,7 +62,8 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let settings = settings::settings(&doc, &raw, dir, &mut errors);
     let defaults = settings::defaults(&doc, &raw.defaults, &mut errors);
-    let files = settings::probe_files(&doc, &raw.probe_files, dir, &mut errors);
+    let mut files = settings::probe_files(&doc, &raw.probe_files, dir, &mut errors);
+    refuse_secret_catalogs(&doc, &settings, &mut files, &mut errors);
 
     let mut catalogs = catalog::Catalogs::default();
     for file in files {
@@ -105,4 +106,48 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         groups,
         jobs,
     })
+}
+
+/// Takes the daemon's own secret files (the admin token, webhook secrets)
+/// out of the catalogs a glob matched: read as a catalog, a secret would
+/// only reach an error message. The error names the file, never its text.
+fn refuse_secret_catalogs(
+    doc: &Document,
+    settings: &crate::plan::Settings,
+    files: &mut Vec<PathBuf>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let webhooks = settings.alerting.receivers.iter().enumerate();
+    let secrets: Vec<(String, &Path)> = settings
+        .admin_token_file
+        .as_deref()
+        .map(|f| ("admin.token_file".to_string(), f))
+        .into_iter()
+        .chain(webhooks.filter_map(|(i, r)| match r {
+            crate::plan::Receiver::Webhook {
+                hmac_secret_file: Some(f),
+                ..
+            } => Some((
+                format!("alerting.webhooks[{i}].hmac_secret_file"),
+                f.as_path(),
+            )),
+            _ => None,
+        }))
+        .collect();
+    let same = |a: &Path, b: &Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    files.retain(|f| {
+        let Some((key, _)) = secrets.iter().find(|(_, s)| same(s, f)) else {
+            return true;
+        };
+        errors.push(doc.error_at(
+            "probe_files",
+            format!(
+                "{} matches probe_files but is the secret file of {key}: it is not read as a catalog; valid: keep secret files outside the catalog globs",
+                f.display()
+            ),
+        ));
+        false
+    });
 }

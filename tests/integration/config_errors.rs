@@ -343,6 +343,40 @@ fn secrets_in_headers_come_from_files_and_are_never_echoed() {
 }
 
 #[test]
+fn secret_files_matched_by_a_catalog_glob_are_never_quoted() {
+    let dir = ConfigDir::new(
+        "admin: {token_file: probes/token.yaml}\n",
+        &[("svc", FLEET)],
+    );
+    let probes = dir.dir.path().join("probes");
+    std::fs::write(probes.join("token.yaml"), "tok-8d1f-SECRET\n").unwrap();
+    std::fs::write(probes.join("rrn.yaml"), "900101-1234567\n").unwrap();
+    std::fs::write(probes.join("num.yaml"), "9001011234567\n").unwrap();
+    std::fs::write(probes.join("list.yaml"), "[hunter2, x]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .arg("check-config")
+        .arg(&dir.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    for secret in [
+        "tok-8d1f-SECRET",
+        "900101-1234567",
+        "9001011234567",
+        "hunter2",
+    ] {
+        assert!(!err.contains(secret), "{secret} echoed:\n{err}");
+    }
+    assert!(
+        err.contains("token.yaml matches probe_files but is the secret file of admin.token_file"),
+        "{err}"
+    );
+    // The others are still named, with what is wrong but not the value.
+    assert!(err.contains("rrn.yaml: invalid type: string;"), "{err}");
+}
+
+#[test]
 fn check_config_lists_every_error_and_exits_64() {
     let dir = ConfigDir::new(
         "defaults: {interval: 2x}\n",

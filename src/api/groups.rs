@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -50,6 +50,39 @@ pub(super) fn authorize(s: &ApiState, headers: &HeaderMap) -> Result<(), Respons
             .into_response());
     }
     token.check(headers)
+}
+
+/// Reads a JSON body once the caller is known: nothing about the body (its
+/// size, type or schema) is answered to someone without the token. An
+/// empty body is `None`.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response itself"
+)]
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
+    body: Body,
+    example: &str,
+) -> Result<Option<T>, Response> {
+    let Ok(bytes) = axum::body::to_bytes(body, super::serve::MAX_BODY_BYTES).await else {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the body is larger than {} KiB\n",
+                super::serve::MAX_BODY_BYTES / 1024
+            ),
+        )
+            .into_response());
+    };
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON body like {example}\n"),
+        )
+            .into_response()
+    })
 }
 
 /// Longest `by` (who did it) an operator can give.
@@ -103,17 +136,22 @@ pub async fn pin(
     State(s): State<ApiState>,
     Path(group): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<PinRequest>>,
+    body: Body,
 ) -> Response {
     if let Err(denied) = authorize(&s, &headers) {
         return denied;
     }
-    let Some(Json(req)) = body else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "expected a JSON body {\"path\": \"standby\", \"ttl\": \"30m\"}\n",
-        )
-            .into_response();
+    let example = "{\"path\": \"standby\", \"ttl\": \"30m\"}";
+    let req: PinRequest = match read_json(body, example).await {
+        Ok(Some(req)) => req,
+        Ok(None) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("expected a JSON body like {example}\n"),
+            )
+                .into_response();
+        }
+        Err(e) => return e,
     };
     let ttl = match humantime::parse_duration(&req.ttl) {
         Ok(t) if t > Duration::ZERO && t <= MAX_PIN => t,
@@ -145,13 +183,16 @@ async fn simple(
     s: ApiState,
     headers: HeaderMap,
     group: String,
-    body: Option<Json<ByRequest>>,
+    body: Body,
     kind: CommandKind,
 ) -> Response {
     if let Err(denied) = authorize(&s, &headers) {
         return denied;
     }
-    send(&s, group, body.and_then(|b| b.0.by), kind).await
+    match read_json::<ByRequest>(body, "{\"by\": \"kim\"}").await {
+        Ok(req) => send(&s, group, req.and_then(|b| b.by), kind).await,
+        Err(e) => e,
+    }
 }
 
 /// Removes a pin.
@@ -159,7 +200,7 @@ pub async fn unpin(
     State(s): State<ApiState>,
     Path(group): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<ByRequest>>,
+    body: Body,
 ) -> Response {
     simple(s, headers, group, body, CommandKind::Unpin).await
 }
@@ -169,7 +210,7 @@ pub async fn unfreeze(
     State(s): State<ApiState>,
     Path(group): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<ByRequest>>,
+    body: Body,
 ) -> Response {
     simple(s, headers, group, body, CommandKind::Unfreeze).await
 }
@@ -179,7 +220,7 @@ pub async fn ack(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Option<Json<ByRequest>>,
+    body: Body,
 ) -> Response {
     simple(s, headers, String::new(), body, CommandKind::Ack { id }).await
 }

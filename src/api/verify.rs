@@ -3,7 +3,7 @@
 //! needs the admin token, and one runs at a time.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,25 +20,16 @@ pub async fn verify(
     State(s): State<ApiState>,
     Path((service, target)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     if let Err(denied) = super::groups::authorize(&s, &headers) {
         return denied;
     }
     // Read only once the caller is known.
-    let request: Request = if body.is_empty() {
-        Request::default()
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(r) => r,
-            Err(e) => {
-                return (
-                    StatusCode::BAD_REQUEST,
-                    format!("the body is not a verification request ({e}); valid: {{\"rounds\": 3, \"concurrency\": [1, 4]}}, both optional\n"),
-                )
-                    .into_response();
-            }
-        }
+    let example = "{\"rounds\": 3, \"concurrency\": [1, 4]} (both optional)";
+    let request: Request = match super::groups::read_json(body, example).await {
+        Ok(r) => r.unwrap_or_default(),
+        Err(e) => return e,
     };
     // Bounded before any arithmetic on the request.
     if let Err(e) = request.check() {

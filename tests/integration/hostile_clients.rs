@@ -181,7 +181,43 @@ async fn smuggling_bearer_case_and_log_injection() {
     ] {
         let r = client::request("POST", addr, path, &[]).await.unwrap();
         assert_eq!(r.status, 401, "{path} without the token: {}", r.body);
+        // Whatever the body: nothing about it (size, type, schema) is
+        // answered before the token is checked.
+        let big = "x".repeat(70 * 1024);
+        for (content_type, body) in [
+            ("text/plain", "x"),
+            ("application/json", r#"{"bogus": 1}"#),
+            ("application/json", "not json"),
+            ("application/json", big.as_str()),
+        ] {
+            let r = client::request_with_body(
+                "POST",
+                addr,
+                path,
+                &[("content-type", content_type)],
+                body,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                r.status,
+                401,
+                "{path} with {content_type} {}: {}",
+                body.len(),
+                r.body
+            );
+        }
     }
+    let r = client::request_with_body(
+        "POST",
+        addr,
+        "/api/v1/targets/s/t/verify",
+        &[("content-type", "text/plain")],
+        &"x".repeat(70 * 1024),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 401, "verify: {}", r.body);
     for path in ["/metrics", "/api/v1/status", "/-/healthy"] {
         let r = client::request("POST", addr, path, &[]).await.unwrap();
         assert_eq!(r.status, 405, "{path} is read-only");

@@ -579,7 +579,8 @@ fn replay(
         if format == "json" {
             println!("{}", serde_json::to_string(e).expect("entries encode"));
         } else {
-            println!("{}  {}", e.time, e.text);
+            // Journal text may carry control sequences: escaped for the terminal.
+            println!("{}  {}", e.time, gwanje::logging::escape(&e.text));
         }
     }
     ExitCode::SUCCESS

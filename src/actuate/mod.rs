@@ -147,23 +147,48 @@ impl Actuator {
                     .env("GWANJE_GATEWAY", to.gateway.to_string())
                     .env("GWANJE_INTERFACE", to.interface.as_deref().unwrap_or(""))
                     .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
                     .kill_on_drop(true);
-                let out = tokio::time::timeout(*timeout, cmd.output())
-                    .await
-                    .map_err(|_| ActuateError::HookTimeout {
-                        command: command[0].clone(),
-                        timeout: humantime::format_duration(*timeout).to_string(),
-                    })?
-                    .map_err(|source| ActuateError::HookStart {
-                        command: command[0].clone(),
-                        source,
-                    })?;
-                if out.status.success() {
+                let mut child = cmd.spawn().map_err(|source| ActuateError::HookStart {
+                    command: command[0].clone(),
+                    source,
+                })?;
+                let (out, err) = (child.stdout.take(), child.stderr.take());
+                // Both pipes are read to the end (so the hook never blocks on a
+                // full pipe), keeping only their first bytes.
+                let ran = tokio::time::timeout(*timeout, async {
+                    let (_, err, status) = tokio::join!(capped(out), capped(err), child.wait());
+                    (err, status)
+                })
+                .await
+                .map_err(|_| ActuateError::HookTimeout {
+                    command: command[0].clone(),
+                    timeout: humantime::format_duration(*timeout).to_string(),
+                })?;
+                let (stderr, status) = ran;
+                let status = status.map_err(|source| ActuateError::HookStart {
+                    command: command[0].clone(),
+                    source,
+                })?;
+                // Its stderr goes to the log only, escaped (never to the
+                // journal or an alert: it may hold anything).
+                if !stderr.is_empty() {
+                    let text = String::from_utf8_lossy(&stderr);
+                    let hook = crate::logging::escape(&command[0]);
+                    let stderr = crate::logging::escape(&text);
+                    if status.success() {
+                        tracing::info!(%hook, %stderr, "the hook wrote to stderr");
+                    } else {
+                        tracing::warn!(%hook, %stderr, "the hook failed; its stderr");
+                    }
+                }
+                if status.success() {
                     Ok(())
                 } else {
                     Err(ActuateError::HookFailed {
                         command: command[0].clone(),
-                        status: out.status,
+                        status,
                     })
                 }
             }
@@ -278,3 +303,24 @@ fn default_route(gateway: IpAddr) -> ipnet::IpNet {
 
 /// How long the route watcher waits for the kernel to settle before re-reading.
 pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// The most of a hook's stdout or stderr gwanje keeps.
+const HOOK_OUTPUT_BYTES: usize = 4096;
+
+/// Reads `pipe` to its end, keeping its first [`HOOK_OUTPUT_BYTES`].
+async fn capped(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let Some(mut pipe) = pipe else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        let room = HOOK_OUTPUT_BYTES.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..n.min(room)]);
+    }
+    kept
+}

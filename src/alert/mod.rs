@@ -163,7 +163,7 @@ async fn post(
             if let Some(file) = hmac_secret_file {
                 // Read at each delivery so a rotated secret takes effect.
                 let secret =
-                    crate::config::read_small_file(file, crate::config::MAX_SECRET_FILE_BYTES)?;
+                    crate::config::read_secret_file(file, crate::config::MAX_SECRET_FILE_BYTES)?;
                 let secret = secret.as_bytes();
                 req = req.header(
                     "x-gwanje-signature",

@@ -476,6 +476,13 @@ fn at_or(t: Option<u64>, from: u64) -> String {
     })
 }
 
+/// Text from the journal (names, `by`, timeline lines) made safe for
+/// Markdown: invisible characters escaped, HTML escaped (a Markdown viewer
+/// renders raw HTML), and table cells kept whole.
+fn md(text: &str) -> String {
+    svg::esc(&crate::logging::escape(text).to_string()).replace('|', "\\|")
+}
+
 impl Report {
     /// The report as Markdown.
     pub fn markdown(&self) -> String {
@@ -485,7 +492,7 @@ impl Report {
             "# Incident report{}\n",
             self.service
                 .as_ref()
-                .map_or(String::new(), |v| format!(": {v}"))
+                .map_or(String::new(), |v| format!(": {}", md(v)))
         );
         let _ = writeln!(
             s,
@@ -501,7 +508,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} |",
-                i.service,
+                md(&i.service),
                 clock(i.first_failure),
                 at_or(i.detected, i.first_failure),
                 at_or(i.switched, i.first_failure),
@@ -524,8 +531,8 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {} |",
-                    e.target,
-                    e.kind,
+                    md(&e.target),
+                    md(&e.kind.to_string()),
                     e.probes,
                     e.responses,
                     crate::clock::rfc3339(crate::core::Timestamp(e.first)),
@@ -549,7 +556,7 @@ impl Report {
         }
         let _ = writeln!(s, "\n## Timeline\n");
         for (at, text) in &self.timeline {
-            let _ = writeln!(s, "- {} {}", clock(*at), text.replace('|', "\\|"));
+            let _ = writeln!(s, "- {} {}", clock(*at), md(text));
         }
         s
     }

@@ -133,7 +133,17 @@ async fn reload(State(s): State<ApiState>, headers: HeaderMap) -> Response {
         return denied;
     }
     match s.reloader.reload().await {
-        Ok(()) => (StatusCode::OK, "configuration reloaded\n").into_response(),
+        Ok(later) if later.is_empty() => {
+            (StatusCode::OK, "configuration reloaded\n").into_response()
+        }
+        Ok(later) => (
+            StatusCode::OK,
+            format!(
+                "configuration reloaded; these changes take effect at the next restart: {}\n",
+                later.join(", ")
+            ),
+        )
+            .into_response(),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("configuration not reloaded; the running configuration stays in place:\n{e}\n"),

@@ -20,7 +20,10 @@ mod values;
 use std::path::{Path, PathBuf};
 
 pub use error::{ConfigError, ConfigErrors};
-pub use files::{MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_small_file};
+pub use files::{
+    MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_secret_file, read_small_file,
+    write_secret_file,
+};
 
 /// Bounds of the identity probe's settings.
 pub mod identity_limits {

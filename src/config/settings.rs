@@ -102,7 +102,7 @@ pub fn settings(
     .unwrap_or(DEFAULT_MAX_CONNECTIONS);
     let admin_token_file = raw.admin.token_file.as_ref().map(|f| dir.join(f));
     if let Some(f) = &admin_token_file
-        && let Err(e) = std::fs::metadata(f)
+        && let Err(e) = super::files::check_secret_mode(f)
     {
         errors.push(doc.error_at(
             "admin.token_file",
@@ -349,7 +349,7 @@ fn alerting(
         };
         let secret = w.hmac_secret_file.as_ref().map(|f| dir.join(f));
         if let Some(f) = &secret
-            && let Err(e) = std::fs::metadata(f)
+            && let Err(e) = super::files::check_secret_mode(f)
         {
             errors.push(doc.error_at(
                 &format!("alerting.webhooks[{i}].hmac_secret_file"),

@@ -212,7 +212,7 @@ pub fn secret(
                 .parent()
                 .unwrap_or(std::path::Path::new("."))
                 .join(file);
-            super::files::read_small_file(&p, super::files::MAX_SECRET_FILE_BYTES)
+            super::files::read_secret_file(&p, super::files::MAX_SECRET_FILE_BYTES)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| {
                     doc.error_at(

@@ -54,8 +54,9 @@ impl Reloader {
     }
 
     /// Loads the config again; a valid one replaces the running plan, an
-    /// invalid one is logged and counted and changes nothing.
-    pub async fn reload(&self) -> Result<(), ConfigErrors> {
+    /// invalid one is logged and counted and changes nothing. Returns the
+    /// settings that changed but take effect only at the next restart.
+    pub async fn reload(&self) -> Result<Vec<&'static str>, ConfigErrors> {
         let _one = self.busy.lock().await;
         let path = self.path.clone();
         let loaded = tokio::task::spawn_blocking(move || config::load(&path))
@@ -80,18 +81,45 @@ impl Reloader {
                         message: format!("cannot read the token: {e}"),
                     }])
                 })?;
+            let current = self.plans.borrow().clone();
+            needs_restart(&current, &plan).map_err(|message| {
+                ConfigErrors(vec![config::ConfigError {
+                    file: self.path.clone(),
+                    line: None,
+                    column: None,
+                    key: "paths".into(),
+                    message,
+                }])
+            })?;
             Ok((plan, token))
         });
         match plan {
             Ok((plan, token)) => {
                 let current = self.plans.borrow().clone();
-                if plan.settings.listen != current.settings.listen
-                    || plan.settings.log_format != current.settings.log_format
-                    || plan.settings.log_level != current.settings.log_level
-                    || plan.settings.max_concurrency != current.settings.max_concurrency
-                {
+                let (now, new) = (&current.settings, &plan.settings);
+                let later: Vec<&'static str> = [
+                    ("listen", now.listen != new.listen),
+                    (
+                        "logging",
+                        now.log_format != new.log_format || now.log_level != new.log_level,
+                    ),
+                    (
+                        "scheduler.max_concurrency",
+                        now.max_concurrency != new.max_concurrency,
+                    ),
+                    (
+                        "admin.max_connections",
+                        now.max_connections != new.max_connections,
+                    ),
+                    ("journal", now.journal != new.journal),
+                ]
+                .into_iter()
+                .filter_map(|(key, changed)| changed.then_some(key))
+                .collect();
+                if !later.is_empty() {
                     tracing::warn!(
-                        "listen, logging and scheduler.max_concurrency changes take effect at the next restart"
+                        settings = %later.join(", "),
+                        "these changes take effect at the next restart"
                     );
                 }
                 *self.token.write().expect("token lock") = token;
@@ -105,7 +133,7 @@ impl Reloader {
                     .inc();
                 tracing::info!(targets = plan.targets.len(), "configuration reloaded");
                 self.plans.send_replace(Arc::new(plan));
-                Ok(())
+                Ok(later)
             }
             Err(errors) => {
                 self.metrics.reload_successful.set(0);
@@ -133,4 +161,42 @@ impl Reloader {
             }
         }
     }
+}
+
+/// Refuses a plan whose routing set-up differs from the running one's in
+/// what is installed only at start: the policy routing of the paths gwanje
+/// manages (a check through a new mark with no rule would fail, and look
+/// like a path failure), and netlink for a first `action: route` group.
+fn needs_restart(current: &Plan, new: &Plan) -> Result<(), String> {
+    let managed = |plan: &Plan| {
+        let mut v: Vec<_> = plan
+            .paths
+            .iter()
+            .filter(|p| p.manage_policy_routing)
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.gateway,
+                    p.interface.clone(),
+                    p.fwmark,
+                    p.table,
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    if managed(current) != managed(new) {
+        return Err("the paths whose policy routing gwanje manages (manage_policy_routing, fwmark, table, gateway, interface) changed: that needs a restart; the running configuration stays".into());
+    }
+    let routes = |plan: &Plan| {
+        plan.groups
+            .iter()
+            .any(|g| g.action == crate::plan::Action::Route)
+            || plan.paths.iter().any(|p| p.manage_policy_routing)
+    };
+    if routes(new) && !routes(current) {
+        return Err("the first group with `action: route` needs a restart (netlink is connected at start); the running configuration stays".into());
+    }
+    Ok(())
 }

@@ -36,7 +36,7 @@ impl AdminToken {
         let Some(file) = file else {
             return Ok(AdminToken(None));
         };
-        let text = crate::config::read_small_file(file, MAX_TOKEN_BYTES)?;
+        let text = crate::config::read_secret_file(file, MAX_TOKEN_BYTES)?;
         let token = text.trim();
         if token.is_empty() {
             return Err(std::io::Error::new(

@@ -52,7 +52,7 @@ mod tests {
         for (rel, text) in super::setup().files {
             let path = dir.join(rel);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("dir");
-            std::fs::write(path, text).expect("write");
+            crate::config::write_secret_file(&path, &text).expect("write");
         }
         let loaded = crate::config::load(&dir.join("demo.yaml"));
         let _ = std::fs::remove_dir_all(&dir);

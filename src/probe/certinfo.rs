@@ -69,11 +69,14 @@ pub fn leaf_info(der: &[u8], cert: &X509Certificate<'_>) -> LeafInfo {
                 .join(",")
         })
         .unwrap_or_default();
+    // A probed server chooses these names: control characters in them are
+    // escaped before they reach a label, a log line or a terminal.
+    let safe = |s: String| crate::logging::escape(&s).to_string();
     LeafInfo {
         fingerprint_sha256: hex(&Sha256::digest(der)),
-        subject: go_name(cert.subject()),
-        issuer: go_name(cert.issuer()),
-        subject_alternative: sans,
+        subject: safe(go_name(cert.subject())),
+        issuer: safe(go_name(cert.issuer())),
+        subject_alternative: safe(sans),
     }
 }
 
@@ -177,6 +180,31 @@ mod tests {
         assert_eq!(escape(" x "), "\\ x\\ ");
         assert_eq!(escape("#1#"), "\\#1#");
         assert_eq!(escape("Test Org"), "Test Org");
+    }
+
+    #[test]
+    fn control_characters_in_a_servers_names_never_reach_a_label() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.localhost".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "evil\r\u{1b}[2Jname");
+        params.subject_alt_names.push(rcgen::SanType::DnsName(
+            rcgen::string::Ia5String::try_from("b\nc.localhost").unwrap(),
+        ));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().to_vec();
+        let (_, parsed) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let info = leaf_info(&der, &parsed);
+        for text in [&info.subject, &info.issuer, &info.subject_alternative] {
+            assert!(!text.chars().any(char::is_control), "{text:?}");
+        }
+        assert!(
+            info.subject.contains("evil") && info.subject.contains("\\u{1b}"),
+            "{}",
+            info.subject
+        );
+        assert!(info.subject_alternative.contains("a.localhost"));
     }
 
     #[test]

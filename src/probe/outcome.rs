@@ -18,12 +18,17 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure of `kind` described by `detail`.
+    /// A failure of `kind` described by `detail`, whose invisible and
+    /// control characters (a server's text may carry them) are escaped once
+    /// here, for every sink.
     pub fn new(kind: FailureKind, detail: impl Into<String>) -> Self {
-        Failure {
-            kind,
-            detail: detail.into(),
-        }
+        let detail = detail.into();
+        let detail = if detail.chars().any(crate::logging::is_invisible) {
+            crate::logging::escape(&detail).to_string()
+        } else {
+            detail
+        };
+        Failure { kind, detail }
     }
 }
 

@@ -107,7 +107,7 @@ pub fn write_canary_file(dir: &Path, accounts: &[Account]) -> std::io::Result<st
             ("password", &a.password),
             ("rrn", &a.resident_number),
         ] {
-            std::fs::write(secrets.join(format!("{}.{what}", a.id)), value)?;
+            crate::config::write_secret_file(&secrets.join(format!("{}.{what}", a.id)), value)?;
         }
         let _ = write!(
             yaml,

@@ -52,7 +52,8 @@ impl Lab {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
-                std::fs::write(&path, text)
+                // Owner-only, like the token among them must be.
+                crate::config::write_secret_file(&path, text)
             };
             write().map_err(|e| TestbedError::io("write", path.display().to_string(), e))?;
         }

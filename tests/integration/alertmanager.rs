@@ -95,8 +95,8 @@ async fn alerts_fire_escalate_acknowledge_and_resolve_through_alertmanager() {
             ),
         )],
     );
-    std::fs::write(dir.dir.path().join("token"), TOKEN).unwrap();
-    std::fs::write(dir.dir.path().join("secret"), SECRET).unwrap();
+    gwanje::config::write_secret_file(&dir.dir.path().join("token"), TOKEN).unwrap();
+    gwanje::config::write_secret_file(&dir.dir.path().join("secret"), SECRET).unwrap();
     let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
     let addr = d.addr;
     d.wait_ready(Duration::from_secs(20)).await;

@@ -71,9 +71,12 @@ fn the_commented_identity_example_loads_when_enabled() {
     let accounts = gwanje::testbed::identity_portal::synthetic_accounts(2);
     for (i, a) in accounts.iter().enumerate() {
         let id = format!("canary-0{}", i + 1);
-        std::fs::write(secrets.join(format!("{id}.rrn")), &a.resident_number).unwrap();
-        std::fs::write(secrets.join(format!("{id}.username")), &a.username).unwrap();
-        std::fs::write(secrets.join(format!("{id}.password")), &a.password).unwrap();
+        gwanje::config::write_secret_file(&secrets.join(format!("{id}.rrn")), &a.resident_number)
+            .unwrap();
+        gwanje::config::write_secret_file(&secrets.join(format!("{id}.username")), &a.username)
+            .unwrap();
+        gwanje::config::write_secret_file(&secrets.join(format!("{id}.password")), &a.password)
+            .unwrap();
     }
     let cfg = ConfigDir::new("", &[("portal", &here(&enabled))]);
     let plan = cfg.load();
@@ -319,7 +322,8 @@ fn duplicate_services_and_empty_globs() {
 #[test]
 fn secrets_in_headers_come_from_files_and_are_never_echoed() {
     let dir = ConfigDir::new("", &[]);
-    std::fs::write(dir.dir.path().join("probes/token"), "Bearer very-secret\n").unwrap();
+    gwanje::config::write_secret_file(&dir.dir.path().join("probes/token"), "Bearer very-secret\n")
+        .unwrap();
     dir.write_catalog("svc", "service: svc\ntargets:\n  - name: a\n    http:\n      url: http://127.0.0.1/\n      headers:\n        Authorization: {file: token}\n");
     let plan = dir.load();
     let gwanje::plan::ProbeSpec::Http(h) = &plan.targets[0].probe else {
@@ -349,7 +353,7 @@ fn secret_files_matched_by_a_catalog_glob_are_never_quoted() {
         &[("svc", FLEET)],
     );
     let probes = dir.dir.path().join("probes");
-    std::fs::write(probes.join("token.yaml"), "tok-8d1f-SECRET\n").unwrap();
+    gwanje::config::write_secret_file(&probes.join("token.yaml"), "tok-8d1f-SECRET\n").unwrap();
     std::fs::write(probes.join("rrn.yaml"), "900101-1234567\n").unwrap();
     std::fs::write(probes.join("num.yaml"), "9001011234567\n").unwrap();
     std::fs::write(probes.join("list.yaml"), "[hunter2, x]\n").unwrap();
@@ -374,6 +378,33 @@ fn secret_files_matched_by_a_catalog_glob_are_never_quoted() {
     );
     // The others are still named, with what is wrong but not the value.
     assert!(err.contains("rrn.yaml: invalid type: string;"), "{err}");
+}
+
+#[test]
+fn secret_files_others_may_read_are_refused_with_their_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = ConfigDir::new("admin: {token_file: token}\n", &[("svc", FLEET)]);
+    let token = dir.dir.path().join("token");
+    std::fs::write(&token, "t0ken-3c1a\n").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = gwanje::config::load(&dir.config).unwrap_err().to_string();
+    assert!(
+        e.contains("admin.token_file") && e.contains("mode 0644"),
+        "{e}"
+    );
+    assert!(!e.contains("t0ken-3c1a"), "{e}");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    dir.load();
+    // A header secret that anyone may rewrite.
+    let secret = dir.dir.path().join("probes/bearer");
+    std::fs::write(&secret, "Bearer x\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
+    dir.write_catalog("svc", "service: svc\ntargets:\n  - name: a\n    http:\n      url: http://127.0.0.1/\n      headers:\n        Authorization: {file: bearer}\n");
+    let e = gwanje::config::load(&dir.config).unwrap_err().to_string();
+    assert!(
+        e.contains("Authorization") && e.contains("mode 0666"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -51,7 +51,8 @@ async fn metrics_reload_and_logs_end_to_end() {
         "listen: 127.0.0.1:0\ndefaults: {interval: 500ms, timeout: 400ms, health: {fall: 2, rise: 2}}\nlogging: {format: json, level: debug}\nadmin: {token_file: token}\n",
         &[("portal", &portal), ("infra", &infra)],
     );
-    std::fs::write(dir.dir.path().join("token"), format!("{TOKEN}\n")).unwrap();
+    gwanje::config::write_secret_file(&dir.dir.path().join("token"), &format!("{TOKEN}\n"))
+        .unwrap();
 
     let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
     let addr = d.addr;

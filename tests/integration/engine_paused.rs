@@ -433,7 +433,8 @@ async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
     let (dir, spec, journal) = journal(gwanje::plan::Fsync::Always);
     let rig = start_with(
         Some("a"),
-        "flap_guard: {max_switches: 50, window: 10m}, failback: {mode: auto, after: 2s}",
+        // Without dampening, so what changes is failback.after alone.
+        "flap_guard: {max_switches: 50, window: 10m}, failback: {mode: auto, after: 2s, dampening: {penalty: 0}}",
         Some(journal),
     );
     tokio::time::sleep(Duration::from_secs(3)).await;

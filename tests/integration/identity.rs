@@ -249,7 +249,7 @@ fn canary_errors(canaries: &str, files: &[(&str, &str)]) -> String {
     std::fs::create_dir(&probes).unwrap();
     std::fs::write(probes.join("canaries.yaml"), canaries).unwrap();
     for (name, text) in files {
-        std::fs::write(probes.join(name), text).unwrap();
+        gwanje::config::write_secret_file(&probes.join(name), text).unwrap();
     }
     match gwanje::config::load(&dir.config) {
         Ok(_) => panic!("the canary file should be refused"),
@@ -334,7 +334,7 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
         "    interval: 1s\n    timeout: 900ms\n",
     )
     .await;
-    std::fs::write(s.dir.dir.path().join("token"), TOKEN).unwrap();
+    gwanje::config::write_secret_file(&s.dir.dir.path().join("token"), TOKEN).unwrap();
     let mut d = Daemon::start(&s.dir.config, s.dir.dir.path().join("gwanje.log"));
     d.wait_ready(Duration::from_secs(20)).await;
 

@@ -32,7 +32,7 @@ fn config(web: &common::Server, journal: &str) -> ConfigDir {
         ),
         &[("portal", &catalog)],
     );
-    std::fs::write(dir.dir.path().join("token"), TOKEN).unwrap();
+    gwanje::config::write_secret_file(&dir.dir.path().join("token"), TOKEN).unwrap();
     dir
 }
 
@@ -557,4 +557,63 @@ async fn an_unusable_journal_folder_at_start_never_stops_monitoring() {
     .await;
     assert!(!segments(&dir).is_empty());
     assert!(d.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_text_reaches_no_terminal_or_markdown_raw() {
+    let web = fleet::http(fleet::app()).await;
+    let cfg = config(&web, "journal");
+    let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let auth = format!("Bearer {TOKEN}");
+    let r = client::request_with_body(
+        "POST",
+        d.addr,
+        "/api/v1/groups/local/pin",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        r#"{"path": "b", "ttl": "1m", "by": "<img src=x onerror=alert(1)>"}"#,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(d.stop().success());
+    let dir = cfg.dir.path().join("journal");
+    // A forged record whose `by` carries a terminal sequence and a newline.
+    append(
+        &dir,
+        &[Record::Input {
+            at: gwanje::core::Timestamp(gwanje::clock::now().0),
+            input: gwanje::core::Input::Unpin {
+                group: gwanje::core::GroupName::new("local"),
+                by: "x\u{1b}[2J\nFORGED line".into(),
+            },
+        }],
+    );
+    let (code, timeline, err) = replay(&dir, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!timeline.contains('\u{1b}'), "{timeline}");
+    assert!(
+        !timeline.lines().any(|l| l.starts_with("FORGED")),
+        "{timeline}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let made = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .args(["report", "--journal"])
+        .arg(&dir)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(!md.contains("<img"), "{md}");
+    assert!(!md.contains('\u{1b}'), "{md}");
 }

@@ -76,8 +76,8 @@ async fn probe(url: &str, extra: &str, ctx: &ProbeContext) -> ProbeResult {
         "timeout: 2s\nhttp:\n  url: {url}\n  headers:\n    Authorization: {{file: bearer.txt}}\n    X-Api-Key: {{env: GWANJE_TEST_API_KEY}}\n    Cookie: session=inline-cookie\n    X-Plain: visible\n{extra}"
     );
     let dir = plan::ConfigDir::new("", &[("svc", &plan::one_target(&target))]);
-    std::fs::write(
-        dir.dir.path().join("probes/bearer.txt"),
+    gwanje::config::write_secret_file(
+        &dir.dir.path().join("probes/bearer.txt"),
         "Bearer file-secret-token\n",
     )
     .unwrap();
@@ -288,7 +288,7 @@ async fn alert_webhooks_follow_no_redirect() {
             ),
         )],
     );
-    std::fs::write(dir.dir.path().join("secret"), "hook-secret-77a1").unwrap();
+    gwanje::config::write_secret_file(&dir.dir.path().join("secret"), "hook-secret-77a1").unwrap();
     let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
     d.wait_ready(std::time::Duration::from_secs(20)).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -532,7 +532,7 @@ impl Report {
                     s,
                     "| {} | {} | {} | {} | {} | {} |",
                     md(&e.target),
-                    md(&e.kind.to_string()),
+                    md(e.kind),
                     e.probes,
                     e.responses,
                     crate::clock::rfc3339(crate::core::Timestamp(e.first)),

@@ -425,3 +425,82 @@ async fn slow_readers_never_keep_health_checks_and_scrapes_out() {
         "every target up"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_says_what_waits_for_a_restart_and_refuses_new_policy_routing() {
+    let web = fleet::http(fleet::app()).await;
+    let dir = config(&web.url("/"), 2);
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let auth = format!("Bearer {TOKEN}");
+    let headers = [("authorization", auth.as_str())];
+    let reload = || client::request("POST", d.addr, "/-/reload", &headers);
+    let settings = std::fs::read_to_string(&dir.config).unwrap();
+    std::fs::write(
+        &dir.config,
+        settings.replace(
+            "admin: {token_file: token}",
+            "admin: {token_file: token, max_connections: 100}",
+        ) + "journal: {dir: journal}\n",
+    )
+    .unwrap();
+    let r = reload().await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("admin.max_connections") && r.body.contains("journal"),
+        "{}",
+        r.body
+    );
+    // Policy routing is installed at start only: a reload that adds a
+    // managed path is refused, and the running plan stays.
+    std::fs::write(
+        &dir.config,
+        settings.clone()
+            + "paths:\n  - {name: p, gateway: 127.0.0.1, interface: lo, fwmark: 7, table: 107, manage_policy_routing: true}\n",
+    )
+    .unwrap();
+    let r = reload().await.unwrap();
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("policy routing") && r.body.contains("restart"),
+        "{}",
+        r.body
+    );
+    let status = client::get(d.addr, "/api/v1/status").await.unwrap().body;
+    assert!(!status.contains("\"p\""), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_floods_its_output_costs_no_memory_and_its_stderr_is_logged() {
+    let web = fleet::http(fleet::app()).await;
+    let dir = config(&web.url("/"), 1);
+    let settings = std::fs::read_to_string(&dir.config).unwrap();
+    // 300 MB on stdout, then a word on stderr and a failure.
+    std::fs::write(
+        &dir.config,
+        settings
+            + "paths:\n  - {name: a, gateway: 127.0.0.1, interface: lo}\n  - {name: b, gateway: 127.0.0.2, interface: lo}\n\
+               failover_groups:\n  - name: local\n    routes: [198.18.201.0/24]\n    paths: [a, b]\n    checks: [fleet/t0]\n    action: exec\n\
+               \x20   exec: {command: [sh, -c, 'head -c 300000000 /dev/zero; echo hook-says-no >&2; exit 3'], timeout: 20s}\n",
+    )
+    .unwrap();
+    let mut d = Daemon::start(&dir.config, dir.dir.path().join("gwanje.log"));
+    d.wait_ready(Duration::from_secs(20)).await;
+    let baseline = rss_kb(d.pid());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut peak = baseline;
+    while !d.log_text().contains("hook-says-no") {
+        assert!(
+            Instant::now() < deadline,
+            "the hook's stderr never logged:\n{}",
+            d.log_text()
+        );
+        peak = peak.max(rss_kb(d.pid()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    peak = peak.max(rss_kb(d.pid()));
+    assert!(
+        peak < baseline + 64 * 1024,
+        "{baseline} kB before, {peak} kB at most"
+    );
+}

@@ -146,7 +146,16 @@ impl Prober {
         };
         let deadline = p.deadline(load, self.target.timeout);
         let pacer = ctx.pacers.of(self.target.key.as_str());
-        Some(p.run(&ctx.resolver, &pacer, load, deadline).await)
+        Some(
+            p.run(
+                &ctx.resolver,
+                &pacer,
+                identity::Lane::Verification,
+                load,
+                deadline,
+            )
+            .await,
+        )
     }
 
     /// Runs one probe, bounded by the target's timeout.
@@ -183,7 +192,8 @@ impl Prober {
             }
             Prepared::Identity(p) => {
                 let pacer = ctx.pacers.of(self.target.key.as_str());
-                let (failure, rec) = p.run(&ctx.resolver, &pacer, p.load(), timeout).await;
+                let lane = identity::Lane::Scheduled;
+                let (failure, rec) = p.run(&ctx.resolver, &pacer, lane, p.load(), timeout).await;
                 (failure, Details::Identity(Box::new(rec)))
             }
         };

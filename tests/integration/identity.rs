@@ -493,3 +493,45 @@ async fn runs_of_one_target_share_its_request_rate() {
         "24 requests in {took:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verification_never_makes_the_scheduled_probe_late() {
+    let accounts = synthetic_accounts(4);
+    let portal = IdentityPortal::start(accounts.clone(), Mode::Correct)
+        .await
+        .unwrap();
+    // 40 a second, and a scheduled run of 12 requests must fit 900 ms.
+    let catalog = format!(
+        "service: portal\ntargets:\n  - name: certificates\n    timeout: 900ms\n    identity:\n{}      max_requests_per_second: 40\n      concurrency: 4\n",
+        flow_yaml(&portal.base_url(), CANARIES, "residence")
+    );
+    let dir = ConfigDir::new("", &[("portal", &catalog)]);
+    let canaries = dir.dir.path().join("canaries");
+    std::fs::create_dir(&canaries).unwrap();
+    write_canary_file(&canaries, &accounts).unwrap();
+    let t = dir.load().targets[0].clone();
+    let ctx = ProbeContext::new().unwrap();
+    let (verifier, scheduled) = (Prober::new(t.clone()), Prober::new(t));
+    // A verification of 16 × 5 × 3 = 240 requests (6 s at 40 a second)
+    // starts first and would keep its slots reserved ahead.
+    let load = Load {
+        concurrency: 16,
+        rounds: 5,
+    };
+    let verify = verifier.verify(&ctx, load);
+    let run = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let r = scheduled.run(&ctx).await;
+        (r, started.elapsed())
+    };
+    let (verified, (r, took)) = tokio::join!(verify, run);
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    let (failure, d) = verified.unwrap();
+    assert!(
+        failure.is_none(),
+        "the verification may wait, and still ends: {failure:?}"
+    );
+    assert_eq!(d.findings.requests, 240);
+}

@@ -25,22 +25,71 @@ const USER_AGENT: &str = concat!("gwanje/", env!("CARGO_PKG_VERSION"));
 /// When each identity target may send its next request, shared by every
 /// run of that target (bounded: one entry per target key).
 #[derive(Debug, Default)]
-pub struct Pacers(Mutex<std::collections::HashMap<String, Arc<Mutex<Instant>>>>);
+pub struct Pacers(Mutex<std::collections::HashMap<String, Arc<Pacer>>>);
 
 impl Pacers {
     /// More keys than this are forgotten at once (targets removed by reloads).
     const MAX: usize = 4096;
 
     /// The pacer of target `key`.
-    pub fn of(&self, key: &str) -> Arc<Mutex<Instant>> {
+    pub fn of(&self, key: &str) -> Arc<Pacer> {
         let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= Self::MAX && !m.contains_key(key) {
             m.clear();
         }
         m.entry(key.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(Instant::now())))
+            .or_insert_with(|| Arc::new(Pacer::new()))
             .clone()
     }
+}
+
+/// One target's request slots, in two lanes: scheduled runs reserve slots
+/// ahead, first come first served; a verification takes a slot only when
+/// one is free now and no scheduled run is in flight, so it may wait but
+/// never makes the scheduled probe late (and the target look down).
+#[derive(Debug)]
+pub struct Pacer {
+    next: Mutex<Instant>,
+    scheduled: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Pacer {
+    fn new() -> Self {
+        Pacer {
+            next: Mutex::new(Instant::now()),
+            scheduled: std::sync::atomic::AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Marks a scheduled run in flight until the guard drops.
+    pub fn scheduled(&self) -> ScheduledRun<'_> {
+        self.scheduled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ScheduledRun(self)
+    }
+}
+
+/// A scheduled run in flight (see [`Pacer::scheduled`]).
+pub struct ScheduledRun<'a>(&'a Pacer);
+
+impl Drop for ScheduledRun<'_> {
+    fn drop(&mut self) {
+        self.0
+            .scheduled
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.idle.notify_waiters();
+    }
+}
+
+/// Which lane a run's requests take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// The scheduled probe: reserves its slots.
+    Scheduled,
+    /// A verification: yields to the scheduled probe.
+    Verification,
 }
 
 /// How hard one run pushes: flows at once and rounds.
@@ -90,15 +139,18 @@ impl IdentityProbe {
     pub async fn run(
         &self,
         resolver: &SystemResolver,
-        pacer: &Mutex<Instant>,
+        pacer: &Pacer,
+        lane: Lane,
         load: Load,
         deadline: Duration,
     ) -> (Option<Failure>, IdentityDetails) {
+        let _scheduled = (lane == Lane::Scheduled).then(|| pacer.scheduled());
         let round = Round {
             spec: &self.spec,
             resolver,
             tls: &self.tls,
             pacer,
+            lane,
             interval: Duration::from_secs(1) / self.spec.max_requests_per_second.max(1),
             tally: Mutex::new(Tally::default()),
         };
@@ -129,7 +181,8 @@ pub struct Round<'a> {
     spec: &'a IdentitySpec,
     resolver: &'a SystemResolver,
     tls: &'a OnceLock<Result<Arc<TlsClient>, TlsSetupError>>,
-    pacer: &'a Mutex<Instant>,
+    pacer: &'a Pacer,
+    lane: Lane,
     interval: Duration,
     tally: Mutex<Tally>,
 }
@@ -137,13 +190,44 @@ pub struct Round<'a> {
 impl Round<'_> {
     /// Waits for this request's slot under `max_requests_per_second`.
     async fn pace(&self) {
-        let at = {
-            let mut next = self.pacer.lock().unwrap_or_else(|e| e.into_inner());
-            let at = (*next).max(Instant::now());
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at).await;
+        let slots = &self.pacer.next;
+        if self.lane == Lane::Scheduled {
+            let at = {
+                let mut next = slots.lock().unwrap_or_else(|e| e.into_inner());
+                let at = (*next).max(Instant::now());
+                *next = at + self.interval;
+                at
+            };
+            tokio::time::sleep_until(at).await;
+            return;
+        }
+        loop {
+            let idle = self.pacer.idle.notified();
+            if self
+                .pacer
+                .scheduled
+                .load(std::sync::atomic::Ordering::SeqCst)
+                > 0
+            {
+                idle.await;
+                continue;
+            }
+            // Never a reservation ahead: a slot free now, or wait and look again.
+            let wait = {
+                let mut next = slots.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                if *next <= now {
+                    *next = now + self.interval;
+                    None
+                } else {
+                    Some(*next)
+                }
+            };
+            match wait {
+                None => return,
+                Some(at) => tokio::time::sleep_until(at).await,
+            }
+        }
     }
 
     fn latency(&self, d: Duration) {

@@ -2,14 +2,16 @@
 # The whole test suite, installing what it needs. README's test command.
 #   scripts/test.sh            # everything
 # As root it installs Debian's prometheus (promtool), prometheus-alertmanager,
-# prometheus-blackbox-exporter, iproute2, nftables and chromium when missing,
+# prometheus-blackbox-exporter, iproute2, nftables, chromium and systemd
+# (systemd-analyze) when missing,
 # and makes tests that need them (or root) fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
-  prometheus-blackbox-exporter:prometheus-blackbox-exporter ip:iproute2 nft:nftables chromium:chromium; do
+  prometheus-blackbox-exporter:prometheus-blackbox-exporter ip:iproute2 nft:nftables chromium:chromium \
+  systemd-analyze:systemd; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -78,7 +78,7 @@ const MAX_BUFFER_BYTES: usize = 16 * 1024;
 /// is never closed to make room.
 pub const EVICT_GRACE: Duration = Duration::from_secs(1);
 /// The kernel's send buffer per connection (Linux doubles it).
-const SEND_BUFFER_BYTES: usize = 64 * 1024;
+const SEND_BUFFER_BYTES: usize = 16 * 1024;
 /// How long a connection closed for its lifetime may finish what it does.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 

@@ -348,9 +348,18 @@ fn step(ctx: &mut Ctx<'_>, path: &str, raw: &RawFlowStep) -> Result<FlowStep, Co
                     })
                     .collect()
             };
+            let must_match = d
+                .must_match
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    values::pattern(doc, &format!("{}.must_match[{i}]", key("document")), p)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let rule = DocumentRule {
                 require: list("require", &d.require)?,
                 allow_own: list("allow_own", &d.allow_own)?,
+                must_match,
             };
             if rule.require.is_empty() {
                 return Err(doc.error_at_key(

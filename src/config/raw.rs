@@ -392,6 +392,8 @@ pub struct RawDocumentRule {
     pub require: Vec<String>,
     #[serde(default)]
     pub allow_own: Vec<String>,
+    #[serde(default)]
+    pub must_match: Vec<String>,
 }
 
 /// A canary file, referenced by an identity target.

@@ -282,7 +282,7 @@ impl Metrics {
             identity_mismatches_total: IntCounterVec::new(
                 Opts::new(
                     "gwanje_identity_mismatches_total",
-                    "Responses in which a canary received another canary's document.",
+                    "Responses in which a canary received a document not its own: one carrying another canary's markers, or a document of the step carrying none of the canary's own (owner unknown).",
                 ),
                 &["service", "target"],
             )

@@ -102,13 +102,17 @@ pub enum Extractor {
 }
 
 /// What a document step's responses must and may carry.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct DocumentRule {
     /// Markers of the canary's own that must appear.
     pub require: Vec<Marker>,
     /// Own markers that may appear (only `resident_number` needs allowing;
     /// any other registration number always fails).
     pub allow_own: Vec<Marker>,
+    /// What every document of the step carries (its title, say), matched
+    /// against the decoded text in canonical form: a response without it
+    /// is not a document (an error page), a failed step, never a finding.
+    pub must_match: Vec<crate::plan::Pattern>,
 }
 
 /// The request body of a step.

@@ -104,9 +104,10 @@ impl HttpProbe {
             let status = response.status;
             let Some(location) = response
                 .location
+                .clone()
                 .filter(|_| spec.follow_redirects && matches!(status, 301 | 302 | 303 | 307 | 308))
             else {
-                return self.check(status, &response.body, rec);
+                return self.check(status, &response, rec);
             };
             if rec.redirects >= spec.max_redirects {
                 return Err(protocol(format!(
@@ -133,15 +134,23 @@ impl HttpProbe {
         }
     }
 
-    fn check(&self, status: u16, body: &[u8], rec: &mut HttpDetails) -> Result<(), Failure> {
+    fn check(
+        &self,
+        status: u16,
+        response: &Response,
+        rec: &mut HttpDetails,
+    ) -> Result<(), Failure> {
         let spec = &self.spec;
+        let body = &response.body[..];
         let status_ok = if spec.valid_status.is_empty() {
             (200..300).contains(&status)
         } else {
             spec.valid_status.contains(&status)
         };
         // The guard comes first: a leak matters more than a wrong status.
-        if spec.personal_data_guard && contains_registration_number(body) {
+        if spec.personal_data_guard
+            && contains_registration_number(body, response.content_type.as_deref())
+        {
             rec.personal_data = true;
             return Err(Failure::new(
                 FailureKind::PersonalData,
@@ -300,6 +309,7 @@ impl HttpProbe {
         let headers = response.headers();
         let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
         let location = header(http::header::LOCATION).map(str::to_string);
+        let content_type = header(http::header::CONTENT_TYPE).map(str::to_string);
         rec.content_length = header(http::header::CONTENT_LENGTH)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(-1);
@@ -313,6 +323,7 @@ impl HttpProbe {
         Ok(Response {
             status: rec.status,
             location,
+            content_type,
             body: body?,
         })
     }
@@ -419,6 +430,7 @@ fn protocol(detail: String) -> Failure {
 struct Response {
     status: u16,
     location: Option<String>,
+    content_type: Option<String>,
     body: Vec<u8>,
 }
 

@@ -4,6 +4,7 @@
 //! by the scheduler; each run is bounded by the target's timeout and returns
 //! a [`ProbeResult`], never an error.
 
+pub mod body_text;
 mod certinfo;
 mod dns;
 mod http;

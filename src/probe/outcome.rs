@@ -277,6 +277,8 @@ pub struct IdentityDetails {
     pub latency_p95: Option<f64>,
     /// Slowest request, seconds.
     pub latency_max: Option<f64>,
+    /// The most requests that were in flight at one moment.
+    pub peak_in_flight: u32,
 }
 
 /// Kind-specific results.

@@ -5,7 +5,12 @@
 //! Its faulty modes reproduce the April 2024 failures: `Race` keeps the
 //! requester in one shared slot across an await (under concurrency some
 //! requests render another user's document), and `WrongField` prints the
-//! resident number where the business number belongs.
+//! resident number where the business number belongs. `ErrorPage` is an
+//! overloaded portal answering some downloads with 200 and a "session
+//! expired" page (nobody's data), and `Stranger` hands out the certificate
+//! of someone who is not a canary. A [`Format`] writes documents as HTML,
+//! as JSON with every character escaped, in EUC-KR, or with numbers spelled
+//! with Unicode dashes, fullwidth digits and markup.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +35,44 @@ pub enum Mode {
     Race = 1,
     /// Tax certificates show the resident number as the business number.
     WrongField = 2,
+    /// Every third download is a 200 "session expired" page.
+    ErrorPage = 3,
+    /// Every download is the certificate of someone who is not a canary.
+    Stranger = 4,
+}
+
+/// How documents are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Format {
+    /// UTF-8 HTML.
+    Html = 0,
+    /// `application/json`, every character of the name and number `\uXXXX`.
+    JsonEscaped = 1,
+    /// HTML in EUC-KR, declared in the Content-Type.
+    EucKr = 2,
+    /// HTML whose numbers are written with fullwidth digits, an en dash
+    /// between no-break spaces, and markup between the groups.
+    Spelled = 3,
+}
+
+/// `n` accounts like [`synthetic_accounts`], with Hangul names (so EUC-KR
+/// documents differ from UTF-8 ones).
+pub fn hangul_accounts(n: usize) -> Vec<Account> {
+    const DIGITS: [&str; 10] = ["영", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"];
+    synthetic_accounts(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| Account {
+            name: format!(
+                "시험시민 {}-{}-{}",
+                DIGITS[i / 100 % 10],
+                DIGITS[i / 10 % 10],
+                DIGITS[i % 10]
+            ),
+            ..a
+        })
+        .collect()
 }
 
 /// One synthetic citizen the portal knows.
@@ -126,10 +169,10 @@ pub fn write_canary_file(dir: &Path, accounts: &[Account]) -> std::io::Result<st
 /// (indented for a target), with `kind` the certificate to issue and
 /// `canaries` the canary file's path from the catalog's folder.
 pub fn flow_yaml(base_url: &str, canaries: &str, kind: &str) -> String {
-    let allow = if kind == "residence" {
-        "[resident_number]"
+    let (allow, title) = if kind == "residence" {
+        ("[resident_number]", "Certificate of residence")
     } else {
-        "[]"
+        ("[]", "Corporate tax certificate")
     };
     format!(
         r#"      base_url: {base_url}
@@ -147,13 +190,17 @@ pub fn flow_yaml(base_url: &str, canaries: &str, kind: &str) -> String {
           extract: {{cert: {{json: /id}}}}
         - name: download
           path: /certificates/${{cert}}
-          document: {{require: [name], allow_own: {allow}}}
+          document: {{require: [name], allow_own: {allow}, must_match: ['{title}']}}
 "#
     )
 }
 
 struct Portal {
     mode: AtomicU8,
+    format: AtomicU8,
+    delay_ms: AtomicU64,
+    in_flight: AtomicU64,
+    peak: AtomicU64,
     accounts: Vec<Account>,
     sessions: Mutex<HashMap<String, usize>>,
     certificates: Mutex<HashMap<String, (usize, String)>>,
@@ -177,6 +224,10 @@ impl IdentityPortal {
         let addr = listener.local_addr()?;
         let portal = Arc::new(Portal {
             mode: AtomicU8::new(mode as u8),
+            format: AtomicU8::new(Format::Html as u8),
+            delay_ms: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
             accounts,
             sessions: Mutex::default(),
             certificates: Mutex::default(),
@@ -193,6 +244,22 @@ impl IdentityPortal {
     /// Changes how it behaves from the next request on.
     pub fn set_mode(&self, mode: Mode) {
         self.portal.mode.store(mode as u8, Ordering::Relaxed);
+    }
+
+    /// Changes how documents are written from the next request on.
+    pub fn set_format(&self, format: Format) {
+        self.portal.format.store(format as u8, Ordering::Relaxed);
+    }
+
+    /// Holds every request this long before answering.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.portal.delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// The most requests the portal was handling at one moment.
+    pub fn peak_in_flight(&self) -> u64 {
+        self.portal.peak.load(Ordering::Relaxed)
     }
 
     /// The base URL for the identity probe.
@@ -213,7 +280,31 @@ fn router(portal: Arc<Portal>) -> Router {
         .route("/login", post(login))
         .route("/certificates", post(request))
         .route("/certificates/{id}", get(download))
+        .layer(axum::middleware::from_fn_with_state(portal.clone(), held))
         .with_state(portal)
+}
+
+/// Counts requests in progress (keeping the peak) and holds each for the
+/// configured delay.
+async fn held(
+    State(p): State<Arc<Portal>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    struct Leaving<'a>(&'a AtomicU64);
+    impl Drop for Leaving<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now = p.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    p.peak.fetch_max(now, Ordering::SeqCst);
+    let _leaving = Leaving(&p.in_flight);
+    let delay = p.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    next.run(req).await
 }
 
 #[derive(serde::Deserialize)]
@@ -311,25 +402,92 @@ async fn download(
     } else {
         u
     };
-    let a = &p.accounts[holder];
-    let rrn = format!("{}-{}", &a.resident_number[..6], &a.resident_number[6..]);
-    let body = if kind == "residence" {
-        format!(
-            "<html><h1>Certificate of residence</h1><p>Name: {}</p><p>Resident registration number: {rrn}</p></html>",
-            a.name
+    if mode == Mode::ErrorPage as u8 && p.next.fetch_add(1, Ordering::Relaxed) % 3 == 0 {
+        return (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><h1>Session expired</h1><p>Please sign in again.</p></html>",
+        )
+            .into_response();
+    }
+    let stranger = Account {
+        id: "stranger".into(),
+        username: String::new(),
+        password: String::new(),
+        name: "Unknown Resident".into(),
+        resident_number: with_check_digit("850315100003"),
+        business_number: "220-81-99999".into(),
+    };
+    let a = if mode == Mode::Stranger as u8 {
+        &stranger
+    } else {
+        &p.accounts[holder]
+    };
+    let format = p.format.load(Ordering::Relaxed);
+    let spelled = |digits: &str| -> String {
+        let (x, y) = digits.split_at(6);
+        let fw = |s: &str| -> String {
+            s.chars()
+                .map(|c| char::from_u32(u32::from(c) + 0xFEE0).unwrap_or(c))
+                .collect()
+        };
+        format!("{}&nbsp;&ndash;&nbsp;<span>{y}</span>", fw(x))
+    };
+    let rrn = if format == Format::Spelled as u8 {
+        spelled(&a.resident_number)
+    } else {
+        format!("{}-{}", &a.resident_number[..6], &a.resident_number[6..])
+    };
+    let (title, label, number) = if kind == "residence" {
+        (
+            "Certificate of residence",
+            "Resident registration number",
+            rrn,
         )
     } else {
         let number = if mode == Mode::WrongField as u8 {
-            &rrn
+            rrn
         } else {
-            &a.business_number
+            a.business_number.clone()
         };
-        format!(
-            "<html><h1>Corporate tax certificate</h1><p>Representative: {}</p><p>Business registration number: {number}</p></html>",
-            a.name
+        (
+            "Corporate tax certificate",
+            "Business registration number",
+            number,
         )
     };
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    let who = if kind == "residence" {
+        "Name"
+    } else {
+        "Representative"
+    };
+    if format == Format::JsonEscaped as u8 {
+        let esc = |s: &str| -> String {
+            s.chars()
+                .map(|c| format!("\\u{:04x}", u32::from(c)))
+                .collect()
+        };
+        let body = format!(
+            r#"{{"title":"{title}","{}":"{}","{}":"{}"}}"#,
+            who.to_lowercase(),
+            esc(&a.name),
+            label.to_lowercase().replace(' ', "_"),
+            esc(&number)
+        );
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    let html = format!(
+        "<html><h1>{title}</h1><p>{who}: {}</p><p>{label}: {number}</p></html>",
+        a.name
+    );
+    if format == Format::EucKr as u8 {
+        let (bytes, _, _) = encoding_rs::EUC_KR.encode(&html);
+        return (
+            [(header::CONTENT_TYPE, "text/html; charset=euc-kr")],
+            bytes.into_owned(),
+        )
+            .into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
 #[cfg(test)]

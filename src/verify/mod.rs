@@ -96,11 +96,13 @@ impl Request {
 pub struct Level {
     /// Flows at once.
     pub concurrency: usize,
+    /// The most requests that were in flight at one moment.
+    pub peak_in_flight: u32,
     /// Rounds run.
     pub rounds: u32,
     /// Requests sent.
     pub requests: u32,
-    /// Responses that carried another canary's document.
+    /// Responses that were a document not the canary's own.
     pub mismatches: u32,
     /// Responses with a registration number they may not carry.
     pub personal_data: u32,
@@ -208,6 +210,7 @@ pub async fn run(
             .expect("checked: an identity target");
         levels.push(Level {
             concurrency,
+            peak_in_flight: d.peak_in_flight,
             rounds: request.rounds,
             requests: d.findings.requests,
             mismatches: d.findings.mismatches,
@@ -231,8 +234,9 @@ impl fmt::Display for Report {
         writeln!(f, "identity verification of {}", self.target)?;
         writeln!(
             f,
-            "{:>11} {:>6} {:>8} {:>10} {:>13} {:>8} {:>8} {:>8}",
+            "{:>11} {:>9} {:>6} {:>8} {:>10} {:>13} {:>8} {:>8} {:>8}",
             "concurrency",
+            "in flight",
             "rounds",
             "requests",
             "mismatches",
@@ -245,8 +249,9 @@ impl fmt::Display for Report {
         for l in &self.levels {
             writeln!(
                 f,
-                "{:>11} {:>6} {:>8} {:>10} {:>13} {:>8} {:>8} {:>8}",
+                "{:>11} {:>9} {:>6} {:>8} {:>10} {:>13} {:>8} {:>8} {:>8}",
                 l.concurrency,
+                l.peak_in_flight,
                 l.rounds,
                 l.requests,
                 l.mismatches,

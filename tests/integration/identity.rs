@@ -15,7 +15,8 @@ use common::plan::ConfigDir;
 use gwanje::probe::identity::Load;
 use gwanje::probe::{Details, ProbeContext, Prober};
 use gwanje::testbed::identity_portal::{
-    Account, IdentityPortal, Mode, flow_yaml, synthetic_accounts, write_canary_file,
+    Account, Format, IdentityPortal, Mode, flow_yaml, hangul_accounts, synthetic_accounts,
+    write_canary_file,
 };
 
 const TOKEN: &str = "identity-test-token-7c2a";
@@ -32,7 +33,16 @@ struct Setup {
 
 impl Setup {
     async fn new(mode: Mode, canaries: usize, kind: &str, settings: &str, target: &str) -> Self {
-        let accounts = synthetic_accounts(canaries);
+        Self::with(synthetic_accounts(canaries), mode, kind, settings, target).await
+    }
+
+    async fn with(
+        accounts: Vec<Account>,
+        mode: Mode,
+        kind: &str,
+        settings: &str,
+        target: &str,
+    ) -> Self {
         let portal = IdentityPortal::start(accounts.clone(), mode).await.unwrap();
         let catalog = format!(
             "service: portal\ntargets:\n  - name: certificates\n{target}    identity:\n{}      max_requests_per_second: 1000\n      concurrency: 8\n",
@@ -534,4 +544,174 @@ async fn a_verification_never_makes_the_scheduled_probe_late() {
         "the verification may wait, and still ends: {failure:?}"
     );
     assert_eq!(d.findings.requests, 240);
+}
+
+fn kind_of(failure: &Option<gwanje::probe::Failure>) -> Option<gwanje::core::FailureKind> {
+    failure.as_ref().map(|f| f.kind)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_page_is_inconclusive_and_raises_nothing() {
+    let s = Setup::new(Mode::ErrorPage, 8, "residence", "", "").await;
+    let ctx = ProbeContext::new().unwrap();
+    let load = Load {
+        concurrency: 8,
+        rounds: 3,
+    };
+    let (failure, d) = s.prober().verify(&ctx, load).await.unwrap();
+    assert_eq!(
+        kind_of(&failure),
+        Some(gwanje::core::FailureKind::NotADocument),
+        "{failure:?}"
+    );
+    assert_eq!((d.findings.mismatches, d.findings.personal_data), (0, 0));
+    assert!(
+        d.results
+            .iter()
+            .any(|(r, n)| *r == "not_a_document" && *n > 0)
+    );
+    let (code, out) = verify_cli(&s, "1,8").await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("INCONCLUSIVE") && out.contains("not_a_document"),
+        "{out}"
+    );
+    assert!(!out.contains("FAIL"), "{out}");
+    s.assert_clean("gwanje verify's output", &out);
+    // Without `must_match` an error page is not an exposure either.
+    let catalog = s.dir.dir.path().join("probes/portal.yaml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    let without = text.replace(", must_match: ['Certificate of residence']", "");
+    assert_ne!(text, without);
+    std::fs::write(&catalog, without).unwrap();
+    let (failure, d) = s.prober().verify(&ctx, load).await.unwrap();
+    assert_eq!(
+        kind_of(&failure),
+        Some(gwanje::core::FailureKind::NotADocument),
+        "{failure:?}"
+    );
+    assert_eq!((d.findings.mismatches, d.findings.personal_data), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_document_is_still_a_finding() {
+    let ctx = ProbeContext::new().unwrap();
+    let load = Load {
+        concurrency: 4,
+        rounds: 1,
+    };
+    // A stranger's certificate of residence carries the stranger's number.
+    let s = Setup::new(Mode::Stranger, 4, "residence", "", "").await;
+    let (failure, _) = s.prober().verify(&ctx, load).await.unwrap();
+    assert_eq!(
+        kind_of(&failure),
+        Some(gwanje::core::FailureKind::PersonalData)
+    );
+    // A stranger's tax certificate is a document with none of the canary's markers.
+    let s = Setup::new(Mode::Stranger, 4, "tax", "", "").await;
+    let (failure, d) = s.prober().verify(&ctx, load).await.unwrap();
+    assert_eq!(
+        kind_of(&failure),
+        Some(gwanje::core::FailureKind::IdentityMismatch),
+        "{failure:?}"
+    );
+    assert_eq!(d.findings.unknown_owner, d.findings.mismatches);
+    assert_eq!(
+        d.findings.first[0].owner,
+        gwanje::core::Mismatch::NOT_A_CANARY
+    );
+    let (code, out) = verify_cli(&s, "4").await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("owner unknown"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markers_are_read_after_decoding() {
+    let ctx = ProbeContext::new().unwrap();
+    for (accounts, format) in [
+        (synthetic_accounts(4), Format::JsonEscaped),
+        (hangul_accounts(4), Format::EucKr),
+        (synthetic_accounts(4), Format::Spelled),
+    ] {
+        let s = Setup::with(accounts, Mode::Correct, "residence", "", "").await;
+        s.portal.set_format(format);
+        let p = s.prober();
+        let (failure, d) = p
+            .verify(
+                &ctx,
+                Load {
+                    concurrency: 4,
+                    rounds: 2,
+                },
+            )
+            .await
+            .unwrap();
+        assert!(failure.is_none(), "{format:?}: {failure:?}");
+        assert_eq!(d.findings.mismatches, 0, "{format:?}");
+        // The race is still caught, naming both canaries.
+        s.portal.set_mode(Mode::Race);
+        let mut caught = None;
+        for _ in 0..20 {
+            let (failure, d) = p
+                .verify(
+                    &ctx,
+                    Load {
+                        concurrency: 4,
+                        rounds: 1,
+                    },
+                )
+                .await
+                .unwrap();
+            if failure.is_some() {
+                caught = Some(d);
+                break;
+            }
+        }
+        let d = caught.unwrap_or_else(|| panic!("{format:?}: the race was not caught"));
+        let m = &d.findings.first[0];
+        assert!(
+            m.owner.starts_with("canary-") && m.owner != m.canary,
+            "{format:?}: {m:?}"
+        );
+    }
+    // The own number where it is not allowed, spelled with fullwidth
+    // digits, an en dash and markup, is still personal data.
+    let s = Setup::new(Mode::WrongField, 4, "tax", "", "").await;
+    s.portal.set_format(Format::Spelled);
+    let (failure, _) = s
+        .prober()
+        .verify(
+            &ctx,
+            Load {
+                concurrency: 4,
+                rounds: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        kind_of(&failure),
+        Some(gwanje::core::FailureKind::PersonalData)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_level_of_32_puts_32_requests_in_flight_at_once() {
+    let s = Setup::new(Mode::Correct, 8, "residence", "", "").await;
+    // Each request takes 20 ms at the portal: a burst overlaps there.
+    s.portal.set_delay(Duration::from_millis(20));
+    let (code, out) = verify_cli(&s, "1,32").await;
+    eprintln!("{out}");
+    assert_eq!(code, 0, "{out}");
+    let peak_of = |level: &str| -> u32 {
+        let row = out
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(level))
+            .unwrap_or_else(|| panic!("no row for {level}: {out}"));
+        row.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    assert!(out.contains("in flight"), "{out}");
+    assert_eq!(peak_of("1"), 1, "{out}");
+    assert_eq!(peak_of("32"), 32, "{out}");
+    assert_eq!(s.portal.peak_in_flight(), 32, "the portal saw 32 at once");
 }

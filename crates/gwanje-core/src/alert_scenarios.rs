@@ -190,6 +190,7 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
     let findings = IdentityFindings {
         requests: 48,
         mismatches: 2,
+        unknown_owner: 0,
         personal_data: 0,
         first: vec![Mismatch {
             step: "download".into(),
@@ -272,5 +273,74 @@ fn a_directly_probed_target_that_goes_down_pages_with_its_own_alert_and_resolves
         sent(&e).contains(&("TargetDown".into(), false, false)),
         "{:?}",
         sent(&e)
+    );
+}
+
+#[test]
+fn an_unknown_owner_is_described_as_what_was_seen_and_not_a_document_is_no_finding() {
+    let (mut core, subject) = plan_with_target();
+    let findings = IdentityFindings {
+        requests: 48,
+        mismatches: 3,
+        unknown_owner: 3,
+        personal_data: 0,
+        first: vec![Mismatch {
+            step: "download".into(),
+            canary: "canary-03".into(),
+            owner: Mismatch::NOT_A_CANARY.into(),
+        }],
+    };
+    probe_found(
+        &mut core,
+        &subject,
+        100,
+        Some(FailureKind::IdentityMismatch),
+        None,
+        Some(findings),
+    );
+    let alert = core
+        .alerts()
+        .find(|a| a.name == "IdentityMismatch")
+        .unwrap()
+        .clone();
+    assert!(
+        !alert
+            .description
+            .contains("carried another canary's markers"),
+        "{}",
+        alert.description
+    );
+    assert!(
+        alert
+            .description
+            .contains("none of the requesting canary's markers")
+            && alert.summary.contains("owner unknown"),
+        "{}\n{}",
+        alert.summary,
+        alert.description
+    );
+    // An error page is a failed probe of its own class: no identity or
+    // personal-data alert, ever.
+    let (mut core, subject) = plan_with_target();
+    for at in 1..=10 {
+        probe_found(
+            &mut core,
+            &subject,
+            at * 100,
+            Some(FailureKind::NotADocument),
+            None,
+            None,
+        );
+    }
+    let _ = effects(&mut core);
+    assert!(
+        !core
+            .alerts()
+            .any(|a| matches!(a.name, "IdentityMismatch" | "PersonalDataExposed")),
+        "no finding from an error page"
+    );
+    assert!(
+        core.alerts()
+            .any(|a| a.name == "TargetDown" && a.summary.contains("not_a_document"))
     );
 }

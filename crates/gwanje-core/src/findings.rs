@@ -87,9 +87,34 @@ fn fire_mismatch(
 ) {
     let found = obs.identity.clone().unwrap_or_default();
     let who = found.first.first().map_or_else(
-        || "a canary received another canary's document".to_string(),
+        || "a canary received a document not its own".to_string(),
         super::types::Mismatch::describe,
     );
+    // Say what was seen: another canary's markers, or none of the canary's own.
+    let known = found.mismatches.saturating_sub(found.unknown_owner);
+    let (seen, meaning) = match (known, found.unknown_owner) {
+        (0, u) if u > 0 => (
+            format!(
+                "{u} of {} responses in the round were documents of the step with none of the requesting canary's markers and no other canary's; gwanje cannot tell whose",
+                found.requests
+            ),
+            "The service handed a canary a document that is not its own, possibly a real citizen's",
+        ),
+        (k, 0) => (
+            format!(
+                "{k} of {} responses in the round carried another canary's markers",
+                found.requests
+            ),
+            "Real citizens are likely receiving each other's documents",
+        ),
+        (k, u) => (
+            format!(
+                "of {} responses in the round, {k} carried another canary's markers and {u} were documents with none of the requesting canary's markers",
+                found.requests
+            ),
+            "Real citizens are likely receiving each other's documents",
+        ),
+    };
     // A new mix-up after an acknowledgement is news: page again.
     book.renotify("IdentityMismatch", pairs);
     book.fire(
@@ -99,8 +124,7 @@ fn fire_mismatch(
         pairs,
         format!("{key}: {who}"),
         format!(
-            "{who} ({} of {} responses in the round carried another canary's markers). Real citizens are likely receiving each other's documents: stop issuance or take the release back, and treat it as a personal-data incident (the 72-hour report clock may have started). Resolves on a clean round after it is acknowledged.",
-            found.mismatches, found.requests
+            "{who} ({seen}). {meaning}: stop issuance or take the release back, and treat it as a personal-data incident (the 72-hour report clock may have started). Resolves on a clean round after it is acknowledged."
         ),
     );
 }

@@ -85,13 +85,17 @@ pub enum FailureKind {
     Loss,
     /// The operating system refused the socket (e.g. raw ICMP without CAP_NET_RAW).
     Permission,
-    /// A canary received a document carrying another canary's markers.
+    /// A canary received a document not its own: one carrying another
+    /// canary's markers, or a document of the step carrying none of its own.
     IdentityMismatch,
+    /// An identity step's response was not a document of the step (an
+    /// error page served with a valid status): a failed step, nothing exposed.
+    NotADocument,
 }
 
 impl FailureKind {
     /// Every failure kind, in label order.
-    pub const ALL: [FailureKind; 16] = [
+    pub const ALL: [FailureKind; 17] = [
         FailureKind::Timeout,
         FailureKind::Dns,
         FailureKind::Refused,
@@ -108,6 +112,7 @@ impl FailureKind {
         FailureKind::Loss,
         FailureKind::Permission,
         FailureKind::IdentityMismatch,
+        FailureKind::NotADocument,
     ];
 
     /// The lowercase label used in metrics and logs.
@@ -129,6 +134,7 @@ impl FailureKind {
             FailureKind::Loss => "loss",
             FailureKind::Permission => "permission",
             FailureKind::IdentityMismatch => "identity_mismatch",
+            FailureKind::NotADocument => "not_a_document",
         }
     }
 }
@@ -253,8 +259,13 @@ pub struct Mismatch {
 pub struct IdentityFindings {
     /// Requests the round sent.
     pub requests: u32,
-    /// Responses that carried another canary's markers.
+    /// Responses that were a document not the canary's own: another
+    /// canary's markers, or (`unknown_owner`) none of its own.
     pub mismatches: u32,
+    /// Of those, documents of the step with none of the canary's markers and
+    /// no other canary's: whose, gwanje cannot tell.
+    #[serde(default)]
+    pub unknown_owner: u32,
     /// Responses with a resident registration number they may not carry.
     pub personal_data: u32,
     /// The first mismatches, in the order seen (at most [`IdentityFindings::MAX_LISTED`]).
@@ -274,7 +285,8 @@ impl Mismatch {
     /// "canary A received canary B's document at step S", in words.
     pub fn describe(&self) -> String {
         let whose = if self.owner == Self::NOT_A_CANARY {
-            format!("the document of {}", self.owner)
+            "a document with none of its own markers and no other canary's (owner unknown)"
+                .to_string()
         } else {
             format!("canary {}'s document", self.owner)
         };

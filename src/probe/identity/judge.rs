@@ -2,7 +2,8 @@
 //! markers. Answers with canary ids and a verdict, never with content.
 
 use crate::plan::identity::{Canary, DocumentRule, Marker};
-use crate::probe::personal_data::registration_numbers;
+use crate::probe::body_text::normalise;
+use crate::probe::personal_data::{business_numbers, registration_numbers};
 
 /// What one response showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,11 +19,14 @@ pub enum Verdict {
     Missing(Marker),
 }
 
-/// Judges `body`, the response canary `own` received at a step with
-/// `rule` (`None` when the step is not a document).
-pub fn judge(body: &[u8], own: usize, canaries: &[Canary], rule: Option<&DocumentRule>) -> Verdict {
+/// Judges `text` (the response canary `own` received, decoded and in
+/// canonical form: see `body_text`) at a step with `rule` (`None` when the
+/// step is not a document). Markers are compared in the same form, so a
+/// name sent as JSON escapes or character references, or a number with
+/// Unicode dashes, fullwidth digits or markup between its groups, is read.
+pub fn judge(text: &str, own: usize, canaries: &[Canary], rule: Option<&DocumentRule>) -> Verdict {
     let mut personal = false;
-    for digits in registration_numbers(body) {
+    for digits in registration_numbers(text) {
         let owner = canaries.iter().position(|c| {
             c.resident_number
                 .as_ref()
@@ -34,13 +38,17 @@ pub fn judge(body: &[u8], own: usize, canaries: &[Canary], rule: Option<&Documen
             _ => personal = true,
         }
     }
+    let businesses: Vec<[u8; 10]> = business_numbers(text).collect();
+    let has_business = |b: &str| {
+        let d = digits(b);
+        contains(text, &normalise(b)) || businesses.iter().any(|f| f[..] == *d.as_bytes())
+    };
     for (i, c) in canaries.iter().enumerate() {
-        let business = c
-            .business_number
-            .as_ref()
-            .is_some_and(|b| contains(body, b.as_bytes()) || contains_number(body, &digits(b)));
+        let business = c.business_number.as_deref().is_some_and(has_business);
         if i != own
-            && (business || contains(body, c.id.as_bytes()) || contains(body, c.name.as_bytes()))
+            && (business
+                || contains(text, &normalise(&c.id))
+                || contains(text, &normalise(&c.name)))
         {
             return Verdict::Mismatch(i);
         }
@@ -51,15 +59,13 @@ pub fn judge(body: &[u8], own: usize, canaries: &[Canary], rule: Option<&Documen
     let me = &canaries[own];
     for m in rule.map_or(&[][..], |r| &r.require) {
         let present = match m {
-            Marker::Id => contains(body, me.id.as_bytes()),
-            Marker::Name => contains(body, me.name.as_bytes()),
-            Marker::BusinessNumber => me.business_number.as_ref().is_some_and(|b| {
-                contains(body, b.as_bytes()) || contains(body, digits(b).as_bytes())
-            }),
+            Marker::Id => contains(text, &normalise(&me.id)),
+            Marker::Name => contains(text, &normalise(&me.name)),
+            Marker::BusinessNumber => me.business_number.as_deref().is_some_and(has_business),
             Marker::ResidentNumber => me
                 .resident_number
                 .as_ref()
-                .is_some_and(|r| registration_numbers(body).any(|d| r.0.as_bytes() == d)),
+                .is_some_and(|r| registration_numbers(text).any(|d| r.0.as_bytes() == d)),
         };
         if !present {
             return Verdict::Missing(*m);
@@ -68,26 +74,12 @@ pub fn judge(body: &[u8], own: usize, canaries: &[Canary], rule: Option<&Documen
     Verdict::Own
 }
 
-/// Whether `number` (digits) stands alone in `haystack`: not inside a
-/// longer run of digits, so a date or an order number never matches.
-fn contains_number(haystack: &[u8], number: &str) -> bool {
-    let n = number.as_bytes();
-    !n.is_empty()
-        && haystack.windows(n.len()).enumerate().any(|(i, w)| {
-            w == n
-                && (i == 0 || !haystack[i - 1].is_ascii_digit())
-                && haystack
-                    .get(i + n.len())
-                    .is_none_or(|c| !c.is_ascii_digit())
-        })
-}
-
 fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+fn contains(haystack: &str, needle: &str) -> bool {
+    !needle.is_empty() && haystack.contains(needle)
 }
 
 #[cfg(test)]
@@ -131,28 +123,20 @@ mod tests {
         let own = DocumentRule {
             require: vec![Marker::Name],
             allow_own: vec![Marker::ResidentNumber],
+            must_match: vec![],
         };
         let mine = format!(
             "Certificate for Test Citizen Alpha, {}",
             hyphen(&c[0].resident_number.as_ref().unwrap().0)
         );
-        assert_eq!(judge(mine.as_bytes(), 0, &c, Some(&own)), Verdict::Own);
-        assert_eq!(
-            judge(mine.as_bytes(), 1, &c, Some(&own)),
-            Verdict::Mismatch(0)
-        );
+        assert_eq!(judge(&mine, 0, &c, Some(&own)), Verdict::Own);
+        assert_eq!(judge(&mine, 1, &c, Some(&own)), Verdict::Mismatch(0));
         let by_number = format!("Certificate, {}", c[1].resident_number.as_ref().unwrap().0);
-        assert_eq!(
-            judge(by_number.as_bytes(), 0, &c, Some(&own)),
-            Verdict::Mismatch(1)
-        );
+        assert_eq!(judge(&by_number, 0, &c, Some(&own)), Verdict::Mismatch(1));
         let by_business = "Tax certificate 2208100002";
+        assert_eq!(judge(by_business, 0, &c, None), Verdict::Mismatch(1));
         assert_eq!(
-            judge(by_business.as_bytes(), 0, &c, None),
-            Verdict::Mismatch(1)
-        );
-        assert_eq!(
-            judge(b"Certificate for nobody", 0, &c, Some(&own)),
+            judge("Certificate for nobody", 0, &c, Some(&own)),
             Verdict::Missing(Marker::Name)
         );
     }
@@ -163,26 +147,61 @@ mod tests {
         let tax = DocumentRule {
             require: vec![Marker::Name],
             allow_own: vec![],
+            must_match: vec![],
         };
         let own_rrn = &c[0].resident_number.as_ref().unwrap().0;
         let wrong_field = format!("Test Citizen Alpha, business number {}", hyphen(own_rrn));
         assert_eq!(
-            judge(wrong_field.as_bytes(), 0, &c, Some(&tax)),
+            judge(&wrong_field, 0, &c, Some(&tax)),
             Verdict::PersonalData
         );
         let stranger = format!("Test Citizen Alpha {}", rrn("850315100003"));
         let open = DocumentRule {
             require: vec![],
             allow_own: vec![Marker::ResidentNumber],
+            must_match: vec![],
         };
-        assert_eq!(
-            judge(stranger.as_bytes(), 0, &c, Some(&open)),
-            Verdict::PersonalData
-        );
+        assert_eq!(judge(&stranger, 0, &c, Some(&open)), Verdict::PersonalData);
         // Not a document step: no number may appear at all.
+        assert_eq!(judge(&hyphen(own_rrn), 0, &c, None), Verdict::PersonalData);
+    }
+
+    #[test]
+    fn markers_are_read_after_decoding_in_any_spelling() {
+        let c = canaries();
+        let own = DocumentRule {
+            require: vec![Marker::Name],
+            allow_own: vec![Marker::ResidentNumber],
+            must_match: vec![],
+        };
+        let text = |raw: &str| crate::probe::body_text::decode(raw.as_bytes(), None).text;
+        // The own name as JSON escapes and as character references.
+        let escaped: String = "Test Citizen Alpha"
+            .chars()
+            .map(|ch| format!("\\u{:04x}", u32::from(ch)))
+            .collect();
+        assert_eq!(judge(&text(&escaped), 0, &c, Some(&own)), Verdict::Own);
+        let refs: String = "Test Citizen Alpha"
+            .chars()
+            .map(|ch| format!("&#{};", u32::from(ch)))
+            .collect();
+        assert_eq!(judge(&text(&refs), 0, &c, Some(&own)), Verdict::Own);
+        // Another canary's number in fullwidth digits with an en dash.
+        let theirs = &c[1].resident_number.as_ref().unwrap().0;
+        let fw: String = theirs
+            .chars()
+            .map(|ch| char::from_u32(u32::from(ch) + 0xFEE0).unwrap())
+            .collect();
+        let spelled = format!("Test Citizen Alpha {}\u{2013}{}", &fw[..18], &fw[18..]);
         assert_eq!(
-            judge(hyphen(own_rrn).as_bytes(), 0, &c, None),
-            Verdict::PersonalData
+            judge(&text(&spelled), 0, &c, Some(&own)),
+            Verdict::Mismatch(1)
+        );
+        // Another canary's business number with no-break spaces.
+        let business = "Test Citizen Alpha 220\u{A0}-\u{A0}81\u{A0}-\u{A0}00002";
+        assert_eq!(
+            judge(&text(business), 0, &c, Some(&own)),
+            Verdict::Mismatch(1)
         );
     }
 }

@@ -9,7 +9,6 @@ mod session;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use self::session::Ended;
@@ -153,26 +152,39 @@ impl IdentityProbe {
             lane,
             interval: Duration::from_secs(1) / self.spec.max_requests_per_second.max(1),
             tally: Mutex::new(Tally::default()),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            peak: std::sync::atomic::AtomicUsize::new(0),
         };
         let n = self.spec.canaries.len();
         // Below `concurrency` canaries, some run more than one session at once.
         let per_round = n.max(load.concurrency);
-        let sessions = (0..load.rounds as usize * per_round).map(|i| i % n);
+        let owners: Vec<usize> = (0..load.rounds as usize * per_round)
+            .map(|i| i % n)
+            .collect();
         let start = Instant::now();
-        let all = futures_util::stream::iter(sessions)
-            .map(|own| {
-                let round = &round;
-                async move { (own, session::run(round, own).await) }
-            })
-            .buffer_unordered(load.concurrency)
-            .for_each(|(own, ended)| {
-                round.record(own, ended);
-                async {}
-            });
+        // In waves of `concurrency` flows that send each step's requests
+        // together: a level of N puts N requests in flight at once.
+        let all = async {
+            for members in owners.chunks(load.concurrency.max(1)) {
+                let wave = Wave::new(members.len());
+                futures_util::future::join_all(members.iter().map(|&own| {
+                    let (round, wave) = (&round, &wave);
+                    // Recorded as each ends: what was seen before the deadline is kept.
+                    async move {
+                        let ended = session::run(round, wave, own).await;
+                        round.record(own, ended);
+                    }
+                }))
+                .await;
+            }
+        };
         let timed_out = tokio::time::timeout(deadline, all).await.is_err();
         let elapsed = start.elapsed();
+        let peak = round.peak.load(std::sync::atomic::Ordering::SeqCst);
         let tally = round.tally.into_inner().unwrap_or_else(|e| e.into_inner());
-        tally.finish(load, elapsed, timed_out, deadline)
+        let (failure, mut details) = tally.finish(load, elapsed, timed_out, deadline);
+        details.peak_in_flight = u32::try_from(peak).unwrap_or(u32::MAX);
+        (failure, details)
     }
 }
 
@@ -185,6 +197,76 @@ pub struct Round<'a> {
     lane: Lane,
     interval: Duration,
     tally: Mutex<Tally>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+/// A request on the wire while it lives (see [`Round::request`]).
+pub struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The flows of one wave: each waits at every step until every member still
+/// running has reached it (and its own pacing slot has come), so the step's
+/// requests leave together, at the latest of their slots.
+pub struct Wave {
+    state: Mutex<WaveState>,
+    released: tokio::sync::watch::Sender<u64>,
+}
+
+struct WaveState {
+    members: usize,
+    waiting: usize,
+    bursts: u64,
+}
+
+impl Wave {
+    fn new(members: usize) -> Self {
+        Wave {
+            state: Mutex::new(WaveState {
+                members,
+                waiting: 0,
+                bursts: 0,
+            }),
+            released: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WaveState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until every member still running is here.
+    pub async fn together(&self) {
+        let mut rx = self.released.subscribe();
+        let burst = {
+            let mut s = self.lock();
+            s.waiting += 1;
+            let b = s.bursts;
+            self.release_if_all(&mut s);
+            b
+        };
+        let _ = rx.wait_for(|b| *b > burst).await;
+    }
+
+    /// A member whose flow ended: the others stop waiting for it.
+    pub fn leave(&self) {
+        let mut s = self.lock();
+        s.members = s.members.saturating_sub(1);
+        self.release_if_all(&mut s);
+    }
+
+    fn release_if_all(&self, s: &mut WaveState) {
+        if s.waiting > 0 && s.waiting >= s.members {
+            s.bursts += 1;
+            s.waiting = 0;
+            self.released.send_replace(s.bursts);
+        }
+    }
 }
 
 impl Round<'_> {
@@ -230,6 +312,17 @@ impl Round<'_> {
         }
     }
 
+    /// Counts a request in flight until the guard drops, keeping the peak.
+    fn request(&self) -> InFlight<'_> {
+        let now = self
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        self.peak
+            .fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+        InFlight(&self.in_flight)
+    }
+
     fn latency(&self, d: Duration) {
         let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         t.latencies.push(d.as_secs_f32());
@@ -251,6 +344,9 @@ impl Round<'_> {
             Ended::Passed => {}
             Ended::Mismatch { step: i, owner } => {
                 t.found.mismatches += 1;
+                if owner.is_none() {
+                    t.found.unknown_owner += 1;
+                }
                 t.mix("identity_mismatch");
                 if t.found.first.len() < IdentityFindings::MAX_LISTED {
                     t.found.first.push(Mismatch {
@@ -353,6 +449,7 @@ impl Tally {
             latency_p50: pick(0.5),
             latency_p95: pick(0.95),
             latency_max: pick(1.0),
+            peak_in_flight: 0,
         };
         (failure, details)
     }

@@ -38,7 +38,15 @@ pub enum Ended {
 }
 
 /// Runs canary `own` through the flow of `round`.
-pub async fn run(round: &Round<'_>, own: usize) -> Ended {
+pub async fn run(round: &Round<'_>, wave: &super::Wave, own: usize) -> Ended {
+    /// Leaves the wave however the flow ends (or is dropped at the deadline).
+    struct Member<'w>(&'w super::Wave);
+    impl Drop for Member<'_> {
+        fn drop(&mut self) {
+            self.0.leave();
+        }
+    }
+    let _member = Member(wave);
     let mut s = Session {
         round,
         own,
@@ -48,49 +56,118 @@ pub async fn run(round: &Round<'_>, own: usize) -> Ended {
     for (i, step) in round.spec.steps.iter().enumerate() {
         let failed = |failure| Ended::Failed { step: i, failure };
         round.pace().await;
+        wave.together().await;
         let t = Instant::now();
-        let response = s.send(step).await;
+        let response = {
+            let _on_the_wire = round.request();
+            s.send(step).await
+        };
         round.latency(t.elapsed());
-        let (status, body) = match response {
+        let reply = match response {
             Ok(r) => r,
             Err(f) => return failed(f),
         };
-        // A leak is a leak whatever the status; an error page is not a document.
-        let verdict = judge(&body, own, &round.spec.canaries, step.document.as_ref());
-        match verdict {
-            Verdict::Mismatch(owner) => {
-                return Ended::Mismatch {
-                    step: i,
-                    owner: Some(owner),
-                };
-            }
-            Verdict::PersonalData => return Ended::PersonalData { step: i },
-            Verdict::Missing(_) | Verdict::Own => {}
+        if let Some(ended) = decide(round.spec, step, own, i, &reply) {
+            return ended;
         }
-        let ok = if step.valid_status.is_empty() {
-            (200..300).contains(&status)
-        } else {
-            step.valid_status.contains(&status)
-        };
-        if !ok {
-            return failed(Failure::new(
-                FailureKind::Status,
-                format!("status {status} is not valid"),
-            ));
-        }
-        // A document served without the canary's own markers is someone
-        // else's: a real citizen's, whose markers gwanje cannot know.
-        if let Verdict::Missing(_) = verdict {
-            return Ended::Mismatch {
-                step: i,
-                owner: None,
-            };
-        }
+        let body = reply.body;
         if let Err(f) = s.extract(step, &body) {
             return failed(f);
         }
     }
     Ended::Passed
+}
+
+/// One response of a step.
+pub struct Reply {
+    /// Its status.
+    pub status: u16,
+    /// Its Content-Type, for the charset.
+    pub content_type: Option<String>,
+    /// Its body (capped).
+    pub body: Vec<u8>,
+}
+
+/// What one response of step `i` means for canary `own`: the end of its
+/// flow (a finding or a failed step), or `None` to go on. In this order: a
+/// leak or another canary's markers, whatever the status or encoding; a
+/// status the step does not accept; a body that cannot be decoded; a
+/// response that is not a document of the step (its `must_match` missing,
+/// or, without one, nothing of the canary's and no personal data at all: an
+/// error page, not an exposure); a document without the canary's own
+/// markers, which is someone else's.
+pub fn decide(
+    spec: &crate::plan::identity::IdentitySpec,
+    step: &FlowStep,
+    own: usize,
+    i: usize,
+    reply: &Reply,
+) -> Option<Ended> {
+    let failed = |failure| Some(Ended::Failed { step: i, failure });
+    let text = crate::probe::body_text::decode(&reply.body, reply.content_type.as_deref());
+    let verdict = judge(&text.text, own, &spec.canaries, step.document.as_ref());
+    match verdict {
+        Verdict::Mismatch(owner) => {
+            return Some(Ended::Mismatch {
+                step: i,
+                owner: Some(owner),
+            });
+        }
+        Verdict::PersonalData => return Some(Ended::PersonalData { step: i }),
+        Verdict::Missing(_) | Verdict::Own => {}
+    }
+    let status = reply.status;
+    let ok = if step.valid_status.is_empty() {
+        (200..300).contains(&status)
+    } else {
+        step.valid_status.contains(&status)
+    };
+    if !ok {
+        return failed(Failure::new(
+            FailureKind::Status,
+            format!("status {status} is not valid"),
+        ));
+    }
+    if let Some(e) = &text.error {
+        return failed(Failure::new(
+            FailureKind::Protocol,
+            format!("{e} (content not logged)"),
+        ));
+    }
+    let Some(rule) = &step.document else {
+        return None;
+    };
+    let not_a_document = || {
+        failed(Failure::new(
+            FailureKind::NotADocument,
+            "the response is not a document of this step (content not logged)",
+        ))
+    };
+    if rule.must_match.is_empty() {
+        // Without a description of the document, a response with none of
+        // the canary's markers and no personal data cannot be told from an
+        // error page: it is not called an exposure.
+        if let Verdict::Missing(_) = verdict {
+            return not_a_document();
+        }
+        return None;
+    }
+    if !rule
+        .must_match
+        .iter()
+        .all(|p| p.0.is_match(text.text.as_bytes()))
+    {
+        return not_a_document();
+    }
+    // A document of the step without the canary's own markers is someone
+    // else's: a real citizen's, whose markers gwanje cannot know.
+    if let Verdict::Missing(_) = verdict {
+        return Some(Ended::Mismatch {
+            step: i,
+            owner: None,
+        });
+    }
+    None
 }
 
 struct Session<'r, 'a> {
@@ -188,7 +265,7 @@ impl Session<'_, '_> {
             .map_err(|e| protocol(&format!("building the request: {e}")))
     }
 
-    async fn send(&mut self, step: &FlowStep) -> Result<(u16, Vec<u8>), Failure> {
+    async fn send(&mut self, step: &FlowStep) -> Result<Reply, Failure> {
         let request = self.request(step)?;
         let spec = self.round.spec;
         let host = spec.base_url.host_str().unwrap_or_default();
@@ -206,8 +283,17 @@ impl Session<'_, '_> {
         for v in response.headers().get_all(http::header::SET_COOKIE) {
             self.keep_cookie(v.as_bytes());
         }
+        let content_type = response
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = read_capped(response.into_body(), spec.max_body_bytes).await?;
-        Ok((status, body))
+        Ok(Reply {
+            status,
+            content_type,
+            body,
+        })
     }
 
     fn keep_cookie(&mut self, header: &[u8]) {

@@ -467,7 +467,7 @@ impl Metrics {
     /// `increase()` see the first mismatch.
     pub fn init_identity(&self, target: &crate::plan::Target) {
         let (s, t) = (&*target.service, &*target.name);
-        for result in ["ok", "identity_mismatch", "personal_data"] {
+        for result in ["ok", "identity_mismatch", "personal_data", "not_a_document"] {
             self.identity_requests_total
                 .with_label_values(&[s, t, result]);
         }

@@ -129,6 +129,12 @@ async fn personal_data_guard_trips_on_real_numbers_only() {
         "the number must never be reported: {detail}"
     );
 
+    // However the number is written or encoded.
+    for path in ["/pii-spelled", "/pii-euckr"] {
+        let r = probe(&s.url(path), "").await;
+        assert_eq!(kind(&r), Some(FailureKind::PersonalData), "{path}");
+    }
+
     let r = probe(&s.url("/pii-lookalike"), "").await;
     assert_eq!(kind(&r), None, "look-alike numbers must not trip the guard");
     assert!(!http(&r).personal_data);

@@ -62,6 +62,26 @@ pub fn app() -> Router {
             get(|| async { format!("<p>Applicant: Hong Gildong, {VALID_RRN}</p>") }),
         )
         .route(
+            "/pii-spelled",
+            get(|| async {
+                // Fullwidth digits, an en dash between no-break spaces, markup.
+                let (a, b) = VALID_RRN.split_once('-').unwrap();
+                let fw: String = a
+                    .chars()
+                    .map(|c| char::from_u32(u32::from(c) + 0xFEE0).unwrap())
+                    .collect();
+                format!("<p>Applicant: {fw}&nbsp;&ndash;&nbsp;<span>{b}</span></p>")
+            }),
+        )
+        .route(
+            "/pii-euckr",
+            get(|| async {
+                let page = format!("<p>신청인 홍길동, {VALID_RRN}</p>");
+                let bytes = encoding_rs::EUC_KR.encode(&page).0.into_owned();
+                ([(header::CONTENT_TYPE, "text/html; charset=euc-kr")], bytes)
+            }),
+        )
+        .route(
             "/pii-lookalike",
             get(|| async { "order 900101-1234567, tel 010-1234-5678, ts 1764000000000" }),
         )

@@ -90,6 +90,8 @@ struct Conn {
     in_handler: AtomicU32,
     /// Wakes its task to close it.
     evict: Notify,
+    /// Already asked to close, or closing: never chosen again.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// Every open connection.
@@ -108,6 +110,7 @@ impl Registry {
             progress: AtomicU64::new(self.ms()),
             in_handler: AtomicU32::new(0),
             evict: Notify::new(),
+            closing: std::sync::atomic::AtomicBool::new(false),
         });
         self.lock().insert(id, c.clone());
         c
@@ -126,11 +129,13 @@ impl Registry {
             .lock()
             .values()
             .filter(|c| c.in_handler.load(Ordering::Relaxed) == 0)
+            .filter(|c| !c.closing.load(Ordering::Relaxed))
             .map(|c| (c.progress.load(Ordering::Relaxed), c))
             .filter(|(p, _)| now.saturating_sub(*p) >= grace)
             .min_by_key(|(p, _)| *p)
             .map(|(_, c)| c.clone());
         victim.is_some_and(|c| {
+            c.closing.store(true, Ordering::Relaxed);
             c.evict.notify_one();
             true
         })
@@ -355,16 +360,26 @@ pub async fn serve(
             let stop = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
+            // Closing gracefully: a request inside a handler may finish
+            // within its own deadline, anything else within CLOSE_GRACE.
+            let grace = |conn: &Conn| {
+                conn.closing.store(true, Ordering::Relaxed);
+                if conn.in_handler.load(Ordering::Relaxed) > 0 {
+                    request_timeout + CLOSE_GRACE
+                } else {
+                    CLOSE_GRACE
+                }
+            };
             tokio::select! {
                 _ = conn_fut.as_mut() => {}
                 () = conn.evict.notified() => {}
                 () = tokio::time::sleep(lifetime) => {
                     conn_fut.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(CLOSE_GRACE, conn_fut.as_mut()).await;
+                    let _ = tokio::time::timeout(grace(&conn), conn_fut.as_mut()).await;
                 }
                 () = stop => {
                     conn_fut.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(CLOSE_GRACE, conn_fut.as_mut()).await;
+                    let _ = tokio::time::timeout(grace(&conn), conn_fut.as_mut()).await;
                 }
             }
             registry.lock().remove(&id);

@@ -35,7 +35,7 @@ use super::config::{Failback, GroupConfig};
 use super::dampening::Penalty;
 use super::effect::{Effect, SwitchReason};
 use super::path::{PathReason, PathState, PathStatus, SubjectView, service_down, witnessed};
-use super::quality::{Losses, QualityPolicy, Seen, clearly_worse};
+use super::quality::{Losses, QualityPolicy, significantly_worse};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// A route change being carried out or waiting for a retry.
@@ -195,22 +195,27 @@ impl GroupState {
         out: &mut Vec<Effect>,
     ) {
         for c in &self.cfg.checks {
-            let per_path: Option<Vec<(PathName, u16)>> = self
+            let each: Vec<(PathName, Option<u16>)> = self
                 .cfg
                 .paths
                 .iter()
                 .map(|p| {
-                    let l = losses.get(p)?.checks.get(c.as_str()).copied().flatten()?;
-                    Some((p.clone(), l))
+                    let l = losses
+                        .get(p)
+                        .and_then(|l| l.checks.get(c.as_str()).copied().flatten());
+                    (p.clone(), l)
                 })
                 .collect();
+            let per_path: Option<Vec<(PathName, u16)>> =
+                each.iter().map(|(p, l)| Some((p.clone(), (*l)?))).collect();
             let raised = self.service_degraded.contains_key(c);
             let lossy = per_path.as_ref().is_some_and(|v| {
                 !v.is_empty() && v.iter().all(|(_, l)| *l > quality.tolerated_permille)
             });
-            let clean = per_path
-                .as_ref()
-                .is_some_and(|v| v.iter().any(|(_, l)| *l <= quality.tolerated_permille / 2));
+            // Any path with a judgement that is clean again clears it.
+            let clean = each
+                .iter()
+                .any(|(_, l)| l.is_some_and(|l| l <= quality.tolerated_permille / 2));
             if !raised && lossy {
                 let losses = per_path.unwrap_or_default();
                 self.service_degraded.insert(c.clone(), losses.clone());
@@ -227,8 +232,20 @@ impl GroupState {
                 });
             }
         }
-        let checks = &self.cfg.checks;
-        self.service_degraded.retain(|c, _| checks.contains(c));
+        // A check a reload removed is cleared, so its alert resolves.
+        let gone: Vec<TargetKey> = self
+            .service_degraded
+            .keys()
+            .filter(|c| !self.cfg.checks.contains(c))
+            .cloned()
+            .collect();
+        for c in gone {
+            self.service_degraded.remove(&c);
+            out.push(Effect::ServiceDegradationCleared {
+                group: self.cfg.name.clone(),
+                check: c,
+            });
+        }
     }
 
     fn rank(&self, p: &PathName) -> usize {
@@ -615,8 +632,13 @@ impl GroupState {
                     },
                     out,
                 );
-                let Some(b) =
-                    best.filter(|b| self.rank(b) < self.rank(&active) && !self.suppressed(now, b))
+                let Some(b) = self
+                    .cfg
+                    .paths
+                    .iter()
+                    .find(|p| self.eligible(now, paths.get(*p)) && !self.suppressed(now, p))
+                    .filter(|b| self.rank(b) < self.rank(&active))
+                    .cloned()
                 else {
                     return;
                 };
@@ -694,16 +716,12 @@ impl GroupState {
         quality: &QualityPolicy,
         health: &impl Fn(&Subject) -> SubjectView,
     ) -> Option<PathName> {
-        let better = |p: &PathName| match paths.get(failed) {
-            Some(f) if matches!(f.reason, PathReason::Degraded { .. }) => {
-                let seen = |s: &PathStatus| {
-                    Some(Seen {
-                        echoes: s.quality.echoes,
-                        ..Seen::default()
-                    })
-                    .filter(|s| s.echoes.1 > 0)
-                };
-                clearly_worse(seen(f), paths.get(p).and_then(seen).into_iter(), quality)
+        // Degraded is a judgement on a sample: the candidate must be better
+        // by a significant margin, even when it lost next to nothing (a
+        // clean-looking start of 20 echoes is no proof).
+        let better = |p: &PathName| match (paths.get(failed), paths.get(p)) {
+            (Some(f), Some(c)) if matches!(f.reason, PathReason::Degraded { .. }) => {
+                significantly_worse(f.quality.echoes, c.quality.echoes, quality)
             }
             _ => true,
         };

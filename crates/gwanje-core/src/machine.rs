@@ -522,12 +522,13 @@ impl Core {
                     .all(|c| passes(Subject::Check(c.clone(), name.clone()))),
                 _ => false,
             };
-            if status.state == PathState::Down
-                && *to != PathState::Down
-                && cleared
-                && status.quality.recovering.is_none()
-            {
+            let back = *to != PathState::Down && cleared;
+            if status.state == PathState::Down && back && status.quality.recovering.is_none() {
                 status.quality.cause_cleared(now);
+            } else if !back {
+                // Failing again before the recovery was confirmed: the next
+                // recovery starts afresh.
+                status.quality.recovering = None;
             }
         }
         let losses: BTreeMap<PathName, super::quality::Losses> = self

@@ -392,7 +392,7 @@ pub fn clearly_worse(
     let (Some(mine), Some(best)) = (mine, best) else {
         return true;
     };
-    let ((lm, nm), (lb, nb)) = (mine.echoes, best.echoes);
+    let ((_, nm), (lb, nb)) = (mine.echoes, best.echoes);
     let lossy = lb >= 2 && u64::from(lb) * 1000 > u64::from(p.tolerated_permille) * u64::from(nb);
     if !lossy || nm < MIN_EVIDENCE || nb < MIN_EVIDENCE {
         return true;
@@ -402,7 +402,15 @@ pub fn clearly_worse(
     for _ in 0..mine.run.min(64) {
         chance *= f64::from(fp) / f64::from(np.max(1));
     }
-    if chance < CHANCE {
+    chance < CHANCE || significantly_worse(mine.echoes, best.echoes, p)
+}
+
+/// Whether a share of `mine` (lost, sent) is higher than `other`'s by the
+/// margin and by three standard errors of the difference; with fewer than
+/// [`MIN_EVIDENCE`] on either side, nothing can be told (true).
+pub fn significantly_worse(mine: (u32, u32), other: (u32, u32), p: &QualityPolicy) -> bool {
+    let ((lm, nm), (lb, nb)) = (mine, other);
+    if nm < MIN_EVIDENCE || nb < MIN_EVIDENCE {
         return true;
     }
     let (lm, nm, lb, nb) = (

@@ -92,6 +92,8 @@ struct Conn {
     evict: Notify,
     /// Already asked to close, or closing: never chosen again.
     closing: std::sync::atomic::AtomicBool,
+    /// Its connection slot, handed to the newcomer when it is evicted.
+    slot: Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 /// Every open connection.
@@ -105,12 +107,13 @@ impl Registry {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn open(&self, id: u64) -> Arc<Conn> {
+    fn open(&self, id: u64, slot: Option<tokio::sync::OwnedSemaphorePermit>) -> Arc<Conn> {
         let c = Arc::new(Conn {
             progress: AtomicU64::new(self.ms()),
             in_handler: AtomicU32::new(0),
             evict: Notify::new(),
             closing: std::sync::atomic::AtomicBool::new(false),
+            slot: Mutex::new(slot),
         });
         self.lock().insert(id, c.clone());
         c
@@ -121,8 +124,9 @@ impl Registry {
     }
 
     /// Asks the connection that made no progress for longest (outside any
-    /// handler, past the grace) to close; whether one was found.
-    fn evict_one(&self) -> bool {
+    /// handler, past the grace) to close, and takes its slot for the
+    /// newcomer at once (the victim's task ends a moment later).
+    fn evict_one(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let now = self.ms();
         let grace = u64::try_from(EVICT_GRACE.as_millis()).unwrap_or(u64::MAX);
         let victim = self
@@ -134,11 +138,10 @@ impl Registry {
             .filter(|(p, _)| now.saturating_sub(*p) >= grace)
             .min_by_key(|(p, _)| *p)
             .map(|(_, c)| c.clone());
-        victim.is_some_and(|c| {
-            c.closing.store(true, Ordering::Relaxed);
-            c.evict.notify_one();
-            true
-        })
+        let c = victim?;
+        c.closing.store(true, Ordering::Relaxed);
+        c.evict.notify_one();
+        c.slot.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -291,22 +294,20 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Full: the stalest connection's slot goes to the newcomer at once.
         let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            // Full: make room by closing the stalest connection.
-            Err(_) if registry.evict_one() => {
-                metrics.api_connections_evicted.inc();
-                tokio::time::timeout(Duration::from_millis(200), permits.clone().acquire_owned())
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-            }
-            Err(_) => None,
-        };
-        let Some(permit) = permit else {
-            metrics.api_connections_rejected.inc();
-            drop(stream);
-            continue;
+            Ok(p) => p,
+            Err(_) => match registry.evict_one() {
+                Some(p) => {
+                    metrics.api_connections_evicted.inc();
+                    p
+                }
+                None => {
+                    metrics.api_connections_rejected.inc();
+                    drop(stream);
+                    continue;
+                }
+            },
         };
         // A small send buffer: a client that does not read stalls after
         // one answer or two, instead of having the kernel queue megabytes
@@ -314,7 +315,7 @@ pub async fn serve(
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER_BYTES);
         next_id += 1;
         let id = next_id;
-        let conn = registry.open(id);
+        let conn = registry.open(id, Some(permit));
         let tower = TowerToHyperService::new(app.clone());
         let max_requests = limits.max_requests;
         let served = Arc::new(AtomicU32::new(0));
@@ -384,7 +385,6 @@ pub async fn serve(
             }
             registry.lock().remove(&id);
             metrics.api_connections.dec();
-            drop(permit);
         });
     }
     let _ = stop.send(true);
@@ -426,7 +426,8 @@ mod tests {
             start: tokio::time::Instant::now(),
             conns: Mutex::new(HashMap::new()),
         });
-        let conn = registry.open(1);
+        let slots = Arc::new(Semaphore::new(1));
+        let conn = registry.open(1, Some(slots.clone().try_acquire_owned().unwrap()));
         let mut w = Watched {
             inner: near,
             conn,
@@ -440,7 +441,13 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(5));
         // Stalled past the grace and outside any handler: evictable.
         tokio::time::advance(EVICT_GRACE).await;
-        assert!(registry.evict_one());
+        // Its slot goes straight to the newcomer.
+        let handed = registry.evict_one();
+        assert!(handed.is_some());
+        assert!(registry.evict_one().is_none(), "never chosen twice");
+        assert_eq!(slots.available_permits(), 0, "the slot is the newcomer's");
+        drop(handed);
+        assert_eq!(slots.available_permits(), 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -449,11 +456,11 @@ mod tests {
             start: tokio::time::Instant::now(),
             conns: Mutex::new(HashMap::new()),
         };
-        let busy = registry.open(1);
+        let busy = registry.open(1, None);
         let _inside = InHandler::enter(&busy);
         tokio::time::advance(Duration::from_secs(30)).await;
-        let _fresh = registry.open(2);
-        assert!(!registry.evict_one());
+        let _fresh = registry.open(2, None);
+        assert!(registry.evict_one().is_none());
     }
 
     #[test]

@@ -77,6 +77,9 @@ const MAX_BUFFER_BYTES: usize = 16 * 1024;
 /// A connection younger than this, or that made progress more recently,
 /// is never closed to make room.
 pub const EVICT_GRACE: Duration = Duration::from_secs(1);
+/// A connection whose writes have waited this long for its client to read
+/// may be closed to make room, however young it is.
+pub const STALL_EVICTABLE: Duration = Duration::from_millis(100);
 /// The kernel's send buffer per connection (Linux doubles it).
 const SEND_BUFFER_BYTES: usize = 16 * 1024;
 /// How long a connection closed for its lifetime may finish what it does.
@@ -90,6 +93,9 @@ struct Conn {
     in_handler: AtomicU32,
     /// Wakes its task to close it.
     evict: Notify,
+    /// Since when a write has waited for the client to read (ms since the
+    /// listener started, 0 when none waits).
+    stalled_since: AtomicU64,
     /// Already asked to close, or closing: never chosen again.
     closing: std::sync::atomic::AtomicBool,
     /// Its connection slot, handed to the newcomer when it is evicted.
@@ -112,6 +118,7 @@ impl Registry {
             progress: AtomicU64::new(self.ms()),
             in_handler: AtomicU32::new(0),
             evict: Notify::new(),
+            stalled_since: AtomicU64::new(0),
             closing: std::sync::atomic::AtomicBool::new(false),
             slot: Mutex::new(slot),
         });
@@ -123,21 +130,33 @@ impl Registry {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Asks the connection that made no progress for longest (outside any
-    /// handler, past the grace) to close, and takes its slot for the
-    /// newcomer at once (the victim's task ends a moment later).
+    /// Asks a connection to close and takes its slot for the newcomer at
+    /// once (the victim's task ends a moment later): one whose writes have
+    /// waited for its client to read for [`STALL_EVICTABLE`], whatever its
+    /// age (a client that never reads), else the one that made no progress
+    /// for longest, past [`EVICT_GRACE`]. Never one inside a handler.
     fn evict_one(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let now = self.ms();
-        let grace = u64::try_from(EVICT_GRACE.as_millis()).unwrap_or(u64::MAX);
-        let victim = self
-            .lock()
-            .values()
-            .filter(|c| c.in_handler.load(Ordering::Relaxed) == 0)
-            .filter(|c| !c.closing.load(Ordering::Relaxed))
-            .map(|c| (c.progress.load(Ordering::Relaxed), c))
-            .filter(|(p, _)| now.saturating_sub(*p) >= grace)
-            .min_by_key(|(p, _)| *p)
-            .map(|(_, c)| c.clone());
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let conns = self.lock();
+        let open = || {
+            conns
+                .values()
+                .filter(|c| c.in_handler.load(Ordering::Relaxed) == 0)
+                .filter(|c| !c.closing.load(Ordering::Relaxed))
+        };
+        let stalled = open()
+            .map(|c| (c.stalled_since.load(Ordering::Relaxed), c))
+            .filter(|(t, _)| *t > 0 && now.saturating_sub(*t) >= ms(STALL_EVICTABLE))
+            .min_by_key(|(t, _)| *t);
+        let idle = || {
+            open()
+                .map(|c| (c.progress.load(Ordering::Relaxed), c))
+                .filter(|(p, _)| now.saturating_sub(*p) >= ms(EVICT_GRACE))
+                .min_by_key(|(p, _)| *p)
+        };
+        let victim = stalled.or_else(idle).map(|(_, c)| c.clone());
+        drop(conns);
         let c = victim?;
         c.closing.store(true, Ordering::Relaxed);
         c.evict.notify_one();
@@ -158,12 +177,18 @@ struct Watched<S> {
 impl<S> Watched<S> {
     fn progressed(&mut self) {
         self.deadline = None;
+        self.conn.stalled_since.store(0, Ordering::Relaxed);
         self.conn
             .progress
             .store(self.registry.ms(), Ordering::Relaxed);
     }
 
     fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if self.deadline.is_none() {
+            // Never 0, which means "not stalled".
+            let at = self.registry.ms().max(1);
+            self.conn.stalled_since.store(at, Ordering::Relaxed);
+        }
         let stall = self.stall;
         let deadline = self
             .deadline

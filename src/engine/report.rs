@@ -157,7 +157,7 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
             check,
             losses,
         } => {
-            let (service, target) = check.as_str().split_once('/').unwrap_or_default();
+            let (service, target) = check.parts();
             metrics
                 .service_degraded
                 .with_label_values(&[group.as_str(), service, target])
@@ -166,7 +166,7 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
             tracing::warn!(%group, %check, loss_permille = %losses.join(","), "service loses packets through every path (not a path failure: no switch)")
         }
         Effect::ServiceDegradationCleared { group, check } => {
-            let (service, target) = check.as_str().split_once('/').unwrap_or_default();
+            let (service, target) = check.parts();
             metrics
                 .service_degraded
                 .with_label_values(&[group.as_str(), service, target])

@@ -499,7 +499,7 @@ impl AlertBook {
                 )
             ) =>
             {
-                let (service, target) = key.as_str().split_once('/').unwrap_or((key.as_str(), ""));
+                let (service, target) = key.parts();
                 let pairs = [("service", service), ("target", target)];
                 if *to == crate::types::TargetState::Down {
                     let cause = cause.map_or("", |c| c.as_str());
@@ -516,10 +516,7 @@ impl AlertBook {
                 }
             }
             Effect::ServiceDown { group, check } => {
-                let (service, target) = check
-                    .as_str()
-                    .split_once('/')
-                    .unwrap_or((check.as_str(), ""));
+                let (service, target) = check.parts();
                 self.fire(
                     now,
                     "ServiceDown",
@@ -530,10 +527,7 @@ impl AlertBook {
                 );
             }
             Effect::ServiceRecovered { group, check } => {
-                let (service, target) = check
-                    .as_str()
-                    .split_once('/')
-                    .unwrap_or((check.as_str(), ""));
+                let (service, target) = check.parts();
                 self.resolve(
                     now,
                     "ServiceDown",
@@ -549,10 +543,7 @@ impl AlertBook {
                 check,
                 losses,
             } => {
-                let (service, target) = check
-                    .as_str()
-                    .split_once('/')
-                    .unwrap_or((check.as_str(), ""));
+                let (service, target) = check.parts();
                 let each: Vec<String> = losses
                     .iter()
                     .map(|(p, l)| format!("{p} {}.{}%", l / 10, l % 10))
@@ -568,10 +559,7 @@ impl AlertBook {
                 );
             }
             Effect::ServiceDegradationCleared { group, check } => {
-                let (service, target) = check
-                    .as_str()
-                    .split_once('/')
-                    .unwrap_or((check.as_str(), ""));
+                let (service, target) = check.parts();
                 self.resolve(
                     now,
                     "ServiceDegraded",

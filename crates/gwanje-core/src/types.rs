@@ -42,6 +42,11 @@ impl TargetKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The service and the target name (the labels alerts carry).
+    pub fn parts(&self) -> (&str, &str) {
+        self.0.split_once('/').unwrap_or((&self.0, ""))
+    }
 }
 
 impl fmt::Display for TargetKey {

@@ -11,7 +11,11 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 if ((${#need[@]})); then
   if [ "$(id -u)" -eq 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    # A fresh machine has empty package lists: update them first.
+    echo "installing ${need[*]} (Debian packages the simulated network needs)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "the demo needs ${need[*]}: sudo apt-get install ${need[*]}" >&2
     exit 1

@@ -195,3 +195,74 @@ fn the_systemd_unit_is_hardened_with_and_without_route_management() {
         }
     }
 }
+
+/// Every file under `dir` (relative to the repository) ending in `.rs`.
+fn rust_files(root: &Path, dir: &str, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(root, &p.strip_prefix(root).unwrap().to_string_lossy(), out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_dockerfile_copies_everything_the_build_needs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docker = std::fs::read_to_string(root.join("deploy/container/Dockerfile")).unwrap();
+    // The build stage: up to the second FROM.
+    let build = docker.split("\nFROM ").nth(1).expect("a build stage");
+    let copied: Vec<String> = build
+        .lines()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .filter(|l| !l.starts_with("--from"))
+        .flat_map(|l| {
+            let parts: Vec<&str> = l.split_whitespace().collect();
+            parts[..parts.len() - 1]
+                .iter()
+                .map(|s| s.trim_end_matches('/').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let covered = |path: &str| {
+        copied
+            .iter()
+            .any(|c| path == c || path.starts_with(&format!("{c}/")))
+    };
+    let mut needed = vec!["Cargo.toml".to_string(), "Cargo.lock".to_string()];
+    // Workspace members and path dependencies.
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    for line in manifest.lines() {
+        for quoted in line.split('"').skip(1).step_by(2) {
+            if quoted.starts_with("crates/") {
+                needed.push(quoted.to_string());
+            }
+        }
+    }
+    needed.push("benches".into());
+    // What the sources include at compile time, resolved from each file.
+    let mut files = Vec::new();
+    rust_files(root, "src", &mut files);
+    rust_files(root, "crates", &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for part in text
+            .split("include_str!(\"")
+            .skip(1)
+            .chain(text.split("include_bytes!(\"").skip(1))
+        {
+            let rel = part.split('"').next().unwrap();
+            let full = f.parent().unwrap().join(rel);
+            let full = full.canonicalize().unwrap_or(full);
+            let path = full.strip_prefix(root.canonicalize().unwrap()).unwrap();
+            needed.push(path.to_string_lossy().into_owned());
+        }
+    }
+    let missing: Vec<&String> = needed.iter().filter(|p| !covered(p)).collect();
+    assert!(
+        missing.is_empty(),
+        "the Dockerfile's build stage lacks {missing:?} (copies {copied:?})"
+    );
+}

@@ -125,6 +125,13 @@ fn oneway_permille(lost: u32, sent: u32) -> u16 {
 /// passes 10 in a row less than 0.3% of the time.
 pub const RECOVERY_PACKETS: u32 = 10;
 
+/// Whether `sent` echoes since a recovery tell enough: fewer, even all
+/// answered, could be a lucky streak of a lossy path (5 in a row pass at
+/// the degraded share 5% of the time).
+fn enough(_lost: u32, sent: u32) -> bool {
+    sent >= RECOVERY_PACKETS
+}
+
 /// One path's loss windows (its router's and each check's, judged apart so
 /// a clean first hop cannot dilute a lossy far side) and what they concluded.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -231,8 +238,7 @@ impl Quality {
     /// through it counts packets).
     pub fn judged_since_recovery(&self, p: &QualityPolicy) -> bool {
         let (lost, sent) = self.clean_echoes;
-        !self.sampled
-            || (sent >= RECOVERY_PACKETS && oneway_permille(lost, sent) <= p.tolerated_permille)
+        !self.sampled || (enough(lost, sent) && oneway_permille(lost, sent) <= p.tolerated_permille)
     }
 
     /// Each subject's failures through the path over the window ending at
@@ -280,14 +286,16 @@ impl Quality {
     pub fn update(&mut self, now: Timestamp, p: &QualityPolicy, loss: Option<u16>) -> Option<u16> {
         if let Some(back) = self.recovering {
             let (lost, sent) = self.recovery_echoes;
-            if self.sampled && sent < RECOVERY_PACKETS {
+            let told = enough(lost, sent);
+            if self.sampled && !told && now.since(back) < p.window_ms {
                 // Too few echoes since it came back to tell: as it was.
                 return self
                     .degraded
                     .then(|| self.loss.unwrap_or(p.degraded_permille));
             }
+            // Past a window with too few echoes, it is judged as usual.
             self.recovering = None;
-            if !self.sampled || oneway_permille(lost, sent) <= p.tolerated_permille {
+            if !self.sampled || (told && oneway_permille(lost, sent) <= p.tolerated_permille) {
                 // The outage is over: its lost packets were the outage's.
                 self.router = LossWindow::default();
                 self.checks.clear();
@@ -397,10 +405,14 @@ pub fn clearly_worse(
     if !lossy || nm < MIN_EVIDENCE || nb < MIN_EVIDENCE {
         return true;
     }
+    // The witness's probe failure rate, smoothed (one failure and one
+    // success added) so a few probes that all passed do not make any run
+    // look impossible.
     let (fp, np) = best.probes;
+    let rate = f64::from(fp + 1) / f64::from(np + 2);
     let mut chance = 1.0f64;
     for _ in 0..mine.run.min(64) {
-        chance *= f64::from(fp) / f64::from(np.max(1));
+        chance *= rate;
     }
     chance < CHANCE || significantly_worse(mine.echoes, best.echoes, p)
 }

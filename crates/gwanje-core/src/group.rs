@@ -21,13 +21,14 @@
 //! for the hold-down time. Automatic switches count towards the flap guard.
 //!
 //! Failback waits `after` from the path's recovery (the outage's lost
-//! packets are forgotten, see `quality`), needs at least the quality
-//! window's minimum of packets since then, and never goes to a path whose
-//! dampening penalty is above the reuse threshold (a path failing again and
-//! again). Leaving a degraded path needs a target clearly better by the
-//! same measure: clean, or losing less by the quality margin. A check
-//! losing more than the tolerated share through every path is reported as
-//! the service's degradation (no path is at fault, none is moved to).
+//! packets are forgotten, see `quality`), needs 10 echoes within the
+//! tolerated loss since then, and never goes to a path whose dampening
+//! penalty is above the reuse threshold (a path failing again and again).
+//! Leaving a degraded path needs a target significantly better by the same
+//! measure (its share of lost echoes lower by the quality margin and three
+//! standard errors). A check losing more than the tolerated share through
+//! every path is reported as the service's degradation (no path is at
+//! fault, none is moved to).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

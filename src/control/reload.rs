@@ -82,13 +82,17 @@ impl Reloader {
                     }])
                 })?;
             let current = self.plans.borrow().clone();
-            needs_restart(&current, &plan).map_err(|message| {
+            needs_restart(&current, &plan).map_err(|why| {
+                let key = match why {
+                    NeedsRestart::PolicyRouting => "paths",
+                    NeedsRestart::Netlink => "failover_groups",
+                };
                 ConfigErrors(vec![config::ConfigError {
                     file: self.path.clone(),
                     line: None,
                     column: None,
-                    key: "paths".into(),
-                    message,
+                    key: key.into(),
+                    message: why.to_string(),
                 }])
             })?;
             Ok((plan, token))
@@ -163,11 +167,25 @@ impl Reloader {
     }
 }
 
+/// What a reload may not change while gwanje runs (it is installed at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NeedsRestart {
+    /// A check through a new mark with no rule would fail, and look like a
+    /// path failure.
+    #[error(
+        "the paths whose policy routing gwanje manages (manage_policy_routing, fwmark, table, gateway, interface) changed: that needs a restart; the running configuration stays"
+    )]
+    PolicyRouting,
+    /// Netlink is connected at start only.
+    #[error(
+        "the first group with `action: route` needs a restart (netlink is connected at start); the running configuration stays"
+    )]
+    Netlink,
+}
+
 /// Refuses a plan whose routing set-up differs from the running one's in
-/// what is installed only at start: the policy routing of the paths gwanje
-/// manages (a check through a new mark with no rule would fail, and look
-/// like a path failure), and netlink for a first `action: route` group.
-fn needs_restart(current: &Plan, new: &Plan) -> Result<(), String> {
+/// what is installed only at start.
+fn needs_restart(current: &Plan, new: &Plan) -> Result<(), NeedsRestart> {
     let managed = |plan: &Plan| {
         let mut v: Vec<_> = plan
             .paths
@@ -187,7 +205,7 @@ fn needs_restart(current: &Plan, new: &Plan) -> Result<(), String> {
         v
     };
     if managed(current) != managed(new) {
-        return Err("the paths whose policy routing gwanje manages (manage_policy_routing, fwmark, table, gateway, interface) changed: that needs a restart; the running configuration stays".into());
+        return Err(NeedsRestart::PolicyRouting);
     }
     let routes = |plan: &Plan| {
         plan.groups
@@ -196,7 +214,7 @@ fn needs_restart(current: &Plan, new: &Plan) -> Result<(), String> {
             || plan.paths.iter().any(|p| p.manage_policy_routing)
     };
     if routes(new) && !routes(current) {
-        return Err("the first group with `action: route` needs a restart (netlink is connected at start); the running configuration stays".into());
+        return Err(NeedsRestart::Netlink);
     }
     Ok(())
 }

@@ -64,12 +64,7 @@ pub fn hangul_accounts(n: usize) -> Vec<Account> {
         .into_iter()
         .enumerate()
         .map(|(i, a)| Account {
-            name: format!(
-                "시험시민 {}-{}-{}",
-                DIGITS[i / 100 % 10],
-                DIGITS[i / 10 % 10],
-                DIGITS[i % 10]
-            ),
+            name: format!("시험시민 {}", spell_in(&DIGITS, i)),
             ..a
         })
         .collect()
@@ -117,11 +112,16 @@ fn spell(i: usize) -> String {
     const WORDS: [&str; 10] = [
         "Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine",
     ];
+    spell_in(&WORDS, i)
+}
+
+/// `i`'s three last digits as `words`, joined by hyphens.
+fn spell_in(words: &[&str; 10], i: usize) -> String {
     format!(
         "{}-{}-{}",
-        WORDS[i / 100 % 10],
-        WORDS[i / 10 % 10],
-        WORDS[i % 10]
+        words[i / 100 % 10],
+        words[i / 10 % 10],
+        words[i % 10]
     )
 }
 

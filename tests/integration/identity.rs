@@ -108,25 +108,9 @@ async fn the_race_is_caught_under_concurrency_and_names_both_canaries() {
     assert!(failure.is_none(), "{failure:?}");
     assert_eq!(d.findings.requests, 8 * 3 * 2);
     // At 4 flows at once it shows within a few rounds.
-    let mut caught = None;
-    for round in 1..=20 {
-        let (failure, d) = p
-            .verify(
-                &ctx,
-                Load {
-                    concurrency: 4,
-                    rounds: 1,
-                },
-            )
-            .await
-            .unwrap();
-        if d.findings.mismatches > 0 {
-            caught = Some((round, failure.unwrap(), d));
-            break;
-        }
-    }
-    let (round, failure, d) =
-        caught.expect("the race was not caught in 20 rounds at concurrency 4");
+    let (round, failure, d) = race_caught(&p, &ctx)
+        .await
+        .expect("the race was not caught in 20 rounds at concurrency 4");
     eprintln!("caught in round {round}: {}", failure.detail);
     assert_eq!(failure.kind, gwanje::core::FailureKind::IdentityMismatch);
     let m = &d.findings.first[0];
@@ -197,6 +181,25 @@ async fn the_residents_number_in_the_business_number_field_is_personal_data() {
     s.portal.set_mode(Mode::Correct);
     let result = s.prober().run(&ctx).await;
     assert!(result.ok(), "{:?}", result.failure);
+}
+
+/// Rounds of 4 flows at once, at most 20, until one shows a mismatch: the
+/// round, its failure and its details.
+async fn race_caught(
+    p: &Prober,
+    ctx: &ProbeContext,
+) -> Option<(u32, gwanje::probe::Failure, gwanje::probe::IdentityDetails)> {
+    for round in 1..=20 {
+        let load = Load {
+            concurrency: 4,
+            rounds: 1,
+        };
+        let (failure, d) = p.verify(ctx, load).await.unwrap();
+        if d.findings.mismatches > 0 {
+            return Some((round, failure.expect("a mismatch fails the run"), d));
+        }
+    }
+    None
 }
 
 async fn verify_cli(s: &Setup, levels: &str) -> (i32, String) {
@@ -650,24 +653,9 @@ async fn markers_are_read_after_decoding() {
         assert_eq!(d.findings.mismatches, 0, "{format:?}");
         // The race is still caught, naming both canaries.
         s.portal.set_mode(Mode::Race);
-        let mut caught = None;
-        for _ in 0..20 {
-            let (failure, d) = p
-                .verify(
-                    &ctx,
-                    Load {
-                        concurrency: 4,
-                        rounds: 1,
-                    },
-                )
-                .await
-                .unwrap();
-            if failure.is_some() {
-                caught = Some(d);
-                break;
-            }
-        }
-        let d = caught.unwrap_or_else(|| panic!("{format:?}: the race was not caught"));
+        let (_, _, d) = race_caught(&p, &ctx)
+            .await
+            .unwrap_or_else(|| panic!("{format:?}: the race was not caught"));
         let m = &d.findings.first[0];
         assert!(
             m.owner.starts_with("canary-") && m.owner != m.canary,

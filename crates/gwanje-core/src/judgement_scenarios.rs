@@ -4,37 +4,6 @@
 use super::sim::{STEP, Sim, group_config};
 use super::*;
 
-/// One round of 5-echo ICMP probes of each path's router and check, each
-/// echo lost with the per-mille chance given for (router, check) of each
-/// path; a probe fails at 4 or more lost.
-fn random_round(sim: &mut Sim, loss: &[(&'static str, u64, u64)], x: &mut u64) {
-    sim.now += STEP;
-    for (p, router, check) in loss {
-        for (s, rate) in [
-            (Subject::Router(PathName::new(p)), *router),
-            (
-                Subject::Check(TargetKey::new("app", "web"), PathName::new(p)),
-                *check,
-            ),
-        ] {
-            let lost = (0..5)
-                .filter(|_| {
-                    *x ^= *x << 13;
-                    *x ^= *x >> 7;
-                    *x ^= *x << 17;
-                    *x % 1000 < rate
-                })
-                .count() as u16;
-            sim.probe_packets(s, 5, lost, 3);
-        }
-    }
-    let at = Timestamp(sim.now);
-    if sim.core.poll_timeout().is_some_and(|t| t <= at) {
-        sim.tick(at);
-        sim.drain();
-    }
-}
-
 /// The time of the first route change to `to` for `reason`.
 fn changed_at(sim: &Sim, to: &str, reason: &str) -> Option<u64> {
     sim.effects.iter().find_map(|e| match e {
@@ -62,12 +31,12 @@ fn one_outage_fails_back_after_the_configured_period_from_recovery() {
         // Every echo through "a" lost for 2–6 s: down, and its loss window
         // (10 s) full of the outage.
         for _ in 0..outage_rounds {
-            random_round(&mut sim, &lossless(1000, 0), &mut x);
+            sim.random_round(&lossless(1000, 0), &mut x);
         }
         assert!(changed_at(&sim, "b", "path_failed").is_some());
         let repaired = sim.now;
         for _ in 0..150 {
-            random_round(&mut sim, &lossless(0, 0), &mut x);
+            sim.random_round(&lossless(0, 0), &mut x);
         }
         let back = changed_at(&sim, "a", "failback").expect("fails back");
         // Up since its rise (2 probes after the repair), confirmed by the
@@ -94,12 +63,12 @@ fn a_path_still_losing_packets_after_it_comes_back_is_not_failed_back_to() {
     let mut sim = Sim::new(g).started_on("a");
     let mut x = 11;
     for _ in 0..30 {
-        random_round(&mut sim, &lossless(1000, 0), &mut x);
+        sim.random_round(&lossless(1000, 0), &mut x);
     }
     // Back, but losing 30% of echoes (16% each way): probes pass, the
     // quality since recovery is not clean.
     for _ in 0..300 {
-        random_round(&mut sim, &lossless(300, 0), &mut x);
+        sim.random_round(&lossless(300, 0), &mut x);
     }
     assert_eq!(sim.switches().len(), 1, "{:?}", sim.switches());
 }
@@ -112,12 +81,12 @@ fn flap(sim: &mut Sim, down: u64, period: u64, cycles: u64, tail: u64) -> Vec<u6
     for _ in 0..cycles {
         for r in 0..period {
             let loss = if r < down { 1000 } else { 0 };
-            random_round(sim, &lossless(loss, 0), &mut x);
+            sim.random_round(&lossless(loss, 0), &mut x);
         }
         ends.push(sim.now);
     }
     for _ in 0..tail {
-        random_round(sim, &lossless(0, 0), &mut x);
+        sim.random_round(&lossless(0, 0), &mut x);
     }
     ends
 }
@@ -148,7 +117,7 @@ fn a_path_failing_again_and_again_waits_longer_each_time() {
     let clean_from = sim.now;
     while sim.now < earliest.0 + 1_000 {
         let mut x = 5;
-        random_round(&mut sim, &lossless(0, 0), &mut x);
+        sim.random_round(&lossless(0, 0), &mut x);
     }
     let back = sim
         .effects
@@ -196,7 +165,7 @@ fn equal_heavy_random_loss_moves_nothing_and_says_the_service_is_degraded() {
     // Half the check's echoes lost through every path (29% each way), the
     // routers clean: single probes fail at random through each path.
     for _ in 0..1200 {
-        random_round(&mut sim, &[("a", 0, 500), ("b", 0, 500)], &mut x);
+        sim.random_round(&[("a", 0, 500), ("b", 0, 500)], &mut x);
     }
     let changes: Vec<_> = sim
         .effects
@@ -231,7 +200,7 @@ fn equal_heavy_random_loss_moves_nothing_and_says_the_service_is_degraded() {
     );
     // Resolved with hysteresis: clean through one path.
     for _ in 0..150 {
-        random_round(&mut sim, &[("a", 0, 0), ("b", 0, 500)], &mut x);
+        sim.random_round(&[("a", 0, 0), ("b", 0, 500)], &mut x);
     }
     assert_eq!(
         sim.count(|e| matches!(e, Effect::ServiceDegradationCleared { .. })),
@@ -250,7 +219,7 @@ fn unequal_loss_still_moves_to_the_better_path() {
     let mut x = 42;
     // The check loses 90% of echoes through "a", 30% through "b".
     for _ in 0..200 {
-        random_round(&mut sim, &[("a", 0, 900), ("b", 0, 300)], &mut x);
+        sim.random_round(&[("a", 0, 900), ("b", 0, 300)], &mut x);
     }
     assert_eq!(
         sim.switches(),
@@ -267,12 +236,12 @@ fn a_degraded_path_is_not_left_for_one_barely_better() {
     // Routers losing 60% and 50% of echoes (37% and 29% each way): both
     // degraded, neither clearly better: nothing moves.
     for _ in 0..300 {
-        random_round(&mut sim, &[("a", 600, 0), ("b", 500, 0)], &mut x);
+        sim.random_round(&[("a", 600, 0), ("b", 500, 0)], &mut x);
     }
     assert!(sim.switches().is_empty(), "{:?}", sim.switches());
     // b clean: clearly better, traffic moves.
     for _ in 0..300 {
-        random_round(&mut sim, &[("a", 600, 0), ("b", 0, 0)], &mut x);
+        sim.random_round(&[("a", 600, 0), ("b", 0, 0)], &mut x);
     }
     assert_eq!(
         sim.switches(),
@@ -291,7 +260,7 @@ proptest::proptest! {
         let mut sim = Sim::with_policy(g, HealthPolicy { fall: 3, window: 3, rise: 2 }).started_on("a");
         let mut x = seed;
         for _ in 0..600 {
-            random_round(&mut sim, &lossless(rate, rate), &mut x);
+            sim.random_round(&lossless(rate, rate), &mut x);
         }
         proptest::prop_assert!(sim.switches().len() <= 1, "{:?}", sim.switches());
     }

@@ -463,10 +463,10 @@ impl Core {
         // it fails there clearly worse than through the group's other paths.
         let blame = |path: &PathName, s: &Subject| {
             let key = match s {
-                Subject::Check(c, _) => Some(c.as_str().to_string()),
+                Subject::Check(c, _) => Some(c.as_str()),
                 _ => None,
             };
-            let of = |p: &PathName| evidence.get(p).and_then(|e| e.0.get(&key)).copied();
+            let of = |p: &PathName| evidence.get(p).and_then(|e| e.get(key));
             let failing = of(path).map(|(f, _)| f);
             let on = |q: &PathName| match s {
                 Subject::Check(c, _) => Subject::Check(c.clone(), q.clone()),

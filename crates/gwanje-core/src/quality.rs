@@ -257,7 +257,12 @@ impl Quality {
                 probes: t.up_probes.counts(now, p),
                 run: 0,
             };
-            out.0.insert(k.clone(), (failing, witness));
+            match k {
+                None => out.router = Some((failing, witness)),
+                Some(c) => {
+                    out.checks.insert(c.clone(), (failing, witness));
+                }
+            }
         }
         out
     }
@@ -366,10 +371,25 @@ pub struct Seen {
     pub run: u32,
 }
 
-/// One path's evidence per subject (`None`: its router): as a failing
+/// One path's evidence per subject, its router's and each check's: as a failing
 /// path's and as a witness's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Evidence(pub BTreeMap<Option<String>, (Seen, Seen)>);
+pub struct Evidence {
+    /// The router's.
+    pub router: Option<(Seen, Seen)>,
+    /// Each check's, by check.
+    pub checks: BTreeMap<String, (Seen, Seen)>,
+}
+
+impl Evidence {
+    /// The router's (`None`) or a check's evidence.
+    pub fn get(&self, check: Option<&str>) -> Option<(Seen, Seen)> {
+        match check {
+            None => self.router,
+            Some(c) => self.checks.get(c).copied(),
+        }
+    }
+}
 
 /// A run of failures less likely than this by chance, at the witness's own
 /// failure rate, is no chance.

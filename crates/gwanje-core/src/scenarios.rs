@@ -702,28 +702,7 @@ proptest::proptest! {
         let mut sim = Sim::with_policy(g, HealthPolicy { fall: 3, window: 3, rise: 2 }).started_on("a");
         let mut x = seed;
         for _ in 0..600 {
-            sim.now += STEP;
-            for p in ["a", "b"] {
-                for s in [
-                    Subject::Router(PathName::new(p)),
-                    Subject::Check(TargetKey::new("app", "web"), PathName::new(p)),
-                ] {
-                    let lost = (0..5)
-                        .filter(|_| {
-                            x ^= x << 13;
-                            x ^= x >> 7;
-                            x ^= x << 17;
-                            x % 1000 < rate
-                        })
-                        .count() as u16;
-                    sim.probe_packets(s, 5, lost, 3);
-                }
-            }
-            let at = Timestamp(sim.now);
-            if sim.core.poll_timeout().is_some_and(|t| t <= at) {
-                sim.tick(at);
-                sim.drain();
-            }
+            sim.random_round(&[("a", rate, rate), ("b", rate, rate)], &mut x);
         }
         proptest::prop_assert!(sim.switches().is_empty(), "{:?}", sim.switches());
     }

@@ -212,6 +212,41 @@ impl Sim {
         self.drain();
     }
 
+    /// One round of 5-echo ICMP probes of each path's router and checks,
+    /// each echo lost with the per-mille chance given for (router, checks)
+    /// of each path (a xorshift on `x`, so a seed replays); a probe fails at
+    /// 4 or more lost. Timers due by then run.
+    pub fn random_round(&mut self, loss: &[(&'static str, u64, u64)], x: &mut u64) {
+        self.now += STEP;
+        let checks = self.checks.clone();
+        for (p, router, check) in loss {
+            let subjects = std::iter::once((Subject::Router(PathName::new(p)), *router)).chain(
+                checks.iter().map(|c| {
+                    (
+                        Subject::Check(TargetKey::new("app", c), PathName::new(p)),
+                        *check,
+                    )
+                }),
+            );
+            for (s, rate) in subjects.collect::<Vec<_>>() {
+                let lost = (0..5)
+                    .filter(|_| {
+                        *x ^= *x << 13;
+                        *x ^= *x >> 7;
+                        *x ^= *x << 17;
+                        *x % 1000 < rate
+                    })
+                    .count() as u16;
+                self.probe_packets(s, 5, lost, 3);
+            }
+        }
+        let at = Timestamp(self.now);
+        if self.core.poll_timeout().is_some_and(|t| t <= at) {
+            self.tick(at);
+            self.drain();
+        }
+    }
+
     /// One probe result for `subject`.
     pub fn probe(&mut self, subject: Subject, ok: bool) {
         let at = Timestamp(self.now);

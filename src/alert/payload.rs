@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::core::{Alert, Timestamp};
+use crate::core::{Alert, Timestamp, render};
 
 /// One alert as `POST /api/v2/alerts` takes it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -28,20 +28,20 @@ pub fn to_alertmanager(
     external_url: &str,
     runbooks: &str,
 ) -> AlertmanagerAlert {
-    let mut labels = alert.labels.clone();
-    labels.insert("alertname".into(), alert.name.into());
-    labels.insert("severity".into(), alert.severity.as_str().into());
+    let mut labels = alert.labels();
+    labels.insert("alertname".into(), alert.name().as_str().into());
+    labels.insert("severity".into(), alert.severity().as_str().into());
     labels.insert("source".into(), "gwanje".into());
     labels.insert("id".into(), alert.id.clone());
     if alert.escalated {
         labels.insert("escalation".into(), "1".into());
     }
     let mut annotations = std::collections::BTreeMap::new();
-    annotations.insert("summary".into(), alert.summary.clone());
-    annotations.insert("description".into(), alert.description.clone());
+    annotations.insert("summary".into(), render::summary(&alert.kind));
+    annotations.insert("description".into(), render::description(&alert.kind));
     annotations.insert(
         "runbook_url".into(),
-        format!("{}{}.md", runbooks, alert.name),
+        format!("{}{}.md", runbooks, alert.name()),
     );
     if let Some((by, at)) = &alert.acknowledged {
         annotations.insert(

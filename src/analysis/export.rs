@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::core::{Effect, Input, PathState, Subject, TargetState};
+use crate::core::{Effect, Event, Input, PathState, Subject, TargetState};
 use crate::journal::{self, JournalError, Record};
 
 /// How often a state that did not change is sampled again, ms: well inside
@@ -81,9 +81,10 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
                 Record::Input { at, .. } | Record::Timeout { at } | Record::Snapshot { at, .. } => {
                     last_at = last_at.max(at.0);
                 }
-                Record::Effect { effect } => {
+                Record::Effect { .. } | Record::EffectV1 { .. } => {
+                    let Some(effect) = r.effect() else { continue };
                     // Each change is a sample of its own, and resampled below.
-                    for (name, labels, at, v) in state_changes(&effect, last_at) {
+                    for (name, labels, at, v) in state_changes(effect, last_at) {
                         states
                             .entry((name, labels.clone()))
                             .or_default()
@@ -158,13 +159,13 @@ fn state_changes(effect: &Effect, now: u64) -> Vec<(&'static str, String, u64, f
         )
     };
     match effect {
-        Effect::RouteAdopted {
+        Effect::Event(Event::RouteAdopted {
             group,
             path: Some(p),
-        } => vec![active(group.as_str(), p.as_str(), now, 1.0)],
-        Effect::HealthChanged {
+        }) => vec![active(group.as_str(), p.as_str(), now, 1.0)],
+        Effect::Event(Event::HealthChanged {
             subject, to, at, ..
-        } if !matches!(subject, Subject::Router(_)) => match to {
+        }) if !matches!(subject, Subject::Router(_)) => match to {
             TargetState::Unknown => vec![],
             s => vec![(
                 "gwanje_target_up",
@@ -173,30 +174,32 @@ fn state_changes(effect: &Effect, now: u64) -> Vec<(&'static str, String, u64, f
                 f64::from(u8::from(*s == TargetState::Up)),
             )],
         },
-        Effect::HealthChanged {
+        Effect::Event(Event::HealthChanged {
             subject: Subject::Router(p),
             to,
             at,
             ..
-        } if *to != TargetState::Unknown => vec![(
+        }) if *to != TargetState::Unknown => vec![(
             "gwanje_router_up",
             format!("path=\"{}\"", esc(p.as_str())),
             at.0,
             f64::from(u8::from(*to == TargetState::Up)),
         )],
-        Effect::PathChanged { path, to, at, .. } if *to != PathState::Unknown => vec![(
-            "gwanje_path_up",
-            format!("path=\"{}\"", esc(path.as_str())),
-            at.0,
-            f64::from(u8::from(*to == PathState::Up)),
-        )],
-        Effect::RouteChanged {
+        Effect::Event(Event::PathChanged { path, to, at, .. }) if *to != PathState::Unknown => {
+            vec![(
+                "gwanje_path_up",
+                format!("path=\"{}\"", esc(path.as_str())),
+                at.0,
+                f64::from(u8::from(*to == PathState::Up)),
+            )]
+        }
+        Effect::Event(Event::RouteChanged {
             group,
             from,
             to,
             at,
             ..
-        } => {
+        }) => {
             let mut v = vec![active(group.as_str(), to.as_str(), at.0, 1.0)];
             if let Some(f) = from {
                 v.push(active(group.as_str(), f.as_str(), at.0, 0.0));

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::core::{CoreConfig, GroupName, Input, PathName, Timestamp};
+use crate::core::{CoreConfig, GroupName, Input, Order, PathName, Timestamp};
 use crate::journal::{self, JournalError, Record, SnapshotReason};
 
 /// A stretch of time without a record of what gwanje saw.
@@ -77,7 +77,7 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
                 Record::Snapshot { at, .. } | Record::Input { at, .. } | Record::Timeout { at } => {
                     Some(at.0)
                 }
-                Record::Effect { .. } => None,
+                Record::Effect { .. } | Record::EffectV1 { .. } => None,
             };
             if let Some(at) = at {
                 if let (Some(prev), Record::Snapshot { reason, .. }) = (last, &r)
@@ -125,14 +125,14 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
                     }
                     other => h.world.push((at, other)),
                 },
-                Record::Effect {
-                    effect: crate::core::Effect::RouteChangeRequested { group, .. },
-                } => {
-                    if let Some(at) = last {
-                        requested.insert(group, Timestamp(at));
+                r => {
+                    if let Some(crate::core::Effect::Order(Order::ChangeRoute { group, .. })) =
+                        r.effect()
+                        && let Some(at) = last
+                    {
+                        requested.insert(group.clone(), Timestamp(at));
                     }
                 }
-                _ => {}
             }
         }
     }

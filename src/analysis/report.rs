@@ -11,7 +11,7 @@ use std::path::Path;
 use super::history::{self, History};
 use super::summary::{clock, seconds};
 use super::svg::{self, Band, Row};
-use crate::core::{Effect, FailureKind, Input, PathState, Subject};
+use crate::core::{Effect, Event, FailureKind, Input, Order, PathState, Subject};
 use crate::journal::JournalError;
 
 /// What to report on.
@@ -94,7 +94,7 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
     let (from, to) = (scope.from.unwrap_or(h.span.0), scope.to.unwrap_or(h.span.1));
     let replayed = crate::replay::replay(dir, Some(from), Some(to))?;
     let wanted = |s: &Subject| match (&scope.service, service_of(s)) {
-        (Some(want), Some(have)) => want == have,
+        (Some(want), Some(have)) => *want == have,
         (Some(_), None) => true,
         (None, _) => true,
     };
@@ -115,31 +115,29 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
     let mut acks = Vec::new();
     for e in &replayed.entries {
         let keep = match &e.effect {
-            Some(Effect::HealthChanged { subject, .. }) => wanted(subject),
+            Some(Effect::Event(Event::HealthChanged { subject, .. })) => wanted(subject),
             Some(
-                Effect::PathChanged { .. }
-                | Effect::PathDiagnosed { .. }
-                | Effect::RouteChanged { .. }
-                | Effect::RouteAdopted { .. }
-                | Effect::ServiceDown { .. }
-                | Effect::ServiceRecovered { .. }
-                | Effect::ServiceDegraded { .. }
-                | Effect::ServiceDegradationCleared { .. }
-                | Effect::FailoverImpossible { .. }
-                | Effect::MonitorIsolated { .. }
-                | Effect::GroupFrozen { .. }
-                | Effect::MovedDespiteFreeze { .. },
+                Effect::Event(Event::PathChanged { .. })
+                | Effect::Event(Event::PathDiagnosed { .. })
+                | Effect::Event(Event::RouteChanged { .. })
+                | Effect::Event(Event::RouteAdopted { .. })
+                | Effect::Event(Event::ServiceDown { .. })
+                | Effect::Event(Event::ServiceRecovered { .. })
+                | Effect::Event(Event::ServiceDegraded { .. })
+                | Effect::Event(Event::ServiceDegradationCleared { .. })
+                | Effect::Event(Event::FailoverImpossible { .. })
+                | Effect::Event(Event::MonitorIsolated { .. })
+                | Effect::Event(Event::GroupFrozen { .. })
+                | Effect::Event(Event::MovedDespiteFreeze { .. }),
             ) => true,
             // Another service's alerts stay out of this service's report.
-            Some(Effect::AlertsDue { alerts, .. }) => {
-                alerts
-                    .iter()
-                    .any(|a| match (&scope.service, a.labels.get("service")) {
-                        (Some(want), Some(have)) => want == have,
-                        _ => true,
-                    })
-            }
-            Some(Effect::AlertAcknowledged { .. }) => {
+            Some(Effect::Order(Order::DeliverAlerts { alerts, .. })) => alerts.iter().any(
+                |a| match (&scope.service, a.labels().get("service").cloned()) {
+                    (Some(want), Some(have)) => *want == have,
+                    _ => true,
+                },
+            ),
+            Some(Effect::Event(Event::AlertAcknowledged { .. })) => {
                 acks.push(e.at);
                 true
             }
@@ -218,14 +216,14 @@ fn impacts(
     for i in by_service.values_mut() {
         for e in entries.iter().filter(|e| e.at >= i.first_failure) {
             match &e.effect {
-                Some(Effect::HealthChanged { subject, to, .. })
+                Some(Effect::Event(Event::HealthChanged { subject, to, .. }))
                     if i.detected.is_none()
                         && *to == crate::core::TargetState::Down
                         && service_of(subject) == Some(i.service.as_str()) =>
                 {
                     i.detected = Some(e.at);
                 }
-                Some(Effect::RouteChanged { .. }) if i.switched.is_none() => {
+                Some(Effect::Event(Event::RouteChanged { .. })) if i.switched.is_none() => {
                     i.switched = Some(e.at)
                 }
                 _ => {}
@@ -332,18 +330,18 @@ fn plots(
         };
     for e in entries {
         match &e.effect {
-            Some(Effect::PathChanged {
+            Some(Effect::Event(Event::PathChanged {
                 path, to: state, ..
-            }) => {
+            })) => {
                 if let Some((since, s)) = open.insert(path.to_string(), (e.at, *state)) {
                     close(&mut path_rows, path.as_str(), since, s, e.at);
                 }
             }
-            Some(Effect::RouteChanged { group, to: p, .. })
-            | Some(Effect::RouteAdopted {
+            Some(Effect::Event(Event::RouteChanged { group, to: p, .. }))
+            | Some(Effect::Event(Event::RouteAdopted {
                 group,
                 path: Some(p),
-            }) => {
+            })) => {
                 if let Some((since, was)) = active.insert(group.to_string(), (e.at, p.to_string()))
                 {
                     active_rows

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 use super::history::History;
 use super::simulate::Run;
-use crate::core::{Effect, Input, PathState, Subject, Timestamp};
+use crate::core::{Effect, Event, Input, Order, PathState, Subject, Timestamp};
 
 /// Half the window hindsight judges a moment by, at least, ms.
 const AROUND_MS: u64 = 1_000;
@@ -199,11 +199,11 @@ pub fn summarise(history: &History, run: &Run) -> Summary {
     s.incidents.sort_by_key(|i| i.start);
     for (at, e) in &run.effects {
         match e {
-            Effect::PathChanged {
+            Effect::Event(Event::PathChanged {
                 path,
                 to: PathState::Down,
                 ..
-            } => {
+            }) => {
                 if let Some(i) = s.incidents.iter_mut().find(|i| {
                     i.path == path.as_str()
                         && i.detected.is_none()
@@ -213,13 +213,13 @@ pub fn summarise(history: &History, run: &Run) -> Summary {
                     i.detected = Some(at.0);
                 }
             }
-            Effect::RouteChanged {
+            Effect::Event(Event::RouteChanged {
                 group,
                 from: Some(from),
                 to,
                 reason,
                 ..
-            } => {
+            }) => {
                 if let Some(i) = s.incidents.iter_mut().find(|i| {
                     i.path == from.as_str()
                         && i.switched.is_none()
@@ -240,9 +240,11 @@ pub fn summarise(history: &History, run: &Run) -> Summary {
                     false_switch: left_healthy || broken(to.as_str(), at.0),
                 });
             }
-            Effect::AlertsDue { alerts, .. } => {
+            Effect::Order(Order::DeliverAlerts { alerts, .. }) => {
                 for a in alerts.iter().filter(|a| a.firing()) {
-                    s.alerts.entry(a.name.to_string()).or_insert(a.starts_at.0);
+                    s.alerts
+                        .entry(a.name().to_string())
+                        .or_insert(a.starts_at.0);
                 }
             }
             _ => {}

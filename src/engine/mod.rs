@@ -22,7 +22,9 @@ pub use status::{Command, CommandError, CommandKind, Status};
 use crate::actuate::{Actuator, RouteTable, WATCH_DEBOUNCE};
 use crate::alert::{AlertSink, Sinks, to_alertmanager};
 use crate::clock::Clock;
-use crate::core::{Core, Effect, GroupName, Input, Observation, PathName, Severity, Timestamp};
+use crate::core::{
+    Core, Effect, GroupName, Input, Observation, Order, PathName, Severity, Timestamp,
+};
 use crate::metrics::Metrics;
 use crate::plan::{Action, Plan};
 use crate::probe::{NetExecutor, ProbeContext};
@@ -428,31 +430,42 @@ impl Engine {
         }
     }
 
-    /// Carries out and reports every pending effect, then refreshes the status.
+    /// Carries out every order and reports every event the core handed
+    /// out, then refreshes the status.
     fn drain(&mut self, detail: Option<&str>) {
         let mut any = false;
         while let Some(effect) = self.driver.poll_effect() {
             any = true;
-            report::report(&effect, detail, &self.shared.metrics, &self.plan);
             match effect {
-                Effect::RouteChangeRequested {
-                    group,
-                    from,
-                    to,
-                    reason,
-                    ..
-                } => self.actuate(group, from, to, reason),
-                Effect::ExaminePath { path, trace } => self.examine(path, trace),
-                Effect::AlertsDue {
-                    alerts,
-                    lease_until,
-                } => self.send_alerts(&alerts, lease_until),
-                _ => {}
+                Effect::Event(event) => {
+                    report::report(&event, detail, &self.shared.metrics, &self.plan)
+                }
+                Effect::Order(order) => self.carry_out(order),
             }
         }
         if any {
             self.alert_metrics();
             self.refresh_status();
+        }
+    }
+
+    /// Carries out one order. The match is exhaustive on purpose: an order
+    /// added to the core does not compile until it is carried out here.
+    fn carry_out(&mut self, order: Order) {
+        report::ordered(&order, &self.shared.metrics);
+        match order {
+            Order::ChangeRoute {
+                group,
+                from,
+                to,
+                reason,
+                ..
+            } => self.actuate(group, from, to, reason),
+            Order::ExaminePath { path, trace } => self.examine(path, trace),
+            Order::DeliverAlerts {
+                alerts,
+                lease_until,
+            } => self.send_alerts(&alerts, lease_until),
         }
     }
 
@@ -508,9 +521,9 @@ impl Engine {
                 "false"
             };
             m.alerts_firing
-                .with_label_values(&[a.name, a.severity.as_str(), acked])
+                .with_label_values(&[a.name().as_str(), a.severity().as_str(), acked])
                 .inc();
-            if a.severity == Severity::Critical && a.acknowledged.is_none() {
+            if a.severity() == Severity::Critical && a.acknowledged.is_none() {
                 unacked += 1;
             }
         }
@@ -543,7 +556,7 @@ impl Engine {
             .driver
             .core()
             .alerts()
-            .any(|a| a.name == "JournalWriteFailing" && a.firing());
+            .any(|a| a.name() == crate::core::AlertName::JournalWriteFailing && a.firing());
         let failing = h.failing || recent;
         if !failing && restored_alert && m.journal_failing.get() == 0 {
             // The alert came back with the journal after a restart; it writes now.

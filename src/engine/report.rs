@@ -1,49 +1,120 @@
-//! Each effect becomes one log line and its metrics.
+//! Each event becomes its metrics and one log line, in one function: the
+//! line's words are the renderer's (the same as the replay timeline's and
+//! the incident report's), the fields are for machines.
 
-use crate::core::{Effect, PathState, Subject, TargetState};
+use tracing::Level;
+
+use crate::core::{Event, Order, PathState, Subject, TargetState, render};
 use crate::logging::escape;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 
-/// Logs `effect` and updates the metrics it affects.
-pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &Plan) {
-    match effect {
-        Effect::HealthChanged {
+/// Updates the metrics `event` changes and logs its line.
+pub fn report(event: &Event, detail: Option<&str>, metrics: &Metrics, plan: &Plan) {
+    let level = count(event, metrics, plan);
+    // Operator names and actuator errors reach the line: escape it whole.
+    let line = render::event(event);
+    let line = escape(&line);
+    let detail = escape(detail.unwrap_or(""));
+    match level {
+        Level::ERROR => tracing::error!(event = kind(event), "{line}"),
+        Level::WARN if is_target_down(event) => {
+            tracing::warn!(event = kind(event), detail = %detail, "{line}")
+        }
+        Level::WARN => tracing::warn!(event = kind(event), "{line}"),
+        Level::INFO => tracing::info!(event = kind(event), "{line}"),
+        _ => tracing::debug!(event = kind(event), "{line}"),
+    }
+}
+
+/// Counts an order the engine is about to carry out, and logs its line.
+pub fn ordered(order: &Order, metrics: &Metrics) {
+    match order {
+        Order::ExaminePath { path, trace } => {
+            let kind = if *trace { "trace" } else { "ladder" };
+            metrics
+                .path_examinations_total
+                .with_label_values(&[path.as_str(), kind])
+                .inc();
+            tracing::info!(order = "examine_path", %path, trace, "examining path {path} (packet sizes, and hops when tracing)");
+        }
+        Order::DeliverAlerts { alerts, .. } => {
+            for a in alerts {
+                let state = if a.firing() { "firing" } else { "resolved" };
+                tracing::debug!(alert = a.name().as_str(), id = %a.id, state, escalated = a.escalated, "alert sent");
+            }
+        }
+        Order::ChangeRoute { .. } => {
+            if let Some(line) = render::order(order) {
+                tracing::info!(order = "change_route", "{}", escape(&line));
+            }
+        }
+    }
+}
+
+fn is_target_down(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::HealthChanged {
+            to: TargetState::Down,
+            behind: None,
+            ..
+        }
+    )
+}
+
+/// The event's name, a field of its log line.
+fn kind(event: &Event) -> &'static str {
+    match event {
+        Event::HealthChanged { .. } => "health_changed",
+        Event::PathChanged { .. } => "path_changed",
+        Event::PathDiagnosed { .. } => "path_diagnosed",
+        Event::RouteChanged { .. } => "route_changed",
+        Event::RouteChangeFailed { .. } => "route_change_failed",
+        Event::RouteAdopted { .. } => "route_adopted",
+        Event::RouteDrifted { .. } => "route_drifted",
+        Event::FailoverImpossible { .. } => "failover_impossible",
+        Event::FailoverPossibleAgain { .. } => "failover_possible_again",
+        Event::ServiceDown { .. } => "service_down",
+        Event::ServiceRecovered { .. } => "service_recovered",
+        Event::ServiceDegraded { .. } => "service_degraded",
+        Event::ServiceDegradationCleared { .. } => "service_degradation_cleared",
+        Event::MonitorIsolated { .. } => "monitor_isolated",
+        Event::MonitorReconnected { .. } => "monitor_reconnected",
+        Event::GroupFrozen { .. } => "group_frozen",
+        Event::MovedDespiteFreeze { .. } => "moved_despite_freeze",
+        Event::GroupUnfrozen { .. } => "group_unfrozen",
+        Event::FailbackAvailable { .. } => "failback_available",
+        Event::PinSet { .. } => "pin_set",
+        Event::PinCleared { .. } => "pin_cleared",
+        Event::AlertAcknowledged { .. } => "alert_acknowledged",
+    }
+}
+
+/// Updates the metrics `event` changes; returns how loud its line is.
+fn count(event: &Event, metrics: &Metrics, plan: &Plan) -> Level {
+    match event {
+        Event::HealthChanged {
             subject,
-            from,
             to,
-            failures_in_window,
-            cause,
             behind,
             ..
         } => {
             metrics.targets.set_state(subject, *to);
             if let Subject::Target(t) | Subject::Check(t, _) = subject {
-                let service = t.as_str().split('/').next().unwrap_or_default();
                 metrics
                     .target_changes_total
-                    .with_label_values(&[service, to.as_str()])
+                    .with_label_values(&[t.parts().0, to.as_str()])
                     .inc();
             }
-            let cause = cause.map_or("none", |c| c.as_str());
             match (to, behind) {
                 // A consequence of a down path: recorded, not shouted.
-                (_, Some(path)) => {
-                    tracing::debug!(%subject, %from, %to, %path, "health changed behind a down path")
-                }
-                (TargetState::Down, None) => tracing::warn!(
-                    %subject, %from, %to, failures_in_window, cause, detail = detail.unwrap_or(""), "target down"
-                ),
-                _ => tracing::info!(%subject, %from, %to, "target {to}"),
+                (_, Some(_)) => Level::DEBUG,
+                (TargetState::Down, None) => Level::WARN,
+                _ => Level::INFO,
             }
         }
-        Effect::PathChanged {
-            path,
-            from,
-            to,
-            reason,
-            ..
-        } => {
+        Event::PathChanged { path, to, .. } => {
             let p = path.as_str();
             for s in [PathState::Up, PathState::Down, PathState::Unknown] {
                 metrics
@@ -59,166 +130,82 @@ pub fn report(effect: &Effect, detail: Option<&str>, metrics: &Metrics, plan: &P
                 }
             }
             if *to == PathState::Down {
-                tracing::warn!(%path, %from, %to, %reason, "path down");
+                Level::WARN
             } else {
                 metrics.set_diagnosis(p, None);
-                tracing::info!(%path, %from, %to, %reason, "path {to}");
+                Level::INFO
             }
         }
-        Effect::ExaminePath { path, trace } => {
-            let kind = if *trace { "trace" } else { "ladder" };
-            metrics
-                .path_examinations_total
-                .with_label_values(&[path.as_str(), kind])
-                .inc();
-            tracing::info!(%path, trace, "examining the path (packet sizes, and hops when tracing)");
-        }
-        Effect::PathDiagnosed { path, diagnosis } => {
+        Event::PathDiagnosed { path, diagnosis } => {
             metrics.set_diagnosis(path.as_str(), Some(diagnosis));
-            tracing::warn!(%path, kind = %diagnosis.kind, diagnosis = %diagnosis.summary, "path diagnosed");
+            Level::WARN
         }
-        Effect::RouteChangeRequested {
-            group,
-            from,
-            to,
-            reason,
-            attempt,
-        } => {
-            let from = from.as_ref().map_or("none", |p| p.as_str());
-            tracing::info!(%group, from, %to, %reason, attempt, "moving route");
-        }
-        Effect::RouteChanged {
+        Event::RouteChanged {
             group,
             from,
             to,
             reason,
             ..
         } => {
-            let from_label = from.as_ref().map_or("none", |p| p.as_str());
+            let from = from.as_ref().map_or("none", |p| p.as_str());
             metrics
                 .failovers_total
-                .with_label_values(&[group.as_str(), from_label, to.as_str(), reason.label()])
+                .with_label_values(&[group.as_str(), from, to.as_str(), reason.label()])
                 .inc();
             set_active(metrics, plan, group.as_str(), Some(to.as_str()));
-            tracing::warn!(%group, from = from_label, %to, %reason, "route moved");
+            Level::WARN
         }
-        Effect::RouteChangeFailed {
-            group,
-            to,
-            attempt,
-            error,
-            retry_at,
-        } => {
+        Event::RouteChangeFailed { group, .. } => {
             metrics
                 .route_change_failures_total
                 .with_label_values(&[group.as_str()])
                 .inc();
-            tracing::error!(%group, %to, attempt, error, retry_at_ms = retry_at.0, "route change failed; will retry");
+            Level::ERROR
         }
-        Effect::RouteAdopted { group, path } => {
+        Event::RouteAdopted { group, path } => {
             set_active(
                 metrics,
                 plan,
                 group.as_str(),
                 path.as_ref().map(|p| p.as_str()),
             );
-            tracing::info!(%group, path = path.as_ref().map_or("none", |p| p.as_str()), "adopted the kernel's route");
+            Level::INFO
         }
-        Effect::RouteDrifted {
-            group,
-            expected,
-            actual,
-        } => {
+        Event::RouteDrifted { group, .. } => {
             metrics
                 .route_drift_total
                 .with_label_values(&[group.as_str()])
                 .inc();
-            tracing::warn!(
-                %group,
-                expected = expected.as_ref().map_or("none", |p| p.as_str()),
-                actual = actual.as_ref().map_or("none", |p| p.as_str()),
-                "route changed outside gwanje; restoring"
-            );
+            Level::WARN
         }
-        Effect::FailoverImpossible { group, active, .. } => {
-            tracing::error!(%group, active = active.as_ref().map_or("none", |p| p.as_str()), "active path down and no healthy path to move to")
-        }
-        Effect::FailoverPossibleAgain { group } => {
-            tracing::info!(%group, "a healthy path is available again")
-        }
-        Effect::ServiceDown { group, check } => {
-            tracing::warn!(%group, %check, "service down through every path (not a path failure: no switch)")
-        }
-        Effect::ServiceRecovered { group, check } => {
-            tracing::info!(%group, %check, "service recovered")
-        }
-        Effect::ServiceDegraded {
-            group,
-            check,
-            losses,
-        } => {
+        Event::ServiceDegraded { group, check, .. }
+        | Event::ServiceDegradationCleared { group, check } => {
             let (service, target) = check.parts();
+            let on = matches!(event, Event::ServiceDegraded { .. });
             metrics
                 .service_degraded
                 .with_label_values(&[group.as_str(), service, target])
-                .set(1);
-            let losses: Vec<String> = losses.iter().map(|(p, l)| format!("{p}={l}")).collect();
-            tracing::warn!(%group, %check, loss_permille = %losses.join(","), "service loses packets through every path (not a path failure: no switch)")
+                .set(i64::from(on));
+            if on { Level::WARN } else { Level::INFO }
         }
-        Effect::ServiceDegradationCleared { group, check } => {
-            let (service, target) = check.parts();
-            metrics
-                .service_degraded
-                .with_label_values(&[group.as_str(), service, target])
-                .set(0);
-            tracing::info!(%group, %check, "service no longer degraded")
-        }
-        Effect::MonitorIsolated { group } => {
-            tracing::error!(%group, "every path failed at once: gwanje itself looks cut off; not switching")
-        }
-        Effect::MonitorReconnected { group } => tracing::info!(%group, "monitor reconnected"),
-        Effect::GroupFrozen {
-            group,
-            until,
-            switches,
-        } => {
+        Event::GroupFrozen { group, .. } | Event::GroupUnfrozen { group, .. } => {
+            let on = matches!(event, Event::GroupFrozen { .. });
             metrics
                 .group_frozen
                 .with_label_values(&[group.as_str()])
-                .set(1);
-            tracing::error!(%group, switches, until_ms = until.0, "too many switches: automatic switching frozen");
+                .set(i64::from(on));
+            if on { Level::ERROR } else { Level::INFO }
         }
-        Effect::GroupUnfrozen { group, by } => {
-            metrics
-                .group_frozen
-                .with_label_values(&[group.as_str()])
-                .set(0);
-            tracing::info!(%group, by = %escape(by), "automatic switching resumed");
+        Event::FailoverImpossible { .. } | Event::MonitorIsolated { .. } => Level::ERROR,
+        Event::ServiceDown { .. } | Event::PinSet { .. } | Event::MovedDespiteFreeze { .. } => {
+            Level::WARN
         }
-        Effect::FailbackAvailable { group, to } => {
-            tracing::info!(%group, %to, "preferred path healthy again; pin it to fail back (manual failback)")
-        }
-        Effect::PinSet {
-            group,
-            path,
-            until,
-            by,
-        } => tracing::warn!(%group, %path, until_ms = until.0, by = %escape(by), "pinned"),
-        Effect::MovedDespiteFreeze { group, from, to } => {
-            tracing::warn!(%group, %from, %to, "moved despite freeze: the active path is down")
-        }
-        Effect::AlertsDue { alerts, .. } => {
-            for a in alerts {
-                let state = if a.firing() { "firing" } else { "resolved" };
-                tracing::debug!(alert = a.name, id = %a.id, state, escalated = a.escalated, "alert sent");
-            }
-        }
-        Effect::AlertAcknowledged { id, name, by } => {
-            tracing::info!(alert = %name, %id, by = %escape(by), "alert acknowledged")
-        }
-        Effect::PinCleared { group, by } => {
-            tracing::info!(%group, by = %escape(by), "pin cleared")
-        }
+        Event::FailoverPossibleAgain { .. }
+        | Event::ServiceRecovered { .. }
+        | Event::MonitorReconnected { .. }
+        | Event::FailbackAvailable { .. }
+        | Event::PinCleared { .. }
+        | Event::AlertAcknowledged { .. } => Level::INFO,
     }
 }
 

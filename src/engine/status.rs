@@ -17,7 +17,19 @@ pub struct PathView {
     /// Since when (Unix ms).
     pub since_ms: u64,
     /// While down: what is broken, with the evidence.
-    pub diagnosis: Option<crate::core::Diagnosis>,
+    pub diagnosis: Option<DiagnosisView>,
+}
+
+/// A down path's diagnosis as the status API shows it: the facts, and the
+/// renderer's words for them.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiagnosisView {
+    /// What is broken (the `kind` label of `gwanje_path_diagnosis`).
+    pub kind: crate::core::DiagnosisKind,
+    /// The same in plain words, with the evidence.
+    pub summary: String,
+    /// The numbers and addresses behind it.
+    pub evidence: crate::core::Evidence,
 }
 
 /// One group as the status API shows it.
@@ -101,11 +113,11 @@ impl From<&crate::core::Alert> for AlertView {
     fn from(a: &crate::core::Alert) -> Self {
         AlertView {
             id: a.id.clone(),
-            name: a.name,
-            severity: a.severity.as_str(),
-            labels: a.labels.clone(),
-            summary: a.summary.clone(),
-            description: a.description.clone(),
+            name: a.name().as_str(),
+            severity: a.severity().as_str(),
+            labels: a.labels(),
+            summary: crate::core::render::summary(&a.kind),
+            description: crate::core::render::description(&a.kind),
             starts_at_ms: a.starts_at.0,
             acknowledged_by: a.acknowledged.as_ref().map(|(by, _)| by.clone()),
             escalated: a.escalated,
@@ -133,7 +145,11 @@ pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize
             state: s.map_or(PathState::Unknown, |s| s.state).as_str(),
             reason: s.map_or_else(|| "not planned".into(), |s| s.reason.to_string()),
             since_ms: s.map_or(0, |s| s.since.0),
-            diagnosis: s.and_then(|s| s.diagnosis.clone()),
+            diagnosis: s.and_then(|s| s.diagnosis.as_ref()).map(|d| DiagnosisView {
+                kind: d.kind,
+                summary: crate::core::render::diagnosis(name, d),
+                evidence: d.evidence.clone(),
+            }),
         }
     };
     let groups = core

@@ -1,4 +1,5 @@
-//! The journal's on-disk format, version 1 (specified in `docs/journal.md`).
+//! The journal's on-disk format, version 2 (specified in `docs/journal.md`);
+//! version 1 segments are read too (`v1`).
 //!
 //! A journal is a folder of segment files `<seq>.gwj`, `seq` a zero-padded
 //! decimal that only grows. A segment starts with an 8-byte header, the magic
@@ -15,8 +16,10 @@ use crate::core::{Core, Effect, Input, Timestamp};
 
 /// The magic at the start of every segment.
 pub const MAGIC: [u8; 4] = *b"GWJ\0";
-/// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The format version this build writes.
+pub const VERSION: u32 = 2;
+/// Every version this build reads.
+pub const READS: [u32; 2] = [1, 2];
 /// The header's length.
 pub const HEADER_LEN: u64 = 8;
 /// The largest record a reader accepts; a longer length is corruption.
@@ -65,6 +68,12 @@ pub enum Record {
         /// The effect.
         effect: Effect,
     },
+    /// An effect a version-1 journal recorded (read, never written).
+    #[serde(skip)]
+    EffectV1 {
+        /// What it decided.
+        effect: Box<super::v1::RecordedV1>,
+    },
 }
 
 impl Record {
@@ -74,7 +83,17 @@ impl Record {
             Record::Snapshot { at, .. } | Record::Input { at, .. } | Record::Timeout { at } => {
                 Some(*at)
             }
-            Record::Effect { .. } => None,
+            Record::Effect { .. } | Record::EffectV1 { .. } => None,
+        }
+    }
+
+    /// The effect it holds in today's shape, if it holds one (a version-1
+    /// effect that carried words has none: it is only compared).
+    pub fn effect(&self) -> Option<&Effect> {
+        match self {
+            Record::Effect { effect } => Some(effect),
+            Record::EffectV1 { effect } => effect.upgraded.as_ref(),
+            _ => None,
         }
     }
 }
@@ -118,8 +137,8 @@ pub enum Frame {
     Bad(String),
 }
 
-/// Reads one framed record from `r`.
-pub fn decode(r: &mut impl Read) -> io::Result<Frame> {
+/// Reads one framed record of format `version` from `r`.
+pub fn decode(r: &mut impl Read, version: u32) -> io::Result<Frame> {
     let mut head = [0u8; 8];
     let got = read_full(r, &mut head)?;
     if got == 0 {
@@ -140,7 +159,12 @@ pub fn decode(r: &mut impl Read) -> io::Result<Frame> {
     if crc32fast::hash(&payload) != crc {
         return Ok(Frame::Bad("a checksum mismatch".into()));
     }
-    match serde_json::from_slice(&payload) {
+    let record = if version == 1 {
+        super::v1::decode(&payload).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_slice(&payload).map_err(|e| e.to_string())
+    };
+    match record {
         Ok(record) => Ok(Frame::Record(Box::new(record), 8 + u64::from(len))),
         Err(e) => Ok(Frame::Bad(format!("a record that does not decode ({e})"))),
     }
@@ -171,18 +195,21 @@ mod tests {
         encode(&r, &mut buf);
         encode(&r, &mut buf);
         let mut cur = std::io::Cursor::new(buf.clone());
-        assert!(matches!(decode(&mut cur).unwrap(), Frame::Record(x, _) if *x == r));
-        assert!(matches!(decode(&mut cur).unwrap(), Frame::Record(..)));
-        assert!(matches!(decode(&mut cur).unwrap(), Frame::End));
+        assert!(matches!(decode(&mut cur, VERSION).unwrap(), Frame::Record(x, _) if *x == r));
+        assert!(matches!(
+            decode(&mut cur, VERSION).unwrap(),
+            Frame::Record(..)
+        ));
+        assert!(matches!(decode(&mut cur, VERSION).unwrap(), Frame::End));
         // A torn tail.
         let mut cur = std::io::Cursor::new(buf[..buf.len() - 3].to_vec());
-        decode(&mut cur).unwrap();
-        assert!(matches!(decode(&mut cur).unwrap(), Frame::Bad(_)));
+        decode(&mut cur, VERSION).unwrap();
+        assert!(matches!(decode(&mut cur, VERSION).unwrap(), Frame::Bad(_)));
         // A flipped byte.
         let mut bad = buf.clone();
         bad[12] ^= 0x20;
         assert!(matches!(
-            decode(&mut std::io::Cursor::new(bad)).unwrap(),
+            decode(&mut std::io::Cursor::new(bad), VERSION).unwrap(),
             Frame::Bad(_)
         ));
     }

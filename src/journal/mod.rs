@@ -7,10 +7,12 @@ mod driver;
 mod format;
 mod reader;
 mod restore;
+mod v1;
 mod writer;
 
 pub use driver::Driver;
-pub use format::{HEADER_LEN, MAGIC, Record, SnapshotReason, VERSION, encode, header};
-pub use reader::{JournalError, Segment, read_segment, segments};
+pub use format::{HEADER_LEN, MAGIC, READS, Record, SnapshotReason, VERSION, encode, header};
+pub use reader::{JournalError, Segment, read_segment, read_versioned, segments};
 pub use restore::restore;
+pub use v1::RecordedV1;
 pub use writer::{Health, Journal, segment_path};

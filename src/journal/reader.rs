@@ -38,7 +38,7 @@ pub enum JournalError {
         file: PathBuf,
     },
     /// A segment of another format version.
-    #[error("{} at offset 4: journal format version {found}; this gwanje reads version {}", file.display(), format::VERSION)]
+    #[error("{} at offset 4: journal format version {found}; this gwanje reads versions 1 and 2", file.display())]
     Version {
         /// The segment.
         file: PathBuf,
@@ -82,6 +82,11 @@ pub fn segments(dir: &Path) -> Result<Vec<Segment>, JournalError> {
 /// A segment's valid records, and a warning naming the file and offset when
 /// its tail was torn or damaged (everything after that point is skipped).
 pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), JournalError> {
+    read_versioned(file).map(|(_, records, warning)| (records, warning))
+}
+
+/// A segment's format version, valid records and tail warning.
+pub fn read_versioned(file: &Path) -> Result<(u32, Vec<Record>, Option<String>), JournalError> {
     let io = |source| JournalError::Io {
         file: file.to_path_buf(),
         source,
@@ -95,7 +100,7 @@ pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), Journa
             "{} at offset 0: an empty or cut-short segment; skipped",
             file.display()
         );
-        return Ok((Vec::new(), Some(warning)));
+        return Ok((format::VERSION, Vec::new(), Some(warning)));
     }
     if head[..4] != format::MAGIC {
         return Err(JournalError::NotAJournal {
@@ -103,7 +108,7 @@ pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), Journa
         });
     }
     let found = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
-    if found != format::VERSION {
+    if !format::READS.contains(&found) {
         return Err(JournalError::Version {
             file: file.to_path_buf(),
             found,
@@ -112,7 +117,7 @@ pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), Journa
     let mut records = Vec::new();
     let mut offset = format::HEADER_LEN;
     loop {
-        match format::decode(&mut r).map_err(io)? {
+        match format::decode(&mut r, found).map_err(io)? {
             Frame::Record(rec, len) => {
                 // A time past what RFC 3339 can write is forged or corrupt:
                 // nothing after it in the segment is trusted either.
@@ -121,18 +126,18 @@ pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), Journa
                         "{} at offset {offset}: a record dated past the year 9999; the rest of this segment is skipped",
                         file.display()
                     );
-                    return Ok((records, Some(warning)));
+                    return Ok((found, records, Some(warning)));
                 }
                 offset += len;
                 records.push(*rec);
             }
-            Frame::End => return Ok((records, None)),
+            Frame::End => return Ok((found, records, None)),
             Frame::Bad(what) => {
                 let warning = format!(
                     "{} at offset {offset}: {what}; the rest of this segment is skipped",
                     file.display()
                 );
-                return Ok((records, Some(warning)));
+                return Ok((found, records, Some(warning)));
             }
         }
     }

@@ -3,10 +3,9 @@
 
 use std::path::Path;
 
-use super::Driver;
 use super::format::Record;
 use super::reader::{self, JournalError};
-use crate::core::Core;
+use crate::core::{Core, TimerSource, VirtualTime};
 
 /// The core as the journal in `dir` left it, [restarted](Core::restarted),
 /// with the warnings met on the way; `None` when `dir` holds no journal yet.
@@ -42,17 +41,18 @@ pub fn restore(dir: &Path) -> Result<(Option<Core>, Vec<String>), JournalError> 
     let Some((first, records)) = base else {
         return Ok((None, warnings));
     };
-    // Through the same seam as live operation and replay, without a journal.
-    let mut driver = Driver::new(Core::new(), None);
+    // On recorded time, as replay does: the recorded timeouts and answers.
+    let recorded = |core| VirtualTime::new(core, TimerSource::Recorded, None);
+    let mut driver = recorded(Core::new());
     let mut feed = |records: Vec<Record>| {
         for r in records {
             match r {
-                Record::Snapshot { core: c, .. } => driver = Driver::new(*c, None),
+                Record::Snapshot { core: c, .. } => driver = recorded(*c),
                 Record::Input { at, input } => driver.feed(at, input),
                 Record::Timeout { at } => driver.tick(at),
-                Record::Effect { .. } => {}
+                Record::Effect { .. } | Record::EffectV1 { .. } => {}
             }
-            while driver.poll_effect().is_some() {}
+            driver.take_effects();
         }
     };
     feed(records);

@@ -424,7 +424,7 @@ impl Metrics {
                 .with_label_values(&[path, k.as_str()])
                 .set(i64::from(on));
         }
-        match diagnosis.and_then(|d| d.max_passing_payload) {
+        match diagnosis.and_then(|d| d.evidence.max_passing_payload) {
             Some(b) => self
                 .path_max_passing_payload
                 .with_label_values(&[path])
@@ -437,7 +437,7 @@ impl Metrics {
         if let Some([hop, ttl]) = hops.remove(path) {
             let _ = self.path_last_hop.remove_label_values(&[path, &hop, &ttl]);
         }
-        if let Some((ttl, hop)) = diagnosis.and_then(|d| d.last_hop.clone()) {
+        if let Some((ttl, hop)) = diagnosis.and_then(|d| d.evidence.last_hop.clone()) {
             let ttl = ttl.to_string();
             self.path_last_hop
                 .with_label_values(&[path, &hop, &ttl])

@@ -1,14 +1,12 @@
 //! `gwanje replay`: the journal's recorded inputs fed through the core with
-//! their recorded times, as a timeline in plain words, and (`--verify`)
-//! every effect compared with the one gwanje recorded live.
-
-pub mod timeline;
+//! their recorded times (on the core's virtual-time driver), as a timeline
+//! in the renderer's words, and (`--verify`) every effect compared with the
+//! one gwanje recorded live.
 
 use std::collections::VecDeque;
 use std::path::Path;
 
-use crate::core::{Core, Effect, Timestamp};
-use crate::journal::Driver;
+use crate::core::{Core, Effect, TimerSource, Timestamp, VirtualTime, render};
 use crate::journal::{self, JournalError, Record, SnapshotReason};
 
 /// One timeline entry.
@@ -56,6 +54,30 @@ pub struct Outcome {
 
 pub use crate::clock::rfc3339;
 
+/// An effect as the journal recorded it.
+enum Recorded {
+    /// By this format version: compared byte for byte (as data).
+    Now(Effect),
+    /// By format version 1: compared by what it decided, not its words.
+    V1(Box<journal::RecordedV1>),
+}
+
+impl Recorded {
+    fn matches(&self, got: &Effect) -> bool {
+        match self {
+            Recorded::Now(e) => e == got,
+            Recorded::V1(r) => r.decided(got),
+        }
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Recorded::Now(e) => format!("{e:?}"),
+            Recorded::V1(r) => r.shown(),
+        }
+    }
+}
+
 /// Replays the journal in `dir`; entries outside `from..=to` (Unix ms) are
 /// left out of the timeline, but every record is replayed.
 pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome, JournalError> {
@@ -66,15 +88,16 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
         });
     }
     let mut out = Outcome::default();
-    // The same seam the live engine feeds, without a journal.
-    let mut core: Option<Driver> = None;
+    // The core's one virtual-time driver, on the recorded times and answers.
+    let recorded_time = |core| VirtualTime::new(core, TimerSource::Recorded, None);
+    let mut core: Option<VirtualTime> = None;
     let mut produced: VecDeque<(Timestamp, Effect)> = VecDeque::new();
-    let mut recorded: VecDeque<Effect> = VecDeque::new();
+    let mut recorded: VecDeque<Recorded> = VecDeque::new();
     let shown = move |at: Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
     // Every effect the replay produces goes into the timeline, matched or not.
     let note = |out: &mut Outcome, at: Timestamp, e: &Effect| {
         if shown(at)
-            && let Some(text) = timeline::effect(e)
+            && let Some(text) = render::effect(e)
         {
             out.entries.push(entry(at, text, Some(e.clone())));
         }
@@ -82,7 +105,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
     // After a damaged tail the next snapshot is the truth, as after a resync.
     let mut damaged = false;
     for seg in segs {
-        let (records, warning) = journal::read_segment(&seg.path)?;
+        let (version, records, warning) = journal::read_versioned(&seg.path)?;
         let this_damaged = warning.is_some();
         out.warnings.extend(warning);
         for record in records {
@@ -94,10 +117,13 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                 } => {
                     let verify_state =
                         reason == SnapshotReason::Rotate && core.is_some() && !damaged;
+                    // A version-1 state held the words of its time, which
+                    // no later release reproduces: its effects are compared.
                     if verify_state
+                        && version != 1
                         && out.divergence.is_none()
                         && produced.is_empty()
-                        && core.as_ref().map(Driver::core) != Some(&*c)
+                        && core.as_ref().map(VirtualTime::core) != Some(&*c)
                     {
                         out.divergence = Some(Divergence {
                             at,
@@ -113,31 +139,32 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                         damaged = false;
                         produced.clear();
                         recorded.clear();
-                        core = Some(Driver::new(*c, None));
+                        core = Some(recorded_time(*c));
                     }
                 }
                 Record::Input { at, input } => {
                     if shown(at)
-                        && let Some(text) = timeline::input(&input)
+                        && let Some(text) = render::input(&input)
                     {
                         out.entries.push(entry(at, text, None));
                     }
-                    let c = core.get_or_insert_with(|| Driver::new(Core::new(), None));
+                    let c = core.get_or_insert_with(|| recorded_time(Core::new()));
                     c.feed(at, input);
-                    while let Some(e) = c.poll_effect() {
+                    while let Some((at, e)) = c.poll_effect() {
                         note(&mut out, at, &e);
                         produced.push_back((at, e));
                     }
                 }
                 Record::Timeout { at } => {
-                    let c = core.get_or_insert_with(|| Driver::new(Core::new(), None));
+                    let c = core.get_or_insert_with(|| recorded_time(Core::new()));
                     c.tick(at);
-                    while let Some(e) = c.poll_effect() {
+                    while let Some((at, e)) = c.poll_effect() {
                         note(&mut out, at, &e);
                         produced.push_back((at, e));
                     }
                 }
-                Record::Effect { effect } => recorded.push_back(effect),
+                Record::Effect { effect } => recorded.push_back(Recorded::Now(effect)),
+                Record::EffectV1 { effect } => recorded.push_back(Recorded::V1(effect)),
             }
             if damaged {
                 // Records are missing: nothing is compared until the next snapshot.
@@ -147,12 +174,12 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
             while !produced.is_empty() && !recorded.is_empty() {
                 let (at, got) = produced.pop_front().expect("not empty");
                 let expected = recorded.pop_front().expect("not empty");
-                if got == expected {
+                if expected.matches(&got) {
                     out.identical += 1;
                 } else if out.divergence.is_none() {
                     out.divergence = Some(Divergence {
                         at,
-                        expected: format!("{expected:?}"),
+                        expected: expected.shown(),
                         got: format!("{got:?}"),
                     });
                 }
@@ -163,7 +190,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
     if !recorded.is_empty() && out.divergence.is_none() {
         out.divergence = Some(Divergence {
             at: core.as_ref().map_or(Timestamp(0), |d| d.core().now()),
-            expected: format!("{:?}", recorded[0]),
+            expected: recorded[0].shown(),
             got: "nothing: the replay produced fewer effects".into(),
         });
     }

@@ -263,7 +263,12 @@ impl fmt::Display for Report {
         }
         for l in &self.levels {
             for m in &l.first_mismatches {
-                writeln!(f, "  at concurrency {}: {}", l.concurrency, m.describe())?;
+                writeln!(
+                    f,
+                    "  at concurrency {}: {}",
+                    l.concurrency,
+                    crate::core::render::mismatch(m)
+                )?;
             }
             if let (Some(kind), Some(detail)) = (l.failure, &l.detail)
                 && kind != FailureKind::IdentityMismatch.as_str()

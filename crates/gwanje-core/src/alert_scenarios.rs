@@ -35,11 +35,11 @@ fn sent(effects: &[Effect]) -> Vec<(String, bool, bool)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::AlertsDue { alerts, .. } => Some(alerts),
+            Effect::Order(Order::DeliverAlerts { alerts, .. }) => Some(alerts),
             _ => None,
         })
         .flatten()
-        .map(|a| (a.name.to_string(), a.firing(), a.escalated))
+        .map(|a| (a.name().to_string(), a.firing(), a.escalated))
         .collect()
 }
 
@@ -117,9 +117,9 @@ fn personal_data_pages_is_resent_on_the_core_timer_and_escalates_unless_acknowle
         },
     );
     assert!(
-        effects(&mut core)
-            .iter()
-            .any(|e| matches!(e, Effect::AlertAcknowledged { by, .. } if by == "kim"))
+        effects(&mut core).iter().any(
+            |e| matches!(e, Effect::Event(Event::AlertAcknowledged { by, .. }) if by == "kim")
+        )
     );
     core.handle_timeout(Timestamp(5_100));
     assert!(
@@ -180,7 +180,10 @@ fn a_route_read_begun_before_the_last_change_finished_is_not_drift() {
         },
     );
     sim.drain();
-    assert_eq!(sim.count(|e| matches!(e, Effect::RouteDrifted { .. })), 0);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::RouteDrifted { .. }))),
+        0
+    );
     assert_eq!(sim.active(), Some("b"));
 }
 
@@ -207,28 +210,23 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
     assert_eq!(sent(&e), [("IdentityMismatch".into(), true, false)]);
     let alert = core
         .alerts()
-        .find(|a| a.name == "IdentityMismatch")
+        .find(|a| a.name().as_str() == "IdentityMismatch")
         .unwrap()
         .clone();
-    assert_eq!(alert.severity, Severity::Critical);
+    assert_eq!(alert.severity(), Severity::Critical);
+    let summary = crate::render::summary(&alert.kind);
     assert!(
-        alert
-            .summary
-            .contains("canary canary-03 received canary canary-07's document at step download"),
-        "{}",
-        alert.summary
+        summary.contains("canary canary-03 received canary canary-07's document at step download"),
+        "{summary}"
     );
-    assert!(
-        alert.description.contains("2 of 48"),
-        "{}",
-        alert.description
-    );
+    let description = crate::render::description(&alert.kind);
+    assert!(description.contains("2 of 48"), "{description}");
     // A clean round alone does not resolve it: the race may simply not
     // have shown this time.
     round(&mut core, 200, None);
     assert!(
         core.alerts()
-            .any(|a| a.name == "IdentityMismatch" && a.firing())
+            .any(|a| a.name().as_str() == "IdentityMismatch" && a.firing())
     );
     core.handle_input(
         Timestamp(300),
@@ -239,13 +237,13 @@ fn identity_mismatch_names_both_canaries_and_waits_for_a_person_before_resolving
     );
     assert!(
         core.alerts()
-            .any(|a| a.name == "IdentityMismatch" && a.firing())
+            .any(|a| a.name().as_str() == "IdentityMismatch" && a.firing())
     );
     round(&mut core, 400, None);
     assert!(
         !core
             .alerts()
-            .any(|a| a.name == "IdentityMismatch" && a.firing())
+            .any(|a| a.name().as_str() == "IdentityMismatch" && a.firing())
     );
 }
 
@@ -259,13 +257,16 @@ fn a_directly_probed_target_that_goes_down_pages_with_its_own_alert_and_resolves
         "{:?}",
         sent(&e)
     );
-    let a = core.alerts().find(|a| a.name == "TargetDown").unwrap();
-    assert_eq!(a.labels["service"], "portal");
-    assert_eq!(a.labels["target"], "home");
+    let a = core
+        .alerts()
+        .find(|a| a.name().as_str() == "TargetDown")
+        .unwrap();
+    assert_eq!(a.labels()["service"], "portal");
+    assert_eq!(a.labels()["target"], "home");
+    let summary = crate::render::summary(&a.kind);
     assert!(
-        a.summary.contains("portal/home is down (refused)"),
-        "{}",
-        a.summary
+        summary.contains("portal/home is down (refused)"),
+        "{summary}"
     );
     probe(&mut core, &subject, 200, None, None);
     let e = effects(&mut core);
@@ -300,24 +301,21 @@ fn an_unknown_owner_is_described_as_what_was_seen_and_not_a_document_is_no_findi
     );
     let alert = core
         .alerts()
-        .find(|a| a.name == "IdentityMismatch")
+        .find(|a| a.name().as_str() == "IdentityMismatch")
         .unwrap()
         .clone();
-    assert!(
-        !alert
-            .description
-            .contains("carried another canary's markers"),
-        "{}",
-        alert.description
+    let (summary, description) = (
+        crate::render::summary(&alert.kind),
+        crate::render::description(&alert.kind),
     );
     assert!(
-        alert
-            .description
-            .contains("none of the requesting canary's markers")
-            && alert.summary.contains("owner unknown"),
-        "{}\n{}",
-        alert.summary,
-        alert.description
+        !description.contains("carried another canary's markers"),
+        "{description}"
+    );
+    assert!(
+        description.contains("none of the requesting canary's markers")
+            && summary.contains("owner unknown"),
+        "{summary}\n{description}"
     );
     // An error page is a failed probe of its own class: no identity or
     // personal-data alert, ever.
@@ -334,13 +332,12 @@ fn an_unknown_owner_is_described_as_what_was_seen_and_not_a_document_is_no_findi
     }
     let _ = effects(&mut core);
     assert!(
-        !core
-            .alerts()
-            .any(|a| matches!(a.name, "IdentityMismatch" | "PersonalDataExposed")),
+        !core.alerts().any(|a| matches!(
+            a.name(),
+            AlertName::IdentityMismatch | AlertName::PersonalDataExposed
+        )),
         "no finding from an error page"
     );
-    assert!(
-        core.alerts()
-            .any(|a| a.name == "TargetDown" && a.summary.contains("not_a_document"))
-    );
+    assert!(core.alerts().any(|a| a.name() == AlertName::TargetDown
+        && crate::render::summary(&a.kind).contains("not_a_document")));
 }

@@ -77,7 +77,7 @@ pub struct CoreConfig {
     pub groups: Vec<GroupConfig>,
     /// Alert timers.
     #[serde(default)]
-    pub alerting: super::alerts::AlertPolicy,
+    pub alerting: super::alert::AlertPolicy,
     /// When a path's packet loss degrades it.
     #[serde(default)]
     pub quality: super::quality::QualityPolicy,

@@ -1,14 +1,14 @@
-//! What is broken on a down path, in words an on-call engineer acts on:
-//! the router or the link to it, something beyond the router, large packets
-//! dying (with the largest size that passes), or the checks alone. It is
+//! What is broken on a down path: the router or the link to it, something
+//! beyond the router, large packets dying (with the largest size that
+//! passes), or the checks alone, with the numbers that show it. It is
 //! decided from what the core already knows and from a bounded examination
 //! of the path (a ladder of don't-fragment echo sizes and a TTL-limited
 //! trace) that the engine runs when the core asks and feeds back as an input,
-//! so a replay reaches the same diagnosis.
+//! so a replay reaches the same diagnosis. `render` puts it in words.
 
 use std::fmt;
 
-use super::path::PathReason;
+use super::shared::PathReason;
 
 /// The shortest time between two traces (localizations) of one path.
 pub const TRACE_EVERY_MS: u64 = 60_000;
@@ -122,57 +122,87 @@ impl fmt::Display for DiagnosisKind {
     }
 }
 
-/// A down path's diagnosis with its evidence.
+/// A down path's diagnosis: what is broken, and the evidence.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnosis {
     /// What is broken.
     pub kind: DiagnosisKind,
-    /// The same in plain words, with the evidence.
-    pub summary: String,
+    /// The numbers and addresses behind it.
+    pub evidence: Evidence,
+}
+
+/// How far the examination behind a diagnosis got.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Examined {
+    /// Not yet: it has been asked for.
+    Pending,
+    /// It could not run, for this reason (the engine's error).
+    Failed(String),
+    /// It ran; `traced` says whether its hops were traced since the
+    /// evidence last changed (one trace a minute).
+    Done {
+        /// Whether hops were traced.
+        traced: bool,
+    },
+}
+
+/// What a diagnosis rests on: facts only.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Evidence {
+    /// How far the examination got.
+    pub examined: Examined,
+    /// The address examined (the destination of the path's checks).
+    pub destination: Option<String>,
     /// The largest payload that passed, when large ones did not.
     pub max_passing_payload: Option<u16>,
-    /// The MTU a hop reported, for `MtuLimit`.
+    /// The smallest payload that failed above that boundary.
+    pub min_failing_payload: Option<u16>,
+    /// Echoes sent at the failing sizes.
+    pub failing_sent: u32,
+    /// Of those, lost.
+    pub failing_lost: u32,
+    /// The MTU a hop reported, for `MtuLimit` (`None`: none was given).
     pub mtu: Option<u16>,
-    /// The last hop that answered, and its TTL.
+    /// Who refused the size ([`LOCAL`]: this host), for `MtuLimit`.
+    pub refused_by: Option<String>,
+    /// The last hop that answered (for `LargePacketLoss`, a large packet),
+    /// and its TTL.
     pub last_hop: Option<(u8, String)>,
 }
 
-/// Diagnoses `path` (its name, for the words) down for `reason`, from the
-/// latest `exam` of it.
-pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> Diagnosis {
-    let mut d = Diagnosis {
-        kind: DiagnosisKind::Unknown,
-        summary: String::new(),
+/// Diagnoses a path down for `reason` from the latest `exam` of it.
+pub fn diagnose(reason: &PathReason, exam: Option<&Examination>) -> Diagnosis {
+    let mut ev = Evidence {
+        examined: match exam {
+            None => Examined::Pending,
+            Some(e) => match &e.error {
+                Some(why) => Examined::Failed(why.clone()),
+                None => Examined::Done {
+                    traced: !e.hops.is_empty(),
+                },
+            },
+        },
+        destination: None,
         max_passing_payload: None,
+        min_failing_payload: None,
+        failing_sent: 0,
+        failing_lost: 0,
         mtu: None,
+        refused_by: None,
         last_hop: None,
     };
-    let error = exam.and_then(|e| e.error.clone());
     let exam = exam.filter(|e| e.error.is_none());
     if let Some(e) = exam {
-        d.last_hop = last_hop(&e.hops);
+        ev.last_hop = last_hop(&e.hops);
+        ev.destination = Some(e.destination.clone());
     }
-    // No hops at all: not traced since the evidence changed (one trace a minute).
-    let untraced = exam.is_some_and(|e| e.hops.is_empty());
-    let hop = |d: &Diagnosis| match &d.last_hop {
-        Some((ttl, addr)) => format!("the last hop to answer is {addr} (TTL {ttl})"),
-        None if untraced => "hops not traced since the evidence changed".to_string(),
-        None => "no hop answers (or every hop rate-limits its ICMP errors)".to_string(),
-    };
+    let done = |kind, evidence| Diagnosis { kind, evidence };
     if *reason == PathReason::RouterDown {
-        d.kind = DiagnosisKind::RouterOrLink;
-        let evidence = exam.map_or(String::new(), |_| format!("; {}", hop(&d)));
-        d.summary = format!(
-            "path {path}'s router or the link to it: the router does not answer its check{evidence}"
-        );
-        return d;
+        return done(DiagnosisKind::RouterOrLink, ev);
     }
     let Some(e) = exam else {
-        d.summary = match error {
-            Some(why) => format!("not examined: {why}"),
-            None => "examining the path (packet sizes, hops)".into(),
-        };
-        return d;
+        return done(DiagnosisKind::Unknown, ev);
     };
     let ladder = &e.ladder;
     let smallest_ok = ladder.first().is_some_and(Rung::passed);
@@ -185,85 +215,33 @@ pub fn diagnose(path: &str, reason: &PathReason, exam: Option<&Examination>) -> 
         && ladder[passing_prefix..].iter().all(|r| !r.passed());
     if clean_step {
         // The boundary: the largest size below which every size passed.
-        let max = ladder[..passing_prefix].last().map(|r| r.payload);
-        d.max_passing_payload = max;
-        let above = failing.first().map_or(0, |r| r.payload);
-        let (sent, lost) = failing.iter().fold((0u32, 0u32), |(s, l), r| {
-            (
-                s + u32::from(r.sent),
-                l + u32::from(r.sent - r.received.min(r.sent)),
-            )
-        });
-        let boundary = format!(
-            "echoes of up to {} bytes pass, from {above} bytes on {lost} of {sent} are lost",
-            max.unwrap_or(0)
-        );
-        if let Some(r) = failing.iter().find(|r| r.frag_needed.is_some()) {
-            let mtu = r.frag_needed.filter(|m| *m > 0);
-            d.kind = DiagnosisKind::MtuLimit;
-            d.mtu = mtu;
-            let by = match r.refused_by.as_deref() {
-                Some(LOCAL) => "this host's outgoing interface".to_string(),
-                Some(by) => by.to_string(),
-                None => "a hop".to_string(),
-            };
-            let mtu = mtu.map_or_else(|| "no MTU given".to_string(), |m| format!("MTU {m}"));
-            d.summary = format!(
-                "an MTU limit on path {path}: {boundary}, refused by {by} with \"fragmentation needed\" and {mtu} (fix the MTU there, or make sure the error reaches senders)"
-            );
-        } else {
-            d.kind = DiagnosisKind::LargePacketLoss;
-            // Where large packets stop is the hop that matters.
-            d.last_hop = large_hop(&e.hops);
-            let large = large_hop(&e.hops).map_or_else(
-                || {
-                    if untraced {
-                        "hops not traced since the evidence changed".to_string()
-                    } else {
-                        "no hop answers a large packet".to_string()
-                    }
-                },
-                |(ttl, a)| format!("large packets die after {a} (TTL {ttl})"),
-            );
-            d.summary = format!(
-                "large-packet loss on path {path}: {boundary}, with no \"fragmentation needed\" error (damaged ports or a PMTU black hole, not the service); {large}"
-            );
+        ev.max_passing_payload = ladder[..passing_prefix].last().map(|r| r.payload);
+        ev.min_failing_payload = failing.first().map(|r| r.payload);
+        for r in &failing {
+            ev.failing_sent += u32::from(r.sent);
+            ev.failing_lost += u32::from(r.sent - r.received.min(r.sent));
         }
-        return d;
+        if let Some(r) = failing.iter().find(|r| r.frag_needed.is_some()) {
+            ev.mtu = r.frag_needed.filter(|m| *m > 0);
+            ev.refused_by = r.refused_by.clone();
+            return done(DiagnosisKind::MtuLimit, ev);
+        }
+        // Where large packets stop is the hop that matters.
+        ev.last_hop = large_hop(&e.hops);
+        return done(DiagnosisKind::LargePacketLoss, ev);
     }
     if !failing.is_empty() && failing.len() < ladder.len() {
-        d.kind = DiagnosisKind::Lossy;
-        d.summary = format!(
-            "path {path} loses packets at random: echoes of some sizes got through, others not, with no size boundary; {}",
-            hop(&d)
-        );
-        return d;
+        return done(DiagnosisKind::Lossy, ev);
     }
     if !smallest_ok {
-        d.kind = DiagnosisKind::BeyondRouter;
-        d.summary = format!(
-            "beyond path {path}'s router (its far side or upstream): the router answers its check, echoes to {} do not; {}",
-            e.destination,
-            hop(&d)
-        );
-        return d;
+        return done(DiagnosisKind::BeyondRouter, ev);
     }
     if matches!(reason, PathReason::Degraded { .. }) {
         // The loss figure stays in the reason: here it would change the
         // diagnosis (and re-send the alert) with every probe.
-        d.kind = DiagnosisKind::Lossy;
-        d.summary = format!(
-            "path {path} loses packets at random; echoes of every size get through sometimes; {}",
-            hop(&d)
-        );
-        return d;
+        return done(DiagnosisKind::Lossy, ev);
     }
-    d.kind = DiagnosisKind::ChecksOnly;
-    d.summary = format!(
-        "packets of every size pass through path {path} to {}, but checks fail only through it: look above the network (a firewall, proxy or NAT on this path)",
-        e.destination
-    );
-    d
+    done(DiagnosisKind::ChecksOnly, ev)
 }
 
 /// The highest TTL any packet got an answer from.
@@ -331,26 +309,31 @@ mod tests {
             vec![hop(1, Some(A), Some(A)), hop(2, Some(SERVER), None)],
         );
         let checks = PathReason::ChecksFailing(vec![]);
-        let d = diagnose("primary", &checks, Some(&e));
+        let d = diagnose(&checks, Some(&e));
         assert_eq!(d.kind, DiagnosisKind::LargePacketLoss);
-        assert_eq!(d.max_passing_payload, Some(1300));
-        assert!(
-            d.summary
-                .contains("up to 1300 bytes pass, from 1400 bytes on 4 of 4 are lost"),
-            "{}",
-            d.summary
+        let ev = &d.evidence;
+        assert_eq!(
+            (
+                ev.max_passing_payload,
+                ev.min_failing_payload,
+                ev.failing_lost,
+                ev.failing_sent
+            ),
+            (Some(1300), Some(1400), 4, 4)
         );
-        assert!(
-            d.summary
-                .contains("large packets die after 198.18.1.1 (TTL 1)"),
-            "{}",
-            d.summary
+        assert_eq!(
+            ev.last_hop,
+            Some((1, A.to_string())),
+            "where large packets die"
         );
         // The same with a "fragmentation needed" answer is an MTU limit.
         let mut e = e;
         e.ladder[3].frag_needed = Some(1400);
-        let d = diagnose("primary", &checks, Some(&e));
-        assert_eq!((d.kind, d.mtu), (DiagnosisKind::MtuLimit, Some(1400)));
+        let d = diagnose(&checks, Some(&e));
+        assert_eq!(
+            (d.kind, d.evidence.mtu),
+            (DiagnosisKind::MtuLimit, Some(1400))
+        );
     }
 
     #[test]
@@ -360,42 +343,32 @@ mod tests {
             vec![hop(1, Some(A), Some(A)), hop(2, None, None)],
         );
         let checks = PathReason::ChecksFailing(vec![]);
-        let d = diagnose("primary", &checks, Some(&dead_beyond));
+        let d = diagnose(&checks, Some(&dead_beyond));
         assert_eq!(d.kind, DiagnosisKind::BeyondRouter);
-        assert_eq!(d.last_hop, Some((1, A.to_string())));
-        assert!(
-            d.summary
-                .contains("the last hop to answer is 198.18.1.1 (TTL 1)"),
-            "{}",
-            d.summary
-        );
+        assert_eq!(d.evidence.last_hop, Some((1, A.to_string())));
         let nothing = exam(vec![rung(64, 0)], vec![hop(1, None, None)]);
-        let d = diagnose("primary", &PathReason::RouterDown, Some(&nothing));
+        let d = diagnose(&PathReason::RouterDown, Some(&nothing));
         assert_eq!(d.kind, DiagnosisKind::RouterOrLink);
-        assert!(d.summary.contains("no hop answers"), "{}", d.summary);
+        assert_eq!(d.evidence.last_hop, None, "no hop answers");
         let fine = exam(
             vec![rung(64, 2), rung(1472, 2)],
             vec![hop(1, Some(SERVER), Some(SERVER))],
         );
         assert_eq!(
-            diagnose("p", &checks, Some(&fine)).kind,
+            diagnose(&checks, Some(&fine)).kind,
             DiagnosisKind::ChecksOnly
         );
         let lossy = PathReason::Degraded { loss_permille: 300 };
-        assert_eq!(
-            diagnose("p", &lossy, Some(&fine)).kind,
-            DiagnosisKind::Lossy
-        );
-        assert_eq!(diagnose("p", &checks, None).kind, DiagnosisKind::Unknown);
+        assert_eq!(diagnose(&lossy, Some(&fine)).kind, DiagnosisKind::Lossy);
+        assert_eq!(diagnose(&checks, None).kind, DiagnosisKind::Unknown);
         let failed = Examination {
             error: Some("no raw socket".into()),
             ..Examination::default()
         };
-        let d = diagnose("p", &checks, Some(&failed));
-        assert!(
-            d.summary.contains("not examined: no raw socket"),
-            "{}",
-            d.summary
+        let d = diagnose(&checks, Some(&failed));
+        assert_eq!(
+            d.evidence.examined,
+            Examined::Failed("no raw socket".into())
         );
     }
 }

@@ -1,11 +1,10 @@
-//! Inputs the core takes and effects it produces: plain data, so a journal
-//! can record them and a replay can reproduce them.
+//! Inputs the core takes and what it hands out: orders the engine must
+//! carry out, and events (facts, in the past tense) it reports. Plain data,
+//! so a journal can record them and a replay can reproduce them.
 
-use std::fmt;
-
-use super::alerts::Alert;
+use super::alert::{Alert, AlertName};
 use super::config::CoreConfig;
-use super::path::{PathReason, PathState};
+use super::shared::{PathReason, PathState, SwitchReason};
 use super::types::{
     FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
 };
@@ -96,57 +95,58 @@ pub enum Input {
     },
 }
 
-/// Why a group's route is being moved.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum SwitchReason {
-    /// No route was installed; installing the best healthy path.
-    Initial,
-    /// The active path failed.
-    PathFailed {
-        /// Why it is down.
-        why: PathReason,
-    },
-    /// A more preferred path has been healthy long enough.
-    Failback,
-    /// An operator pin.
-    Pinned,
-    /// Something else changed the route; restoring ours.
-    DriftCorrected,
-}
-
-impl SwitchReason {
-    /// Label for metrics and alerts.
-    pub fn label(&self) -> &'static str {
-        match self {
-            SwitchReason::Initial => "initial",
-            SwitchReason::PathFailed { .. } => "path_failed",
-            SwitchReason::Failback => "failback",
-            SwitchReason::Pinned => "pinned",
-            SwitchReason::DriftCorrected => "drift_corrected",
-        }
-    }
-
-    /// Whether it counts towards the flap guard.
-    pub fn is_automatic(&self) -> bool {
-        matches!(
-            self,
-            SwitchReason::PathFailed { .. } | SwitchReason::Failback
-        )
-    }
-}
-
-impl fmt::Display for SwitchReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SwitchReason::PathFailed { why } => write!(f, "path failed ({why})"),
-            other => f.write_str(other.label()),
-        }
-    }
-}
-
-/// Something the core decided, for the adapters to carry out or report.
+/// What the engine must do: each one is carried out (a route moved, a
+/// path examined, alerts delivered) and, where asked, answered with an
+/// input. The engine matches them exhaustively, so a new order does not
+/// compile until something carries it out.
+///
+/// ```compile_fail
+/// use gwanje_core::Order;
+/// // An engine that forgot to deliver alerts:
+/// fn carry_out(order: Order) {
+///     match order {
+///         Order::ChangeRoute { .. } => {}
+///         Order::ExaminePath { .. } => {}
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Effect {
+pub enum Order {
+    /// Examine the path (a packet-size ladder, and a trace
+    /// when `trace`) and answer with `PathExamined`; a ladder at most every
+    /// 10 s, a trace at most once a minute per path.
+    ExaminePath {
+        /// The path.
+        path: PathName,
+        /// Whether to trace the hops too.
+        trace: bool,
+    },
+    /// Move the group's route; answer with `RouteChangeCompleted`.
+    ChangeRoute {
+        /// The group.
+        group: GroupName,
+        /// Current path, if any.
+        from: Option<PathName>,
+        /// Target path.
+        to: PathName,
+        /// Why.
+        reason: SwitchReason,
+        /// 1 for the first try.
+        attempt: u32,
+    },
+    /// Deliver these alerts now (new, re-sent, escalated or resolved).
+    DeliverAlerts {
+        /// The alerts as they stand.
+        alerts: Vec<Alert>,
+        /// Until when a firing alert holds without a re-send (`endsAt`).
+        lease_until: Timestamp,
+    },
+}
+
+/// What happened, in the past tense: reported (logged, counted, shown),
+/// never carried out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Event {
     /// A subject's health changed.
     HealthChanged {
         /// What.
@@ -177,34 +177,12 @@ pub enum Effect {
         /// When.
         at: Timestamp,
     },
-    /// The engine must examine the path (a packet-size ladder, and a trace
-    /// when `trace`) and answer with `PathExamined`; a ladder at most every
-    /// 10 s, a trace at most once a minute per path.
-    ExaminePath {
-        /// The path.
-        path: PathName,
-        /// Whether to trace the hops too.
-        trace: bool,
-    },
     /// A down path's diagnosis changed.
     PathDiagnosed {
         /// The path.
         path: PathName,
         /// What is broken, with the evidence.
         diagnosis: super::diagnosis::Diagnosis,
-    },
-    /// The actuator must move the group's route; answer with `RouteChangeCompleted`.
-    RouteChangeRequested {
-        /// The group.
-        group: GroupName,
-        /// Current path, if any.
-        from: Option<PathName>,
-        /// Target path.
-        to: PathName,
-        /// Why.
-        reason: SwitchReason,
-        /// 1 for the first try.
-        attempt: u32,
     },
     /// The route now uses `to`.
     RouteChanged {
@@ -357,20 +335,34 @@ pub enum Effect {
         /// "expired" or the operator.
         by: String,
     },
-    /// Alerts to deliver now (new, re-sent, escalated or resolved).
-    AlertsDue {
-        /// The alerts as they stand.
-        alerts: Vec<Alert>,
-        /// Until when a firing alert holds without a re-send (`endsAt`).
-        lease_until: Timestamp,
-    },
     /// An alert was acknowledged.
     AlertAcknowledged {
         /// Its id.
         id: String,
         /// Its name.
-        name: String,
+        name: AlertName,
         /// Who.
         by: String,
     },
+}
+
+/// What the core hands out, in the order it decided it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Effect {
+    /// Something the engine must carry out.
+    Order(Order),
+    /// Something that happened, to report.
+    Event(Event),
+}
+
+impl From<Order> for Effect {
+    fn from(o: Order) -> Self {
+        Effect::Order(o)
+    }
+}
+
+impl From<Event> for Effect {
+    fn from(e: Event) -> Self {
+        Effect::Event(e)
+    }
 }

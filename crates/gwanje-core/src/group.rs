@@ -34,9 +34,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::config::{Failback, GroupConfig};
 use super::dampening::Penalty;
-use super::effect::{Effect, SwitchReason};
-use super::path::{PathReason, PathState, PathStatus, SubjectView, service_down, witnessed};
+use super::effect::{Effect, Event, Order};
+use super::path::{PathStatus, SubjectView, service_down, witnessed};
 use super::quality::{Losses, QualityPolicy, significantly_worse};
+use super::shared::{PathReason, PathState, SwitchReason};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// A route change being carried out or waiting for a retry.
@@ -220,17 +221,17 @@ impl GroupState {
             if !raised && lossy {
                 let losses = per_path.unwrap_or_default();
                 self.service_degraded.insert(c.clone(), losses.clone());
-                out.push(Effect::ServiceDegraded {
+                out.push(Effect::Event(Event::ServiceDegraded {
                     group: self.cfg.name.clone(),
                     check: c.clone(),
                     losses,
-                });
+                }));
             } else if raised && clean {
                 self.service_degraded.remove(c);
-                out.push(Effect::ServiceDegradationCleared {
+                out.push(Effect::Event(Event::ServiceDegradationCleared {
                     group: self.cfg.name.clone(),
                     check: c.clone(),
-                });
+                }));
             }
         }
         // A check a reload removed is cleared, so its alert resolves.
@@ -242,10 +243,10 @@ impl GroupState {
             .collect();
         for c in gone {
             self.service_degraded.remove(&c);
-            out.push(Effect::ServiceDegradationCleared {
+            out.push(Effect::Event(Event::ServiceDegradationCleared {
                 group: self.cfg.name.clone(),
                 check: c,
-            });
+            }));
         }
     }
 
@@ -292,17 +293,17 @@ impl GroupState {
             self.adopted = true;
             self.adopted_at = Some(now);
             self.active = path.clone();
-            out.push(Effect::RouteAdopted { group, path });
+            out.push(Effect::Event(Event::RouteAdopted { group, path }));
             return;
         }
         if self.pending.is_some() || path == self.active {
             return;
         }
-        out.push(Effect::RouteDrifted {
+        out.push(Effect::Event(Event::RouteDrifted {
             group,
             expected: self.active.clone(),
             actual: path.clone(),
-        });
+        }));
         match self.active.clone() {
             // Restore gwanje's route, unless it points at a dead path (then
             // the normal decision below picks the best one).
@@ -335,26 +336,26 @@ impl GroupState {
                 self.last_switch = Some(now);
                 self.failed_attempts = 0;
                 self.failback_offered = None;
-                out.push(Effect::RouteChanged {
+                out.push(Effect::Event(Event::RouteChanged {
                     group,
                     from,
                     to,
                     reason: pending.reason,
                     at: now,
-                });
+                }));
             }
             Some(error) => {
                 self.failed_attempts += 1;
                 let shift = (self.failed_attempts - 1).min(20);
                 let delay = (self.cfg.retry_initial_ms << shift).min(self.cfg.retry_max_ms);
                 let retry_at = Timestamp(now.0 + delay);
-                out.push(Effect::RouteChangeFailed {
+                out.push(Effect::Event(Event::RouteChangeFailed {
                     group,
                     to: to.clone(),
                     attempt: self.failed_attempts,
                     error,
                     retry_at,
-                });
+                }));
                 self.pending = Some(Pending {
                     retry_at: Some(retry_at),
                     ..pending
@@ -364,13 +365,13 @@ impl GroupState {
     }
 
     fn request(&mut self, to: PathName, reason: SwitchReason, out: &mut Vec<Effect>) {
-        out.push(Effect::RouteChangeRequested {
+        out.push(Effect::Order(Order::ChangeRoute {
             group: self.cfg.name.clone(),
             from: self.active.clone(),
             to: to.clone(),
             reason: reason.clone(),
             attempt: self.failed_attempts + 1,
-        });
+        }));
         self.pending = Some(Pending {
             to,
             reason,
@@ -396,11 +397,11 @@ impl GroupState {
         if self.switches.len() as u32 >= self.cfg.flap_guard.max_switches {
             let until = Timestamp(now.0 + window);
             self.frozen_until = Some(until);
-            out.push(Effect::GroupFrozen {
+            out.push(Effect::Event(Event::GroupFrozen {
                 group: self.cfg.name.clone(),
                 until,
                 switches: self.switches.len() as u32,
-            });
+            }));
             return;
         }
         self.request(to, reason, out);
@@ -471,15 +472,15 @@ impl GroupState {
         for (c, down) in verdicts {
             let c = &c;
             if down && self.service_down.insert(c.clone()) {
-                out.push(Effect::ServiceDown {
+                out.push(Effect::Event(Event::ServiceDown {
                     group: group.clone(),
                     check: c.clone(),
-                });
+                }));
             } else if !down && self.service_down.remove(c) {
-                out.push(Effect::ServiceRecovered {
+                out.push(Effect::Event(Event::ServiceRecovered {
                     group: group.clone(),
                     check: c.clone(),
-                });
+                }));
             }
         }
         self.degradation(losses, quality, out);
@@ -503,8 +504,8 @@ impl GroupState {
         Self::set_flag(
             &mut self.isolated,
             isolated,
-            || Effect::MonitorIsolated { group: g },
-            || Effect::MonitorReconnected { group: g2 },
+            || Effect::Event(Event::MonitorIsolated { group: g }),
+            || Effect::Event(Event::MonitorReconnected { group: g2 }),
             out,
         );
 
@@ -526,10 +527,10 @@ impl GroupState {
                 return;
             }
             self.pin = None;
-            out.push(Effect::PinCleared {
+            out.push(Effect::Event(Event::PinCleared {
                 group: group.clone(),
                 by: "expired".into(),
-            });
+            }));
         }
         if let Some(until) = self.frozen_until {
             if now < until {
@@ -538,10 +539,10 @@ impl GroupState {
             }
             self.frozen_until = None;
             self.switches.clear();
-            out.push(Effect::GroupUnfrozen {
+            out.push(Effect::Event(Event::GroupUnfrozen {
                 group: group.clone(),
                 by: "expired".into(),
-            });
+            }));
         }
         if self.isolated {
             return;
@@ -584,13 +585,17 @@ impl GroupState {
                     Self::set_flag(
                         &mut self.impossible,
                         others_down,
-                        || Effect::FailoverImpossible {
-                            group: g,
-                            active: a,
-                            unsure: Vec::new(),
+                        || {
+                            Effect::Event(Event::FailoverImpossible {
+                                group: g,
+                                active: a,
+                                unsure: Vec::new(),
+                            })
                         },
-                        || Effect::FailoverPossibleAgain {
-                            group: group.clone(),
+                        || {
+                            Effect::Event(Event::FailoverPossibleAgain {
+                                group: group.clone(),
+                            })
                         },
                         out,
                     );
@@ -623,13 +628,17 @@ impl GroupState {
                 Self::set_flag(
                     &mut self.impossible,
                     !unsure.is_empty(),
-                    || Effect::FailoverImpossible {
-                        group: g,
-                        active: a,
-                        unsure,
+                    || {
+                        Effect::Event(Event::FailoverImpossible {
+                            group: g,
+                            active: a,
+                            unsure,
+                        })
                     },
-                    || Effect::FailoverPossibleAgain {
-                        group: group.clone(),
+                    || {
+                        Effect::Event(Event::FailoverPossibleAgain {
+                            group: group.clone(),
+                        })
                     },
                     out,
                 );
@@ -663,7 +672,7 @@ impl GroupState {
                     Failback::Manual => {
                         if self.failback_offered.as_ref() != Some(&b) {
                             self.failback_offered = Some(b.clone());
-                            out.push(Effect::FailbackAvailable { group, to: b });
+                            out.push(Effect::Event(Event::FailbackAvailable { group, to: b }));
                         }
                     }
                 }
@@ -694,11 +703,11 @@ impl GroupState {
             .get(&active)
             .map(|s| s.reason.clone())
             .expect("a down path has a status");
-        out.push(Effect::MovedDespiteFreeze {
+        out.push(Effect::Event(Event::MovedDespiteFreeze {
             group: self.cfg.name.clone(),
             from: active,
             to: to.clone(),
-        });
+        }));
         self.request(to, SwitchReason::PathFailed { why }, out);
     }
 

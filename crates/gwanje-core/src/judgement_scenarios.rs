@@ -7,12 +7,12 @@ use super::*;
 /// The time of the first route change to `to` for `reason`.
 fn changed_at(sim: &Sim, to: &str, reason: &str) -> Option<u64> {
     sim.effects.iter().find_map(|e| match e {
-        Effect::RouteChanged {
+        Effect::Event(Event::RouteChanged {
             to: t,
             reason: r,
             at,
             ..
-        } if t.as_str() == to && r.label() == reason => Some(at.0),
+        }) if t.as_str() == to && r.label() == reason => Some(at.0),
         _ => None,
     })
 }
@@ -41,7 +41,7 @@ fn one_outage_fails_back_after_the_configured_period_from_recovery() {
         let back = changed_at(&sim, "a", "failback").expect("fails back");
         // Up since its rise (2 probes after the repair), confirmed by the
         // next 10 echoes; failback `after` from then, within one interval.
-        let since = sim.core.paths()[&PathName::new("a")].since.0;
+        let since = sim.core().paths()[&PathName::new("a")].since.0;
         assert!(
             since - repaired <= 2 * STEP,
             "up {} ms after repair",
@@ -105,14 +105,16 @@ fn a_path_failing_again_and_again_waits_longer_each_time() {
     let failbacks = sw.iter().filter(|(_, r)| r == "failback").count();
     assert_eq!(failbacks, 1, "{sw:?}");
     assert_eq!(sim.active(), Some("b"));
-    let g = &sim.core.groups()[&GroupName::new("svc")];
+    let g = &sim.core().groups()[&GroupName::new("svc")];
     let a = PathName::new("a");
     assert!(g.suppressed(Timestamp(sim.now), &a));
     let penalty = g.penalties[&a].value(Timestamp(sim.now), &g.cfg.dampening);
     assert!(penalty > g.cfg.dampening.reuse, "{penalty}");
     // Once it stays clean, failback comes when the penalty has decayed, and
     // the status's earliest failback says when.
-    let earliest = g.earliest_failback(&a, sim.core.paths()).expect("a is up");
+    let earliest = g
+        .earliest_failback(&a, sim.core().paths())
+        .expect("a is up");
     assert!(earliest.0 > sim.now + 5_000, "later than `after` alone");
     let clean_from = sim.now;
     while sim.now < earliest.0 + 1_000 {
@@ -124,11 +126,11 @@ fn a_path_failing_again_and_again_waits_longer_each_time() {
         .iter()
         .rev()
         .find_map(|e| match e {
-            Effect::RouteChanged {
+            Effect::Event(Event::RouteChanged {
                 reason: SwitchReason::Failback,
                 at,
                 ..
-            } => Some(at.0),
+            }) => Some(at.0),
             _ => None,
         })
         .expect("failed back once the penalty decayed");
@@ -151,7 +153,10 @@ fn an_intermittent_path_with_short_clean_spells_never_gets_traffic_back() {
         sim.switches(),
         vec![("b".to_string(), "path_failed".to_string())]
     );
-    assert_eq!(sim.count(|e| matches!(e, Effect::GroupFrozen { .. })), 0);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::GroupFrozen { .. }))),
+        0
+    );
 }
 
 #[test]
@@ -170,14 +175,22 @@ fn equal_heavy_random_loss_moves_nothing_and_says_the_service_is_degraded() {
     let changes: Vec<_> = sim
         .effects
         .iter()
-        .filter(|e| matches!(e, Effect::PathChanged { .. } | Effect::RouteChanged { .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::Event(Event::PathChanged { .. })
+                    | Effect::Event(Event::RouteChanged { .. })
+            )
+        })
         .collect();
     assert!(sim.switches().is_empty(), "{changes:?}");
     let raised: Vec<_> = sim
         .effects
         .iter()
         .filter_map(|e| match e {
-            Effect::ServiceDegraded { check, losses, .. } => Some((check.clone(), losses.clone())),
+            Effect::Event(Event::ServiceDegraded { check, losses, .. }) => {
+                Some((check.clone(), losses.clone()))
+            }
             _ => None,
         })
         .collect();
@@ -187,15 +200,16 @@ fn equal_heavy_random_loss_moves_nothing_and_says_the_service_is_degraded() {
     assert_eq!(losses.len(), 2, "names each path's loss");
     assert!(losses.iter().all(|(_, l)| *l > 100), "{losses:?}");
     let alert = sim
-        .core
+        .core()
         .alerts()
-        .find(|a| a.name == "ServiceDegraded" && a.firing())
+        .find(|a| a.name().as_str() == "ServiceDegraded" && a.firing())
         .expect("ServiceDegraded fires");
-    assert_eq!(alert.severity, Severity::Warning);
+    assert_eq!(alert.severity(), Severity::Warning);
     assert!(
-        !sim.core
+        !sim.core()
             .alerts()
-            .any(|a| a.firing() && matches!(a.name, "PathDown" | "FailoverExecuted")),
+            .any(|a| a.firing()
+                && matches!(a.name(), AlertName::PathDown | AlertName::FailoverExecuted)),
         "no path is blamed"
     );
     // Resolved with hysteresis: clean through one path.
@@ -203,13 +217,13 @@ fn equal_heavy_random_loss_moves_nothing_and_says_the_service_is_degraded() {
         sim.random_round(&[("a", 0, 0), ("b", 0, 500)], &mut x);
     }
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceDegradationCleared { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceDegradationCleared { .. }))),
         1
     );
     assert!(
-        !sim.core
+        !sim.core()
             .alerts()
-            .any(|a| a.name == "ServiceDegraded" && a.firing())
+            .any(|a| a.name().as_str() == "ServiceDegraded" && a.firing())
     );
 }
 

@@ -1,4 +1,6 @@
-//! gwanje's deterministic decision core: inputs in, effects out, time passed in.
+//! gwanje's deterministic decision core: inputs in, orders and events out,
+//! time passed in. It records facts, never sentences: [`render`] is the one
+//! place that puts them in words.
 //!
 //! Nothing here reads a clock, opens a socket or spawns a task: the crate
 //! depends on serde alone, so the compiler enforces it, and its clippy
@@ -7,7 +9,8 @@
 //! inputs and must get the same effects.
 #![forbid(unsafe_code)]
 
-mod alerts;
+mod alert;
+mod alert_book;
 mod config;
 mod dampening;
 mod diagnosis;
@@ -19,26 +22,33 @@ mod machine;
 mod pairs;
 mod path;
 mod quality;
+pub mod render;
+mod shared;
 mod timers;
 mod types;
+pub mod virtual_time;
 
-pub use alerts::{ALERT_NAMES, AckError, Alert, AlertBook, AlertPolicy, Severity, alert_id};
+pub use alert::{Alert, AlertKind, AlertName, AlertPolicy, Scope, Severity, alert_id};
+pub use alert_book::{AckError, AlertBook};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
 pub use dampening::{DampeningPolicy, Penalty};
 pub use diagnosis::{
-    Diagnosis, DiagnosisKind, Examination, Hop, LADDER_EVERY_MS, LOCAL, Rung, TRACE_EVERY_MS,
+    Diagnosis, DiagnosisKind, Evidence, Examination, Examined, Hop, LADDER_EVERY_MS, LOCAL, Rung,
+    TRACE_EVERY_MS, diagnose,
 };
-pub use effect::{Effect, Input, SwitchReason};
+pub use effect::{Effect, Event, Input, Order};
 pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};
 pub use machine::Core;
-pub use path::{PathReason, PathState, PathStatus};
+pub use path::PathStatus;
 pub use quality::{Losses, Quality, QualityPolicy};
+pub use shared::{PathReason, PathState, SwitchReason};
 pub use timers::{Timer, Timers};
 pub use types::{
     FailureKind, GroupName, IdentityFindings, Mismatch, Observation, PathName, Subject, TargetKey,
     TargetState, Timestamp,
 };
+pub use virtual_time::{Actuator, Kernel, TimerSource, VirtualTime};
 
 #[cfg(test)]
 mod alert_scenarios;

@@ -2,14 +2,16 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::alerts::{Alert, AlertBook, Severity};
+use super::alert::{Alert, AlertKind, AlertName, Scope};
+use super::alert_book::AlertBook;
 use super::config::CoreConfig;
 use super::diagnosis::{Examination, LADDER_EVERY_MS, TRACE_EVERY_MS};
-use super::effect::{Effect, Input};
+use super::effect::{Effect, Event, Input, Order};
 use super::group::{GroupState, Pin};
 use super::health::HealthWindow;
-use super::path::{PathReason, PathState, PathStatus, SubjectView, classify};
+use super::path::{PathStatus, SubjectView, classify};
 use super::quality::{Evidence, clearly_worse};
+use super::shared::{PathReason, PathState};
 use super::timers::{Timer, Timers};
 use super::types::{GroupName, Observation, PathName, Subject, TargetState, Timestamp};
 
@@ -78,7 +80,8 @@ impl Core {
             Input::PlanApplied(cfg) => {
                 self.apply_plan(cfg);
                 // A plan that loads means the configuration is good again.
-                self.alerts.resolve(now, "ConfigReloadFailed", &[]);
+                self.alerts
+                    .resolve(now, AlertName::ConfigReloadFailed, &Scope::Gwanje);
                 true
             }
             // Also evaluate when a timer is due, so a deadline is never
@@ -127,19 +130,19 @@ impl Core {
                         until,
                         by: by.clone(),
                     });
-                    out.push(Effect::PinSet {
+                    out.push(Effect::Event(Event::PinSet {
                         group,
                         path,
                         until,
                         by,
-                    });
+                    }));
                 }
                 true
             }
             Input::Unpin { group, by } => {
                 if let Some(g) = self.groups.get_mut(&group).filter(|g| g.pin.is_some()) {
                     g.pin = None;
-                    out.push(Effect::PinCleared { group, by });
+                    out.push(Effect::Event(Event::PinCleared { group, by }));
                 }
                 true
             }
@@ -151,38 +154,29 @@ impl Core {
                 {
                     g.frozen_until = None;
                     g.switches.clear();
-                    out.push(Effect::GroupUnfrozen { group, by });
+                    out.push(Effect::Event(Event::GroupUnfrozen { group, by }));
                 }
                 true
             }
             Input::AlertAcknowledged { id, by } => {
                 if let Ok(name) = self.alerts.acknowledge(now, &id, &by) {
-                    out.push(Effect::AlertAcknowledged { id, name, by });
+                    out.push(Effect::Event(Event::AlertAcknowledged { id, name, by }));
                 }
                 false
             }
             Input::JournalFailing { dropped } => {
-                self.alerts.fire(
-                    now,
-                    "JournalWriteFailing",
-                    Severity::Warning,
-                    &[],
-                    format!("the journal cannot be written; {dropped} records dropped so far"),
-                    "gwanje keeps monitoring and deciding, but what it sees and does is not fully recorded: replay and the incident report will show a gap. Check the journal directory's disk (space, permissions, errors).".into(),
-                );
+                self.alerts
+                    .fire(now, AlertKind::JournalWriteFailing { dropped });
                 false
             }
             Input::JournalRecovered => {
-                self.alerts.resolve(now, "JournalWriteFailing", &[]);
+                self.alerts
+                    .resolve(now, AlertName::JournalWriteFailing, &Scope::Gwanje);
                 false
             }
             Input::JournalRestoreRefused { lead_ms } => {
-                self.alerts.event_warning(
-                    now,
-                    "JournalClockAhead",
-                    format!("the journal at start was dated {} s ahead of the system clock; not restored", lead_ms / 1000),
-                    "gwanje started without the operator state of its journal (pins, acknowledgements, freezes) because the journal's last records lie in the future: a forged or corrupt record, or a system clock set far back. It monitors and decides as usual; the old segments stay on disk for analysis. Check the host's clock (timedatectl) and who could write the journal folder.".into(),
-                );
+                self.alerts
+                    .event(now, AlertKind::JournalClockAhead { lead_ms });
                 false
             }
             Input::PathExamined {
@@ -212,15 +206,8 @@ impl Core {
                 false
             }
             Input::ReloadRejected { errors } => {
-                self.alerts.fire(
-                    now,
-                    "ConfigReloadFailed",
-                    Severity::Warning,
-                    &[],
-                    format!("gwanje rejected a configuration reload ({errors} errors); the previous configuration keeps running"),
-                    "Run gwanje check-config on the file to see every error with its line and column."
-                        .into(),
-                );
+                self.alerts
+                    .fire(now, AlertKind::ConfigReloadFailed { errors });
                 false
             }
         };
@@ -305,15 +292,17 @@ impl Core {
     /// due, and re-arms the alert timer.
     fn finish(&mut self, now: Timestamp, out: Vec<Effect>) {
         for e in &out {
-            self.alerts.apply(now, e);
+            if let Effect::Event(e) = e {
+                self.alerts.apply(now, e);
+            }
         }
         self.effects.extend(out);
         let due = self.alerts.due(now);
         if !due.is_empty() {
-            self.effects.push_back(Effect::AlertsDue {
+            self.effects.push_back(Effect::Order(Order::DeliverAlerts {
                 alerts: due,
                 lease_until: self.alerts.lease_end(now),
-            });
+            }));
         }
         self.timers.set(Timer::Alerts, self.alerts.next_due());
     }
@@ -437,7 +426,7 @@ impl Core {
                     .is_some_and(|s| s.state == PathState::Down)
             })
             .cloned();
-        out.push(Effect::HealthChanged {
+        out.push(Effect::Event(Event::HealthChanged {
             failures_in_window: window.failures_in_window(),
             subject: obs.subject.clone(),
             from,
@@ -445,7 +434,7 @@ impl Core {
             at: now,
             cause: obs.failure,
             behind,
-        });
+        }));
         obs.subject.path().is_some()
     }
 
@@ -567,13 +556,13 @@ impl Core {
             status.state = to;
             status.reason = reason.clone();
             if to != from {
-                out.push(Effect::PathChanged {
+                out.push(Effect::Event(Event::PathChanged {
                     path: name.clone(),
                     from,
                     to,
                     reason,
                     at: now,
-                });
+                }));
             }
             if to != PathState::Down {
                 status.diagnosis = None;
@@ -598,10 +587,10 @@ impl Core {
             if trace {
                 status.examined_at = Some(now);
             }
-            out.push(Effect::ExaminePath {
+            out.push(Effect::Order(Order::ExaminePath {
                 path: name.clone(),
                 trace,
-            });
+            }));
         }
         for g in self.groups.values_mut() {
             g.decide(now, &self.paths, &losses, &quality, &state, out);
@@ -628,12 +617,12 @@ fn rediagnose(name: &PathName, status: &mut PathStatus, out: &mut Vec<Effect>) {
     if status.state != PathState::Down {
         return;
     }
-    let d = super::diagnosis::diagnose(name.as_str(), &status.reason, status.examination.as_ref());
+    let d = super::diagnosis::diagnose(&status.reason, status.examination.as_ref());
     if status.diagnosis.as_ref() != Some(&d) {
         status.diagnosis = Some(d.clone());
-        out.push(Effect::PathDiagnosed {
+        out.push(Effect::Event(Event::PathDiagnosed {
             path: name.clone(),
             diagnosis: d,
-        });
+        }));
     }
 }

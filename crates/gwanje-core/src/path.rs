@@ -5,9 +5,8 @@
 //! service is fine and the path is not). A check failing through every path
 //! is a service failure and says nothing about the paths.
 
-use std::fmt;
-
 use super::config::GroupConfig;
+use super::shared::{PathReason, PathState};
 use super::types::{PathName, Subject, TargetKey, TargetState, Timestamp};
 
 /// What path decisions need to know about one subject.
@@ -56,76 +55,6 @@ pub fn witnessed(witness: &SubjectView, failing: &SubjectView, margin_ms: u64) -
         _ => true,
     };
     witness.state == TargetState::Up && onset && after_recovery
-}
-
-/// A path's decided state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum PathState {
-    /// Not enough evidence yet.
-    Unknown,
-    /// Router up and every check passing (or failing everywhere).
-    Up,
-    /// Router down, or checks failing only through this path.
-    Down,
-}
-
-impl PathState {
-    /// The lowercase label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PathState::Unknown => "unknown",
-            PathState::Up => "up",
-            PathState::Down => "down",
-        }
-    }
-}
-
-impl fmt::Display for PathState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Why a path is in its state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum PathReason {
-    /// Nothing to report.
-    None,
-    /// The router does not answer.
-    RouterDown,
-    /// These checks fail through this path but pass through another.
-    ChecksFailing(Vec<TargetKey>),
-    /// These checks (or the router) have no verdict yet.
-    Pending,
-    /// It loses this share of probe packets (per mille) over the quality window.
-    Degraded {
-        /// Loss, per mille.
-        loss_permille: u16,
-    },
-}
-
-impl fmt::Display for PathReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PathReason::None => f.write_str("healthy"),
-            PathReason::RouterDown => f.write_str("router unreachable"),
-            PathReason::ChecksFailing(c) => {
-                let names: Vec<&str> = c.iter().map(TargetKey::as_str).collect();
-                write!(
-                    f,
-                    "checks failing only through this path: {}",
-                    names.join(", ")
-                )
-            }
-            PathReason::Pending => f.write_str("waiting for first results"),
-            PathReason::Degraded { loss_permille } => write!(
-                f,
-                "degraded: {}.{}% of probe packets lost over the quality window",
-                loss_permille / 10,
-                loss_permille % 10
-            ),
-        }
-    }
 }
 
 /// A path's state with the times the controller needs.

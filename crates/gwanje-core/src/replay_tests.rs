@@ -38,8 +38,12 @@ fn world(events: &[(usize, bool, bool, bool)]) -> Sim {
         } else {
             sim.check_ok.insert(("web", names[which - 3]), ok);
         }
-        sim.actuator_ok = actuator;
-        let firing = sim.core.alerts().find(|a| a.firing()).map(|a| a.id.clone());
+        sim.set_actuator(actuator);
+        let firing = sim
+            .core()
+            .alerts()
+            .find(|a| a.firing())
+            .map(|a| a.id.clone());
         if ack && let Some(id) = firing {
             let at = Timestamp(sim.now);
             sim.feed(
@@ -101,7 +105,7 @@ fn a_restart_keeps_what_operators_did_and_forgets_what_must_be_measured() {
         sim.run(30);
     }
     let name = GroupName::new("svc");
-    let before = sim.core.groups()[&name].clone();
+    let before = sim.core().groups()[&name].clone();
     assert!(
         before.frozen_until.is_some(),
         "the flap guard froze the group"
@@ -117,7 +121,7 @@ fn a_restart_keeps_what_operators_did_and_forgets_what_must_be_measured() {
         },
     );
     sim.drain();
-    let text = serde_json::to_string(&sim.core).unwrap();
+    let text = serde_json::to_string(&sim.core()).unwrap();
     let restored: Core = serde_json::from_str::<Core>(&text).unwrap().restarted();
     let g = &restored.groups()[&name];
     assert_eq!(g.frozen_until, before.frozen_until);
@@ -126,7 +130,7 @@ fn a_restart_keeps_what_operators_did_and_forgets_what_must_be_measured() {
     assert!(!g.adopted && g.active.is_none(), "the kernel is read again");
     assert_eq!(
         restored.paths()[&PathName::new("a")].last_down,
-        sim.core.paths()[&PathName::new("a")].last_down,
+        sim.core().paths()[&PathName::new("a")].last_down,
         "hold-down history kept"
     );
     assert!(
@@ -135,7 +139,7 @@ fn a_restart_keeps_what_operators_did_and_forgets_what_must_be_measured() {
             .values()
             .all(|p| p.state == PathState::Unknown)
     );
-    let alerts: Vec<_> = sim.core.alerts().map(|a| (&a.id, a.starts_at)).collect();
+    let alerts: Vec<_> = sim.core().alerts().map(|a| (&a.id, a.starts_at)).collect();
     let kept: Vec<_> = restored.alerts().map(|a| (&a.id, a.starts_at)).collect();
     assert_eq!(alerts, kept, "alerts keep their start times");
 }

@@ -16,10 +16,13 @@ fn adopts_the_kernel_route_at_start_and_never_flips_it_blindly() {
     assert_eq!(sim.active(), None);
     assert!(sim.switches().is_empty());
     // The kernel routes via the standby: adopted as is, then failback moves it.
-    sim.kernel = Some("b");
+    sim.set_kernel(Some("b"));
     sim.observe_kernel();
     assert_eq!(sim.active(), Some("b"));
-    assert_eq!(sim.count(|e| matches!(e, Effect::RouteAdopted { .. })), 1);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::RouteAdopted { .. }))),
+        1
+    );
     sim.run(20);
     assert_eq!(sim.switches(), vec![sw("a", "failback")]);
 }
@@ -30,7 +33,7 @@ fn installs_the_best_path_when_no_route_exists() {
     sim.observe_kernel();
     sim.run(3);
     assert_eq!(sim.switches(), vec![sw("a", "initial")]);
-    assert_eq!(sim.kernel, Some("a"));
+    assert_eq!(sim.kernel(), Some("a"));
 }
 
 #[test]
@@ -41,11 +44,11 @@ fn fails_over_when_the_router_dies() {
     assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
     assert!(sim.effects.iter().any(|e| matches!(
         e,
-        Effect::PathChanged {
+        Effect::Event(Event::PathChanged {
             to: PathState::Down,
             reason: PathReason::RouterDown,
             ..
-        }
+        })
     )));
 }
 
@@ -56,10 +59,10 @@ fn fails_over_when_the_router_answers_but_does_not_forward() {
     sim.run(3);
     assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
     let reason = sim.effects.iter().find_map(|e| match e {
-        Effect::RouteChanged {
+        Effect::Event(Event::RouteChanged {
             reason: SwitchReason::PathFailed { why },
             ..
-        } => Some(why.clone()),
+        }) => Some(why.clone()),
         _ => None,
     });
     assert_eq!(
@@ -77,12 +80,15 @@ fn does_not_switch_when_the_service_itself_is_down() {
     sim.check_ok.insert(("web", "b"), false);
     sim.run(10);
     assert!(sim.switches().is_empty(), "{:?}", sim.switches());
-    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceDown { .. }))),
+        1
+    );
     sim.check_ok.insert(("web", "a"), true);
     sim.check_ok.insert(("web", "b"), true);
     sim.run(5);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceRecovered { .. }))),
         1
     );
     assert!(sim.switches().is_empty());
@@ -98,11 +104,11 @@ fn never_switches_to_a_dead_standby() {
     assert!(sim.switches().is_empty(), "{:?}", sim.switches());
     assert_eq!(sim.active(), Some("a"));
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::FailoverImpossible { .. }))),
         1
     );
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::MonitorIsolated { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::MonitorIsolated { .. }))),
         0,
         "paths died apart: not isolation"
     );
@@ -111,7 +117,7 @@ fn never_switches_to_a_dead_standby() {
     sim.run(5);
     assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::FailoverPossibleAgain { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::FailoverPossibleAgain { .. }))),
         1
     );
 }
@@ -124,18 +130,18 @@ fn everything_failing_at_once_is_monitor_isolation_without_churn() {
     sim.run(10);
     assert!(sim.switches().is_empty());
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::MonitorIsolated { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::MonitorIsolated { .. }))),
         1
     );
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::FailoverImpossible { .. }))),
         0
     );
     sim.router_ok.insert("a", true);
     sim.router_ok.insert("b", true);
     sim.run(5);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::MonitorReconnected { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::MonitorReconnected { .. }))),
         1
     );
     assert!(sim.switches().is_empty());
@@ -172,13 +178,13 @@ fn manual_failback_waits_for_an_operator_pin() {
     sim.run(50);
     assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::FailbackAvailable { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::FailbackAvailable { .. }))),
         1,
         "offered once"
     );
     // The operator pins the primary for 2 s; after the pin, manual failback stays put.
     let until = Timestamp(sim.now + 2_000);
-    sim.core.handle_input(
+    sim.feed(
         Timestamp(sim.now),
         Input::Pin {
             group: GroupName::new("svc"),
@@ -192,7 +198,7 @@ fn manual_failback_waits_for_an_operator_pin() {
     sim.run(30);
     assert_eq!(sim.active(), Some("a"));
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::PinCleared { by, .. } if by == "expired")),
+        sim.count(|e| matches!(e, Effect::Event(Event::PinCleared { by, .. }) if by == "expired")),
         1
     );
     assert_eq!(
@@ -205,7 +211,7 @@ fn manual_failback_waits_for_an_operator_pin() {
 fn a_pin_holds_until_its_ttl_then_automatic_rules_resume() {
     let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
     let until = Timestamp(sim.now + 1_000);
-    sim.core.handle_input(
+    sim.feed(
         Timestamp(sim.now),
         Input::Pin {
             group: GroupName::new("svc"),
@@ -281,12 +287,12 @@ fn flap_guard_freezes_after_too_many_switches() {
     sim.router_ok.insert("a", false);
     sim.run(10);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::GroupFrozen { switches: 2, .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::GroupFrozen { switches: 2, .. }))),
         1
     );
     assert_eq!(sim.active(), Some("b"));
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::MovedDespiteFreeze { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::MovedDespiteFreeze { .. }))),
         1
     );
     // While frozen, the recovered preferred path is not failed back to.
@@ -304,20 +310,23 @@ fn flap_guard_freezes_after_too_many_switches() {
     sim.drain();
     sim.run(2);
     assert_eq!(sim.active(), Some("a"));
-    assert_eq!(sim.count(|e| matches!(e, Effect::GroupUnfrozen { .. })), 1);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::GroupUnfrozen { .. }))),
+        1
+    );
 }
 
 #[test]
 fn failed_route_changes_are_retried_with_backoff_and_reported() {
     let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
-    sim.actuator_ok = false;
+    sim.set_actuator(false);
     sim.router_ok.insert("a", false);
     sim.run(10);
     let retry_times: Vec<u64> = sim
         .effects
         .iter()
         .filter_map(|e| match e {
-            Effect::RouteChangeFailed { retry_at, .. } => Some(retry_at.0),
+            Effect::Event(Event::RouteChangeFailed { retry_at, .. }) => Some(retry_at.0),
             _ => None,
         })
         .collect();
@@ -332,24 +341,27 @@ fn failed_route_changes_are_retried_with_backoff_and_reported() {
         .effects
         .iter()
         .filter_map(|e| match e {
-            Effect::RouteChangeRequested { attempt, .. } => Some(*attempt),
+            Effect::Order(Order::ChangeRoute { attempt, .. }) => Some(*attempt),
             _ => None,
         })
         .collect();
     assert_eq!(&attempts[..3], &[1, 2, 3]);
-    sim.actuator_ok = true;
+    sim.set_actuator(true);
     sim.run(15);
     assert_eq!(sim.active(), Some("b"));
-    assert_eq!(sim.kernel, Some("b"));
+    assert_eq!(sim.kernel(), Some("b"));
 }
 
 #[test]
 fn external_route_changes_are_reported_and_undone() {
     let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
-    sim.kernel = Some("b");
+    sim.set_kernel(Some("b"));
     sim.observe_kernel();
-    assert_eq!(sim.count(|e| matches!(e, Effect::RouteDrifted { .. })), 1);
-    assert_eq!(sim.kernel, Some("a"), "restored");
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::RouteDrifted { .. }))),
+        1
+    );
+    assert_eq!(sim.kernel(), Some("a"), "restored");
     assert_eq!(sim.switches(), vec![sw("a", "drift_corrected")]);
 }
 
@@ -362,12 +374,12 @@ fn checks_behind_a_down_path_are_marked_as_consequences() {
         .effects
         .iter()
         .filter_map(|e| match e {
-            Effect::HealthChanged {
+            Effect::Event(Event::HealthChanged {
                 subject: Subject::Check(..),
                 to: TargetState::Down,
                 behind,
                 ..
-            } => Some(behind.clone()),
+            }) => Some(behind.clone()),
             _ => None,
         })
         .collect();
@@ -468,12 +480,12 @@ fn start_up_waits_for_the_preferred_path_and_is_not_a_failover() {
     sim.run(50);
     assert_eq!(sim.switches().len(), 1, "no failback, no second move");
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::AlertsDue { alerts, .. } if alerts.iter().any(|a| a.name == "FailoverExecuted"))),
+        sim.count(|e| matches!(e, Effect::Order(Order::DeliverAlerts { alerts, .. }) if alerts.iter().any(|a| a.name() == AlertName::FailoverExecuted))),
         0,
         "installing the first route is not an alert"
     );
     assert!(
-        sim.core.groups()[&GroupName::new("svc")]
+        sim.core().groups()[&GroupName::new("svc")]
             .switches
             .is_empty(),
         "nor a flap-guard slot"
@@ -493,7 +505,7 @@ fn start_up_installs_the_standby_when_the_preferred_path_never_reports() {
             Subject::Check(TargetKey::new("app", "web"), PathName::new("b")),
             true,
         );
-        if sim.core.poll_timeout().is_some_and(|t| t.0 <= sim.now) {
+        if sim.core().poll_timeout().is_some_and(|t| t.0 <= sim.now) {
             let at = Timestamp(sim.now);
             sim.tick(at);
             sim.drain();
@@ -526,7 +538,7 @@ fn lossy_round(sim: &mut Sim, round: u64, loss_a: u64) {
         }
     }
     let at = Timestamp(sim.now);
-    if sim.core.poll_timeout().is_some_and(|t| t <= at) {
+    if sim.core().poll_timeout().is_some_and(|t| t <= at) {
         sim.tick(at);
         sim.drain();
     }
@@ -551,12 +563,15 @@ fn a_degraded_path_is_left_and_not_returned_to_until_clean_for_the_stable_period
     );
     assert!(sim.effects.iter().any(|e| matches!(
         e,
-        Effect::PathChanged {
+        Effect::Event(Event::PathChanged {
             reason: PathReason::Degraded { .. },
             ..
-        }
+        })
     )));
-    assert_eq!(sim.count(|e| matches!(e, Effect::GroupFrozen { .. })), 0);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::GroupFrozen { .. }))),
+        0
+    );
     // Clean again: failback only after the window has emptied of loss and
     // the stable period has passed.
     let clean_from = sim.now;
@@ -568,12 +583,12 @@ fn a_degraded_path_is_left_and_not_returned_to_until_clean_for_the_stable_period
         .effects
         .iter()
         .find_map(|e| match e {
-            Effect::RouteChanged {
+            Effect::Event(Event::RouteChanged {
                 to,
                 at,
                 reason: SwitchReason::Failback,
                 ..
-            } if to.as_str() == "a" => Some(*at),
+            }) if to.as_str() == "a" => Some(*at),
             _ => None,
         })
         .expect("fails back once clean");
@@ -609,7 +624,10 @@ fn a_recovery_reaching_the_paths_a_moment_apart_is_not_a_path_failure() {
     for _ in 0..5 {
         round(&mut sim, false, false);
     }
-    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceDown { .. }))),
+        1
+    );
     // The service comes back between b's probe and a's: for one round a
     // still fails while b succeeds.
     round(&mut sim, false, true);
@@ -621,16 +639,16 @@ fn a_recovery_reaching_the_paths_a_moment_apart_is_not_a_path_failure() {
     assert_eq!(
         sim.count(|e| matches!(
             e,
-            Effect::PathChanged {
+            Effect::Event(Event::PathChanged {
                 to: PathState::Down,
                 ..
-            }
+            })
         )),
         0,
         "a is not blamed for a recovery in flight"
     );
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceRecovered { .. }))),
         1
     );
 }
@@ -641,7 +659,7 @@ fn blame_sticks_and_alerts_tell_the_truth_when_every_path_fails() {
     // The standby breaks first: blamed, since the check passes through a.
     sim.check_ok.insert(("web", "b"), false);
     sim.run(10);
-    let b_down = |sim: &Sim| sim.core.paths()[&PathName::new("b")].state == PathState::Down;
+    let b_down = |sim: &Sim| sim.core().paths()[&PathName::new("b")].state == PathState::Down;
     assert!(b_down(&sim));
     // Then the check fails through the primary too.
     sim.check_ok.insert(("web", "a"), false);
@@ -652,36 +670,36 @@ fn blame_sticks_and_alerts_tell_the_truth_when_every_path_fails() {
     );
     assert!(sim.switches().is_empty());
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceDown { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceDown { .. }))),
         0,
         "the evidence does not point at the service"
     );
     let unsure = sim.effects.iter().find_map(|e| match e {
-        Effect::FailoverImpossible { unsure, .. } => Some(unsure.clone()),
+        Effect::Event(Event::FailoverImpossible { unsure, .. }) => Some(unsure.clone()),
         _ => None,
     });
     assert_eq!(unsure, Some(vec![TargetKey::new("app", "web")]));
     let alert = sim
-        .core
+        .core()
         .alerts()
-        .find(|a| a.name == "FailoverImpossible" && a.firing())
+        .find(|a| a.name().as_str() == "FailoverImpossible" && a.firing())
         .expect("FailoverImpossible fires");
     assert!(
-        alert.description.contains("cannot tell"),
+        crate::render::description(&alert.kind).contains("cannot tell"),
         "{}",
-        alert.description
+        crate::render::description(&alert.kind)
     );
     assert!(
-        sim.core
+        sim.core()
             .alerts()
-            .any(|a| a.name == "PathDown" && a.firing() && a.labels["path"] == "b"),
+            .any(|a| a.name().as_str() == "PathDown" && a.firing() && a.labels()["path"] == "b"),
         "PathDown for b is kept"
     );
     // The primary's check passes again: the doubt clears; b stays blamed.
     sim.check_ok.insert(("web", "a"), true);
     sim.run(10);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::FailoverPossibleAgain { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::FailoverPossibleAgain { .. }))),
         1
     );
     assert!(b_down(&sim));
@@ -753,13 +771,13 @@ fn a_path_whose_checks_fail_only_through_it_says_so_even_when_its_loss_is_high()
             );
         }
         let at = Timestamp(sim.now);
-        if sim.core.poll_timeout().is_some_and(|t| t <= at) {
+        if sim.core().poll_timeout().is_some_and(|t| t <= at) {
             sim.tick(at);
             sim.drain();
         }
     }
     assert_eq!(sim.switches(), vec![sw("b", "path_failed")]);
-    let a = &sim.core.paths()[&PathName::new("a")];
+    let a = &sim.core().paths()[&PathName::new("a")];
     assert_eq!(a.state, PathState::Down);
     assert!(
         matches!(a.reason, PathReason::ChecksFailing(_)),
@@ -781,14 +799,17 @@ fn a_service_failing_on_every_path_is_the_service_even_while_a_path_is_down_for_
     sim.check_ok.insert(("web", "b"), false);
     sim.run(10);
     assert_eq!(sim.switches(), vec![sw("b", "path_failed")], "no switch");
-    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceDown { .. }))),
+        1
+    );
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::FailoverImpossible { .. }))),
         0,
         "moving would not help, and gwanje knows why"
     );
     assert_eq!(
-        sim.core.paths()[&PathName::new("b")].state,
+        sim.core().paths()[&PathName::new("b")].state,
         PathState::Up,
         "the standby is not blamed for the service"
     );
@@ -797,7 +818,7 @@ fn a_service_failing_on_every_path_is_the_service_even_while_a_path_is_down_for_
     sim.check_ok.insert(("web", "b"), true);
     sim.run(10);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceRecovered { .. }))),
         1
     );
 }
@@ -810,18 +831,21 @@ fn a_service_failure_holds_while_a_down_path_changes_its_reason() {
     sim.check_ok.insert(("web", "a"), false);
     sim.check_ok.insert(("web", "b"), false);
     sim.run(10);
-    assert_eq!(sim.count(|e| matches!(e, Effect::ServiceDown { .. })), 1);
+    assert_eq!(
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceDown { .. }))),
+        1
+    );
     // Router a stops answering: its reason becomes "router down", which
     // would explain every check, but the service is still what fails.
     sim.router_ok.insert("a", false);
     sim.run(10);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceRecovered { .. }))),
         0,
         "no flicker"
     );
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::FailoverImpossible { .. }))),
         0
     );
     // Router b dies too: no path is up, and the service has still not
@@ -829,7 +853,7 @@ fn a_service_failure_holds_while_a_down_path_changes_its_reason() {
     sim.router_ok.insert("b", false);
     sim.run(10);
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceRecovered { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceRecovered { .. }))),
         0,
         "recovered only when the check passes"
     );
@@ -852,18 +876,18 @@ fn a_slow_check_still_failing_through_a_dead_standby_is_not_called_the_service()
             }
         }
         let at = Timestamp(sim.now);
-        if sim.core.poll_timeout().is_some_and(|t| t <= at) {
+        if sim.core().poll_timeout().is_some_and(|t| t <= at) {
             sim.tick(at);
             sim.drain();
         }
     }
     assert!(sim.switches().is_empty(), "{:?}", sim.switches());
     assert_eq!(
-        sim.count(|e| matches!(e, Effect::ServiceDown { .. })),
+        sim.count(|e| matches!(e, Effect::Event(Event::ServiceDown { .. }))),
         0,
         "the slow check never passed through b after b went down"
     );
-    assert!(sim.count(|e| matches!(e, Effect::FailoverImpossible { .. })) >= 1);
+    assert!(sim.count(|e| matches!(e, Effect::Event(Event::FailoverImpossible { .. }))) >= 1);
 }
 
 #[test]
@@ -871,16 +895,18 @@ fn a_down_path_is_traced_once_a_minute_and_its_alert_carries_the_diagnosis() {
     let mut sim = Sim::new(group_config(&["a", "b"], &["web"])).started_on("a");
     let examined = |sim: &Sim| {
         sim.count(
-            |e| matches!(e, Effect::ExaminePath { path, trace: true } if path.as_str() == "a"),
+            |e| matches!(e, Effect::Order(Order::ExaminePath { path, trace: true }) if path.as_str() == "a"),
         )
     };
     let laddered = |sim: &Sim| {
-        sim.count(|e| matches!(e, Effect::ExaminePath { path, .. } if path.as_str() == "a"))
+        sim.count(
+            |e| matches!(e, Effect::Order(Order::ExaminePath { path, .. }) if path.as_str() == "a"),
+        )
     };
     sim.check_ok.insert(("web", "a"), false);
     sim.run(5);
     assert_eq!(examined(&sim), 1, "asked once when the path went down");
-    let diagnosis = |sim: &Sim| sim.core.paths()[&PathName::new("a")].diagnosis.clone();
+    let diagnosis = |sim: &Sim| sim.core().paths()[&PathName::new("a")].diagnosis.clone();
     assert_eq!(diagnosis(&sim).unwrap().kind, DiagnosisKind::Unknown);
     let rung = |payload, received| Rung {
         payload,
@@ -913,25 +939,23 @@ fn a_down_path_is_traced_once_a_minute_and_its_alert_carries_the_diagnosis() {
     sim.drain();
     let d = diagnosis(&sim).unwrap();
     assert_eq!(
-        (d.kind, d.max_passing_payload),
+        (d.kind, d.evidence.max_passing_payload),
         (DiagnosisKind::LargePacketLoss, Some(1300))
     );
     let alert = sim
-        .core
+        .core()
         .alerts()
-        .find(|a| a.name == "PathDown" && a.firing())
+        .find(|a| a.name().as_str() == "PathDown" && a.firing())
         .unwrap();
     assert!(
-        alert.description.contains("Diagnosis (large_packet_loss)"),
+        crate::render::description(&alert.kind).contains("Diagnosis (large_packet_loss)"),
         "{}",
-        alert.description
+        crate::render::description(&alert.kind)
     );
     assert!(
-        alert
-            .description
-            .contains("large packets die after 198.18.1.1"),
+        crate::render::description(&alert.kind).contains("large packets die after 198.18.1.1"),
         "{}",
-        alert.description
+        crate::render::description(&alert.kind)
     );
     // Bounded: the ladder every 10 s, the trace once a minute.
     sim.run(590);
@@ -956,7 +980,7 @@ fn a_down_path_is_traced_once_a_minute_and_its_alert_carries_the_diagnosis() {
     );
     sim.drain();
     assert_eq!(
-        diagnosis(&sim).unwrap().last_hop,
+        diagnosis(&sim).unwrap().evidence.last_hop,
         Some((1, "198.18.1.1".to_string()))
     );
     // Back up: no diagnosis.

@@ -1,28 +1,26 @@
-//! The scenario simulator: a virtual world around one core, probed on a
-//! virtual clock, in microseconds. The core's scenario tests drive it; with
-//! the `sim` feature, so can replay and what-if tooling.
+//! The scenario simulator: a virtual world around one core (routers and
+//! checks that are up or down), probed every [`STEP`] ms on virtual time
+//! through the one virtual-time driver and its simulated actuator. The
+//! core's scenario tests drive it.
 
 use std::collections::BTreeMap;
 
+use super::virtual_time::{Actuator, Kernel, TimerSource, VirtualTime};
 use super::*;
 
 /// Milliseconds between probe rounds.
 pub const STEP: u64 = 100;
 
 /// A simulated world around one core: routers and checks per path that
-/// are up or down, probed every [`STEP`] ms, and an actuator that confirms
-/// route changes (or fails them). Every input it feeds is kept in `log`.
+/// are up or down, probed every [`STEP`] ms, and the simulated actuator
+/// (answering at once). Every input fed is kept in `log`.
 pub struct Sim {
-    pub core: Core,
+    pub vt: VirtualTime,
     pub now: u64,
     pub paths: Vec<&'static str>,
     pub checks: Vec<&'static str>,
     pub router_ok: BTreeMap<&'static str, bool>,
     pub check_ok: BTreeMap<(&'static str, &'static str), bool>,
-    /// When false, route changes fail (the actuator is broken).
-    pub actuator_ok: bool,
-    /// What the "kernel" has: updated when a change succeeds.
-    pub kernel: Option<&'static str>,
     pub effects: Vec<Effect>,
     /// Every input fed, in order; `None` is a timeout.
     pub log: Vec<(Timestamp, Option<Input>)>,
@@ -94,8 +92,14 @@ impl Sim {
             alerting: AlertPolicy::default(),
             quality: QualityPolicy::default(),
         };
+        let mut vt = VirtualTime::new(
+            Core::new(),
+            TimerSource::Recorded,
+            Some(Actuator::default()),
+        );
+        vt.log = Some(Vec::new());
         let mut sim = Sim {
-            core: Core::new(),
+            vt,
             log: Vec::new(),
             now: 0,
             router_ok: paths.iter().map(|p| (*p, true)).collect(),
@@ -105,8 +109,6 @@ impl Sim {
                 .collect(),
             paths,
             checks,
-            actuator_ok: true,
-            kernel: None,
             effects: Vec::new(),
         };
         sim.feed(Timestamp(0), Input::PlanApplied(cfg));
@@ -114,21 +116,52 @@ impl Sim {
         sim
     }
 
-    /// Feeds `input` to the core and records it.
-    pub fn feed(&mut self, at: Timestamp, input: Input) {
-        self.log.push((at, Some(input.clone())));
-        self.core.handle_input(at, input);
+    /// The core.
+    pub fn core(&self) -> &Core {
+        self.vt.core()
     }
 
-    /// Lets the core's timers fire at `at`, and records it.
+    /// Feeds `input` to the core.
+    pub fn feed(&mut self, at: Timestamp, input: Input) {
+        self.vt.feed(at, input);
+    }
+
+    /// Lets the core's timers fire at `at`.
     pub fn tick(&mut self, at: Timestamp) {
-        self.log.push((at, None));
-        self.core.handle_timeout(at);
+        self.vt.tick(at);
+    }
+
+    fn kernel_mut(&mut self) -> &mut Kernel {
+        &mut self
+            .vt
+            .actuator
+            .as_mut()
+            .expect("the sim has an actuator")
+            .kernel
+    }
+
+    /// What the "kernel" routes the group through.
+    pub fn kernel(&self) -> Option<&str> {
+        let act = self.vt.actuator.as_ref().expect("the sim has an actuator");
+        act.kernel
+            .route(&GroupName::new("svc"))
+            .map(PathName::as_str)
+    }
+
+    /// Changes the kernel's route behind gwanje's back.
+    pub fn set_kernel(&mut self, path: Option<&str>) {
+        self.kernel_mut()
+            .set(&GroupName::new("svc"), path.map(PathName::new));
+    }
+
+    /// Breaks (false) or mends the actuator.
+    pub fn set_actuator(&mut self, ok: bool) {
+        self.kernel_mut().refusing = !ok;
     }
 
     /// The kernel's route is read (at start, or by the watcher).
     pub fn observe_kernel(&mut self) {
-        let path = self.kernel.map(PathName::new);
+        let path = self.kernel().map(PathName::new);
         self.feed(
             Timestamp(self.now),
             Input::RoutesObserved {
@@ -140,30 +173,13 @@ impl Sim {
         self.drain();
     }
 
-    /// Carries out pending effects (the actuator answers at once).
+    /// Collects what the core handed out (the actuator has answered).
     pub fn drain(&mut self) {
-        while let Some(e) = self.core.poll_effect() {
-            if let Effect::RouteChangeRequested { group, to, .. } = &e {
-                let error = (!self.actuator_ok).then(|| "netlink: permission denied".to_string());
-                if error.is_none() {
-                    self.kernel = Some(
-                        self.paths
-                            .iter()
-                            .find(|p| **p == to.as_str())
-                            .copied()
-                            .expect("known path"),
-                    );
-                }
-                self.feed(
-                    Timestamp(self.now),
-                    Input::RouteChangeCompleted {
-                        group: group.clone(),
-                        to: to.clone(),
-                        error,
-                    },
-                );
-            }
+        while let Some((_, e)) = self.vt.poll_effect() {
             self.effects.push(e);
+        }
+        if let Some(log) = &mut self.vt.log {
+            self.log.append(log);
         }
     }
 
@@ -184,7 +200,7 @@ impl Sim {
                     );
                 }
             }
-            if self.core.poll_timeout().is_some_and(|t| t <= at) {
+            if self.core().poll_timeout().is_some_and(|t| t <= at) {
                 self.tick(at);
             }
             self.drain();
@@ -241,7 +257,7 @@ impl Sim {
             }
         }
         let at = Timestamp(self.now);
-        if self.core.poll_timeout().is_some_and(|t| t <= at) {
+        if self.core().poll_timeout().is_some_and(|t| t <= at) {
             self.tick(at);
             self.drain();
         }
@@ -269,7 +285,7 @@ impl Sim {
 
     /// The group's active path.
     pub fn active(&self) -> Option<&str> {
-        self.core.groups()[&GroupName::new("svc")]
+        self.core().groups()[&GroupName::new("svc")]
             .active
             .as_ref()
             .map(PathName::as_str)
@@ -280,7 +296,7 @@ impl Sim {
         self.effects
             .iter()
             .filter_map(|e| match e {
-                Effect::RouteChanged { to, reason, .. } => {
+                Effect::Event(Event::RouteChanged { to, reason, .. }) => {
                     Some((to.to_string(), reason.label().to_string()))
                 }
                 _ => None,
@@ -295,7 +311,7 @@ impl Sim {
 
     /// Starts with the kernel routing via `path` and every path healthy.
     pub fn started_on(mut self, path: &'static str) -> Self {
-        self.kernel = Some(path);
+        self.set_kernel(Some(path));
         self.observe_kernel();
         self.run(5);
         assert_eq!(self.active(), Some(path));

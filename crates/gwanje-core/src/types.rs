@@ -35,7 +35,11 @@ pub struct TargetKey(Arc<str>);
 impl TargetKey {
     /// Builds the key of target `name` in `service`.
     pub fn new(service: &str, name: &str) -> Self {
-        TargetKey(format!("{service}/{name}").into())
+        let mut key = String::with_capacity(service.len() + 1 + name.len());
+        key.push_str(service);
+        key.push('/');
+        key.push_str(name);
+        TargetKey(key.into())
     }
 
     /// The key as `service/name`.
@@ -286,20 +290,6 @@ impl Mismatch {
     /// The owner named when a document carried none of the canary's own
     /// markers and no other canary's: a citizen gwanje knows nothing of.
     pub const NOT_A_CANARY: &'static str = "someone who is not a canary";
-
-    /// "canary A received canary B's document at step S", in words.
-    pub fn describe(&self) -> String {
-        let whose = if self.owner == Self::NOT_A_CANARY {
-            "a document with none of its own markers and no other canary's (owner unknown)"
-                .to_string()
-        } else {
-            format!("canary {}'s document", self.owner)
-        };
-        format!(
-            "canary {} received {whose} at step {}",
-            self.canary, self.step
-        )
-    }
 }
 
 /// A target's health as decided from its recent observations.

@@ -419,7 +419,7 @@ impl Tally {
                 FailureKind::IdentityMismatch,
                 format!(
                     "{} ({} of {requests} responses; content not logged)",
-                    m.describe(),
+                    crate::core::render::mismatch(m),
                     self.found.mismatches
                 ),
             ))

@@ -1,0 +1,261 @@
+//! An alert's summary (one line for the pager) and description (what
+//! happened, what gwanje already did, what to do). A description of an
+//! alert an event raised opens with that event's line.
+
+use super::line;
+use super::words::{keys, mismatch, or_none};
+use crate::alert::AlertKind;
+use crate::shared::SwitchReason;
+use crate::types::{FailureKind, Timestamp};
+
+/// One line for the pager.
+pub fn summary(kind: &AlertKind) -> String {
+    super::done(summary_words(kind))
+}
+
+/// What happened and what gwanje already did, and what to do.
+pub fn description(kind: &AlertKind) -> String {
+    super::done(description_words(kind))
+}
+
+/// Days from `at` to `not_after` (Unix seconds), one decimal.
+fn days_left(not_after: i64, at: Timestamp) -> String {
+    let left_ms = not_after.saturating_mul(1000).saturating_sub(at.0 as i64);
+    format!("{:.1}", left_ms as f64 / 86_400_000.0)
+}
+
+fn summary_words(kind: &AlertKind) -> String {
+    match kind {
+        AlertKind::PathDown { path, reason, .. } => format!("path {path} is down: {reason}"),
+        AlertKind::TargetDown { target, cause, .. } => format!(
+            "{target} is down ({})",
+            cause.map_or("", FailureKind::as_str)
+        ),
+        AlertKind::FailoverExecuted {
+            group, from, to, ..
+        } => format!("{group}: traffic moved from {} to {to}", or_none(from)),
+        AlertKind::FailoverImpossible {
+            group,
+            active,
+            unsure,
+        } if unsure.is_empty() => format!(
+            "{group}: active path {} is down and no other path is healthy",
+            or_none(active)
+        ),
+        AlertKind::FailoverImpossible {
+            group,
+            active,
+            unsure,
+        } => format!(
+            "{group}: {} fail through {}, and every other path is down",
+            keys(unsure),
+            or_none(active)
+        ),
+        AlertKind::ServiceDown { check, .. } => format!("{check} fails through every path"),
+        AlertKind::ServiceDegraded { check, losses, .. } => {
+            let each: Vec<String> = losses
+                .iter()
+                .map(|(p, l)| format!("{p} {}", super::permille(*l)))
+                .collect();
+            format!(
+                "{check} loses packets through every path ({})",
+                each.join(", ")
+            )
+        }
+        AlertKind::MonitorIsolated { group } => {
+            format!("{group}: every path failed at once; gwanje itself looks cut off")
+        }
+        AlertKind::GroupFrozen { group, switches } => {
+            format!("{group}: {switches} switches too many; automatic failover frozen")
+        }
+        AlertKind::RouteDrift {
+            group,
+            expected,
+            actual,
+        } => format!(
+            "{group}: the route was changed outside gwanje ({} → {})",
+            or_none(expected),
+            or_none(actual)
+        ),
+        AlertKind::CertificateExpiringSoon {
+            target,
+            not_after,
+            seen_at,
+            ..
+        } => format!(
+            "{target}: TLS certificate expires in {} days",
+            days_left(*not_after, *seen_at)
+        ),
+        AlertKind::PersonalDataExposed { target, .. } => {
+            format!("{target}: a response carried a resident registration number")
+        }
+        AlertKind::IdentityMismatch {
+            target, findings, ..
+        } => {
+            let who = findings.first.first().map_or_else(
+                || "a canary received a document not its own".to_string(),
+                mismatch,
+            );
+            format!("{target}: {who}")
+        }
+        AlertKind::ConfigReloadFailed { errors } => format!(
+            "gwanje rejected a configuration reload ({errors} errors); the previous configuration keeps running"
+        ),
+        AlertKind::JournalWriteFailing { dropped } => {
+            format!("the journal cannot be written; {dropped} records dropped so far")
+        }
+        AlertKind::JournalClockAhead { lead_ms } => format!(
+            "the journal at start was dated {} s ahead of the system clock; not restored",
+            lead_ms / 1000
+        ),
+    }
+}
+
+fn description_words(kind: &AlertKind) -> String {
+    match kind {
+        AlertKind::PathDown {
+            path,
+            reason,
+            diagnosis: None,
+        } => format!(
+            "{}. Groups that used it have been moved to a healthy path if one exists; checks behind it are muted as consequences.",
+            line::path_changed(path, crate::shared::PathState::Down, reason)
+        ),
+        AlertKind::PathDown {
+            path,
+            reason,
+            diagnosis: Some(d),
+        } => format!(
+            "{}. Diagnosis ({kind}): {what}. Groups that used it have been moved to a healthy path if one exists; checks behind it are muted as consequences. Runbook section: \"{kind}\".",
+            line::path_changed(path, crate::shared::PathState::Down, reason),
+            kind = d.kind,
+            what = super::diagnosis::words_of(path, d)
+        ),
+        AlertKind::TargetDown {
+            target,
+            failures,
+            cause,
+        } => format!(
+            "{}. It is probed directly, not through a failover path: check the service itself.",
+            line::target_health(
+                &crate::types::Subject::Target(target.clone()),
+                crate::types::TargetState::Down,
+                *failures,
+                *cause,
+                &None
+            )
+        ),
+        AlertKind::FailoverExecuted {
+            group,
+            from,
+            to,
+            reason,
+        } => {
+            let what = line::route_changed(group, from, to, reason);
+            match reason {
+                SwitchReason::Failback => format!(
+                    "{what}. gwanje moved {group} back to the preferred path {to} after it stayed healthy. Nothing to do."
+                ),
+                _ => format!(
+                    "{what}. Traffic flows through {to}; find out why {} failed (PathDown).",
+                    or_none(from)
+                ),
+            }
+        }
+        AlertKind::FailoverImpossible {
+            group,
+            active,
+            unsure,
+        } => {
+            let what = line::failover_impossible(group, active, unsure);
+            if unsure.is_empty() {
+                format!(
+                    "{what}. gwanje did not move {group}: every other path is down too. Restore any path, or pin one you know works."
+                )
+            } else {
+                let a = or_none(active);
+                format!(
+                    "{what}. With no healthy path to compare, a fault of path {a} and a fault of the service both explain what gwanje sees, so it did not move traffic. Check the service from another network, and path {a}'s next hops."
+                )
+            }
+        }
+        AlertKind::ServiceDown { group, check } => format!(
+            "{}. The service is down, not a path: gwanje did not switch (it would not help).",
+            line::service_down(group, check)
+        ),
+        AlertKind::ServiceDegraded {
+            group,
+            check,
+            losses,
+        } => format!(
+            "{}. The loss (one-way, over the quality window) is common to every path, so no path is blamed and gwanje did not switch (it would not help). Look at the service's own network, its host, or a link every path shares.",
+            line::service_degraded(group, check, losses)
+        ),
+        AlertKind::MonitorIsolated { group } => format!(
+            "{}. gwanje did not move traffic: when every path fails at the same moment, the monitor's own network is the likely cause. Check gwanje's host and uplink.",
+            line::monitor_isolated(group)
+        ),
+        AlertKind::GroupFrozen { group, switches } => format!(
+            "{}. Pin the path you trust, fix the flapping one, then unfreeze.",
+            line::group_frozen(group, *switches)
+        ),
+        AlertKind::RouteDrift {
+            group,
+            expected,
+            actual,
+        } => format!(
+            "{}. gwanje restored it. Use a pin to move traffic by hand.",
+            line::route_drifted(group, expected, actual)
+        ),
+        AlertKind::CertificateExpiringSoon {
+            target,
+            not_after,
+            seen_at,
+            ..
+        } => format!(
+            "The earliest certificate presented by {target} expires in {} days. Renew it before probes (and citizens) start failing.",
+            days_left(*not_after, *seen_at)
+        ),
+        AlertKind::PersonalDataExposed { target, .. } => format!(
+            "The probe of {target} received a response with a valid resident registration number (not logged). Treat it as a personal-data incident; the law asks for a report within 72 hours."
+        ),
+        AlertKind::IdentityMismatch {
+            target, findings, ..
+        } => {
+            let who = findings.first.first().map_or_else(
+                || "a canary received a document not its own".to_string(),
+                mismatch,
+            );
+            // Say what was seen: another canary's markers, or none of the canary's own.
+            let known = findings.mismatches.saturating_sub(findings.unknown_owner);
+            let n = findings.requests;
+            let (seen, meaning) = match (known, findings.unknown_owner) {
+                (0, u) if u > 0 => (
+                    format!(
+                        "{u} of {n} responses in the round were documents of the step with none of the requesting canary's markers and no other canary's; gwanje cannot tell whose"
+                    ),
+                    "The service handed a canary a document that is not its own, possibly a real citizen's",
+                ),
+                (k, 0) => (
+                    format!("{k} of {n} responses in the round carried another canary's markers"),
+                    "Real citizens are likely receiving each other's documents",
+                ),
+                (k, u) => (
+                    format!(
+                        "of {n} responses in the round, {k} carried another canary's markers and {u} were documents with none of the requesting canary's markers"
+                    ),
+                    "Real citizens are likely receiving each other's documents",
+                ),
+            };
+            format!(
+                "{target}: {who} ({seen}). {meaning}: stop issuance or take the release back, and treat it as a personal-data incident (the 72-hour report clock may have started). Resolves on a clean round after it is acknowledged."
+            )
+        }
+        AlertKind::ConfigReloadFailed { .. } => {
+            "Run gwanje check-config on the file to see every error with its line and column."
+                .into()
+        }
+        AlertKind::JournalWriteFailing { .. } => "gwanje keeps monitoring and deciding, but what it sees and does is not fully recorded: replay and the incident report will show a gap. Check the journal directory's disk (space, permissions, errors).".into(),
+        AlertKind::JournalClockAhead { .. } => "gwanje started without the operator state of its journal (pins, acknowledgements, freezes) because the journal's last records lie in the future: a forged or corrupt record, or a system clock set far back. It monitors and decides as usual; the old segments stay on disk for analysis. Check the host's clock (timedatectl) and who could write the journal folder.".into(),
+    }
+}

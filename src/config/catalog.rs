@@ -9,6 +9,7 @@ use super::error::ConfigError;
 use super::raw::{RawCatalog, RawTarget};
 use super::settings::{Inherited, Timing, inherit};
 use super::target;
+use super::values::valid_name;
 use crate::core::TargetKey;
 use crate::plan::{Service, Target};
 
@@ -20,15 +21,6 @@ pub struct Catalogs {
     /// Targets in load order.
     pub targets: Vec<Arc<Target>>,
     seen_services: HashMap<String, PathBuf>,
-}
-
-/// Whether `name` can serve as a service or target name.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 const NAME_RULE: &str = "valid: 1-64 characters of a-z, A-Z, 0-9, '-', '_' or '.'";

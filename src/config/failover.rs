@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::catalog::valid_name;
 use super::document::Document;
 use super::error::ConfigError;
 use super::raw::{RawGroup, RawPath};
 use super::values;
+use super::values::valid_name;
 use crate::core::{
     DampeningPolicy, Failback, FlapGuard, GroupConfig, GroupName, HealthPolicy, PathName, TargetKey,
 };

@@ -88,15 +88,12 @@ pub fn identity(
             doc,
             &key("max_body_bytes"),
             raw.max_body_bytes
-                .unwrap_or(super::target::DEFAULT_MAX_BODY_BYTES),
+                .unwrap_or(super::tls::DEFAULT_MAX_BODY_BYTES),
             1..=MAX_IDENTITY_BODY_BYTES,
             "bytes",
         ),
     );
-    let tls = keep(
-        errors,
-        super::target::tls(doc, &key("tls"), raw.tls.as_ref()),
-    );
+    let tls = keep(errors, super::tls::tls(doc, &key("tls"), raw.tls.as_ref()));
     let source = keep(
         errors,
         values::source(doc, &key("source"), raw.source.as_ref()),
@@ -204,7 +201,7 @@ fn steps(
                     s.name
                 ),
             ));
-        } else if !super::catalog::valid_name(&s.name) {
+        } else if !super::values::valid_name(&s.name) {
             errors.push(doc.error_at(
                 &format!("{spath}.name"),
                 format!(
@@ -558,7 +555,7 @@ fn canary(
 ) -> Option<Canary> {
     let before = errors.len();
     let key = |k: &str| format!("{path}.{k}");
-    if !super::catalog::valid_name(&raw.id) || raw.id.len() < 3 {
+    if !super::values::valid_name(&raw.id) || raw.id.len() < 3 {
         errors.push(doc.error_at(
             &key("id"),
             format!(

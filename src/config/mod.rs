@@ -15,6 +15,7 @@ mod positions;
 mod raw;
 mod settings;
 mod target;
+mod tls;
 mod values;
 
 use std::path::{Path, PathBuf};

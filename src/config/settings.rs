@@ -309,7 +309,7 @@ fn alerting(
     dir: &Path,
     errors: &mut Vec<ConfigError>,
 ) -> crate::plan::Alerting {
-    use crate::alert::Receiver;
+    use crate::plan::Receiver;
     let mut receivers = Vec::new();
     let url_at = |path: &str, text: &str, errors: &mut Vec<ConfigError>| {
         url::Url::parse(text)

@@ -7,15 +7,14 @@ use hickory_resolver::proto::rr::RecordType;
 
 use super::document::Document;
 use super::error::ConfigError;
-use super::raw::{RawDns, RawHttp, RawIcmp, RawTarget, RawTcp, RawTls};
+use super::raw::{RawDns, RawHttp, RawIcmp, RawTarget, RawTcp};
+use super::tls::{DEFAULT_MAX_BODY_BYTES, tls};
 use super::values;
 use crate::plan::{
     DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
-    JsonExpectation, MAX_REDIRECTS, ProbeSpec, RequestHeader, TcpSpec, TlsSpec,
+    JsonExpectation, MAX_REDIRECTS, ProbeSpec, RequestHeader, TcpSpec,
 };
 
-/// Default cap on HTTP bodies read by a probe.
-pub const DEFAULT_MAX_BODY_BYTES: u64 = 1 << 20;
 /// The most echoes one ICMP probe sends.
 pub const MAX_ICMP_PACKETS: u16 = 100;
 /// Most confirmation echoes an ICMP probe may send (below the prober's
@@ -95,38 +94,6 @@ fn one_probe(
     }
     let i = rt.icmp.as_ref().expect("exactly one kind is set");
     icmp(doc, &p("icmp"), i).map(|s| Some(ProbeSpec::Icmp(s)))
-}
-
-/// Checks TLS settings; a CA file is found beside the catalog.
-pub fn tls(doc: &Document, path: &str, raw: Option<&RawTls>) -> Result<TlsSpec, ConfigError> {
-    let Some(raw) = raw else {
-        return Ok(TlsSpec::default());
-    };
-    let ca_file = match &raw.ca_file {
-        Some(f) => {
-            let full = doc
-                .file
-                .parent()
-                .unwrap_or(std::path::Path::new("."))
-                .join(f);
-            if let Err(e) = std::fs::metadata(&full) {
-                return Err(doc.error_at(
-                    &format!("{path}.ca_file"),
-                    format!(
-                        "cannot read {}: {e}; valid: a readable PEM file of CA certificates",
-                        full.display()
-                    ),
-                ));
-            }
-            Some(full)
-        }
-        None => None,
-    };
-    Ok(TlsSpec {
-        ca_file,
-        server_name: raw.server_name.clone(),
-        insecure_skip_verify: raw.insecure_skip_verify,
-    })
 }
 
 fn http(doc: &Document, path: &str, raw: &RawHttp) -> Result<HttpSpec, ConfigError> {

@@ -229,3 +229,12 @@ pub fn secret(
         }),
     }
 }
+
+/// Whether `name` can serve as a service or target name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::clock;
 pub use crate::journal::Driver;
+pub use report::log_line;
 pub use scheduler::{Completed, Scheduler, phase_offset};
 pub use status::{Command, CommandError, CommandKind, Status};
 

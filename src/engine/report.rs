@@ -9,12 +9,16 @@ use crate::logging::escape;
 use crate::metrics::Metrics;
 use crate::plan::Plan;
 
+/// The log line of `event`: the renderer's line, escaped whole (operator
+/// names and actuator errors reach it).
+pub fn log_line(event: &Event) -> String {
+    escape(&render::event(event)).to_string()
+}
+
 /// Updates the metrics `event` changes and logs its line.
 pub fn report(event: &Event, detail: Option<&str>, metrics: &Metrics, plan: &Plan) {
     let level = count(event, metrics, plan);
-    // Operator names and actuator errors reach the line: escape it whole.
-    let line = render::event(event);
-    let line = escape(&line);
+    let line = log_line(event);
     let detail = escape(detail.unwrap_or(""));
     match level {
         Level::ERROR => tracing::error!(event = kind(event), "{line}"),

@@ -10,9 +10,7 @@
 
 use std::io::{self, Read};
 
-use serde::{Deserialize, Serialize};
-
-use crate::core::{Core, Effect, Input, Timestamp};
+use super::record::Record;
 
 /// The magic at the start of every segment.
 pub const MAGIC: [u8; 4] = *b"GWJ\0";
@@ -24,79 +22,6 @@ pub const READS: [u32; 2] = [1, 2];
 pub const HEADER_LEN: u64 = 8;
 /// The largest record a reader accepts; a longer length is corruption.
 pub const MAX_RECORD_BYTES: u32 = 64 << 20;
-
-/// Why a segment starts with a snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SnapshotReason {
-    /// gwanje started (fresh, or restored from the journal).
-    Start,
-    /// The previous segment reached its size or age.
-    Rotate,
-    /// Records were lost before it (disk or queue trouble): replay cannot
-    /// verify across it and restarts from this state.
-    Resync,
-}
-
-/// One journal record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "record", rename_all = "snake_case")]
-pub enum Record {
-    /// The core's whole state at `at`.
-    Snapshot {
-        /// When.
-        at: Timestamp,
-        /// Why.
-        reason: SnapshotReason,
-        /// The state.
-        core: Box<Core>,
-    },
-    /// An input fed to the core at `at`.
-    Input {
-        /// The time it was fed with.
-        at: Timestamp,
-        /// The input.
-        input: Input,
-    },
-    /// The core's timers ran at `at`.
-    Timeout {
-        /// The time they ran with.
-        at: Timestamp,
-    },
-    /// An effect the core produced.
-    Effect {
-        /// The effect.
-        effect: Effect,
-    },
-    /// An effect a version-1 journal recorded (read, never written).
-    #[serde(skip)]
-    EffectV1 {
-        /// What it decided.
-        effect: Box<super::v1::RecordedV1>,
-    },
-}
-
-impl Record {
-    /// The time it carries (effects carry theirs inside).
-    pub fn at(&self) -> Option<Timestamp> {
-        match self {
-            Record::Snapshot { at, .. } | Record::Input { at, .. } | Record::Timeout { at } => {
-                Some(*at)
-            }
-            Record::Effect { .. } | Record::EffectV1 { .. } => None,
-        }
-    }
-
-    /// The effect it holds in today's shape, if it holds one (a version-1
-    /// effect that carried words has none: it is only compared).
-    pub fn effect(&self) -> Option<&Effect> {
-        match self {
-            Record::Effect { effect } => Some(effect),
-            Record::EffectV1 { effect } => effect.upgraded.as_ref(),
-            _ => None,
-        }
-    }
-}
 
 /// The segment header.
 pub fn header() -> [u8; 8] {
@@ -191,7 +116,7 @@ mod tests {
     #[test]
     fn records_round_trip_and_damage_is_detected() {
         let mut buf = Vec::new();
-        let r = Record::Timeout { at: Timestamp(42) };
+        let r = Record::Timeout { at: crate::core::Timestamp(42) };
         encode(&r, &mut buf);
         encode(&r, &mut buf);
         let mut cur = std::io::Cursor::new(buf.clone());

@@ -6,13 +6,14 @@
 mod driver;
 mod format;
 mod reader;
+mod record;
 mod restore;
 mod v1;
 mod writer;
 
 pub use driver::Driver;
-pub use format::{HEADER_LEN, MAGIC, READS, Record, SnapshotReason, VERSION, encode, header};
+pub use format::{HEADER_LEN, MAGIC, READS, VERSION, encode, header};
 pub use reader::{JournalError, Segment, read_segment, read_versioned, segments};
+pub use record::{Record, RecordedV1, SnapshotReason};
 pub use restore::restore;
-pub use v1::RecordedV1;
 pub use writer::{Health, Journal, segment_path};

@@ -4,7 +4,8 @@
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use super::format::{self, Frame, Record};
+use super::format::{self, Frame};
+use super::record::Record;
 
 /// Why a journal could not be read at all.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::format::Record;
 use super::reader::{self, JournalError};
+use super::record::Record;
 use crate::core::{Core, TimerSource, VirtualTime};
 
 /// The core as the journal in `dir` left it, [restarted](Core::restarted),

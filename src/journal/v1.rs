@@ -10,21 +10,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::format::{Record, SnapshotReason};
+use super::record::{Record, RecordedV1, SnapshotReason};
 use crate::core::{
     Alert, AlertKind, Core, Diagnosis, Effect, Event, Examination, GroupName, Input, Order,
     PathName, PathReason, SwitchReason, TargetKey, Timestamp, diagnose,
 };
-
-/// An effect as a version-1 journal recorded it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedV1 {
-    /// The record's `effect`, without its words (`summary`, `description`).
-    decided: Value,
-    /// The same effect in today's shape, when it carried no words (for
-    /// analysis: route changes, health and path changes).
-    pub upgraded: Option<Effect>,
-}
 
 impl RecordedV1 {
     /// Whether the replay produced what this record decided.

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
-use super::format::{self, Record, SnapshotReason};
+use super::format;
 use super::reader;
+use super::record::{Record, SnapshotReason};
 use crate::clock;
 use crate::core::{Core, Effect, Input, Timestamp};
 use crate::plan::{Fsync, JournalSpec};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::spec::{Pattern, Source, TlsSpec};
+use super::parts::{Pattern, Source, TlsSpec};
 
 /// A value that never appears in `Debug` output, logs or the status API.
 #[derive(Clone, PartialEq, Eq)]
@@ -112,7 +112,7 @@ pub struct DocumentRule {
     /// What every document of the step carries (its title, say), matched
     /// against the decoded text in canonical form: a response without it
     /// is not a document (an error page), a failed step, never a finding.
-    pub must_match: Vec<crate::plan::Pattern>,
+    pub must_match: Vec<Pattern>,
 }
 
 /// The request body of a step.

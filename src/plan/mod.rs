@@ -5,6 +5,7 @@
 
 mod failover;
 pub mod identity;
+mod parts;
 mod receiver;
 mod spec;
 
@@ -14,10 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use failover::{Action, GroupSpec, Job, PathSpec};
+pub use parts::{Pattern, Source, TlsSpec};
 pub use receiver::Receiver;
 pub use spec::{
     DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
-    JsonExpectation, MAX_REDIRECTS, Pattern, ProbeSpec, RequestHeader, Source, TcpSpec, TlsSpec,
+    JsonExpectation, MAX_REDIRECTS, ProbeSpec, RequestHeader, TcpSpec,
 };
 
 use crate::core::{CoreConfig, HealthPolicy, Subject, SubjectConfig, TargetKey};

@@ -1,39 +1,8 @@
 //! Validated probe specifications, one type per probe kind.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::net::SocketAddr;
 
-/// A compiled regular expression that compares by its source text.
-#[derive(Debug, Clone)]
-pub struct Pattern(pub regex::bytes::Regex);
-
-impl PartialEq for Pattern {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.as_str() == other.0.as_str()
-    }
-}
-
-/// Where probes leave from: a source address and/or an interface.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Source {
-    /// Bind to this local address.
-    pub address: Option<IpAddr>,
-    /// Bind to this interface (SO_BINDTODEVICE).
-    pub interface: Option<String>,
-    /// Mark packets (SO_MARK) so policy routing sends them through a path.
-    pub mark: Option<u32>,
-}
-
-/// TLS settings for a probe.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct TlsSpec {
-    /// Extra CA certificates (PEM) trusted besides the system store.
-    pub ca_file: Option<PathBuf>,
-    /// Server name for SNI and verification, if not the URL's host.
-    pub server_name: Option<String>,
-    /// Skip verification (expiry is still reported).
-    pub insecure_skip_verify: bool,
-}
+use super::parts::{Pattern, Source, TlsSpec};
 
 /// Which HTTP version to speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

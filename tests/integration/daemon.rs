@@ -290,7 +290,7 @@ async fn metrics_reload_and_logs_end_to_end() {
     assert!(!log.contains(TOKEN), "the admin token leaked into the log");
     let downs = log
         .lines()
-        .filter(|l| l.contains("\"target down\"") && l.contains("portal/broken"))
+        .filter(|l| l.contains("\"health_changed\"") && l.contains("portal/broken is down"))
         .count();
     assert_eq!(downs, 1, "one log line per state change:\n{log}");
     assert!(log.contains("configuration reload failed"));

@@ -12,7 +12,7 @@ use futures_util::future::BoxFuture;
 use gwanje::actuate::{ActuateError, RouteTable};
 use gwanje::alert::{AlertSink, AlertmanagerAlert, Receiver};
 use gwanje::clock::Clock;
-use gwanje::core::{FailureKind, PathName, Subject, SwitchReason, Timestamp};
+use gwanje::core::{FailureKind, GroupName, Kernel, PathName, Subject, SwitchReason, Timestamp};
 use gwanje::engine::{Adapters, Command, CommandKind, Driver, Shared};
 use gwanje::plan::{GroupSpec, Job, PathSpec, Plan};
 use gwanje::probe::{Details, Executor, Failure, Probe, ProbeResult};
@@ -64,11 +64,25 @@ impl Executor for World {
     }
 }
 
-/// A route table in memory: what the kernel would have, and every change asked.
-#[derive(Clone, Default)]
+/// The core's simulated kernel (the one the virtual-time driver's actuator
+/// changes), behind the engine's route-table interface, on virtual time.
+#[derive(Clone)]
 struct Routes {
-    current: Arc<Mutex<Option<String>>>,
-    changes: Arc<Mutex<Vec<(String, String, tokio::time::Instant)>>>,
+    kernel: Arc<Mutex<Kernel>>,
+    epoch: tokio::time::Instant,
+}
+
+impl Routes {
+    fn new(epoch: tokio::time::Instant) -> Self {
+        Routes {
+            kernel: Default::default(),
+            epoch,
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        Virtual(self.epoch).now()
+    }
 }
 
 impl RouteTable for Routes {
@@ -79,22 +93,22 @@ impl RouteTable for Routes {
         to: &'a PathSpec,
         _reason: &'a SwitchReason,
     ) -> BoxFuture<'a, Result<(), ActuateError>> {
-        *self.current.lock().unwrap() = Some(to.name.to_string());
-        self.changes.lock().unwrap().push((
-            group.name().to_string(),
-            to.name.to_string(),
-            tokio::time::Instant::now(),
-        ));
+        let made = self
+            .kernel
+            .lock()
+            .unwrap()
+            .change(self.now(), group.name(), &to.name);
+        assert!(made.is_ok(), "the test kernel accepts every change");
         Box::pin(async { Ok(()) })
     }
 
     fn observe<'a>(
         &'a self,
-        _group: &'a GroupSpec,
+        group: &'a GroupSpec,
         _paths: &'a [PathSpec],
     ) -> BoxFuture<'a, Result<Option<PathName>, ActuateError>> {
-        let current = self.current.lock().unwrap().clone();
-        Box::pin(async move { Ok(current.map(|p| PathName::new(&p))) })
+        let current = self.kernel.lock().unwrap().route(group.name()).cloned();
+        Box::pin(async move { Ok(current) })
     }
 }
 
@@ -204,8 +218,13 @@ fn start_with(
     );
     let plan = Arc::new(dir.load());
     let world = World::default();
-    let routes = Routes::default();
-    *routes.current.lock().unwrap() = kernel.map(str::to_string);
+    let epoch = tokio::time::Instant::now();
+    let routes = Routes::new(epoch);
+    routes
+        .kernel
+        .lock()
+        .unwrap()
+        .set(&GroupName::new("local"), kernel.map(PathName::new));
     let pager = Pager::default();
     let examiner = Silence::default();
     let (plans, plans_rx) = watch::channel(plan);
@@ -219,7 +238,7 @@ fn start_with(
         executor: Arc::new(world.clone()),
         routes: Arc::new(routes.clone()),
         alerts: Box::new(pager.clone()),
-        clock: Arc::new(Virtual(tokio::time::Instant::now())),
+        clock: Arc::new(Virtual(epoch)),
         listen: None,
         examiner: Arc::new(examiner.clone()),
     };
@@ -251,11 +270,12 @@ impl Drop for Rig {
 impl Rig {
     fn changes(&self) -> Vec<String> {
         self.routes
-            .changes
+            .kernel
             .lock()
             .unwrap()
+            .changes
             .iter()
-            .map(|(g, to, _)| format!("{g}->{to}"))
+            .map(|(_, g, to, _)| format!("{g}->{to}"))
             .collect()
     }
 
@@ -277,13 +297,13 @@ async fn a_dead_router_moves_the_route_within_the_detection_time_and_pages() {
         "the kernel's route is adopted, not replaced"
     );
 
-    let broken = tokio::time::Instant::now();
+    let broken = rig.routes.now();
     rig.router("a", false);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(rig.changes(), ["local->b"]);
-    let moved = rig.routes.changes.lock().unwrap()[0].2;
+    let moved = rig.routes.kernel.lock().unwrap().changes[0].0;
     // fall 3 at 100 ms: three failed rounds, and the decision at the third.
-    let took = moved - broken;
+    let took = Duration::from_millis(moved.since(broken));
     assert!(
         took <= Duration::from_millis(400),
         "moved {took:?} after the failure"

@@ -477,7 +477,7 @@ fn e_dead_standby_then_dead_primary_never_switches_to_the_dead_path() {
         Some(GW_A),
         "never to the dead standby"
     );
-    assert!(rig.log().contains("no other path is healthy"));
+    assert!(rig.log().contains("failover_impossible"), "{}", rig.log());
 }
 
 #[test]
@@ -563,11 +563,7 @@ fn m_a_freeze_never_holds_traffic_on_a_dead_path() {
     rig.wait_route(GW_B, Duration::from_secs(10));
     let s = rig.status();
     assert!(s["groups"][0]["frozen_until_ms"].is_u64(), "{s:#}");
-    assert!(
-        rig.log().contains("while switching is frozen; moving to"),
-        "{}",
-        rig.log()
-    );
+    assert!(rig.log().contains("moved_despite_freeze"), "{}", rig.log());
     // Frozen: the recovered primary is not failed back to.
     repair();
     std::thread::sleep(Duration::from_secs(5));

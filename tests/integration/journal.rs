@@ -617,3 +617,142 @@ async fn journal_text_reaches_no_terminal_or_markdown_raw() {
     assert!(!md.contains("<img"), "{md}");
     assert!(!md.contains('\u{1b}'), "{md}");
 }
+
+/// The golden journals of format version 1, copied so a test may damage them.
+fn golden_v1(name: &str) -> tempfile::TempDir {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/journal-v1")
+        .join(name);
+    let to = tempfile::tempdir().unwrap();
+    for s in journal::segments(&from).unwrap() {
+        std::fs::copy(&s.path, to.path().join(s.path.file_name().unwrap())).unwrap();
+    }
+    to
+}
+
+/// Rewrites a version-1 segment frame by frame: `edit` gets each payload
+/// and returns the one to keep (`None` drops the record).
+fn rewrite_v1(file: &Path, edit: impl Fn(&str) -> Option<String>) {
+    let bytes = std::fs::read(file).unwrap();
+    assert_eq!(&bytes[..8], b"GWJ\0\x01\0\0\0", "a version-1 segment");
+    let mut out = bytes[..8].to_vec();
+    let mut at = 8;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let payload = std::str::from_utf8(&bytes[at + 8..at + 8 + len]).unwrap();
+        at += 8 + len;
+        if let Some(p) = edit(payload) {
+            out.extend((p.len() as u32).to_le_bytes());
+            out.extend(crc32fast::hash(p.as_bytes()).to_le_bytes());
+            out.extend(p.as_bytes());
+        }
+    }
+    std::fs::write(file, out).unwrap();
+}
+
+#[test]
+fn the_version_1_golden_journals_replay_report_and_export_with_this_release() {
+    for (name, effects, moves) in [
+        (
+            "demo",
+            55,
+            &[
+                "data-centre: traffic now flows via standby (was primary)",
+                "data-centre: traffic now flows via primary (was standby); reason: failback",
+                "alerts sent: ServiceDown firing {group=data-centre, service=portal, target=home}",
+                "path primary diagnosed (large_packet_loss)",
+            ][..],
+        ),
+        (
+            "operator",
+            18,
+            &[
+                "alert PersonalDataExposed acknowledged by kim",
+                "local: pinned to b by lee",
+            ][..],
+        ),
+    ] {
+        let dir = golden_v1(name);
+        let (code, out, err) = replay(dir.path(), &["--verify"]);
+        assert_eq!(code, 0, "{name}: {out}{err}");
+        assert_eq!(
+            out.trim(),
+            format!("identical: {effects} effects"),
+            "{name}"
+        );
+        let (code, timeline, err) = replay(dir.path(), &[]);
+        assert_eq!(code, 0, "{err}");
+        for line in moves {
+            assert!(timeline.contains(line), "{name}: {line:?} in\n{timeline}");
+        }
+        let report = dir.path().join("report");
+        let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .args(["report", "--journal"])
+            .arg(dir.path())
+            .arg("--out")
+            .arg(&report)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+        assert!(md.contains("## Timeline") && md.contains(moves[0]), "{md}");
+        let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .args(["journal", "export", "--format", "openmetrics", "--journal"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(
+            text.contains("probe_success{") && text.contains("gwanje_group_active_path{"),
+            "{name}: the export holds probes and routes"
+        );
+    }
+}
+
+#[test]
+fn a_version_1_journal_is_verified_by_what_it_decided_not_by_its_words() {
+    // Its words may change: they were never what gwanje decided.
+    let dir = golden_v1("demo");
+    let seg = segments(dir.path()).pop().unwrap();
+    rewrite_v1(&seg, |p| {
+        Some(
+            p.replace("fails through every path", "is down through every path")
+                .replace("\"summary\":\"", "\"summary\":\"(reworded) "),
+        )
+    });
+    let (code, out, _) = replay(dir.path(), &["--verify"]);
+    assert_eq!((code, out.trim()), (0, "identical: 55 effects"));
+    // A fact it decided may not: another label on an alert sent …
+    let dir = golden_v1("demo");
+    let seg = segments(dir.path()).pop().unwrap();
+    rewrite_v1(&seg, |p| {
+        Some(
+            if p.contains("\"AlertsDue\"") && p.contains("\"ServiceDown\"") {
+                p.replace("\"target\":\"home\"", "\"target\":\"elsewhere\"")
+            } else {
+                p.to_string()
+            },
+        )
+    });
+    let (code, out, _) = replay(dir.path(), &["--verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("elsewhere"),
+        "the divergence shows the record: {out}"
+    );
+    // … or an effect missing.
+    let dir = golden_v1("demo");
+    let seg = segments(dir.path()).pop().unwrap();
+    let dropped = std::cell::Cell::new(false);
+    rewrite_v1(&seg, |p| {
+        if !dropped.get() && p.contains("\"PathDiagnosed\"") {
+            dropped.set(true);
+            return None;
+        }
+        Some(p.to_string())
+    });
+    assert!(dropped.get());
+    let (code, out, _) = replay(dir.path(), &["--verify"]);
+    assert_eq!(code, 1, "{out}");
+}

@@ -20,3 +20,4 @@ mod probe_dns_tcp_icmp;
 mod probe_http;
 mod redirects;
 mod scheduler;
+mod structure;

@@ -58,5 +58,5 @@ mod judgement_scenarios;
 mod replay_tests;
 #[cfg(test)]
 mod scenarios;
-#[cfg(any(test, feature = "sim"))]
-pub mod sim;
+#[cfg(test)]
+mod sim;

@@ -11,6 +11,7 @@ pub mod actuate;
 pub mod alert;
 pub mod analysis;
 pub mod api;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;

@@ -116,7 +116,9 @@ mod tests {
     #[test]
     fn records_round_trip_and_damage_is_detected() {
         let mut buf = Vec::new();
-        let r = Record::Timeout { at: crate::core::Timestamp(42) };
+        let r = Record::Timeout {
+            at: crate::core::Timestamp(42),
+        };
         encode(&r, &mut buf);
         encode(&r, &mut buf);
         let mut cur = std::io::Cursor::new(buf.clone());

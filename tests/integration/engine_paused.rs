@@ -482,7 +482,7 @@ async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
     std::thread::sleep(Duration::from_millis(300));
     let j = spec.dir.as_os_str();
     let (code, out, err) = gwanje_cli(&[
-        "replay".as_ref(),
+        "what-if".as_ref(),
         "--journal".as_ref(),
         j,
         "--config".as_ref(),
@@ -490,6 +490,16 @@ async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
     ]);
     eprintln!("{out}{err}");
     assert_eq!(code, 0, "{out}{err}");
+    // The form before `what-if` was a command of its own still works, with a note.
+    let (code, old, note) = gwanje_cli(&[
+        "replay".as_ref(),
+        "--journal".as_ref(),
+        j,
+        "--config".as_ref(),
+        strict.as_os_str(),
+    ]);
+    assert_eq!((code, old.as_str()), (0, out.as_str()));
+    assert!(note.contains("is now `gwanje what-if`"), "{note}");
     let (base, other) = {
         let n = |prefix: &str| -> usize {
             let line = out.lines().find(|l| l.starts_with(prefix)).unwrap();
@@ -514,7 +524,7 @@ async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
     );
     // JSON says the same.
     let (_, json, _) = gwanje_cli(&[
-        "replay".as_ref(),
+        "what-if".as_ref(),
         "--journal".as_ref(),
         j,
         "--config".as_ref(),
@@ -527,10 +537,9 @@ async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
 
     // The sweep lists each value with its switches.
     let (code, table, err) = gwanje_cli(&[
-        "replay".as_ref(),
+        "sweep".as_ref(),
         "--journal".as_ref(),
         j,
-        "--sweep".as_ref(),
         "failback.after=2s,10s,30s".as_ref(),
     ]);
     eprintln!("{table}{err}");
@@ -555,7 +564,7 @@ async fn what_if_a_flapping_primary_with_a_longer_failback_switches_less() {
     let broken = dir.path().join("broken.yaml");
     std::fs::write(&broken, text.replace("after: 2s", "after: soon")).unwrap();
     let (code, _, err) = gwanje_cli(&[
-        "replay".as_ref(),
+        "what-if".as_ref(),
         "--journal".as_ref(),
         j,
         "--config".as_ref(),

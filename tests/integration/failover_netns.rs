@@ -933,7 +933,7 @@ fn p_a_replay_from_prometheus_finds_the_failover_within_the_scrape_resolution() 
     let to = unix_ms();
     let time = |ms| gwanje::clock::rfc3339(gwanje::core::Timestamp(ms));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
-        .args(["replay", "--prometheus", &format!("http://{}", p.addr)])
+        .args(["what-if", "--prometheus", &format!("http://{}", p.addr)])
         .arg("--config")
         .arg(rig.config())
         .args([

@@ -1,0 +1,68 @@
+//! `gwanje journal export`: the recorded series for Prometheus.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::time::parse_time;
+
+/// Work with the journal's history.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// Write the recorded series (probe results and durations, target,
+    /// path and group states) for `promtool tsdb create-blocks-from openmetrics`.
+    Export {
+        /// The journal folder.
+        #[arg(long)]
+        journal: PathBuf,
+        /// The format (OpenMetrics text).
+        #[arg(long, default_value = "openmetrics", value_parser = ["openmetrics"])]
+        format: String,
+        /// From (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<u64>,
+        /// To (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<u64>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// Exports the journal's series.
+pub fn run(args: Args) -> ExitCode {
+    let Action::Export {
+        journal,
+        format: _,
+        from,
+        to,
+        out,
+    } = args.action;
+    let text = match crate::analysis::export::openmetrics(&journal, from, to) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("gwanje: {e}");
+            return ExitCode::from(super::EXIT_NO_INPUT);
+        }
+    };
+    let written = match out {
+        Some(p) => std::fs::write(p, text),
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(text.as_bytes())
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gwanje: writing the export: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

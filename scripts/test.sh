@@ -2,8 +2,9 @@
 # The whole test suite, installing what it needs. README's test command.
 #   scripts/test.sh            # everything
 # As root it installs Debian's prometheus (promtool), prometheus-alertmanager,
-# prometheus-blackbox-exporter, iproute2, nftables, chromium and systemd
-# (systemd-analyze) when missing,
+# prometheus-blackbox-exporter, iproute2, nftables, chromium, systemd
+# (systemd-analyze), libcap2-bin (setcap), binutils (objcopy) and adduser
+# (the package's user) when missing,
 # and makes tests that need them (or root) fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 need=()
 for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
   prometheus-blackbox-exporter:prometheus-blackbox-exporter ip:iproute2 nft:nftables chromium:chromium \
-  systemd-analyze:systemd; do
+  systemd-analyze:systemd setcap:libcap2-bin objcopy:binutils adduser:adduser; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -30,4 +31,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Debian package (a release build), which the package test installs;
+# if it cannot be built, that test fails and every other test still runs.
+rm -f target/debian/*.deb
+bash scripts/package.sh || echo "scripts/package.sh failed: the package test will fail"
 cargo test --workspace --locked --no-fail-fast

@@ -1,5 +1,5 @@
 //! gwanje beside Debian's blackbox_exporter 0.23 on the same loopback
-//! targets, which keeps README's metric table true: for every prober, each
+//! targets, which keeps the metric table of docs/metrics.md true: for every prober, each
 //! family blackbox exports must have a row; each row marked *same* must be
 //! exported by gwanje exactly when blackbox exports it, with the same label
 //! sets, and with the same value unless it measures time.
@@ -18,7 +18,7 @@ use common::plan::ConfigDir;
 use common::raw::{self, Behaviour};
 use common::{certs, client, dns, fleet};
 
-/// One row of README's table: the families it names and what it says.
+/// One row of docs/metrics.md's table: the families it names and what it says.
 #[derive(Debug)]
 struct Row {
     names: Vec<String>,
@@ -39,20 +39,21 @@ impl Row {
     }
 }
 
-/// The rows of the table under "## Metrics" in README.md.
+/// The rows of the blackbox table in docs/metrics.md.
 fn table() -> Vec<Row> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/metrics.md"))
+            .expect("docs/metrics.md");
     let start = readme
         .find("| blackbox_exporter 0.23 | prober | gwanje |")
-        .expect("README has the blackbox metric table");
+        .expect("docs/metrics.md has the blackbox metric table");
     let rows: Vec<Row> = readme[start..]
         .lines()
         .skip(2)
         .take_while(|l| l.starts_with('|'))
         .map(|line| {
             let cells: Vec<&str> = line.trim_matches('|').split(" | ").collect();
-            assert_eq!(cells.len(), 3, "README table row: {line}");
+            assert_eq!(cells.len(), 3, "metrics table row: {line}");
             let names = cells[0]
                 .split('`')
                 .skip(1)
@@ -66,7 +67,11 @@ fn table() -> Vec<Row> {
             }
         })
         .collect();
-    assert!(rows.len() >= 15, "README table has {} rows", rows.len());
+    assert!(
+        rows.len() >= 15,
+        "the metrics table has {} rows",
+        rows.len()
+    );
     rows
 }
 
@@ -127,7 +132,7 @@ fn compare(
             .any(|r| r.names(family) && r.covers(case.prober))
         {
             wrong.push(what(&format!(
-                "blackbox exports {family}, which has no row for this prober in README's table"
+                "blackbox exports {family}, which has no row for this prober in the table of docs/metrics.md"
             )));
         }
     }
@@ -304,7 +309,7 @@ async fn every_same_metric_matches_blackbox_exporter_on_the_same_targets() {
     }
     assert!(
         wrong.is_empty(),
-        "gwanje differs from blackbox_exporter where README says *same*:\n{}",
+        "gwanje differs from blackbox_exporter where docs/metrics.md says *same*:\n{}",
         wrong.join("\n")
     );
     let _ = d.stop();

@@ -12,17 +12,18 @@ cd "$(dirname "$0")/.."
 
 binary=""
 if [ "${1:-}" = "--binary" ]; then
-  binary="$2"
+  binary="${2:?--binary needs the path of a built gwanje}"
 else
   cargo build --release --locked --quiet --bin gwanje
   binary=target/release/gwanje
 fi
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+# The host's architecture: the package holds a binary built here.
 arch=$(dpkg --print-architecture)
 out=target/debian
 root="$out/root"
 rm -rf "$root"
-mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/lib/systemd/system" \
+mkdir -p "$root/DEBIAN" "$root/usr/bin" "$root/usr/lib/systemd/system" \
   "$root/etc/gwanje/probes/local" "$root/etc/gwanje/production" \
   "$root/usr/share/doc/gwanje/examples"
 
@@ -33,10 +34,13 @@ objcopy --strip-all --add-gnu-debuglink="$debug" "$binary" "$root/usr/bin/gwanje
 chmod 0755 "$root/usr/bin/gwanje"
 
 # The unit, pointing at the packaged binary.
-sed -e 's|/usr/local/bin/gwanje|/usr/bin/gwanje|g' \
-  -e 's|^# Install: binary at /usr/local/bin/gwanje.*|# Installed by the Debian package (deploy/debian/).|' \
-  deploy/systemd/gwanje.service >"$root/lib/systemd/system/gwanje.service"
-chmod 0644 "$root/lib/systemd/system/gwanje.service"
+# Its header says how to install it by hand: the package did.
+unit="$root/usr/lib/systemd/system/gwanje.service"
+{
+  echo "# gwanje as a systemd service with least privilege, installed by the Debian package."
+  sed -e '1,/^\[Unit\]/{/^\[Unit\]/!d}' -e 's|/usr/local/bin/gwanje|/usr/bin/gwanje|g' deploy/systemd/gwanje.service
+} >"$unit"
+chmod 0644 "$unit"
 
 # Configuration: the loopback example enabled, the production one beside it.
 install -m 0644 deploy/debian/gwanje.yaml "$root/etc/gwanje/gwanje.yaml"
@@ -51,9 +55,21 @@ install -m 0644 deploy/systemd/gwanje.service.d/routing.conf "$root/usr/share/do
 printf 'gwanje\nLicense: Apache-2.0\n' >"$root/usr/share/doc/gwanje/copyright"
 "$root/usr/bin/gwanje" --help >"$root/usr/share/doc/gwanje/gwanje-help.txt"
 
+# Depends: the shared libraries the binary needs, at the versions it uses.
+depends=""
+for lib in $(readelf -d "$root/usr/bin/gwanje" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
+  case "$lib" in
+  libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | librt.so.* | ld-linux*)
+    glibc=$(objdump -T "$root/usr/bin/gwanje" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -1)
+    dep="libc6 (>= $glibc)" ;;
+  libgcc_s.so.*) dep="libgcc-s1" ;;
+  *) echo "scripts/package.sh: no Debian package known for $lib" >&2; exit 1 ;;
+  esac
+  case ", $depends, " in *", $dep, "*) ;; *) depends="${depends:+$depends, }$dep" ;; esac
+done
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" \
-  deploy/debian/control >"$root/DEBIAN/control"
+  -e "s/@DEPENDS@/$depends/" deploy/debian/control >"$root/DEBIAN/control"
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$root/DEBIAN/"
 
 deb="$out/gwanje_${version}_${arch}.deb"

@@ -15,19 +15,23 @@ pub fn log_line(event: &Event) -> String {
     escape(&render::event(event)).to_string()
 }
 
-/// Updates the metrics `event` changes and logs its line.
+/// Updates the metrics `event` changes and logs its line, with the event's
+/// facts as one structured field (`facts`, the journal's JSON of it) for
+/// log queries.
 pub fn report(event: &Event, detail: Option<&str>, metrics: &Metrics, plan: &Plan) {
     let level = count(event, metrics, plan);
     let line = log_line(event);
+    let facts = serde_json::to_string(event).unwrap_or_default();
+    let facts = escape(&facts);
     let detail = escape(detail.unwrap_or(""));
     match level {
-        Level::ERROR => tracing::error!(event = kind(event), "{line}"),
+        Level::ERROR => tracing::error!(event = kind(event), %facts, "{line}"),
         Level::WARN if is_target_down(event) => {
-            tracing::warn!(event = kind(event), detail = %detail, "{line}")
+            tracing::warn!(event = kind(event), %facts, detail = %detail, "{line}")
         }
-        Level::WARN => tracing::warn!(event = kind(event), "{line}"),
-        Level::INFO => tracing::info!(event = kind(event), "{line}"),
-        _ => tracing::debug!(event = kind(event), "{line}"),
+        Level::WARN => tracing::warn!(event = kind(event), %facts, "{line}"),
+        Level::INFO => tracing::info!(event = kind(event), %facts, "{line}"),
+        _ => tracing::debug!(event = kind(event), %facts, "{line}"),
     }
 }
 

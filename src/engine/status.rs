@@ -28,7 +28,9 @@ pub struct DiagnosisView {
     pub kind: crate::core::DiagnosisKind,
     /// The same in plain words, with the evidence.
     pub summary: String,
-    /// The numbers and addresses behind it.
+    /// The numbers and addresses behind it (`max_passing_payload`, `mtu`,
+    /// `last_hop`, …), beside `kind` as before.
+    #[serde(flatten)]
     pub evidence: crate::core::Evidence,
 }
 

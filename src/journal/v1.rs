@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::record::{Record, RecordedV1, SnapshotReason};
 use crate::core::{
     Alert, AlertKind, Core, Diagnosis, Effect, Event, Examination, GroupName, Input, Order,
-    PathName, PathReason, SwitchReason, TargetKey, Timestamp, diagnose,
+    PathName, PathReason, SwitchReason, TargetKey, Timestamp, alert_id, diagnose,
 };
 
 impl RecordedV1 {
@@ -37,11 +37,17 @@ pub enum V1Error {
     /// A record of a kind version 1 did not write.
     #[error("a record of unknown kind {0:?}")]
     Kind(String),
+    /// A part of a snapshot that is not the mapping version 1 wrote.
+    #[error("a snapshot whose {0} is not a mapping")]
+    Shape(&'static str),
 }
 
 /// Decodes one version-1 payload.
 pub fn decode(payload: &[u8]) -> Result<Record, V1Error> {
     let mut v: Value = serde_json::from_slice(payload)?;
+    if !v.is_object() {
+        return Err(V1Error::Shape("record"));
+    }
     let kind = v["record"].as_str().unwrap_or_default().to_string();
     Ok(match kind.as_str() {
         "snapshot" => Record::Snapshot {
@@ -176,39 +182,63 @@ fn project(got: &Effect) -> Value {
 /// same alert refreshes them. Diagnoses are made again from each path's
 /// reason and latest examination, as the core would.
 pub fn upgrade_core(mut core: Value) -> Result<Core, V1Error> {
-    let groups = core["groups"].clone();
-    if let Some(ps) = core["paths"].as_object_mut() {
+    let obj = core.as_object_mut().ok_or(V1Error::Shape("core"))?;
+    let groups = obj.get("groups").cloned().unwrap_or(Value::Null);
+    if let Some(ps) = obj.get_mut("paths") {
+        let ps = ps.as_object_mut().ok_or(V1Error::Shape("paths"))?;
         for status in ps.values_mut() {
             upgrade_path(status)?;
         }
     }
-    let upgraded_paths = core["paths"].clone();
-    if let Some(alerts) = core["alerts"]["alerts"].as_object_mut() {
-        let mut kept = Map::new();
-        for (id, a) in std::mem::take(alerts) {
-            if let Some(a) = upgrade_alert(a, &upgraded_paths, &groups)? {
-                kept.insert(id, a);
+    let paths = obj.get("paths").cloned().unwrap_or(Value::Null);
+    if let Some(book) = obj.get_mut("alerts") {
+        let book = book.as_object_mut().ok_or(V1Error::Shape("alert book"))?;
+        if let Some(alerts) = book.get_mut("alerts") {
+            let alerts = alerts.as_object_mut().ok_or(V1Error::Shape("alerts"))?;
+            let mut kept = Map::new();
+            for (id, a) in std::mem::take(alerts) {
+                if let Some(a) = upgrade_alert(&id, a, &paths, &groups)? {
+                    kept.insert(id, a);
+                }
             }
+            *alerts = kept;
         }
-        *alerts = kept;
     }
     // Effects waiting in the queue at the snapshot are re-made by the replay.
-    core["effects"] = json!([]);
+    obj.insert("effects".into(), json!([]));
     Ok(serde_json::from_value(core)?)
 }
 
 fn upgrade_path(status: &mut Value) -> Result<(), V1Error> {
-    if status["diagnosis"].is_null() {
+    let status = status.as_object_mut().ok_or(V1Error::Shape("path"))?;
+    if status.get("diagnosis").is_none_or(Value::is_null) {
         return Ok(());
     }
-    let reason: PathReason = serde_json::from_value(status["reason"].clone())?;
-    let exam: Option<Examination> = serde_json::from_value(status["examination"].clone())?;
-    status["diagnosis"] = serde_json::to_value(diagnose(&reason, exam.as_ref()))?;
+    let reason: PathReason =
+        serde_json::from_value(status.get("reason").cloned().unwrap_or(Value::Null))?;
+    let exam: Option<Examination> =
+        serde_json::from_value(status.get("examination").cloned().unwrap_or(Value::Null))?;
+    status.insert(
+        "diagnosis".into(),
+        serde_json::to_value(diagnose(&reason, exam.as_ref()))?,
+    );
     Ok(())
 }
 
-fn upgrade_alert(mut a: Value, paths: &Value, groups: &Value) -> Result<Option<Value>, V1Error> {
-    let labels: BTreeMap<String, String> = serde_json::from_value(a["labels"].take())?;
+/// A version-1 alert in today's shape, or `None` for one this release
+/// cannot rebuild with the same identity (a name it no longer has, labels
+/// that no longer make the same id): it could never resolve.
+fn upgrade_alert(
+    id: &str,
+    mut a: Value,
+    paths: &Value,
+    groups: &Value,
+) -> Result<Option<Value>, V1Error> {
+    let Some(m) = a.as_object_mut() else {
+        return Err(V1Error::Shape("alert"));
+    };
+    let labels: BTreeMap<String, String> =
+        serde_json::from_value(m.remove("labels").unwrap_or(Value::Null))?;
     let l = |k: &str| labels.get(k).cloned().unwrap_or_default();
     let path = |k: &str| {
         Some(l(k))
@@ -307,9 +337,10 @@ fn upgrade_alert(mut a: Value, paths: &Value, groups: &Value) -> Result<Option<V
         // A name this release no longer has: nothing can fire or resolve it.
         _ => return Ok(None),
     };
-    let Some(m) = a.as_object_mut() else {
+    if alert_id(kind.name(), &kind.scope()) != id {
         return Ok(None);
-    };
+    }
+    let m = a.as_object_mut().expect("checked above");
     for gone in ["name", "severity", "summary", "description"] {
         m.remove(gone);
     }

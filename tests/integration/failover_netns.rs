@@ -135,11 +135,7 @@ fn a_far_side_link_cut_while_the_router_still_answers() {
         "router A still answers: {reason}"
     );
     let d = diagnosed(&rig, "beyond_router");
-    assert_eq!(
-        d["evidence"]["last_hop"],
-        serde_json::json!([1, GW_A]),
-        "{d}"
-    );
+    assert_eq!(d["last_hop"], serde_json::json!([1, GW_A]), "{d}");
     let described = path_down_description(&rig);
     assert!(
         described.contains("beyond path primary's router (its far side or upstream)")
@@ -341,16 +337,14 @@ fn h_large_packets_dropped_while_small_pings_pass() {
     // Packets of 1,400 bytes and more die: payloads up to 1,371 bytes pass.
     // The ladder's boundary is within one of its steps of that.
     let d = diagnosed(&rig, "large_packet_loss");
-    let max = d["evidence"]["max_passing_payload"]
-        .as_u64()
-        .expect("a boundary");
+    let max = d["max_passing_payload"].as_u64().expect("a boundary");
     let ladder = gwanje::examine::LADDER;
     let step_above = ladder.iter().find(|p| u64::from(**p) > max).copied();
     assert!(
         max <= 1371 && step_above.is_some_and(|s| u64::from(s) > 1371),
         "boundary {max}: {d}"
     );
-    assert_eq!(d["evidence"]["last_hop"][1], GW_A, "{d}");
+    assert_eq!(d["last_hop"][1], GW_A, "{d}");
     let described = path_down_description(&rig);
     assert!(
         described.contains("Diagnosis (large_packet_loss)")
@@ -406,8 +400,8 @@ fn o_an_mtu_limit_is_told_from_a_silent_drop() {
         mtu: 1400,
     });
     let d = diagnosed(&rig, "mtu_limit");
-    assert_eq!(d["evidence"]["mtu"], 1400, "{d}");
-    assert_eq!(d["evidence"]["max_passing_payload"], 1300, "{d}");
+    assert_eq!(d["mtu"], 1400, "{d}");
+    assert_eq!(d["max_passing_payload"], 1300, "{d}");
     let described = path_down_description(&rig);
     assert!(
         described.contains("Diagnosis (mtu_limit)")

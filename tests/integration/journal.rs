@@ -756,3 +756,23 @@ fn a_version_1_journal_is_verified_by_what_it_decided_not_by_its_words() {
     let (code, out, _) = replay(dir.path(), &["--verify"]);
     assert_eq!(code, 1, "{out}");
 }
+
+#[test]
+fn a_version_1_snapshot_of_the_wrong_shape_is_a_warning_not_a_crash() {
+    let dir = golden_v1("operator");
+    let seg = segments(dir.path()).pop().unwrap();
+    rewrite_v1(&seg, |p| {
+        Some(if p.starts_with("{\"record\":\"snapshot\"") {
+            "{\"record\":\"snapshot\",\"at\":1,\"reason\":\"start\",\"core\":{\"alerts\":7}}"
+                .to_string()
+        } else {
+            p.to_string()
+        })
+    });
+    let (code, out, err) = replay(dir.path(), &["--verify"]);
+    assert_ne!(code, 101, "no panic: {out}{err}");
+    assert!(
+        err.contains("alert book is not a mapping") && err.contains("00000000000000000002.gwj"),
+        "{err}"
+    );
+}

@@ -80,10 +80,15 @@ async fn the_debian_package_installs_runs_keeps_edits_and_purges_clean() {
         !sections.contains(".debug_info") && sections.contains(".gnu_debuglink"),
         "a stripped binary that names its symbols file"
     );
+    assert!(
+        std::fs::symlink_metadata("/etc/systemd/system/multi-user.target.wants/gwanje.service")
+            .is_ok(),
+        "enabled on a first installation"
+    );
     let (ok, out) = run(&[
         "systemd-analyze",
         "verify",
-        "/lib/systemd/system/gwanje.service",
+        "/usr/lib/systemd/system/gwanje.service",
     ]);
     assert!(ok && !out.contains("gwanje.service:"), "{out}");
     for config in [
@@ -176,10 +181,16 @@ async fn the_debian_package_installs_runs_keeps_edits_and_purges_clean() {
         "/etc/gwanje",
         "/var/lib/gwanje",
         "/usr/bin/gwanje",
-        "/lib/systemd/system/gwanje.service",
+        "/usr/lib/systemd/system/gwanje.service",
         "/usr/share/doc/gwanje",
+        "/etc/systemd/system/gwanje.service",
+        "/etc/systemd/system/multi-user.target.wants/gwanje.service",
     ] {
-        assert!(!Path::new(gone).exists(), "{gone} is left after purge");
+        // A link left behind counts, even one that points nowhere.
+        assert!(
+            std::fs::symlink_metadata(gone).is_err(),
+            "{gone} is left after purge"
+        );
     }
     let (known, _) = run(&["dpkg", "-s", "gwanje"]);
     assert!(!known, "dpkg forgot the package");

@@ -135,16 +135,12 @@ pub struct Diagnosis {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Examined {
-    /// Not yet: it has been asked for.
+    /// Not yet (or, for a dead router, not usefully): it has been asked for.
     Pending,
     /// It could not run, for this reason (the engine's error).
     Failed(String),
-    /// It ran; `traced` says whether its hops were traced since the
-    /// evidence last changed (one trace a minute).
-    Done {
-        /// Whether hops were traced.
-        traced: bool,
-    },
+    /// It ran.
+    Done,
 }
 
 /// What a diagnosis rests on: facts only.
@@ -152,6 +148,10 @@ pub enum Examined {
 pub struct Evidence {
     /// How far the examination got.
     pub examined: Examined,
+    /// The examination's hops were not traced since the evidence changed
+    /// (one trace a minute), for the kinds whose words name a hop.
+    #[serde(default)]
+    pub untraced: bool,
     /// The address examined (the destination of the path's checks).
     pub destination: Option<String>,
     /// The largest payload that passed, when large ones did not.
@@ -178,11 +178,10 @@ pub fn diagnose(reason: &PathReason, exam: Option<&Examination>) -> Diagnosis {
             None => Examined::Pending,
             Some(e) => match &e.error {
                 Some(why) => Examined::Failed(why.clone()),
-                None => Examined::Done {
-                    traced: !e.hops.is_empty(),
-                },
+                None => Examined::Done,
             },
         },
+        untraced: false,
         destination: None,
         max_passing_payload: None,
         min_failing_payload: None,
@@ -197,8 +196,26 @@ pub fn diagnose(reason: &PathReason, exam: Option<&Examination>) -> Diagnosis {
         ev.last_hop = last_hop(&e.hops);
         ev.destination = Some(e.destination.clone());
     }
-    let done = |kind, evidence| Diagnosis { kind, evidence };
+    // Only what the kind's words rest on is kept, so a diagnosis changes
+    // (and is reported again) only when what it says changes.
+    let untraced = exam.is_some_and(|e| e.hops.is_empty());
+    let done = |kind, mut evidence: Evidence| {
+        evidence.untraced = untraced
+            && matches!(
+                kind,
+                DiagnosisKind::RouterOrLink
+                    | DiagnosisKind::BeyondRouter
+                    | DiagnosisKind::LargePacketLoss
+                    | DiagnosisKind::Lossy
+            );
+        Diagnosis { kind, evidence }
+    };
     if *reason == PathReason::RouterDown {
+        // A dead router's examination adds hops when it ran; that it could
+        // not run says nothing more.
+        if ev.examined != Examined::Done {
+            ev.examined = Examined::Pending;
+        }
         return done(DiagnosisKind::RouterOrLink, ev);
     }
     let Some(e) = exam else {

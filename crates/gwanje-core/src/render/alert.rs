@@ -5,7 +5,7 @@
 use super::line;
 use super::words::{keys, mismatch, or_none};
 use crate::alert::AlertKind;
-use crate::shared::SwitchReason;
+use crate::shared::{PathReason, SwitchReason};
 use crate::types::{FailureKind, Timestamp};
 
 /// One line for the pager.
@@ -18,6 +18,14 @@ pub fn description(kind: &AlertKind) -> String {
     super::done(description_words(kind))
 }
 
+/// Who received what, from the round's first mismatch.
+fn who(findings: &crate::types::IdentityFindings) -> String {
+    findings.first.first().map_or_else(
+        || "a canary received a document not its own".to_string(),
+        mismatch,
+    )
+}
+
 /// Days from `at` to `not_after` (Unix seconds), one decimal.
 fn days_left(not_after: i64, at: Timestamp) -> String {
     let left_ms = not_after.saturating_mul(1000).saturating_sub(at.0 as i64);
@@ -26,7 +34,11 @@ fn days_left(not_after: i64, at: Timestamp) -> String {
 
 fn summary_words(kind: &AlertKind) -> String {
     match kind {
-        AlertKind::PathDown { path, reason, .. } => format!("path {path} is down: {reason}"),
+        AlertKind::PathDown { path, reason, .. } => match reason {
+            // Restored from an older journal before the path was judged again.
+            PathReason::None | PathReason::Pending => format!("path {path} is down"),
+            _ => format!("path {path} is down: {reason}"),
+        },
         AlertKind::TargetDown { target, cause, .. } => format!(
             "{target} is down ({})",
             cause.map_or("", FailureKind::as_str)
@@ -52,22 +64,21 @@ fn summary_words(kind: &AlertKind) -> String {
             or_none(active)
         ),
         AlertKind::ServiceDown { check, .. } => format!("{check} fails through every path"),
-        AlertKind::ServiceDegraded { check, losses, .. } => {
-            let each: Vec<String> = losses
-                .iter()
-                .map(|(p, l)| format!("{p} {}", super::permille(*l)))
-                .collect();
-            format!(
-                "{check} loses packets through every path ({})",
-                each.join(", ")
-            )
-        }
+        AlertKind::ServiceDegraded { check, losses, .. } => format!(
+            "{check} loses packets through every path{}",
+            super::words::losses(losses)
+        ),
         AlertKind::MonitorIsolated { group } => {
             format!("{group}: every path failed at once; gwanje itself looks cut off")
         }
         AlertKind::GroupFrozen { group, switches } => {
             format!("{group}: {switches} switches too many; automatic failover frozen")
         }
+        AlertKind::RouteDrift {
+            group,
+            expected: None,
+            actual: None,
+        } => format!("{group}: the route was changed outside gwanje"),
         AlertKind::RouteDrift {
             group,
             expected,
@@ -91,13 +102,7 @@ fn summary_words(kind: &AlertKind) -> String {
         }
         AlertKind::IdentityMismatch {
             target, findings, ..
-        } => {
-            let who = findings.first.first().map_or_else(
-                || "a canary received a document not its own".to_string(),
-                mismatch,
-            );
-            format!("{target}: {who}")
-        }
+        } => format!("{target}: {}", who(findings)),
         AlertKind::ConfigReloadFailed { errors } => format!(
             "gwanje rejected a configuration reload ({errors} errors); the previous configuration keeps running"
         ),
@@ -116,21 +121,26 @@ fn description_words(kind: &AlertKind) -> String {
         AlertKind::PathDown {
             path,
             reason,
-            diagnosis: None,
-        } => format!(
-            "{}. Groups that used it have been moved to a healthy path if one exists; checks behind it are muted as consequences.",
-            line::path_changed(path, crate::shared::PathState::Down, reason)
-        ),
-        AlertKind::PathDown {
-            path,
-            reason,
-            diagnosis: Some(d),
-        } => format!(
-            "{}. Diagnosis ({kind}): {what}. Groups that used it have been moved to a healthy path if one exists; checks behind it are muted as consequences. Runbook section: \"{kind}\".",
-            line::path_changed(path, crate::shared::PathState::Down, reason),
-            kind = d.kind,
-            what = super::diagnosis::words_of(path, d)
-        ),
+            diagnosis,
+        } => {
+            let down = match reason {
+                PathReason::None | PathReason::Pending => format!("path {path} is down"),
+                _ => line::path_changed(path, crate::shared::PathState::Down, reason),
+            };
+            let diagnosed = diagnosis.as_ref().map_or(String::new(), |d| {
+                format!(
+                    " Diagnosis ({kind}): {what}.",
+                    kind = d.kind,
+                    what = super::diagnosis::words_of(path, d)
+                )
+            });
+            let section = diagnosis.as_ref().map_or(String::new(), |d| {
+                format!(" Runbook section: \"{}\".", d.kind)
+            });
+            format!(
+                "{down}.{diagnosed} Groups that used it have been moved to a healthy path if one exists; checks behind it are muted as consequences.{section}"
+            )
+        }
         AlertKind::TargetDown {
             target,
             failures,
@@ -222,10 +232,7 @@ fn description_words(kind: &AlertKind) -> String {
         AlertKind::IdentityMismatch {
             target, findings, ..
         } => {
-            let who = findings.first.first().map_or_else(
-                || "a canary received a document not its own".to_string(),
-                mismatch,
-            );
+            let who = who(findings);
             // Say what was seen: another canary's markers, or none of the canary's own.
             let known = findings.mismatches.saturating_sub(findings.unknown_owner);
             let n = findings.requests;
@@ -247,8 +254,14 @@ fn description_words(kind: &AlertKind) -> String {
                     "Real citizens are likely receiving each other's documents",
                 ),
             };
+            // Counts restored from an older journal are unknown until the next round.
+            let seen = if n == 0 {
+                String::new()
+            } else {
+                format!(" ({seen})")
+            };
             format!(
-                "{target}: {who} ({seen}). {meaning}: stop issuance or take the release back, and treat it as a personal-data incident (the 72-hour report clock may have started). Resolves on a clean round after it is acknowledged."
+                "{target}: {who}{seen}. {meaning}: stop issuance or take the release back, and treat it as a personal-data incident (the 72-hour report clock may have started). Resolves on a clean round after it is acknowledged."
             )
         }
         AlertKind::ConfigReloadFailed { .. } => {

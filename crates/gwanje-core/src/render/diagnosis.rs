@@ -10,12 +10,10 @@ pub fn diagnosis(path: &PathName, d: &Diagnosis) -> String {
 
 /// Who answered last, or why nobody is named.
 fn hop(ev: &Evidence) -> String {
-    match (&ev.last_hop, &ev.examined) {
-        (Some((ttl, addr)), _) => format!("the last hop to answer is {addr} (TTL {ttl})"),
-        (None, Examined::Done { traced: false }) => {
-            "hops not traced since the evidence changed".to_string()
-        }
-        (None, _) => "no hop answers (or every hop rate-limits its ICMP errors)".to_string(),
+    match &ev.last_hop {
+        Some((ttl, addr)) => format!("the last hop to answer is {addr} (TTL {ttl})"),
+        None if ev.untraced => "hops not traced since the evidence changed".to_string(),
+        None => "no hop answers (or every hop rate-limits its ICMP errors)".to_string(),
     }
 }
 
@@ -39,7 +37,7 @@ pub(super) fn words_of(path: &PathName, d: &Diagnosis) -> String {
     match d.kind {
         DiagnosisKind::RouterOrLink => {
             let evidence = match ev.examined {
-                Examined::Done { .. } => format!("; {}", hop(ev)),
+                Examined::Done => format!("; {}", hop(ev)),
                 _ => String::new(),
             };
             format!(
@@ -65,12 +63,10 @@ pub(super) fn words_of(path: &PathName, d: &Diagnosis) -> String {
             )
         }
         DiagnosisKind::LargePacketLoss => {
-            let large = match (&ev.last_hop, &ev.examined) {
-                (Some((ttl, a)), _) => format!("large packets die after {a} (TTL {ttl})"),
-                (None, Examined::Done { traced: false }) => {
-                    "hops not traced since the evidence changed".to_string()
-                }
-                (None, _) => "no hop answers a large packet".to_string(),
+            let large = match &ev.last_hop {
+                Some((ttl, a)) => format!("large packets die after {a} (TTL {ttl})"),
+                None if ev.untraced => "hops not traced since the evidence changed".to_string(),
+                None => "no hop answers a large packet".to_string(),
             };
             format!(
                 "large-packet loss on path {path}: {}, with no \"fragmentation needed\" error (damaged ports or a PMTU black hole, not the service); {large}",

@@ -1,7 +1,7 @@
 //! One line per event, order or input: the log line, the replay timeline
 //! and the incident report all print these.
 
-use super::words::{keys, or_none, permille};
+use super::words::{keys, or_none};
 use crate::effect::{Effect, Event, Input, Order};
 use crate::types::{GroupName, PathName, TargetKey, TargetState};
 
@@ -119,13 +119,9 @@ pub(super) fn service_degraded(
     check: &TargetKey,
     losses: &[(PathName, u16)],
 ) -> String {
-    let each: Vec<String> = losses
-        .iter()
-        .map(|(p, l)| format!("{p} {}", permille(*l)))
-        .collect();
     format!(
-        "{group}: {check} loses packets through every path ({}): degraded, not a path (no switch)",
-        each.join(", ")
+        "{group}: {check} loses packets through every path{}: degraded, not a path (no switch)",
+        super::words::losses(losses)
     )
 }
 
@@ -181,6 +177,8 @@ pub(super) fn target_health(
         format!(" (a consequence: path {p} is down)")
     });
     match to {
+        // No count: restored from an older journal that kept it only in words.
+        TargetState::Down if failures == 0 => format!("{subject} is down{cause}{behind}"),
         TargetState::Down => {
             format!("{subject} is down: {failures} failures in its window{cause}{behind}")
         }

@@ -11,30 +11,37 @@ mod diagnosis;
 mod line;
 mod words;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 pub use alert::{description, summary};
 pub use diagnosis::diagnosis;
 pub use line::{effect, event, input, order};
 pub use words::{failure_label, mismatch, permille};
 
-static REWORDED: AtomicBool = AtomicBool::new(false);
+#[cfg(feature = "test-hooks")]
+static REWORDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Test hook: while on, every rendered text is marked `[reworded]`, as a
-/// wording change would alter it. Tests use it to show that words are never
-/// recorded (a journal replays identically whatever the renderer says).
-#[doc(hidden)]
+/// Test hook (feature `test-hooks`, only in test builds): while on, every
+/// rendered text is marked `[reworded]`, as a wording change would alter
+/// it. Tests use it to show that words are never recorded (a journal
+/// replays identically whatever the renderer says).
+#[cfg(feature = "test-hooks")]
 pub fn reword_for_tests(on: bool) {
-    REWORDED.store(on, Ordering::SeqCst);
+    REWORDED.store(on, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Applies the test hook to a finished text.
+#[cfg(feature = "test-hooks")]
 fn done(text: String) -> String {
-    if REWORDED.load(Ordering::SeqCst) {
+    if REWORDED.load(std::sync::atomic::Ordering::SeqCst) {
         let mut marked = String::from("[reworded] ");
         marked.push_str(&text);
         marked
     } else {
         text
     }
+}
+
+/// A finished text, as it is.
+#[cfg(not(feature = "test-hooks"))]
+fn done(text: String) -> String {
+    text
 }

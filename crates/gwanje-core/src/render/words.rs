@@ -17,6 +17,18 @@ pub fn permille(v: u16) -> String {
     format!("{}.{}%", v / 10, v % 10)
 }
 
+/// Each path's loss, as ` (a 12.5%, b 30.0%)`; nothing when none is known.
+pub(super) fn losses(losses: &[(PathName, u16)]) -> String {
+    if losses.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = losses
+        .iter()
+        .map(|(p, l)| format!("{p} {}", permille(*l)))
+        .collect();
+    format!(" ({})", each.join(", "))
+}
+
 /// A failure class's label, or `none`.
 pub fn failure_label(f: Option<FailureKind>) -> &'static str {
     f.map_or("none", FailureKind::as_str)

@@ -1,5 +1,6 @@
-//! The journal's on-disk format, version 2 (specified in `docs/journal.md`);
-//! version 1 segments are read too (`v1`).
+//! The journal's on-disk format, version 3 (specified in `docs/journal.md`):
+//! version 2's records, compressed in blocks (`block`); version 1 and 2
+//! segments are read too (`v1`).
 //!
 //! A journal is a folder of segment files `<seq>.gwj`, `seq` a zero-padded
 //! decimal that only grows. A segment starts with an 8-byte header, the magic
@@ -15,9 +16,9 @@ use super::record::Record;
 /// The magic at the start of every segment.
 pub const MAGIC: [u8; 4] = *b"GWJ\0";
 /// The format version this build writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Every version this build reads.
-pub const READS: [u32; 2] = [1, 2];
+pub const READS: [u32; 3] = [1, 2, 3];
 /// The header's length.
 pub const HEADER_LEN: u64 = 8;
 /// The largest record a reader accepts; a longer length is corruption.

@@ -3,6 +3,7 @@
 //! `docs/journal.md`), so a restart restores what operators did and a
 //! replay reproduces what gwanje decided.
 
+mod block;
 mod driver;
 mod format;
 mod reader;
@@ -11,9 +12,10 @@ mod restore;
 mod v1;
 mod writer;
 
+pub use block::encode_segment;
 pub use driver::Driver;
 pub use format::{HEADER_LEN, MAGIC, READS, VERSION, encode, header};
-pub use reader::{JournalError, Segment, read_segment, read_versioned, segments};
+pub use reader::{JournalError, Segment, read_segment, read_since, read_versioned, segments};
 pub use record::{Record, RecordedV1, SnapshotReason};
 pub use restore::restore;
 pub use writer::{Health, Journal, segment_path};

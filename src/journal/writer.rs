@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
+use super::block::OpenBlock;
 use super::format;
 use super::reader;
 use super::record::{Record, SnapshotReason};
@@ -94,6 +95,8 @@ impl Journal {
             rotate: false,
             state: state.clone(),
             buf: Vec::new(),
+            batch: (0, 0, 0),
+            block: None,
         };
         let first = listed.and_then(|_| {
             w.start_segment(&Record::Snapshot {
@@ -209,7 +212,12 @@ struct Writer {
     synced_at: Timestamp,
     rotate: bool,
     state: Arc<State>,
+    /// The batch's framed records, before compression.
     buf: Vec<u8>,
+    /// The batch's record count and times (0: none yet).
+    batch: (u32, u64, u64),
+    /// The compressed block being written.
+    block: Option<OpenBlock>,
 }
 
 impl Writer {
@@ -223,6 +231,9 @@ impl Writer {
                 Ok(r) => Some(r),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => {
+                    // A clean stop leaves every block whole.
+                    self.flush();
+                    self.end_block();
                     self.sync();
                     return;
                 }
@@ -263,6 +274,7 @@ impl Writer {
         // state it continues from.
         if let Record::Snapshot { .. } = &record {
             self.flush();
+            self.end_block();
             self.sync();
             if let Err(e) = self.start_segment(&record) {
                 self.fail(1, &e);
@@ -273,9 +285,13 @@ impl Writer {
             self.state.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        let at = record.at().map_or(0, |t| t.0);
         if !format::encode(&record, &mut self.buf) {
             self.state.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        let (n, first, _) = self.batch;
+        self.batch = (n + 1, if first == 0 { at } else { first }, at.max(self.batch.2));
     }
 
     /// Opens segment `seq`, writes its header and `snapshot`, syncs, prunes.
@@ -294,12 +310,19 @@ impl Writer {
         // The number is used up whatever happens, so a retry never meets
         // its own half-written file.
         self.seq += 1;
-        let mut buf = format::header().to_vec();
-        if !format::encode(snapshot, &mut buf) {
+        let mut raw = Vec::new();
+        if !format::encode(snapshot, &mut raw) {
             return Err(std::io::Error::other(
                 "the core snapshot is larger than a record may be",
             ));
         }
+        // The snapshot is a block of its own: the segment's start decodes
+        // whatever happens after it.
+        let at = snapshot.at().map_or(0, |t| t.0);
+        let mut block = OpenBlock::new(clock::now().0)?;
+        let mut buf = format::header().to_vec();
+        buf.extend(block.push(&raw, 1, at, at)?);
+        buf.extend(block.finish()?);
         let written = File::options()
             .create_new(true)
             .append(true)
@@ -330,30 +353,67 @@ impl Writer {
         Ok(())
     }
 
-    /// Hands the batch to the kernel: after this a crash of gwanje loses nothing.
+    /// Compresses the batch into the open block and hands it to the
+    /// kernel: after this a crash of gwanje loses nothing of it.
     fn flush(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        let Some(file) = &mut self.file else {
+        let (records, first, last) = std::mem::take(&mut self.batch);
+        if self.file.is_none() {
             let lost = count_records(&self.buf);
             self.state.dropped.fetch_add(lost, Ordering::Relaxed);
             self.buf.clear();
             return;
+        }
+        let now = clock::now().0;
+        let lost = count_records(&self.buf);
+        if self.block.is_none() {
+            match OpenBlock::new(now) {
+                Ok(b) => self.block = Some(b),
+                Err(e) => {
+                    self.buf.clear();
+                    return self.fail(lost, &e);
+                }
+            }
+        }
+        let block = self.block.as_mut().expect("opened above");
+        let compressed = block.push(&self.buf, records, first, last);
+        self.buf.clear();
+        match compressed {
+            Ok(bytes) => self.append(&bytes, lost),
+            Err(e) => self.fail(lost, &e),
+        }
+        if self.block.as_ref().is_some_and(|b| b.full(now)) {
+            self.end_block();
+        }
+    }
+
+    /// Ends the open block with its trailer.
+    fn end_block(&mut self) {
+        let Some(block) = self.block.take() else {
+            return;
         };
-        match file.write_all(&self.buf) {
+        match block.finish() {
+            Ok(bytes) => self.append(&bytes, 0),
+            Err(e) => self.fail(0, &e),
+        }
+    }
+
+    /// Appends `bytes` (holding `records` records) to the segment.
+    fn append(&mut self, bytes: &[u8], records: u64) {
+        let Some(file) = &mut self.file else {
+            self.state.dropped.fetch_add(records, Ordering::Relaxed);
+            return;
+        };
+        match file.write_all(bytes) {
             Ok(()) => {
-                self.bytes += self.buf.len() as u64;
+                self.bytes += bytes.len() as u64;
                 self.state
                     .written
-                    .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-                self.buf.clear();
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
-            Err(e) => {
-                let lost = count_records(&self.buf);
-                self.buf.clear();
-                self.fail(lost, &e);
-            }
+            Err(e) => self.fail(records, &e),
         }
     }
 
@@ -371,6 +431,8 @@ impl Writer {
     fn fail(&mut self, lost: u64, e: &std::io::Error) {
         self.state.dropped.fetch_add(lost, Ordering::Relaxed);
         self.file = None;
+        // The next segment starts a block of its own.
+        self.block = None;
         self.state.want(SnapshotReason::Resync);
         if !self.state.failing.swap(true, Ordering::SeqCst) {
             tracing::error!(dir = %self.spec.dir.display(), "writing the journal: {e}; dropping records until it works again");

@@ -82,13 +82,13 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 /// Rewrites `file` with the records `keep` accepts.
 fn rewrite(file: &Path, keep: impl Fn(usize, &Record) -> bool) {
     let (records, _) = journal::read_segment(file).unwrap();
-    let mut out = journal::header().to_vec();
-    for (i, r) in records.iter().enumerate() {
-        if keep(i, r) {
-            journal::encode(r, &mut out);
-        }
-    }
-    std::fs::write(file, out).unwrap();
+    let kept: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .filter(|(i, r)| keep(*i, r))
+        .map(|(_, r)| r)
+        .collect();
+    std::fs::write(file, journal::encode_segment(&kept).unwrap()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,6 +315,18 @@ async fn a_full_disk_drops_records_alerts_and_never_stops_monitoring() {
     let cfg = config(&web, &mount.path().display().to_string());
     let mut d = Daemon::start(&cfg.config, cfg.dir.path().join("gwanje.log"));
     d.wait_ready(Duration::from_secs(20)).await;
+    // The disk fills up (the journal alone, compressed, would take long).
+    let filler = mount.path().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = [0u8; 4096];
+        for _ in 0..64 {
+            if f.write_all(&chunk).and_then(|()| f.sync_all()).is_err() {
+                break;
+            }
+        }
+    }
     let s = d
         .scrape_until(Duration::from_secs(30), |s| {
             expo::value(s, "gwanje_journal_dropped_records_total", &[]).unwrap_or(0.0) > 0.0
@@ -337,6 +349,7 @@ async fn a_full_disk_drops_records_alerts_and_never_stops_monitoring() {
         Some(1.0)
     );
     // Space comes back: the journal resumes in a new segment and the alert resolves.
+    std::fs::remove_file(&filler).unwrap();
     for seg in segments(mount.path()) {
         std::fs::remove_file(seg).unwrap();
     }
@@ -448,11 +461,7 @@ fn append(dir: &Path, records: &[Record]) {
     let last = segments(dir).pop().unwrap();
     let (mut kept, _) = journal::read_segment(&last).unwrap();
     kept.extend(records.iter().cloned());
-    let mut out = journal::header().to_vec();
-    for r in &kept {
-        journal::encode(r, &mut out);
-    }
-    std::fs::write(&last, out).unwrap();
+    std::fs::write(&last, journal::encode_segment(&kept).unwrap()).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -620,8 +629,14 @@ async fn journal_text_reaches_no_terminal_or_markdown_raw() {
 
 /// The golden journals of format version 1, copied so a test may damage them.
 fn golden_v1(name: &str) -> tempfile::TempDir {
+    golden("journal-v1", name)
+}
+
+/// A golden journal under `tests/fixtures/`, copied.
+fn golden(version: &str, name: &str) -> tempfile::TempDir {
     let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/journal-v1")
+        .join("tests/fixtures")
+        .join(version)
         .join(name);
     let to = tempfile::tempdir().unwrap();
     for s in journal::segments(&from).unwrap() {
@@ -651,9 +666,10 @@ fn rewrite_v1(file: &Path, edit: impl Fn(&str) -> Option<String>) {
 }
 
 #[test]
-fn the_version_1_golden_journals_replay_report_and_export_with_this_release() {
-    for (name, effects, moves) in [
+fn the_golden_journals_of_every_older_version_replay_report_and_export() {
+    for (version, name, effects, moves) in [
         (
+            "journal-v1",
             "demo",
             55,
             &[
@@ -664,6 +680,7 @@ fn the_version_1_golden_journals_replay_report_and_export_with_this_release() {
             ][..],
         ),
         (
+            "journal-v1",
             "operator",
             18,
             &[
@@ -671,8 +688,17 @@ fn the_version_1_golden_journals_replay_report_and_export_with_this_release() {
                 "local: pinned to b by lee",
             ][..],
         ),
+        (
+            "journal-v2",
+            "demo",
+            50,
+            &[
+                "data-centre: traffic now flows via standby (was primary)",
+                "data-centre: traffic now flows via primary (was standby); reason: failback",
+            ][..],
+        ),
     ] {
-        let dir = golden_v1(name);
+        let dir = golden(version, name);
         let (code, out, err) = replay(dir.path(), &["--verify"]);
         assert_eq!(code, 0, "{name}: {out}{err}");
         assert_eq!(

@@ -117,8 +117,8 @@ pub fn read_versioned(file: &Path) -> Result<(u32, Vec<Record>, Option<String>),
     }
     let mut records = Vec::new();
     if found < 3 {
-        let warning = take_records(&mut r, found, format::HEADER_LEN, file, &mut records)
-            .map_err(io)?;
+        let warning =
+            take_records(&mut r, found, format::HEADER_LEN, file, &mut records).map_err(io)?;
         return Ok((found, records, warning));
     }
     // Version 3: compressed blocks, each decoded on its own.

@@ -291,7 +291,11 @@ impl Writer {
             return;
         }
         let (n, first, _) = self.batch;
-        self.batch = (n + 1, if first == 0 { at } else { first }, at.max(self.batch.2));
+        self.batch = (
+            n + 1,
+            if first == 0 { at } else { first },
+            at.max(self.batch.2),
+        );
     }
 
     /// Opens segment `seq`, writes its header and `snapshot`, syncs, prunes.

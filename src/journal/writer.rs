@@ -207,6 +207,8 @@ struct Writer {
     spec: JournalSpec,
     seq: u64,
     file: Option<File>,
+    /// Bytes of records in the segment before compression: segments are
+    /// rotated by it, so a reader decoding one holds what it always did.
     bytes: u64,
     opened_at: Timestamp,
     synced_at: Timestamp,
@@ -344,8 +346,10 @@ impl Writer {
                 return Err(e);
             }
         };
-        self.bytes = buf.len() as u64;
-        self.state.written.fetch_add(self.bytes, Ordering::Relaxed);
+        self.bytes = raw.len() as u64;
+        self.state
+            .written
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
         self.file = Some(file);
         self.opened_at = clock::now();
         self.synced_at = self.opened_at;
@@ -383,6 +387,7 @@ impl Writer {
         }
         let block = self.block.as_mut().expect("opened above");
         let compressed = block.push(&self.buf, records, first, last);
+        self.bytes += self.buf.len() as u64;
         self.buf.clear();
         match compressed {
             Ok(bytes) => self.append(&bytes, lost),
@@ -412,7 +417,6 @@ impl Writer {
         };
         match file.write_all(bytes) {
             Ok(()) => {
-                self.bytes += bytes.len() as u64;
                 self.state
                     .written
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);

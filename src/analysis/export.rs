@@ -43,8 +43,7 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
             }
         };
     for seg in segs {
-        let (records, _) = journal::read_segment(&seg.path)?;
-        for r in records {
+        for r in journal::records(&seg.path)? {
             match r {
                 Record::Input {
                     at,

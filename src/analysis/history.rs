@@ -70,9 +70,8 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
     let mut last: Option<u64> = None;
     let mut dropping: Option<u64> = None;
     for seg in segs {
-        let (records, warning) = journal::read_segment(&seg.path)?;
-        h.warnings.extend(warning);
-        for r in records {
+        let mut records = journal::records(&seg.path)?;
+        for r in records.by_ref() {
             let at = match &r {
                 Record::Snapshot { at, .. } | Record::Input { at, .. } | Record::Timeout { at } => {
                     Some(at.0)
@@ -135,6 +134,7 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
                 }
             }
         }
+        h.warnings.extend(records.warning());
     }
     if h.config.is_none() {
         h.warnings.push("the journal holds no plan (its first segments were pruned?): give --config for the baseline".into());

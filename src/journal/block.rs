@@ -9,7 +9,7 @@
 //! records   u32 LE   records in it
 //! first_at  u64 LE   the time of its first timed record (0: none)
 //! last_at   u64 LE   the time of its last timed record (0: none)
-//! crc32     u32 LE   CRC-32 (IEEE) of the frame's bytes
+//! crc32     u32 LE   CRC-32 (IEEE) of the frame and the trailer before it
 //! ```
 //!
 //! The writer flushes the frame after every batch, so what it wrote is on
@@ -48,7 +48,7 @@ pub struct Trailer {
     pub first_at: u64,
     /// Its last timed record's time (0: none).
     pub last_at: u64,
-    /// CRC-32 of the frame.
+    /// CRC-32 of the frame and of the trailer's fields before it.
     pub crc: u32,
 }
 
@@ -153,14 +153,18 @@ impl OpenBlock {
         let tail = self.enc.finish()?;
         self.crc.update(&tail);
         self.comp_len = self.comp_len.saturating_add(tail.len() as u32);
-        let trailer = Trailer {
+        let mut trailer = Trailer {
             comp_len: self.comp_len,
             raw_len: self.raw_len,
             records: self.records,
             first_at: self.first_at,
             last_at: self.last_at,
-            crc: self.crc.finalize(),
+            crc: 0,
         };
+        // The trailer's own fields are covered too: a seek by its times
+        // must not trust a damaged one.
+        self.crc.update(&trailer.encode()[..TRAILER_LEN - 4]);
+        trailer.crc = self.crc.finalize();
         let mut out = tail;
         out.extend_from_slice(&trailer.encode());
         Ok(out)
@@ -236,9 +240,11 @@ pub fn decode(bytes: &[u8]) -> Decoded {
         return bad(raw, frame_len, "a block without its trailer (cut short)");
     };
     let len = frame_len + TRAILER_LEN;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[..len - 4]);
     if trailer.comp_len as usize != frame_len
         || trailer.raw_len as usize != raw.len()
-        || crc32fast::hash(&bytes[..frame_len]) != trailer.crc
+        || crc.finalize() != trailer.crc
     {
         return bad(raw, len, "a block whose trailer does not match it");
     }
@@ -326,9 +332,12 @@ mod tests {
         assert_eq!(d.raw, b"durable too");
         assert!(d.damage.unwrap().contains("cut short"));
         assert!(index(&torn).is_none());
-        // A flipped byte in the frame: corrupt, never silently wrong.
-        let mut bad = a.clone();
-        bad[a.len() / 2] ^= 0xff;
-        assert!(decode(&bad).damage.is_some());
+        // A flipped byte anywhere in a block, its trailer's times included:
+        // damage, never silently wrong.
+        for i in 0..a.len() {
+            let mut bad = a.clone();
+            bad[i] ^= 0x55;
+            assert!(decode(&bad).damage.is_some(), "byte {i} of {}", a.len());
+        }
     }
 }

@@ -88,6 +88,106 @@ pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), Journa
 
 /// A segment's format version, valid records and tail warning.
 pub fn read_versioned(file: &Path) -> Result<(u32, Vec<Record>, Option<String>), JournalError> {
+    let mut it = records(file)?;
+    let records: Vec<Record> = it.by_ref().collect();
+    Ok((it.version, records, it.warning()))
+}
+
+/// A segment read record by record: a reader holds one compressed block's
+/// records at a time (one record of an older version), whatever the
+/// segment's length. After the last record, [`Records::warning`] says what
+/// ended it early, if anything did.
+pub struct Records {
+    file: PathBuf,
+    /// The segment's format version.
+    pub version: u32,
+    source: Source,
+    pending: std::collections::VecDeque<Record>,
+    warning: Option<String>,
+    done: bool,
+}
+
+enum Source {
+    /// Versions 1 and 2: framed records one after another.
+    Framed(BufReader<std::fs::File>, u64),
+    /// Version 3: the compressed body, and where the next block starts.
+    Blocks(Vec<u8>, usize),
+}
+
+impl Records {
+    /// What ended the segment early (a torn or damaged tail), naming the
+    /// file and offset; `None` while records remain or when it ended cleanly.
+    pub fn warning(&mut self) -> Option<String> {
+        self.warning.take()
+    }
+
+    fn stop(&mut self, warning: String) {
+        self.warning = Some(warning);
+        self.done = true;
+    }
+
+    /// Decodes the next record (older versions) or block (version 3).
+    fn fill(&mut self) {
+        match &mut self.source {
+            Source::Framed(r, offset) => {
+                let at = *offset;
+                let mut one = Vec::with_capacity(1);
+                match take_one(r, self.version, at, &self.file, &mut one) {
+                    Ok(Step::Record(len)) => {
+                        *offset += len;
+                        self.pending.extend(one);
+                    }
+                    Ok(Step::End) => self.done = true,
+                    Ok(Step::Damaged(w)) => self.stop(w),
+                    Err(e) => self.stop(format!("{} at offset {at}: {e}", self.file.display())),
+                }
+            }
+            Source::Blocks(body, pos) => {
+                if *pos >= body.len() {
+                    self.done = true;
+                    return;
+                }
+                let offset = format::HEADER_LEN + *pos as u64;
+                let block = super::block::decode(&body[*pos..]);
+                *pos += block.len.max(1);
+                let mut raw = std::io::Cursor::new(&block.raw);
+                let mut got = Vec::new();
+                // A torn block still gives the records flushed before the tear.
+                let inner = take_records(&mut raw, 2, offset, &self.file, &mut got);
+                self.pending.extend(got);
+                let file = self.file.display().to_string();
+                match (block.damage, inner) {
+                    (Some(what), _) => self.stop(format!(
+                        "{file} at offset {offset}: {what}; the rest of this segment is skipped"
+                    )),
+                    (None, Ok(Some(w))) => self.stop(w),
+                    (None, Err(e)) => self.stop(format!("{file} at offset {offset}: {e}")),
+                    (None, Ok(None)) => {}
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for Records {
+    type Item = Record;
+
+    fn next(&mut self) -> Option<Record> {
+        loop {
+            if let Some(r) = self.pending.pop_front() {
+                return Some(r);
+            }
+            if self.done {
+                return None;
+            }
+            self.fill();
+        }
+    }
+}
+
+/// Opens a segment to read it record by record; a segment that is not a
+/// journal's, or of a version this build does not read, is an error.
+pub fn records(file: &Path) -> Result<Records, JournalError> {
     let io = |source| JournalError::Io {
         file: file.to_path_buf(),
         source,
@@ -95,13 +195,22 @@ pub fn read_versioned(file: &Path) -> Result<(u32, Vec<Record>, Option<String>),
     let mut r = BufReader::new(std::fs::File::open(file).map_err(io)?);
     let mut head = [0u8; 8];
     let got = format::read_full(&mut r, &mut head).map_err(io)?;
+    let empty = |version| Records {
+        file: file.to_path_buf(),
+        version,
+        source: Source::Blocks(Vec::new(), 0),
+        pending: Default::default(),
+        warning: None,
+        done: true,
+    };
     if got < head.len() && head[..got.min(4)] == format::MAGIC[..got.min(4)] {
         // Created, and the machine stopped before its header was written.
-        let warning = format!(
+        let mut it = empty(format::VERSION);
+        it.warning = Some(format!(
             "{} at offset 0: an empty or cut-short segment; skipped",
             file.display()
-        );
-        return Ok((format::VERSION, Vec::new(), Some(warning)));
+        ));
+        return Ok(it);
     }
     if head[..4] != format::MAGIC {
         return Err(JournalError::NotAJournal {
@@ -115,17 +224,19 @@ pub fn read_versioned(file: &Path) -> Result<(u32, Vec<Record>, Option<String>),
             found,
         });
     }
-    let mut records = Vec::new();
-    if found < 3 {
-        let warning =
-            take_records(&mut r, found, format::HEADER_LEN, file, &mut records).map_err(io)?;
-        return Ok((found, records, warning));
-    }
-    // Version 3: compressed blocks, each decoded on its own.
-    let mut body = Vec::new();
-    std::io::Read::read_to_end(&mut r, &mut body).map_err(io)?;
-    let (records, warning) = read_blocks(&body, 0, file).map_err(io)?;
-    Ok((found, records, warning))
+    let source = if found < 3 {
+        Source::Framed(r, format::HEADER_LEN)
+    } else {
+        // Compressed, a segment is a tenth of what it decodes to.
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut r, &mut body).map_err(io)?;
+        Source::Blocks(body, 0)
+    };
+    Ok(Records {
+        done: false,
+        source,
+        ..empty(found)
+    })
 }
 
 /// The records of a segment from the first block that reaches `from`
@@ -133,52 +244,56 @@ pub fn read_versioned(file: &Path) -> Result<(u32, Vec<Record>, Option<String>),
 /// the blocks before are never decoded (their trailers index them by
 /// time); an older or damaged segment is read whole.
 pub fn read_since(file: &Path, from: u64) -> Result<(Vec<Record>, Option<String>), JournalError> {
-    let io = |source| JournalError::Io {
-        file: file.to_path_buf(),
-        source,
-    };
-    let bytes = std::fs::read(file).map_err(io)?;
-    let header_len = format::HEADER_LEN as usize;
-    let version = bytes
-        .get(4..8)
-        .map(|v| u32::from_le_bytes(v.try_into().expect("4 bytes")));
-    let body = bytes.get(header_len..).unwrap_or_default();
-    let start = match (version, super::block::index(body)) {
-        (Some(3), Some(blocks)) if bytes[..4] == format::MAGIC => blocks
+    let mut it = records(file)?;
+    if let Source::Blocks(body, pos) = &mut it.source
+        && let Some(blocks) = super::block::index(body)
+    {
+        *pos = blocks
             .iter()
             .find(|(_, t)| t.last_at == 0 || t.last_at >= from)
-            .map_or(body.len(), |(at, _)| *at),
-        _ => return read_segment(file),
-    };
-    read_blocks(body, start, file).map_err(io)
+            .map_or(body.len(), |(at, _)| *at);
+    }
+    let records: Vec<Record> = it.by_ref().collect();
+    Ok((records, it.warning()))
 }
 
-/// Decodes the blocks of a version-3 segment `body` from `pos` on.
-fn read_blocks(
-    body: &[u8],
-    mut pos: usize,
+/// What reading one framed record found.
+enum Step {
+    /// A record, and the bytes it took.
+    Record(u64),
+    /// The end.
+    End,
+    /// Damage, in words naming the file and offset.
+    Damaged(String),
+}
+
+/// Reads one framed record of `version` at `offset` from `r` into `out`.
+fn take_one(
+    r: &mut impl std::io::Read,
+    version: u32,
+    offset: u64,
     file: &Path,
-) -> std::io::Result<(Vec<Record>, Option<String>)> {
-    let mut records = Vec::new();
-    while pos < body.len() {
-        let offset = format::HEADER_LEN + pos as u64;
-        let block = super::block::decode(&body[pos..]);
-        let mut raw = std::io::Cursor::new(&block.raw);
-        // A torn block still gives the records flushed before the tear.
-        let inner = take_records(&mut raw, 2, offset, file, &mut records)?;
-        if let Some(what) = &block.damage {
-            let warning = format!(
-                "{} at offset {offset}: {what}; the rest of this segment is skipped",
+    out: &mut Vec<Record>,
+) -> std::io::Result<Step> {
+    Ok(match format::decode(r, version)? {
+        // A time past what RFC 3339 can write is forged or corrupt:
+        // nothing after it in the segment is trusted either.
+        Frame::Record(rec, _) if rec.at().is_some_and(|t| t.0 > crate::clock::MAX_RFC3339_MS) => {
+            Step::Damaged(format!(
+                "{} at offset {offset}: a record dated past the year 9999; the rest of this segment is skipped",
                 file.display()
-            );
-            return Ok((records, Some(warning)));
+            ))
         }
-        if inner.is_some() {
-            return Ok((records, inner));
+        Frame::Record(rec, len) => {
+            out.push(*rec);
+            Step::Record(len)
         }
-        pos += block.len;
-    }
-    Ok((records, None))
+        Frame::End => Step::End,
+        Frame::Bad(what) => Step::Damaged(format!(
+            "{} at offset {offset}: {what}; the rest of this segment is skipped",
+            file.display()
+        )),
+    })
 }
 
 /// Reads framed records of `version` from `r` into `out`; returns the
@@ -191,26 +306,10 @@ fn take_records(
     out: &mut Vec<Record>,
 ) -> std::io::Result<Option<String>> {
     loop {
-        match format::decode(r, version)? {
-            Frame::Record(rec, len) => {
-                // A time past what RFC 3339 can write is forged or corrupt:
-                // nothing after it in the segment is trusted either.
-                if rec.at().is_some_and(|t| t.0 > crate::clock::MAX_RFC3339_MS) {
-                    return Ok(Some(format!(
-                        "{} at offset {offset}: a record dated past the year 9999; the rest of this segment is skipped",
-                        file.display()
-                    )));
-                }
-                offset += len;
-                out.push(*rec);
-            }
-            Frame::End => return Ok(None),
-            Frame::Bad(what) => {
-                return Ok(Some(format!(
-                    "{} at offset {offset}: {what}; the rest of this segment is skipped",
-                    file.display()
-                )));
-            }
+        match take_one(r, version, offset, file, out)? {
+            Step::Record(len) => offset += len,
+            Step::End => return Ok(None),
+            Step::Damaged(w) => return Ok(Some(w)),
         }
     }
 }

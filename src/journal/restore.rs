@@ -20,31 +20,34 @@ pub fn restore(dir: &Path) -> Result<(Option<Core>, Vec<String>), JournalError> 
         Err(e) => return Err(e),
     };
     let mut warnings = Vec::new();
-    // Newest first: the first segment whose snapshot can be read is the base.
+    // Newest first: the first segment whose snapshot can be read is the
+    // base. Records are read one at a time: memory stays bounded by a block.
     let mut base = None;
     for (i, s) in segs.iter().enumerate().rev() {
-        match reader::read_segment(&s.path) {
-            Ok((records, warning)) => {
-                if matches!(records.first(), Some(Record::Snapshot { .. })) {
-                    warnings.extend(warning);
-                    base = Some((i, records));
+        match reader::records(&s.path) {
+            Ok(mut records) => match records.next() {
+                Some(snapshot @ Record::Snapshot { .. }) => {
+                    base = Some((i, snapshot, records));
                     break;
                 }
-                warnings.push(format!(
-                    "{}: no snapshot at its start; skipped",
-                    s.path.display()
-                ));
-            }
+                _ => {
+                    warnings.extend(records.warning());
+                    warnings.push(format!(
+                        "{}: no snapshot at its start; skipped",
+                        s.path.display()
+                    ));
+                }
+            },
             Err(e) => warnings.push(format!("{e}; skipped")),
         }
     }
-    let Some((first, records)) = base else {
+    let Some((first, snapshot, rest)) = base else {
         return Ok((None, warnings));
     };
     // On recorded time, as replay does: the recorded timeouts and answers.
     let recorded = |core| VirtualTime::new(core, TimerSource::Recorded, None);
     let mut driver = recorded(Core::new());
-    let mut feed = |records: Vec<Record>| {
+    let mut feed = |records: &mut dyn Iterator<Item = Record>| {
         for r in records {
             match r {
                 Record::Snapshot { core: c, .. } => driver = recorded(*c),
@@ -55,12 +58,15 @@ pub fn restore(dir: &Path) -> Result<(Option<Core>, Vec<String>), JournalError> 
             driver.take_effects();
         }
     };
-    feed(records);
+    feed(&mut std::iter::once(snapshot));
+    let mut rest = rest;
+    feed(&mut rest);
+    warnings.extend(rest.warning());
     for s in &segs[first + 1..] {
-        match reader::read_segment(&s.path) {
-            Ok((records, warning)) => {
-                warnings.extend(warning);
-                feed(records);
+        match reader::records(&s.path) {
+            Ok(mut records) => {
+                feed(&mut records);
+                warnings.extend(records.warning());
             }
             Err(e) => warnings.push(format!("{e}; skipped")),
         }

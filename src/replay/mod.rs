@@ -105,10 +105,11 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
     // After a damaged tail the next snapshot is the truth, as after a resync.
     let mut damaged = false;
     for seg in segs {
-        let (version, records, warning) = journal::read_versioned(&seg.path)?;
-        let this_damaged = warning.is_some();
-        out.warnings.extend(warning);
-        for record in records {
+        // Record by record: memory stays bounded by one block, whatever
+        // the segment's length.
+        let mut records = journal::records(&seg.path)?;
+        let version = records.version;
+        for record in records.by_ref() {
             match record {
                 Record::Snapshot {
                     at,
@@ -185,7 +186,9 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                 }
             }
         }
-        damaged |= this_damaged;
+        let warning = records.warning();
+        damaged |= warning.is_some();
+        out.warnings.extend(warning);
     }
     if !recorded.is_empty() && out.divergence.is_none() {
         out.divergence = Some(Divergence {

@@ -113,7 +113,29 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
         }
     }
     let mut acks = Vec::new();
+    // Steady state is folded: first results after a start (unknown → up)
+    // become one line per run of them, not one per target.
+    let mut coming_up: Option<(u64, usize)> = None;
+    let fold = |timeline: &mut Vec<(u64, String)>, run: &mut Option<(u64, usize)>| {
+        if let Some((at, n)) = run.take() {
+            let what = if n == 1 { "subject" } else { "subjects" };
+            timeline.push((at, format!("{n} {what} up on their first results")));
+        }
+    };
     for e in &replayed.entries {
+        if let Some(Effect::Event(Event::HealthChanged {
+            subject,
+            from: crate::core::TargetState::Unknown,
+            to: crate::core::TargetState::Up,
+            ..
+        })) = &e.effect
+        {
+            if wanted(subject) {
+                let run = coming_up.get_or_insert((e.at, 0));
+                run.1 += 1;
+            }
+            continue;
+        }
         let keep = match &e.effect {
             Some(Effect::Event(Event::HealthChanged { subject, .. })) => wanted(subject),
             Some(
@@ -146,9 +168,11 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
             None => true,
         };
         if keep {
+            fold(&mut timeline, &mut coming_up);
             timeline.push((e.at, e.text.clone()));
         }
     }
+    fold(&mut timeline, &mut coming_up);
     for g in &h.gaps {
         timeline.push((
             g.from,

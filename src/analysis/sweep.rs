@@ -141,31 +141,58 @@ pub struct Row {
     pub alerts: Vec<String>,
 }
 
-/// Runs `history` through `cfg` with each of `values` for `key`.
+/// Runs `history` through `cfg` with each of `values` for `key`, the
+/// values in parallel on the available cores (each run is independent and
+/// deterministic, so the rows are the same as one after another).
 pub fn sweep(
     history: &super::History,
     cfg: &CoreConfig,
     key: &str,
     values: &[String],
 ) -> Result<Vec<Row>, SweepError> {
-    values
+    // Every value is checked before any run starts.
+    let configs = values
         .iter()
-        .map(|v| {
-            let c = apply(cfg, key, v)?;
-            let s = super::summarise(history, &super::simulate(history, &c));
-            Ok(Row {
-                value: v.clone(),
-                detect_ms: s
-                    .incidents
-                    .iter()
-                    .map(|i| i.detected.map(|d| d.saturating_sub(i.start)))
-                    .collect(),
-                switches: s.switches.len(),
-                false_switches: s.false_switches(),
-                alerts: s.alerts.keys().cloned().collect(),
-            })
-        })
-        .collect()
+        .map(|v| apply(cfg, key, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rows: Vec<Option<Row>> = vec![None; values.len()];
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots = std::sync::Mutex::new(&mut rows);
+    std::thread::scope(|s| {
+        for _ in 0..cores.min(values.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(c) = configs.get(i) else {
+                        return;
+                    };
+                    let row = run(history, c, &values[i]);
+                    slots.lock().expect("no run panics")[i] = Some(row);
+                }
+            });
+        }
+    });
+    Ok(rows
+        .into_iter()
+        .map(|r| r.expect("every value ran"))
+        .collect())
+}
+
+/// One value's run and what it decided.
+fn run(history: &super::History, c: &CoreConfig, value: &str) -> Row {
+    let s = super::summarise(history, &super::simulate(history, c));
+    Row {
+        value: value.to_string(),
+        detect_ms: s
+            .incidents
+            .iter()
+            .map(|i| i.detected.map(|d| d.saturating_sub(i.start)))
+            .collect(),
+        switches: s.switches.len(),
+        false_switches: s.false_switches(),
+        alerts: s.alerts.keys().cloned().collect(),
+    }
 }
 
 /// The rows as a table, with `key` as the first column's title.

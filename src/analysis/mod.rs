@@ -3,8 +3,10 @@
 //! as OpenMetrics for Prometheus. Everything here runs the recorded world
 //! through the same core gwanje decides with.
 
+pub mod buckets;
 pub mod export;
 pub mod history;
+pub mod incidents;
 pub mod prometheus;
 pub mod report;
 pub mod simulate;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+use super::buckets::Buckets;
 use super::history::{self, History};
 use super::summary::{clock, seconds};
 use super::svg::{self, Band, Row};
@@ -70,6 +71,8 @@ pub struct Report {
     pub service: Option<String>,
     /// (Unix ms, what happened), in time order.
     pub timeline: Vec<(u64, String)>,
+    /// Each incident: what failed, where, when, and what was done.
+    pub incidents: Vec<super::incidents::Incident>,
     /// Per service.
     pub impact: Vec<Impact>,
     /// The disclosure facts.
@@ -181,6 +184,7 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
     }
     timeline.sort_by_key(|(at, _)| *at);
     let impact = impacts(&h, &replayed.entries, from, to, &wanted, &acks);
+    let incidents = super::incidents::incidents(&h, &replayed.entries, from, to, &wanted, &acks);
     let exposures = exposures(&h, from, to, &wanted);
     let plots = plots(&h, &replayed.entries, from, to, &wanted);
     Ok(Report {
@@ -188,6 +192,7 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
         to,
         service: scope.service.clone(),
         timeline,
+        incidents,
         impact,
         exposures,
         gaps: h.gaps.clone(),
@@ -415,81 +420,100 @@ fn plots(
         "Paths (green up, red down, grey unknown) and the active path per group (blue: the first path, orange: the next)".to_string(),
         svg::plot("paths", from, to, &rows),
     )];
-    // Routers: loss (points low = no loss) and RTT.
-    let mut routers: BTreeMap<String, Row> = BTreeMap::new();
-    let mut success: BTreeMap<String, Row> = BTreeMap::new();
-    let mut findings = Row {
-        label: "personal data".into(),
-        bands: vec![],
-        points: vec![],
-    };
+    // Routers' loss and each service's results, folded into buckets that
+    // keep the extremes: the plots stay small over days, and one failure
+    // stays visible.
+    let mut routers: BTreeMap<String, Buckets> = BTreeMap::new();
+    let mut success: BTreeMap<String, Buckets> = BTreeMap::new();
+    let mut findings = Buckets::new(from, to);
+    let mut found = false;
     for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
         let Input::ProbeCompleted(o) = input else {
             continue;
         };
         match &o.subject {
             Subject::Router(p) => {
-                let r = routers.entry(p.to_string()).or_insert_with(|| Row {
-                    label: format!("router {p} loss"),
-                    bands: vec![],
-                    points: vec![],
-                });
                 if let Some((sent, lost)) = o.packets.filter(|(s, _)| *s > 0) {
                     let loss = f64::from(lost) / f64::from(sent);
-                    let rtt = o.rtt_us.map_or(String::new(), |r| {
-                        format!(", rtt {:.1} ms", f64::from(r) / 1000.0)
-                    });
-                    r.points.push((
-                        at.0,
-                        loss,
-                        format!("{}: {lost}/{sent} lost{rtt}", clock(at.0)),
-                    ));
+                    routers
+                        .entry(p.to_string())
+                        .or_insert_with(|| Buckets::new(from, to))
+                        .add(at.0, loss, lost > 0);
                 }
             }
             s if wanted(s) => {
                 let svc = service_of(s).unwrap_or_default().to_string();
-                let row = success.entry(svc.clone()).or_insert_with(|| Row {
-                    label: format!("{svc} success"),
-                    bands: vec![],
-                    points: vec![],
-                });
                 let ok = o.failure.is_none();
-                row.points.push((
-                    at.0,
-                    if ok { 1.0 } else { 0.0 },
-                    format!(
-                        "{}: {s} {}",
-                        clock(at.0),
-                        o.failure.map_or("ok", |k| k.as_str())
-                    ),
-                ));
-                if matches!(
+                success
+                    .entry(svc)
+                    .or_insert_with(|| Buckets::new(from, to))
+                    .add(at.0, if ok { 1.0 } else { 0.0 }, !ok);
+                let exposed = matches!(
                     o.failure,
                     Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
-                ) {
-                    findings
-                        .points
-                        .push((at.0, 1.0, format!("{}: {s}", clock(at.0))));
+                );
+                if exposed {
+                    found = true;
                 }
+                findings.add(at.0, f64::from(u8::from(exposed)), exposed);
             }
             _ => {}
         }
     }
-    let mut rows: Vec<Row> = routers.into_values().collect();
+    let mut rows: Vec<Row> = routers
+        .into_iter()
+        .map(|(p, b)| Row {
+            label: format!("router {p} loss"),
+            bands: vec![],
+            points: b.extremes("lost"),
+        })
+        .collect();
     gap_bands(&mut rows);
     out.push((
-        "Router probe loss (a point high up is a lost echo share)".into(),
+        "Router probe loss (a point high up is a lost echo share; each point is the worst of its stretch of time)".into(),
         svg::plot("routers", from, to, &rows),
     ));
-    let mut rows: Vec<Row> = success.into_values().collect();
-    rows.push(findings);
+    let mut rows: Vec<Row> = success
+        .into_iter()
+        .map(|(svc, b)| Row {
+            label: format!("{svc} success"),
+            bands: b.bands(),
+            points: vec![],
+        })
+        .collect();
+    if found {
+        rows.push(Row {
+            label: "personal data".into(),
+            bands: findings
+                .bands()
+                .into_iter()
+                .filter(|b| b.colour == "#d33")
+                .collect(),
+            points: vec![],
+        });
+    }
     gap_bands(&mut rows);
     out.push((
-        "Probe results per service (top: success, bottom: failure) and personal-data findings"
+        "Probe results per service (green: every probe passed; red: some failed, however briefly) and personal-data findings"
             .into(),
         svg::plot("probes", from, to, &rows),
     ));
     out
+}
+
+/// The 72-hour personal-data breach report's deadline for a discovery at `first`.
+fn due(first: u64) -> u64 {
+    first.saturating_add(72 * 3_600_000)
+}
+
+/// What failed in an incident, in words.
+fn failed(i: &super::incidents::Incident) -> String {
+    let more = i.subjects.saturating_sub(i.failed.len());
+    let mut text = i.failed.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    format!("{text} ({} failed probes)", i.failures)
 }
 
 fn at_or(t: Option<u64>, from: u64) -> String {
@@ -522,6 +546,38 @@ impl Report {
             crate::clock::rfc3339(crate::core::Timestamp(self.from)),
             crate::clock::rfc3339(crate::core::Timestamp(self.to))
         );
+        let _ = writeln!(s, "## Incidents\n");
+        if self.incidents.is_empty() {
+            let _ = writeln!(s, "No probe failed in this range.\n");
+        } else {
+            let _ = writeln!(
+                s,
+                "| service | from | to | what failed | detected | switched | alerts | acknowledged |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
+            );
+            for i in &self.incidents {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                    md(&i.service),
+                    clock(i.from),
+                    at_or(i.to, i.from),
+                    md(&failed(i)),
+                    at_or(i.detected, i.from),
+                    i.switched.as_ref().map_or("—".into(), |(t, p)| format!(
+                        "{} to {}",
+                        at_or(Some(*t), i.from),
+                        md(p)
+                    )),
+                    if i.alerts.is_empty() {
+                        "—".into()
+                    } else {
+                        md(&i.alerts.join(", "))
+                    },
+                    at_or(i.acknowledged, i.from)
+                );
+            }
+            let _ = writeln!(s);
+        }
         let _ = writeln!(
             s,
             "## Impact per service\n\n| service | first failing probe | detected | switched | acknowledged | recovered |\n| --- | --- | --- | --- | --- | --- |"
@@ -547,18 +603,19 @@ impl Report {
         } else {
             let _ = writeln!(
                 s,
-                "| target | finding | probes | responses | first seen | last seen |\n| --- | --- | --- | --- | --- | --- |"
+                "| target | finding | probes | responses | first seen (discovery) | last seen | 72-hour report due |\n| --- | --- | --- | --- | --- | --- | --- |"
             );
             for e in &self.exposures {
                 let _ = writeln!(
                     s,
-                    "| {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} |",
                     md(&e.target),
                     md(e.kind),
                     e.probes,
                     e.responses,
                     crate::clock::rfc3339(crate::core::Timestamp(e.first)),
-                    crate::clock::rfc3339(crate::core::Timestamp(e.last))
+                    crate::clock::rfc3339(crate::core::Timestamp(e.last)),
+                    crate::clock::rfc3339(crate::core::Timestamp(due(e.first)))
                 );
             }
             let _ = writeln!(s, "\nFacts only: gwanje never stores the data itself.");
@@ -598,6 +655,35 @@ impl Report {
             crate::clock::rfc3339(crate::core::Timestamp(self.from)),
             crate::clock::rfc3339(crate::core::Timestamp(self.to))
         );
+        s.push_str("<h2>Incidents</h2>");
+        if self.incidents.is_empty() {
+            s.push_str("<p>No probe failed in this range.</p>");
+        } else {
+            s.push_str("<table id=\"incidents\"><tr><th>service</th><th>from</th><th>to</th><th>what failed</th><th>detected</th><th>switched</th><th>alerts</th><th>acknowledged</th></tr>");
+            for i in &self.incidents {
+                let _ = write!(
+                    s,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    e(&i.service),
+                    clock(i.from),
+                    at_or(i.to, i.from),
+                    e(&failed(i)),
+                    at_or(i.detected, i.from),
+                    i.switched.as_ref().map_or("—".into(), |(t, p)| format!(
+                        "{} to {}",
+                        at_or(Some(*t), i.from),
+                        e(p)
+                    )),
+                    if i.alerts.is_empty() {
+                        "—".into()
+                    } else {
+                        e(&i.alerts.join(", "))
+                    },
+                    at_or(i.acknowledged, i.from)
+                );
+            }
+            s.push_str("</table>");
+        }
         s.push_str("<h2>Impact per service</h2><table id=\"impact\"><tr><th>service</th><th>first failing probe</th><th>detected</th><th>switched</th><th>acknowledged</th><th>recovered</th></tr>");
         for i in &self.impact {
             let _ = write!(
@@ -619,17 +705,18 @@ impl Report {
         if self.exposures.is_empty() {
             s.push_str("<p>gwanje observed no personal data in a response and no identity mismatch in this range.</p>");
         } else {
-            s.push_str("<table id=\"exposures\"><tr><th>target</th><th>finding</th><th>probes</th><th>responses</th><th>first seen</th><th>last seen</th></tr>");
+            s.push_str("<table id=\"exposures\"><tr><th>target</th><th>finding</th><th>probes</th><th>responses</th><th>first seen (discovery)</th><th>last seen</th><th>72-hour report due</th></tr>");
             for x in &self.exposures {
                 let _ = write!(
                     s,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     e(&x.target),
                     x.kind,
                     x.probes,
                     x.responses,
                     crate::clock::rfc3339(crate::core::Timestamp(x.first)),
-                    crate::clock::rfc3339(crate::core::Timestamp(x.last))
+                    crate::clock::rfc3339(crate::core::Timestamp(x.last)),
+                    crate::clock::rfc3339(crate::core::Timestamp(due(x.first)))
                 );
             }
             s.push_str("</table><p>Facts only: gwanje never stores the data itself.</p>");

@@ -802,3 +802,79 @@ fn a_version_1_snapshot_of_the_wrong_shape_is_a_warning_not_a_crash() {
         "{err}"
     );
 }
+
+/// A day of one target probed every second, failing for two seconds at
+/// noon, recorded through the real journal writer and core on virtual time.
+fn a_day_with_a_two_second_outage(dir: &Path) -> PathBuf {
+    let cfg = ConfigDir::new(
+        "journal: {dir: journal, queue: 1048576, fsync: never}\n",
+        &[(
+            "portal",
+            "service: portal\ninterval: 1s\ntimeout: 500ms\nhealth: {fall: 1, rise: 1}\ntargets:\n  - {name: home, http: {url: 'http://127.0.0.1:9/'}}\n",
+        )],
+    );
+    let plan = cfg.load();
+    let mut spec = plan.settings.journal.clone().unwrap();
+    spec.dir = dir.join("journal");
+    let j = gwanje::journal::Journal::open(&spec, &gwanje::core::Core::new()).unwrap();
+    let mut d = gwanje::journal::Driver::new(gwanje::core::Core::new(), Some(j));
+    let t0 = 1_764_000_000_000u64;
+    d.feed(
+        gwanje::core::Timestamp(t0),
+        gwanje::core::Input::PlanApplied(plan.core_config()),
+    );
+    let subject = gwanje::core::Subject::Target(gwanje::core::TargetKey::new("portal", "home"));
+    for s in 1..=86_400u64 {
+        let at = gwanje::core::Timestamp(t0 + s * 1000);
+        let down = (43_200..43_202).contains(&s);
+        d.feed(
+            at,
+            gwanje::core::Input::ProbeCompleted(gwanje::core::Observation {
+                subject: subject.clone(),
+                at,
+                failure: down.then_some(gwanje::core::FailureKind::Refused),
+                cert_not_after: None,
+                packets: None,
+                duration_us: Some(1500),
+                rtt_us: None,
+                identity: None,
+            }),
+        );
+        if d.core().poll_timeout().is_some_and(|due| due <= at) {
+            d.tick(at);
+        }
+        while d.poll_effect().is_some() {}
+    }
+    assert_eq!(d.journal_health().unwrap().dropped, 0);
+    drop(d);
+    dir.join("journal")
+}
+
+#[test]
+fn a_two_second_outage_in_a_day_is_an_incident_and_visible_in_a_small_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = a_day_with_a_two_second_outage(dir.path());
+    let report = gwanje::analysis::report::build(&journal, &Default::default()).unwrap();
+    let noon = 1_764_000_000_000u64 + 43_200_000;
+    assert_eq!(report.incidents.len(), 1, "{:#?}", report.incidents);
+    let i = &report.incidents[0];
+    assert_eq!(
+        (i.service.as_str(), i.from, i.failures),
+        ("portal", noon, 2)
+    );
+    assert_eq!(i.to, Some(noon + 2_000));
+    assert!(i.alerts.contains(&"TargetDown".to_string()), "{i:?}");
+    let html = report.html();
+    assert!(html.len() < 1_000_000, "the page is {} bytes", html.len());
+    assert!(
+        html.contains("2 of ") && html.contains("failed between"),
+        "a red band names the two failures"
+    );
+    let md = report.markdown();
+    let incidents = md.split("## Incidents").nth(1).unwrap();
+    assert!(incidents.contains("| portal |"), "{md}");
+    assert!(
+        md.split("## Timeline").nth(1).unwrap().lines().count() < 40,
+        "steady state folded: {md}"
+    );
+}

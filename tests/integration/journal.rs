@@ -111,14 +111,14 @@ async fn a_recorded_run_replays_identically_and_a_removed_effect_is_caught() {
     let (_, json, _) = replay(&dir, &["--format", "json"]);
     let first: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
     assert!(first["at"].is_u64() && first["text"].is_string(), "{first}");
-    // Nothing personal went into the journal: the finding, never the number.
-    for seg in segments(&dir) {
-        let bytes = std::fs::read(&seg).unwrap();
-        assert!(
-            !String::from_utf8_lossy(&bytes).contains(fleet::VALID_RRN),
-            "{seg:?} holds the resident number"
-        );
-    }
+    // Nothing personal went into the journal: the finding, never the
+    // number (searched in the decoded records: on disk they are compressed).
+    let text = common::journal_text(&dir);
+    assert!(text.contains("\"PersonalData\""), "the finding is recorded");
+    assert!(
+        !text.contains(fleet::VALID_RRN),
+        "the journal holds the resident number"
+    );
 
     // Remove one recorded effect: verify names the first difference.
     let last = segments(&dir).pop().unwrap();
@@ -157,13 +157,18 @@ async fn torn_and_corrupt_records_are_skipped_with_a_warning_naming_the_file() {
         "{err}"
     );
 
-    // A flipped byte in the middle: the rest of that segment is skipped, not fatal.
+    // A flipped byte in the middle: the rest of that segment is skipped, not
+    // fatal.
     bytes[whole / 2] ^= 0x55;
     std::fs::write(&last, &bytes).unwrap();
+    // (Compressed, the damaged block is lost whole, and with it what it
+    // held: the records of the blocks before it are kept.)
     let (code, out, err) = replay(&dir, &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(err.contains(&last.display().to_string()), "{err}");
-    assert!(out.contains("configuration applied"), "{out}");
+    assert!(
+        err.contains(&last.display().to_string()) && err.contains("offset"),
+        "{err}"
+    );
 
     // The daemon reopens such a journal and goes on in a new segment.
     let before = segments(&dir).len();

@@ -91,3 +91,21 @@ pub fn bound_address(child: &mut Child, log: &Path) -> SocketAddr {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Every record of the journal in `dir`, decoded (the segments are
+/// compressed), one JSON line each: what tests search for what was kept.
+pub fn journal_text(dir: &Path) -> String {
+    let mut out = String::new();
+    for seg in gwanje::journal::segments(dir).expect("a journal folder") {
+        let (records, _) = gwanje::journal::read_segment(&seg.path).expect("a readable segment");
+        for r in records {
+            let line = match &r {
+                gwanje::journal::Record::EffectV1 { .. } => format!("{r:?}"),
+                _ => serde_json::to_string(&r).expect("records encode"),
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}

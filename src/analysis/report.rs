@@ -116,6 +116,8 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
         }
     }
     let mut acks = Vec::new();
+    // The state of each alert last shown.
+    let mut shown: BTreeMap<String, (bool, bool, bool)> = BTreeMap::new();
     // Steady state is folded: first results after a start (unknown → up)
     // become one line per run of them, not one per target.
     let mut coming_up: Option<(u64, usize)> = None;
@@ -155,13 +157,21 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
                 | Effect::Event(Event::GroupFrozen { .. })
                 | Effect::Event(Event::MovedDespiteFreeze { .. }),
             ) => true,
-            // Another service's alerts stay out of this service's report.
-            Some(Effect::Order(Order::DeliverAlerts { alerts, .. })) => alerts.iter().any(
-                |a| match (&scope.service, a.labels().get("service").cloned()) {
-                    (Some(want), Some(have)) => *want == have,
-                    _ => true,
-                },
-            ),
+            // Another service's alerts stay out of this service's report,
+            // and so do re-sends: an alert's line shows when its state changes.
+            Some(Effect::Order(Order::DeliverAlerts { alerts, .. })) => {
+                let mut news = false;
+                for a in alerts.iter().filter(|a| {
+                    match (&scope.service, a.labels().get("service").cloned()) {
+                        (Some(want), Some(have)) => *want == have,
+                        _ => true,
+                    }
+                }) {
+                    let state = (a.firing(), a.escalated, a.acknowledged.is_some());
+                    news |= shown.insert(a.id.clone(), state) != Some(state);
+                }
+                news
+            }
             Some(Effect::Event(Event::AlertAcknowledged { .. })) => {
                 acks.push(e.at);
                 true
@@ -416,10 +426,14 @@ fn plots(
         .chain(active_rows.into_values())
         .collect();
     gap_bands(&mut rows);
-    let mut out = vec![(
-        "Paths (green up, red down, grey unknown) and the active path per group (blue: the first path, orange: the next)".to_string(),
-        svg::plot("paths", from, to, &rows),
-    )];
+    // A plot with nothing to show is left out (a fleet without paths).
+    let mut out = Vec::new();
+    if !rows.is_empty() {
+        out.push((
+            "Paths (green up, red down, grey unknown) and the active path per group (blue: the first path, orange: the next)".to_string(),
+            svg::plot("paths", from, to, &rows),
+        ));
+    }
     // Routers' loss and each service's results, folded into buckets that
     // keep the extremes: the plots stay small over days, and one failure
     // stays visible.
@@ -469,10 +483,12 @@ fn plots(
         })
         .collect();
     gap_bands(&mut rows);
-    out.push((
-        "Router probe loss (a point high up is a lost echo share; each point is the worst of its stretch of time)".into(),
-        svg::plot("routers", from, to, &rows),
-    ));
+    if !rows.is_empty() {
+        out.push((
+            "Router probe loss (a point high up is a lost echo share; each point is the worst of its stretch of time)".into(),
+            svg::plot("routers", from, to, &rows),
+        ));
+    }
     let mut rows: Vec<Row> = success
         .into_iter()
         .map(|(svc, b)| Row {
@@ -500,6 +516,11 @@ fn plots(
     ));
     out
 }
+
+/// An incident's detailed timeline starts this long before its first failure.
+const DETAIL_BEFORE_MS: u64 = 10_000;
+/// And ends this long after it recovered (the failback, the resolutions).
+const DETAIL_AFTER_MS: u64 = 60_000;
 
 /// The 72-hour personal-data breach report's deadline for a discovery at `first`.
 fn due(first: u64) -> u64 {
@@ -633,11 +654,33 @@ impl Report {
                 g.why
             );
         }
+        for (n, i) in self.incidents.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "\n## Incident {}: {} from {}\n",
+                n + 1,
+                md(&i.service),
+                clock(i.from)
+            );
+            for (at, text) in self.during(i) {
+                let _ = writeln!(s, "- {} {}", clock(*at), md(text));
+            }
+        }
         let _ = writeln!(s, "\n## Timeline\n");
         for (at, text) in &self.timeline {
             let _ = writeln!(s, "- {} {}", clock(*at), md(text));
         }
         s
+    }
+
+    /// The timeline around incident `i`: from a little before it starts
+    /// to a little after it ends (what led to it, and what followed).
+    fn during(&self, i: &super::incidents::Incident) -> impl Iterator<Item = &(u64, String)> {
+        let start = i.from.saturating_sub(DETAIL_BEFORE_MS);
+        let end = i.to.unwrap_or(self.to).saturating_add(DETAIL_AFTER_MS);
+        self.timeline
+            .iter()
+            .filter(move |(at, _)| (start..=end).contains(at))
     }
 
     /// The report as one HTML page (inline CSS and SVG, nothing fetched).
@@ -736,6 +779,20 @@ impl Report {
                 );
             }
             s.push_str("</ul>");
+        }
+        for (n, i) in self.incidents.iter().enumerate() {
+            let _ = write!(
+                s,
+                "<h2 id=\"incident-{}\">Incident {}: {} from {}</h2><table class=\"timeline\">",
+                n + 1,
+                n + 1,
+                e(&i.service),
+                clock(i.from)
+            );
+            for (at, text) in self.during(i) {
+                let _ = write!(s, "<tr><td>{}</td><td>{}</td></tr>", clock(*at), e(text));
+            }
+            s.push_str("</table>");
         }
         s.push_str("<h2>Timeline</h2><table class=\"timeline\" id=\"timeline\">");
         for (at, text) in &self.timeline {

@@ -883,3 +883,39 @@ fn a_two_second_outage_in_a_day_is_an_incident_and_visible_in_a_small_report() {
         "steady state folded: {md}"
     );
 }
+
+#[test]
+fn a_day_s_report_opens_with_its_incidents_in_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = a_day_with_a_two_second_outage(dir.path());
+    let report = gwanje::analysis::report::build(&journal, &Default::default()).unwrap();
+    let html = dir.path().join("report.html");
+    std::fs::write(&html, report.html()).unwrap();
+    let png = dir.path().join("report.png");
+    let Some(dom) = common::browser::render(&html, &png) else {
+        return;
+    };
+    // GWANJE_KEEP_REPORT=DIR keeps the screenshot (docs/images/report-day.png).
+    if let Ok(keep) = std::env::var("GWANJE_KEEP_REPORT") {
+        std::fs::copy(&png, Path::new(&keep).join("report-day.png")).unwrap();
+    }
+    assert!(
+        std::fs::metadata(&png).unwrap().len() > 20_000,
+        "a screenshot with content"
+    );
+    let incidents = dom.find("id=\"incidents\"").expect("the incident list");
+    let plots = dom.find("<h2>Plots</h2>").expect("the plots");
+    assert!(incidents < plots, "the incidents come first");
+    assert!(
+        dom[incidents..plots].contains("portal"),
+        "the outage is listed"
+    );
+    assert!(
+        dom.contains("failed between") && dom.contains("class=\"band\""),
+        "the outage is a band in the downsampled plot"
+    );
+    assert!(
+        dom.contains("Incident 1: portal"),
+        "the incident has a section of its own"
+    );
+}

@@ -180,7 +180,8 @@ pub(super) fn target_health(
         // No count: restored from an older journal that kept it only in words.
         TargetState::Down if failures == 0 => format!("{subject} is down{cause}{behind}"),
         TargetState::Down => {
-            format!("{subject} is down: {failures} failures in its window{cause}{behind}")
+            let plural = if failures == 1 { "" } else { "s" };
+            format!("{subject} is down: {failures} failure{plural} in its window{cause}{behind}")
         }
         other => format!("{subject} is {other}{behind}"),
     }

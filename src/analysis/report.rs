@@ -527,6 +527,26 @@ fn due(first: u64) -> u64 {
     first.saturating_add(72 * 3_600_000)
 }
 
+/// An incident's row, its text escaped by `esc` for the output at hand.
+fn incident_cells(i: &super::incidents::Incident, esc: &dyn Fn(&str) -> String) -> [String; 8] {
+    [
+        esc(&i.service),
+        clock(i.from),
+        at_or(i.to, i.from),
+        esc(&failed(i)),
+        at_or(i.detected, i.from),
+        i.switched.as_ref().map_or("—".into(), |(t, p)| {
+            format!("{} to {}", at_or(Some(*t), i.from), esc(p))
+        }),
+        if i.alerts.is_empty() {
+            "—".into()
+        } else {
+            esc(&i.alerts.join(", "))
+        },
+        at_or(i.acknowledged, i.from),
+    ]
+}
+
 /// What failed in an incident, in words.
 fn failed(i: &super::incidents::Incident) -> String {
     let more = i.subjects.saturating_sub(i.failed.len());
@@ -534,7 +554,8 @@ fn failed(i: &super::incidents::Incident) -> String {
     if more > 0 {
         text.push_str(&format!(" and {more} more"));
     }
-    format!("{text} ({} failed probes)", i.failures)
+    let plural = if i.failures == 1 { "" } else { "s" };
+    format!("{text} ({} failed probe{plural})", i.failures)
 }
 
 fn at_or(t: Option<u64>, from: u64) -> String {
@@ -576,26 +597,7 @@ impl Report {
                 "| service | from | to | what failed | detected | switched | alerts | acknowledged |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
             );
             for i in &self.incidents {
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                    md(&i.service),
-                    clock(i.from),
-                    at_or(i.to, i.from),
-                    md(&failed(i)),
-                    at_or(i.detected, i.from),
-                    i.switched.as_ref().map_or("—".into(), |(t, p)| format!(
-                        "{} to {}",
-                        at_or(Some(*t), i.from),
-                        md(p)
-                    )),
-                    if i.alerts.is_empty() {
-                        "—".into()
-                    } else {
-                        md(&i.alerts.join(", "))
-                    },
-                    at_or(i.acknowledged, i.from)
-                );
+                let _ = writeln!(s, "| {} |", incident_cells(i, &md).join(" | "));
             }
             let _ = writeln!(s);
         }
@@ -706,23 +708,8 @@ impl Report {
             for i in &self.incidents {
                 let _ = write!(
                     s,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    e(&i.service),
-                    clock(i.from),
-                    at_or(i.to, i.from),
-                    e(&failed(i)),
-                    at_or(i.detected, i.from),
-                    i.switched.as_ref().map_or("—".into(), |(t, p)| format!(
-                        "{} to {}",
-                        at_or(Some(*t), i.from),
-                        e(p)
-                    )),
-                    if i.alerts.is_empty() {
-                        "—".into()
-                    } else {
-                        e(&i.alerts.join(", "))
-                    },
-                    at_or(i.acknowledged, i.from)
+                    "<tr><td>{}</td></tr>",
+                    incident_cells(i, &|t: &str| e(t)).join("</td><td>")
                 );
             }
             s.push_str("</table>");

@@ -94,7 +94,7 @@ pub struct OpenBlock {
     first_at: u64,
     last_at: u64,
     /// When it was opened, ms (the writer's clock).
-    pub opened_at: u64,
+    opened_at: u64,
 }
 
 impl OpenBlock {

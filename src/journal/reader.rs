@@ -83,14 +83,9 @@ pub fn segments(dir: &Path) -> Result<Vec<Segment>, JournalError> {
 /// A segment's valid records, and a warning naming the file and offset when
 /// its tail was torn or damaged (everything after that point is skipped).
 pub fn read_segment(file: &Path) -> Result<(Vec<Record>, Option<String>), JournalError> {
-    read_versioned(file).map(|(_, records, warning)| (records, warning))
-}
-
-/// A segment's format version, valid records and tail warning.
-pub fn read_versioned(file: &Path) -> Result<(u32, Vec<Record>, Option<String>), JournalError> {
     let mut it = records(file)?;
     let records: Vec<Record> = it.by_ref().collect();
-    Ok((it.version, records, it.warning()))
+    Ok((records, it.warning()))
 }
 
 /// A segment read record by record: a reader holds one compressed block's

@@ -227,19 +227,7 @@ fn b_router_stops_forwarding() {
     assert!(timeline.contains("path primary is down"), "{timeline}");
 
     // The incident report of the same record, as a person sees it.
-    let out = tempfile::tempdir().unwrap();
-    let made = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
-        .args(["report", "--journal"])
-        .arg(rig.journal())
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let out = common::report(&rig.journal());
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(
         md.contains("## Impact per service") && md.contains("| svc |"),
@@ -277,8 +265,16 @@ fn b_router_stops_forwarding() {
         dom.contains("first failing probe: svc/"),
         "what the probes saw first"
     );
+    // Probe results are drawn as bands since the plots keep extremes per
+    // bucket; router loss as points: together, one mark per probe at this
+    // record's length (a few seconds: every probe has a bucket of its own).
     let points = dom.matches("class=\"point\"").count();
-    assert!(points > 50, "SVG plots with data points: {points}");
+    let bands = dom.matches("class=\"band\"").count();
+    assert!(points > 0, "router loss points: {points}");
+    assert!(
+        points + bands > 50,
+        "SVG plots with data marks: {points} points, {bands} bands"
+    );
     assert!(
         dom.contains("class=\"band\"") && dom.contains("path primary"),
         "path state bands"

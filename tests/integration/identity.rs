@@ -43,9 +43,22 @@ impl Setup {
         settings: &str,
         target: &str,
     ) -> Self {
+        Self::paced(accounts, mode, kind, settings, target, (1000, 8)).await
+    }
+
+    /// Like [`Setup::with`], the target limited to `rate` requests a second
+    /// and `concurrency` flows at once.
+    async fn paced(
+        accounts: Vec<Account>,
+        mode: Mode,
+        kind: &str,
+        settings: &str,
+        target: &str,
+        (rate, concurrency): (u32, u32),
+    ) -> Self {
         let portal = IdentityPortal::start(accounts.clone(), mode).await.unwrap();
         let catalog = format!(
-            "service: portal\ntargets:\n  - name: certificates\n{target}    identity:\n{}      max_requests_per_second: 1000\n      concurrency: 8\n",
+            "service: portal\ntargets:\n  - name: certificates\n{target}    identity:\n{}      max_requests_per_second: {rate}\n      concurrency: {concurrency}\n",
             flow_yaml(&portal.base_url(), CANARIES, kind)
         );
         let dir = ConfigDir::new(settings, &[("portal", &catalog)]);
@@ -470,19 +483,16 @@ async fn the_daemon_alerts_counts_and_journals_mismatches_without_leaking_a_numb
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_of_one_target_share_its_request_rate() {
-    let accounts = synthetic_accounts(4);
-    let portal = IdentityPortal::start(accounts.clone(), Mode::Correct)
-        .await
-        .unwrap();
-    let catalog = format!(
-        "service: portal\ntargets:\n  - name: certificates\n    identity:\n{}      max_requests_per_second: 40\n      concurrency: 4\n",
-        flow_yaml(&portal.base_url(), CANARIES, "residence")
-    );
-    let dir = ConfigDir::new("", &[("portal", &catalog)]);
-    let canaries = dir.dir.path().join("canaries");
-    std::fs::create_dir(&canaries).unwrap();
-    write_canary_file(&canaries, &accounts).unwrap();
-    let t = dir.load().targets[0].clone();
+    let s = Setup::paced(
+        synthetic_accounts(4),
+        Mode::Correct,
+        "residence",
+        "",
+        "",
+        (40, 4),
+    )
+    .await;
+    let t = s.dir.load().targets[0].clone();
     let ctx = ProbeContext::new().unwrap();
     let (a, b) = (Prober::new(t.clone()), Prober::new(t));
     let load = Load {
@@ -506,20 +516,17 @@ async fn runs_of_one_target_share_its_request_rate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verification_never_makes_the_scheduled_probe_late() {
-    let accounts = synthetic_accounts(4);
-    let portal = IdentityPortal::start(accounts.clone(), Mode::Correct)
-        .await
-        .unwrap();
     // 40 a second, and a scheduled run of 12 requests must fit 900 ms.
-    let catalog = format!(
-        "service: portal\ntargets:\n  - name: certificates\n    timeout: 900ms\n    identity:\n{}      max_requests_per_second: 40\n      concurrency: 4\n",
-        flow_yaml(&portal.base_url(), CANARIES, "residence")
-    );
-    let dir = ConfigDir::new("", &[("portal", &catalog)]);
-    let canaries = dir.dir.path().join("canaries");
-    std::fs::create_dir(&canaries).unwrap();
-    write_canary_file(&canaries, &accounts).unwrap();
-    let t = dir.load().targets[0].clone();
+    let s = Setup::paced(
+        synthetic_accounts(4),
+        Mode::Correct,
+        "residence",
+        "",
+        "    timeout: 900ms\n",
+        (40, 4),
+    )
+    .await;
+    let t = s.dir.load().targets[0].clone();
     let ctx = ProbeContext::new().unwrap();
     let (verifier, scheduled) = (Prober::new(t.clone()), Prober::new(t));
     // A verification of 16 × 5 × 3 = 240 requests (6 s at 40 a second)

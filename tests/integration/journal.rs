@@ -614,19 +614,7 @@ async fn journal_text_reaches_no_terminal_or_markdown_raw() {
         !timeline.lines().any(|l| l.starts_with("FORGED")),
         "{timeline}"
     );
-    let out = tempfile::tempdir().unwrap();
-    let made = Command::new(env!("CARGO_BIN_EXE_gwanje"))
-        .args(["report", "--journal"])
-        .arg(&dir)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let out = common::report(&dir);
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(!md.contains("<img"), "{md}");
     assert!(!md.contains('\u{1b}'), "{md}");
@@ -716,16 +704,8 @@ fn the_golden_journals_of_every_older_version_replay_report_and_export() {
         for line in moves {
             assert!(timeline.contains(line), "{name}: {line:?} in\n{timeline}");
         }
-        let report = dir.path().join("report");
-        let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
-            .args(["report", "--journal"])
-            .arg(dir.path())
-            .arg("--out")
-            .arg(&report)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+        let report = common::report(dir.path());
+        let md = std::fs::read_to_string(report.path().join("report.md")).unwrap();
         assert!(md.contains("## Timeline") && md.contains(moves[0]), "{md}");
         let out = Command::new(env!("CARGO_BIN_EXE_gwanje"))
             .args(["journal", "export", "--format", "openmetrics", "--journal"])

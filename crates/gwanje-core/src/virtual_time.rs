@@ -40,7 +40,7 @@ pub struct Kernel {
 }
 
 /// The error a refusing [`Kernel`] gives.
-pub const REFUSED: &str = "netlink: permission denied";
+const REFUSED: &str = "netlink: permission denied";
 
 impl Kernel {
     /// Moves `group`'s route to `to` at `at`, unless refusing.

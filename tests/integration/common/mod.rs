@@ -109,3 +109,22 @@ pub fn journal_text(dir: &Path) -> String {
     }
     out
 }
+
+/// Runs `gwanje report` on the journal in `journal` and returns the folder
+/// it wrote `report.md` and `report.html` into (deleted when dropped).
+pub fn report(journal: &Path) -> tempfile::TempDir {
+    let out = tempfile::tempdir().expect("temp dir");
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
+        .args(["report", "--journal"])
+        .arg(journal)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .expect("gwanje runs");
+    assert!(
+        made.status.success(),
+        "gwanje report: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    out
+}

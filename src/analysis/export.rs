@@ -4,7 +4,7 @@
 //! the shipped dashboards show a past incident once it is backfilled.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::core::{Effect, Event, Input, PathState, Subject, TargetState};
@@ -14,67 +14,218 @@ use crate::journal::{self, JournalError, Record};
 /// Prometheus's five-minute staleness, so a backfilled state never fades.
 const RESAMPLE_MS: u64 = 15_000;
 
-/// One series: its labels and its samples (Unix ms, value), in time order.
-type Series = BTreeMap<String, Vec<(u64, f64)>>;
+/// Samples sorted in memory at most, before they are spilled to a run on
+/// disk: about 60 MB, whatever the record's length.
+const RUN_SAMPLES: usize = 500_000;
 
-/// Writes the journal in `dir` between `from` and `to` (Unix ms) as
-/// OpenMetrics text.
-pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<String, JournalError> {
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The journal could not be read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The output or a spill file could not be written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being written.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// Samples in OpenMetrics order (family, series, time; of two at one
+/// millisecond the later recorded wins), sorted in runs of bounded size
+/// spilled to files in `spill` and merged at the end.
+struct Sorter {
+    spill: tempfile::TempDir,
+    buf: Vec<String>,
+    runs: Vec<std::path::PathBuf>,
+    seq: u64,
+}
+
+impl Sorter {
+    fn new() -> Result<Self, ExportError> {
+        let spill = tempfile::Builder::new()
+            .prefix("gwanje-export")
+            .tempdir()
+            .map_err(|source| ExportError::Io {
+                what: "a folder for the export's sorted runs".into(),
+                source,
+            })?;
+        Ok(Sorter {
+            spill,
+            buf: Vec::new(),
+            runs: Vec::new(),
+            seq: 0,
+        })
+    }
+
+    /// One sample: a line whose order as text is the output's order.
+    fn push(&mut self, name: &str, labels: &str, at: u64, v: f64) -> Result<(), ExportError> {
+        self.seq += 1;
+        self.buf
+            .push(format!("{name}\t{labels}\t{at:020}\t{:020}\t{v}", self.seq));
+        if self.buf.len() >= RUN_SAMPLES {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> Result<(), ExportError> {
+        use std::io::Write as _;
+        self.buf.sort_unstable();
+        let path = self.spill.path().join(format!("{}.run", self.runs.len()));
+        let io = |source| ExportError::Io {
+            what: format!("{}", path.display()),
+            source,
+        };
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+        for line in self.buf.drain(..) {
+            writeln!(w, "{line}").map_err(io)?;
+        }
+        w.flush().map_err(io)?;
+        self.runs.push(path);
+        Ok(())
+    }
+
+    /// Merges the runs into `out` as OpenMetrics text.
+    fn finish(mut self, out: &mut dyn std::io::Write) -> Result<(), ExportError> {
+        use std::io::BufRead as _;
+        self.spill()?;
+        let io = |source| ExportError::Io {
+            what: "the export".into(),
+            source,
+        };
+        let mut readers = Vec::new();
+        for path in &self.runs {
+            let f = std::fs::File::open(path).map_err(|source| ExportError::Io {
+                what: format!("{}", path.display()),
+                source,
+            })?;
+            readers.push(std::io::BufReader::new(f).lines());
+        }
+        let mut heap = std::collections::BinaryHeap::new();
+        let next = |r: &mut std::io::Lines<std::io::BufReader<std::fs::File>>| -> Result<Option<String>, ExportError> {
+            r.next().transpose().map_err(io)
+        };
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some(line) = next(r)? {
+                heap.push(std::cmp::Reverse((line, i)));
+            }
+        }
+        let mut family = String::new();
+        // The sample waiting to be written: a later one at the same
+        // millisecond of the same series replaces it.
+        let mut held: Option<(String, String, u64, String)> = None;
+        let write = |out: &mut dyn std::io::Write, family: &mut String, (name, labels, at, v): (String, String, u64, String)| {
+            if *family != name {
+                writeln!(out, "# TYPE {name} gauge").map_err(io)?;
+                *family = name.clone();
+            }
+            writeln!(out, "{name}{{{labels}}} {v} {}.{:03}", at / 1000, at % 1000).map_err(io)
+        };
+        while let Some(std::cmp::Reverse((line, i))) = heap.pop() {
+            let mut parts = line.splitn(5, '\t');
+            let (Some(name), Some(labels), Some(at), Some(_seq), Some(v)) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            ) else {
+                unreachable!("the export writes five fields per line");
+            };
+            let sample = (
+                name.to_string(),
+                labels.to_string(),
+                at.parse().expect("the export writes the time"),
+                v.to_string(),
+            );
+            match held.take() {
+                Some(h) if h.0 == sample.0 && h.1 == sample.1 && h.2 == sample.2 => {}
+                Some(h) => write(out, &mut family, h)?,
+                None => {}
+            }
+            held = Some(sample);
+            if let Some(line) = next(&mut readers[i])? {
+                heap.push(std::cmp::Reverse((line, i)));
+            }
+        }
+        if let Some(h) = held {
+            write(out, &mut family, h)?;
+        }
+        out.write_all(b"# EOF\n").map_err(io)
+    }
+}
+
+/// Writes the journal in `dir` between `from` and `to` (Unix ms) to `out`
+/// as OpenMetrics text. Memory stays bounded: samples are sorted into the
+/// order OpenMetrics wants in runs spilled to a temporary folder.
+pub fn openmetrics(
+    dir: &Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    out: &mut dyn std::io::Write,
+) -> Result<(), ExportError> {
     let segs = journal::segments(dir)?;
     if segs.is_empty() {
         return Err(JournalError::Empty {
             dir: dir.to_path_buf(),
-        });
+        }
+        .into());
     }
     let inside = |at: u64| from.is_none_or(|f| at >= f) && to.is_none_or(|t| at <= t);
-    let mut families: BTreeMap<&'static str, Series> = BTreeMap::new();
-    // Decided states, sampled at each change and every RESAMPLE_MS.
-    let mut states: BTreeMap<(&'static str, String), Vec<(u64, f64)>> = BTreeMap::new();
+    let mut sorter = Sorter::new()?;
+    // Decided states: the last change of each series, resampled every
+    // RESAMPLE_MS until the next change (or the end).
+    let mut states: BTreeMap<(&'static str, String), (u64, f64)> = BTreeMap::new();
     let mut last_at = 0;
-    let push =
-        |families: &mut BTreeMap<&'static str, Series>, name, labels: String, at: u64, v: f64| {
-            if inside(at) {
-                families
-                    .entry(name)
-                    .or_default()
-                    .entry(labels)
-                    .or_default()
-                    .push((at, v));
+    let resample = |sorter: &mut Sorter, name: &str, labels: &str, (since, v): (u64, f64), until: u64| {
+        let mut t = since + RESAMPLE_MS;
+        while t < until {
+            if inside(t) {
+                sorter.push(name, labels, t, v)?;
             }
-        };
+            t += RESAMPLE_MS;
+        }
+        Ok::<(), ExportError>(())
+    };
     for seg in segs {
-        for r in journal::records(&seg.path)? {
+        for r in journal::records(&seg.path)?.ahead()? {
             match r {
                 Record::Input {
                     at,
                     input: Input::ProbeCompleted(obs),
                 } => {
                     last_at = last_at.max(at.0);
+                    if !inside(at.0) {
+                        continue;
+                    }
                     let labels = match &obs.subject {
                         Subject::Router(p) => {
                             if let Some(rtt) = obs.rtt_us {
-                                push(
-                                    &mut families,
+                                let labels = format!("path=\"{}\"", esc(p.as_str()));
+                                sorter.push(
                                     "gwanje_router_rtt_seconds",
-                                    format!("path=\"{}\"", esc(p.as_str())),
+                                    &labels,
                                     at.0,
                                     f64::from(rtt) / 1e6,
-                                );
+                                )?;
                             }
                             continue;
                         }
                         s => target_labels(s),
                     };
                     let ok = if obs.failure.is_none() { 1.0 } else { 0.0 };
-                    push(&mut families, "probe_success", labels.clone(), at.0, ok);
+                    sorter.push("probe_success", &labels, at.0, ok)?;
                     if let Some(d) = obs.duration_us {
-                        push(
-                            &mut families,
+                        sorter.push(
                             "probe_duration_seconds",
-                            labels,
+                            &labels,
                             at.0,
                             f64::from(d) / 1e6,
-                        );
+                        )?;
                     }
                 }
                 Record::Input { at, .. } | Record::Timeout { at } | Record::Snapshot { at, .. } => {
@@ -82,53 +233,23 @@ pub fn openmetrics(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Str
                 }
                 Record::Effect { .. } | Record::EffectV1 { .. } => {
                     let Some(effect) = r.effect() else { continue };
-                    // Each change is a sample of its own, and resampled below.
+                    // Each change is a sample of its own, and resampled until the next.
                     for (name, labels, at, v) in state_changes(effect, last_at) {
-                        states
-                            .entry((name, labels.clone()))
-                            .or_default()
-                            .push((at, v));
-                        push(&mut families, name, labels, at, v);
+                        if let Some(before) = states.insert((name, labels.clone()), (at, v)) {
+                            resample(&mut sorter, name, &labels, before, at)?;
+                        }
+                        if inside(at) {
+                            sorter.push(name, &labels, at, v)?;
+                        }
                     }
                 }
             }
         }
     }
-    // Resample every state from each change to the next (or the end).
-    for ((name, labels), changes) in &states {
-        let series = families
-            .entry(name)
-            .or_default()
-            .entry(labels.clone())
-            .or_default();
-        for (i, (since, v)) in changes.iter().enumerate() {
-            let until = changes.get(i + 1).map_or(last_at, |(next, _)| *next);
-            let mut t = since + RESAMPLE_MS;
-            while t < until {
-                if inside(t) {
-                    series.push((t, *v));
-                }
-                t += RESAMPLE_MS;
-            }
-        }
+    for ((name, labels), last) in &states {
+        resample(&mut sorter, name, labels, *last, last_at)?;
     }
-    let mut out = String::new();
-    for (name, series) in &families {
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for (labels, samples) in series {
-            let mut samples = samples.clone();
-            // Stable: of two samples at one millisecond the later one wins.
-            samples.sort_by_key(|(at, _)| *at);
-            samples.reverse();
-            samples.dedup_by_key(|(at, _)| *at);
-            samples.reverse();
-            for (at, v) in samples {
-                let _ = writeln!(out, "{name}{{{labels}}} {v} {}.{:03}", at / 1000, at % 1000);
-            }
-        }
-    }
-    out.push_str("# EOF\n");
-    Ok(out)
+    sorter.finish(out)
 }
 
 fn target_labels(s: &Subject) -> String {

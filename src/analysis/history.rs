@@ -1,12 +1,14 @@
 //! What the world did, taken out of a journal: the probe outcomes and the
 //! operators' commands, without what depended on gwanje's own actions
 //! (route reads after its first, actuator results), which a what-if must
-//! derive again from its own decisions.
+//! derive again from its own decisions. A journal's world is read again
+//! from disk each time it is wanted, record by record, so memory does not
+//! grow with the record's length.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::core::{CoreConfig, GroupName, Input, Order, PathName, Timestamp};
+use crate::core::{CoreConfig, GroupName, Input, Order, PathName, Subject, Timestamp};
 use crate::journal::{self, JournalError, Record, SnapshotReason};
 
 /// A stretch of time without a record of what gwanje saw.
@@ -20,6 +22,22 @@ pub struct Gap {
     pub why: &'static str,
 }
 
+/// Where the world's inputs come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Read again from this journal folder each time.
+    Journal(PathBuf),
+    /// Held here, in time order (rebuilt from Prometheus, which a range
+    /// query bounds).
+    Held(Vec<(Timestamp, Input)>),
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source::Held(Vec::new())
+    }
+}
+
 /// The recorded world, ready to be replayed through any configuration.
 #[derive(Debug, Clone, Default)]
 pub struct History {
@@ -27,14 +45,19 @@ pub struct History {
     pub config: Option<CoreConfig>,
     /// The kernel's route per group when gwanje first read it, and when.
     pub kernel: BTreeMap<GroupName, (Timestamp, Option<PathName>)>,
-    /// Inputs from the world, in time order.
-    pub world: Vec<(Timestamp, Input)>,
+    /// The world's inputs ([`History::world`]).
+    source: Source,
+    /// Only inputs in this range count (Unix ms, inclusive).
+    range: (Option<u64>, Option<u64>),
     /// How long route changes took, median of the recorded ones, ms.
     pub actuator_ms: u64,
     /// First and last record, Unix ms.
     pub span: (u64, u64),
     /// Where the record has holes.
     pub gaps: Vec<Gap>,
+    /// The median time between two probes through each path, ms (how
+    /// wide a window hindsight judges a moment of it by).
+    pub cadence: BTreeMap<String, u64>,
     /// The journal's complaints (damaged tails), each naming its file.
     pub warnings: Vec<String>,
 }
@@ -44,16 +67,108 @@ pub struct History {
 const GAP_MS: u64 = 30_000;
 
 impl History {
+    /// The same history with its world held in memory, `world` in time order.
+    pub fn holding(mut self, world: Vec<(Timestamp, Input)>) -> Self {
+        let mut cadence = Cadence::default();
+        for (at, input) in &world {
+            cadence.see(*at, input);
+        }
+        self.cadence = cadence.medians();
+        self.source = Source::Held(world);
+        self
+    }
+
     /// Keeps only what happened between `from` and `to` (Unix ms).
     pub fn between(mut self, from: Option<u64>, to: Option<u64>) -> Self {
-        let inside = |at: u64| from.is_none_or(|f| at >= f) && to.is_none_or(|t| at <= t);
-        self.world.retain(|(at, _)| inside(at.0));
+        self.range = (from, to);
         self.span = (
             from.map_or(self.span.0, |f| f.max(self.span.0)),
             to.map_or(self.span.1, |t| t.min(self.span.1)),
         );
         self
     }
+}
+
+impl History {
+    /// The world's inputs in the range, in the order they were recorded
+    /// (time order): probe results, operator commands, journal troubles.
+    /// A journal is read again, record by record; a segment that can no
+    /// longer be read ends it (reading the history named every segment).
+    pub fn world(&self) -> Box<dyn Iterator<Item = (Timestamp, Input)> + Send + '_> {
+        let (from, to) = self.range;
+        let inside = move |at: &Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
+        match &self.source {
+            Source::Held(world) => Box::new(world.iter().filter(move |(at, _)| inside(at)).cloned()),
+            Source::Journal(dir) => {
+                let segs = journal::segments(dir).unwrap_or_default();
+                Box::new(
+                    segs.into_iter()
+                        .map_while(|seg| journal::records(&seg.path).and_then(|r| r.ahead()).ok())
+                        .flatten()
+                        .filter_map(move |r| match r {
+                            Record::Input { at, input } if inside(&at) && of_the_world(&input) => {
+                                Some((at, input))
+                            }
+                            _ => None,
+                        }),
+                )
+            }
+        }
+    }
+}
+
+/// The times between probes through each path, counted by length: a
+/// handful of distinct lengths, however long the record.
+#[derive(Default)]
+struct Cadence {
+    last: BTreeMap<String, u64>,
+    gaps: BTreeMap<String, BTreeMap<u64, u64>>,
+}
+
+impl Cadence {
+    fn see(&mut self, at: Timestamp, input: &Input) {
+        let Input::ProbeCompleted(obs) = input else {
+            return;
+        };
+        let (Subject::Check(_, path) | Subject::Router(path)) = &obs.subject else {
+            return;
+        };
+        if let Some(prev) = self.last.insert(path.to_string(), at.0) {
+            *self
+                .gaps
+                .entry(path.to_string())
+                .or_default()
+                .entry(at.0.saturating_sub(prev))
+                .or_default() += 1;
+        }
+    }
+
+    fn medians(self) -> BTreeMap<String, u64> {
+        self.gaps
+            .into_iter()
+            .map(|(path, gaps)| {
+                let half = gaps.values().sum::<u64>() / 2;
+                let mut seen = 0;
+                let median = gaps
+                    .iter()
+                    .find(|(_, n)| {
+                        seen += **n;
+                        seen > half
+                    })
+                    .map_or(0, |(g, _)| *g);
+                (path, median)
+            })
+            .collect()
+    }
+}
+
+/// Whether an input came from the world rather than from gwanje's own
+/// configuration and actions (which a replay derives again).
+fn of_the_world(input: &Input) -> bool {
+    !matches!(
+        input,
+        Input::PlanApplied(_) | Input::RoutesObserved { .. } | Input::RouteChangeCompleted { .. }
+    )
 }
 
 /// Reads the world out of the journal in `dir`.
@@ -64,13 +179,17 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
             dir: dir.to_path_buf(),
         });
     }
-    let mut h = History::default();
+    let mut h = History {
+        source: Source::Journal(dir.to_path_buf()),
+        ..History::default()
+    };
     let mut requested: BTreeMap<GroupName, Timestamp> = BTreeMap::new();
     let mut latencies = Vec::new();
     let mut last: Option<u64> = None;
     let mut dropping: Option<u64> = None;
+    let mut cadence = Cadence::default();
     for seg in segs {
-        let mut records = journal::records(&seg.path)?;
+        let mut records = journal::records(&seg.path)?.ahead()?;
         for r in records.by_ref() {
             let at = match &r {
                 Record::Snapshot { at, .. } | Record::Input { at, .. } | Record::Timeout { at } => {
@@ -97,6 +216,7 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
             }
             match r {
                 Record::Input { at, input } => match input {
+                    Input::ProbeCompleted(_) => cadence.see(at, &input),
                     Input::PlanApplied(cfg) => {
                         h.config.get_or_insert(cfg);
                     }
@@ -110,7 +230,6 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
                     }
                     Input::JournalFailing { .. } => {
                         dropping.get_or_insert(at.0);
-                        h.world.push((at, input));
                     }
                     Input::JournalRecovered => {
                         if let Some(from) = dropping.take() {
@@ -120,9 +239,8 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
                                 why: "the journal dropped records",
                             });
                         }
-                        h.world.push((at, input));
                     }
-                    other => h.world.push((at, other)),
+                    _ => {}
                 },
                 r => {
                     if let Some(crate::core::Effect::Order(Order::ChangeRoute { group, .. })) =
@@ -144,6 +262,6 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
     }
     latencies.sort_unstable();
     h.actuator_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(50);
-    h.world.sort_by_key(|(at, _)| *at);
+    h.cadence = cadence.medians();
     Ok(h)
 }

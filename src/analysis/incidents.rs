@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::history::History;
-use crate::core::{Effect, Event, Input, Order, Subject, TargetState};
+use crate::core::{Effect, Event, Observation, Order, Subject, TargetState};
 use crate::replay::Entry;
 
 /// Failures of one service this close together are one incident.
@@ -45,105 +44,107 @@ fn service_of(s: &Subject) -> Option<&str> {
     }
 }
 
-/// The incidents between `from` and `to` of the services `wanted` keeps.
-pub fn incidents(
-    h: &History,
-    entries: &[Entry],
-    from: u64,
-    to: u64,
-    wanted: &dyn Fn(&Subject) -> bool,
-    acks: &[u64],
-) -> Vec<Incident> {
-    let mut open: BTreeMap<String, (Incident, BTreeSet<String>)> = BTreeMap::new();
-    let mut failing: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut done: Vec<Incident> = Vec::new();
-    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
-        let Input::ProbeCompleted(o) = input else {
-            continue;
-        };
-        let Some(svc) = service_of(&o.subject).filter(|_| wanted(&o.subject)) else {
-            continue;
-        };
-        let now_failing = failing.entry(svc.to_string()).or_default();
-        let subject = o.subject.to_string();
-        if o.failure.is_some() {
-            now_failing.insert(subject.clone());
-            let (i, seen) = open.entry(svc.to_string()).or_insert_with(|| {
-                // Close enough to the last one: the same incident goes on.
-                let resumed = done
-                    .iter()
-                    .rposition(|d| {
-                        d.service == svc && d.to.is_some_and(|t| at.0.saturating_sub(t) < MERGE_MS)
-                    })
-                    .map(|k| done.remove(k));
-                let i = resumed.map_or_else(
-                    || Incident {
-                        service: svc.to_string(),
-                        from: at.0,
-                        to: None,
-                        failed: Vec::new(),
-                        subjects: 0,
-                        failures: 0,
-                        detected: None,
-                        switched: None,
-                        alerts: Vec::new(),
-                        acknowledged: None,
-                    },
-                    |mut d| {
-                        d.to = None;
-                        d
-                    },
-                );
-                let seen = i.failed.iter().cloned().collect();
-                (i, seen)
-            });
-            i.failures += 1;
-            if seen.insert(subject.clone()) {
-                i.subjects += 1;
-                if i.failed.len() < LISTED {
-                    i.failed.push(subject);
-                }
+/// The incidents of the services a report covers, folded probe by probe.
+#[derive(Default)]
+pub struct Tracker {
+    open: BTreeMap<String, (Incident, BTreeSet<String>)>,
+    failing: BTreeMap<String, BTreeSet<String>>,
+    done: Vec<Incident>,
+}
+
+impl Tracker {
+    /// Folds in a probe result `o` of service `svc` at `at` (Unix ms).
+    pub fn probe(&mut self, at: u64, o: &Observation, svc: &str) {
+            if o.failure.is_none() && self.failing.get(svc).is_none_or(BTreeSet::is_empty) {
+                // Nothing of the service is failing: nothing to close.
+                return;
             }
-        } else {
-            now_failing.remove(&subject);
-            if now_failing.is_empty()
-                && let Some((mut i, _)) = open.remove(svc)
-            {
-                i.to = Some(at.0);
-                done.push(i);
-            }
-        }
-    }
-    done.extend(open.into_values().map(|(i, _)| i));
-    for i in &mut done {
-        let end = i.to.unwrap_or(to);
-        for e in entries.iter().filter(|e| (i.from..=end).contains(&e.at)) {
-            match &e.effect {
-                Some(Effect::Event(Event::HealthChanged { subject, to, .. }))
-                    if i.detected.is_none()
-                        && *to == TargetState::Down
-                        && service_of(subject) == Some(i.service.as_str()) =>
-                {
-                    i.detected = Some(e.at);
-                }
-                Some(Effect::Event(Event::RouteChanged { to, .. })) if i.switched.is_none() => {
-                    i.switched = Some((e.at, to.to_string()));
-                }
-                Some(Effect::Order(Order::DeliverAlerts { alerts, .. })) => {
-                    for a in alerts.iter().filter(|a| a.firing()) {
-                        let labels = a.labels();
-                        let ours = labels.get("service").is_none_or(|s| *s == i.service);
-                        let name = a.name().as_str().to_string();
-                        if ours && !i.alerts.contains(&name) {
-                            i.alerts.push(name);
-                        }
+            let now_failing = self.failing.entry(svc.to_string()).or_default();
+            let subject = o.subject.to_string();
+            if o.failure.is_some() {
+                now_failing.insert(subject.clone());
+                let (i, seen) = self.open.entry(svc.to_string()).or_insert_with(|| {
+                    // Close enough to the last one: the same incident goes on.
+                    let resumed = self.done
+                        .iter()
+                        .rposition(|d| {
+                            d.service == svc && d.to.is_some_and(|t| at.saturating_sub(t) < MERGE_MS)
+                        })
+                        .map(|k| self.done.remove(k));
+                    let i = resumed.map_or_else(
+                        || Incident {
+                            service: svc.to_string(),
+                            from: at,
+                            to: None,
+                            failed: Vec::new(),
+                            subjects: 0,
+                            failures: 0,
+                            detected: None,
+                            switched: None,
+                            alerts: Vec::new(),
+                            acknowledged: None,
+                        },
+                        |mut d| {
+                            d.to = None;
+                            d
+                        },
+                    );
+                    let seen = i.failed.iter().cloned().collect();
+                    (i, seen)
+                });
+                i.failures += 1;
+                if seen.insert(subject.clone()) {
+                    i.subjects += 1;
+                    if i.failed.len() < LISTED {
+                        i.failed.push(subject);
                     }
                 }
-                _ => {}
+            } else {
+                now_failing.remove(&subject);
+                if now_failing.is_empty()
+                    && let Some((mut i, _)) = self.open.remove(svc)
+                {
+                    i.to = Some(at);
+                    self.done.push(i);
+                }
             }
-        }
-        i.acknowledged = acks.iter().copied().find(|a| (i.from..=end).contains(a));
     }
-    done.sort_by(|a, b| (a.from, &a.service).cmp(&(b.from, &b.service)));
-    done
+
+    /// The incidents, with what gwanje did in each (from the replayed
+    /// `entries`); one still open at `to` has no end.
+    pub fn finish(self, entries: &[Entry], to: u64, acks: &[u64]) -> Vec<Incident> {
+        let mut done = self.done;
+        done.extend(self.open.into_values().map(|(i, _)| i));
+        for i in &mut done {
+            let end = i.to.unwrap_or(to);
+            for e in entries.iter().filter(|e| (i.from..=end).contains(&e.at)) {
+                match &e.effect {
+                    Some(Effect::Event(Event::HealthChanged { subject, to, .. }))
+                        if i.detected.is_none()
+                            && *to == TargetState::Down
+                            && service_of(subject) == Some(i.service.as_str()) =>
+                    {
+                        i.detected = Some(e.at);
+                    }
+                    Some(Effect::Event(Event::RouteChanged { to, .. })) if i.switched.is_none() => {
+                        i.switched = Some((e.at, to.to_string()));
+                    }
+                    Some(Effect::Order(Order::DeliverAlerts { alerts, .. })) => {
+                        for a in alerts.iter().filter(|a| a.firing()) {
+                            let labels = a.labels();
+                            let ours = labels.get("service").is_none_or(|s| *s == i.service);
+                            let name = a.name().as_str().to_string();
+                            if ours && !i.alerts.contains(&name) {
+                                i.alerts.push(name);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            i.acknowledged = acks.iter().copied().find(|a| (i.from..=end).contains(a));
+        }
+        done.sort_by(|a, b| (a.from, &a.service).cmp(&(b.from, &b.service)));
+        done
+    }
 }

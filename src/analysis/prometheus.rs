@@ -113,13 +113,12 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
         let a = query("gwanje_group_active_path").await?;
         Ok::<_, PrometheusError>((p, r, a))
     })?;
-    let mut h = History {
-        config: Some(plan.core_config()),
-        span: (from, to),
-        actuator_ms: 50,
-        warnings: limits(step),
-        ..History::default()
-    };
+    let mut h = History::default();
+    h.config = Some(plan.core_config());
+    h.span = (from, to);
+    h.actuator_ms = 50;
+    h.warnings = limits(step);
+    let mut world = Vec::new();
     let label = |s: &serde_json::Value, k: &str| s["metric"][k].as_str().unwrap_or("").to_string();
     // A sample is the latest result when it was scraped: it stands for
     // every probe since the sample before, at the subject's own interval.
@@ -156,7 +155,7 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
             }
             previous = Some(at);
             for t in times {
-                h.world.push((
+                world.push((
                     Timestamp(t),
                     Input::ProbeCompleted(Observation {
                         subject: subject.clone(),
@@ -203,6 +202,6 @@ pub fn history(url: &str, plan: &Plan, from: u64, to: u64) -> Result<History, Pr
             }
         }
     }
-    h.world.sort_by_key(|(at, _)| *at);
-    Ok(h)
+    world.sort_by_key(|(at, _)| *at);
+    Ok(h.holding(world))
 }

@@ -4,7 +4,7 @@
 //! acknowledged, the impact per service, and for a disclosure what was
 //! exposed (counts and times, never the data). Gaps stay unknown.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use super::buckets::Buckets;
 use super::history::{self, History};
 use super::summary::{clock, seconds};
 use super::svg::{self, Band, Row};
-use crate::core::{Effect, Event, FailureKind, Input, Order, PathState, Subject};
+use crate::core::{Effect, Event, FailureKind, Input, Observation, Order, PathState, Subject};
 use crate::journal::JournalError;
 
 /// What to report on.
@@ -95,26 +95,29 @@ fn service_of(s: &Subject) -> Option<&str> {
 pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
     let h = history::from_journal(dir)?;
     let (from, to) = (scope.from.unwrap_or(h.span.0), scope.to.unwrap_or(h.span.1));
-    let replayed = crate::replay::replay(dir, Some(from), Some(to))?;
     let wanted = |s: &Subject| match (&scope.service, service_of(s)) {
         (Some(want), Some(have)) => *want == have,
         (Some(_), None) => true,
         (None, _) => true,
     };
-    let mut timeline = Vec::new();
-    // What the probes saw first: the first failure of each subject after a pass.
-    let mut failing: BTreeMap<String, bool> = BTreeMap::new();
-    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
+    // One pass: the replay, and every probe result it reads folded into
+    // what the report shows (memory: the folds, not the record).
+    let mut seen = Seen {
+        failing: BTreeMap::new(),
+        first_failures: Vec::new(),
+        impacts: Impacts::default(),
+        incidents: super::incidents::Tracker::default(),
+        exposures: BTreeMap::new(),
+        plots: ProbePlots::new(from, to),
+    };
+    let replayed = crate::replay::replay_with(dir, Some(from), Some(to), &mut |at, input| {
         if let Input::ProbeCompleted(o) = input
-            && wanted(&o.subject)
+            && (from..=to).contains(&at.0)
         {
-            let was = failing.insert(o.subject.to_string(), o.failure.is_some());
-            if o.failure.is_some() && was != Some(true) {
-                let kind = o.failure.map_or("", |k| k.as_str());
-                timeline.push((at.0, format!("first failing probe: {} ({kind})", o.subject)));
-            }
+            seen.probe(at.0, o, &wanted);
         }
-    }
+    })?;
+    let mut timeline = std::mem::take(&mut seen.first_failures);
     let mut acks = Vec::new();
     // The state of each alert last shown.
     let mut shown: BTreeMap<String, (bool, bool, bool)> = BTreeMap::new();
@@ -193,10 +196,10 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
         ));
     }
     timeline.sort_by_key(|(at, _)| *at);
-    let impact = impacts(&h, &replayed.entries, from, to, &wanted, &acks);
-    let incidents = super::incidents::incidents(&h, &replayed.entries, from, to, &wanted, &acks);
-    let exposures = exposures(&h, from, to, &wanted);
-    let plots = plots(&h, &replayed.entries, from, to, &wanted);
+    let impact = seen.impacts.finish(&replayed.entries, &acks);
+    let incidents = seen.incidents.finish(&replayed.entries, to, &acks);
+    let exposures = seen.exposures.into_values().collect();
+    let plots = plots(&h, &replayed.entries, from, to, seen.plots);
     Ok(Report {
         from,
         to,
@@ -210,83 +213,44 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
     })
 }
 
-fn impacts(
-    h: &History,
-    entries: &[crate::replay::Entry],
-    from: u64,
-    to: u64,
-    wanted: &dyn Fn(&Subject) -> bool,
-    acks: &[u64],
-) -> Vec<Impact> {
-    let mut by_service: BTreeMap<String, Impact> = BTreeMap::new();
-    let mut state: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
-    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
-        let Input::ProbeCompleted(o) = input else {
-            continue;
-        };
-        let Some(svc) = service_of(&o.subject).filter(|_| wanted(&o.subject)) else {
-            continue;
-        };
-        let subjects = state.entry(svc.to_string()).or_default();
-        subjects.insert(o.subject.to_string(), o.failure.is_some());
-        let failing = subjects.values().any(|f| *f);
-        match by_service.get_mut(svc) {
-            None if o.failure.is_some() => {
-                by_service.insert(
-                    svc.to_string(),
-                    Impact {
-                        service: svc.to_string(),
-                        first_failure: at.0,
-                        recovered: None,
-                        detected: None,
-                        switched: None,
-                        acknowledged: None,
-                    },
-                );
-            }
-            Some(i) if !failing && i.recovered.is_none() => i.recovered = Some(at.0),
-            Some(i) if failing && i.recovered.is_some_and(|r| r < at.0) => {
-                // Failing again: the impact window runs on.
-                i.recovered = None;
-            }
-            _ => {}
-        }
-    }
-    for i in by_service.values_mut() {
-        for e in entries.iter().filter(|e| e.at >= i.first_failure) {
-            match &e.effect {
-                Some(Effect::Event(Event::HealthChanged { subject, to, .. }))
-                    if i.detected.is_none()
-                        && *to == crate::core::TargetState::Down
-                        && service_of(subject) == Some(i.service.as_str()) =>
-                {
-                    i.detected = Some(e.at);
-                }
-                Some(Effect::Event(Event::RouteChanged { .. })) if i.switched.is_none() => {
-                    i.switched = Some(e.at)
-                }
-                _ => {}
-            }
-        }
-        i.acknowledged = acks.iter().copied().find(|a| *a >= i.first_failure);
-    }
-    by_service.into_values().collect()
+/// What the probes in a report's range saw, folded as the replay reads them.
+struct Seen {
+    /// Each subject failing at its last result.
+    failing: BTreeMap<String, bool>,
+    /// The first failure of each subject after a pass, for the timeline.
+    first_failures: Vec<(u64, String)>,
+    impacts: Impacts,
+    incidents: super::incidents::Tracker,
+    exposures: BTreeMap<(String, &'static str), Exposure>,
+    plots: ProbePlots,
 }
 
-fn exposures(h: &History, from: u64, to: u64, wanted: &dyn Fn(&Subject) -> bool) -> Vec<Exposure> {
-    let mut out: BTreeMap<(String, &'static str), Exposure> = BTreeMap::new();
-    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
-        let Input::ProbeCompleted(o) = input else {
-            continue;
+impl Seen {
+    fn probe(&mut self, at: u64, o: &Observation, wanted: &dyn Fn(&Subject) -> bool) {
+        self.plots.probe(at, o, wanted);
+        if !wanted(&o.subject) {
+            return;
+        }
+        let was = self.failing.insert(o.subject.to_string(), o.failure.is_some());
+        if o.failure.is_some() && was != Some(true) {
+            let kind = o.failure.map_or("", |k| k.as_str());
+            self.first_failures
+                .push((at, format!("first failing probe: {} ({kind})", o.subject)));
+        }
+        let Some(svc) = service_of(&o.subject) else {
+            return;
         };
+        self.impacts.probe(at, o, svc);
+        self.incidents.probe(at, o, svc);
+        self.exposure(at, o);
+    }
+
+    fn exposure(&mut self, at: u64, o: &Observation) {
         let kind = match o.failure {
             Some(FailureKind::PersonalData) => "personal_data",
             Some(FailureKind::IdentityMismatch) => "identity_mismatch",
-            _ => continue,
+            _ => return,
         };
-        if !wanted(&o.subject) {
-            continue;
-        }
         let responses = o.identity.as_ref().map_or(1, |f| {
             if kind == "identity_mismatch" {
                 f.mismatches
@@ -296,21 +260,146 @@ fn exposures(h: &History, from: u64, to: u64, wanted: &dyn Fn(&Subject) -> bool)
         });
         let target = match &o.subject {
             Subject::Target(k) | Subject::Check(k, _) => k.to_string(),
-            Subject::Router(_) => continue,
+            Subject::Router(_) => return,
         };
-        let e = out.entry((target.clone(), kind)).or_insert(Exposure {
-            target,
-            kind,
-            probes: 0,
-            responses: 0,
-            first: at.0,
-            last: at.0,
-        });
+        let e = self
+            .exposures
+            .entry((target.clone(), kind))
+            .or_insert(Exposure {
+                target,
+                kind,
+                probes: 0,
+                responses: 0,
+                first: at,
+                last: at,
+            });
         e.probes += 1;
         e.responses += responses;
-        e.last = at.0;
+        e.last = at;
     }
-    out.into_values().collect()
+}
+
+/// Routers' loss and each service's results, folded into buckets that
+/// keep the extremes: the plots stay small over days, and one failure
+/// stays visible.
+struct ProbePlots {
+    from: u64,
+    to: u64,
+    routers: BTreeMap<String, Buckets>,
+    success: BTreeMap<String, Buckets>,
+    findings: Buckets,
+    found: bool,
+}
+
+impl ProbePlots {
+    fn new(from: u64, to: u64) -> Self {
+        ProbePlots {
+            from,
+            to,
+            routers: BTreeMap::new(),
+            success: BTreeMap::new(),
+            findings: Buckets::new(from, to),
+            found: false,
+        }
+    }
+
+    fn probe(&mut self, at: u64, o: &Observation, wanted: &dyn Fn(&Subject) -> bool) {
+        let (from, to) = (self.from, self.to);
+        match &o.subject {
+            Subject::Router(p) => {
+                if let Some((sent, lost)) = o.packets.filter(|(s, _)| *s > 0) {
+                    let loss = f64::from(lost) / f64::from(sent);
+                    self.routers
+                        .entry(p.to_string())
+                        .or_insert_with(|| Buckets::new(from, to))
+                        .add(at, loss, lost > 0);
+                }
+            }
+            s if wanted(s) => {
+                let svc = service_of(s).unwrap_or_default();
+                let ok = o.failure.is_none();
+                if !self.success.contains_key(svc) {
+                    self.success.insert(svc.to_string(), Buckets::new(from, to));
+                }
+                self.success
+                    .get_mut(svc)
+                    .expect("inserted")
+                    .add(at, if ok { 1.0 } else { 0.0 }, !ok);
+                let exposed = matches!(
+                    o.failure,
+                    Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
+                );
+                self.found |= exposed;
+                self.findings
+                    .add(at, f64::from(u8::from(exposed)), exposed);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Each service's impact window, folded probe by probe.
+#[derive(Default)]
+struct Impacts {
+    by_service: BTreeMap<String, Impact>,
+    /// Per service, its subjects failing now.
+    failing: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Impacts {
+    fn probe(&mut self, at: u64, o: &Observation, svc: &str) {
+        let failing = self.failing.entry(svc.to_string()).or_default();
+        if o.failure.is_some() {
+            failing.insert(o.subject.to_string());
+        } else if !failing.is_empty() {
+            failing.remove(&o.subject.to_string());
+        }
+        let failing = !failing.is_empty();
+        match self.by_service.get_mut(svc) {
+            None if o.failure.is_some() => {
+                self.by_service.insert(
+                    svc.to_string(),
+                    Impact {
+                        service: svc.to_string(),
+                        first_failure: at,
+                        recovered: None,
+                        detected: None,
+                        switched: None,
+                        acknowledged: None,
+                    },
+                );
+            }
+            Some(i) if !failing && i.recovered.is_none() => i.recovered = Some(at),
+            Some(i) if failing && i.recovered.is_some_and(|r| r < at) => {
+                // Failing again: the impact window runs on.
+                i.recovered = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(self, entries: &[crate::replay::Entry], acks: &[u64]) -> Vec<Impact> {
+        let mut by_service = self.by_service;
+        for i in by_service.values_mut() {
+            for e in entries.iter().filter(|e| e.at >= i.first_failure) {
+                match &e.effect {
+                    Some(Effect::Event(Event::HealthChanged { subject, to, .. }))
+                        if i.detected.is_none()
+                            && *to == crate::core::TargetState::Down
+                            && service_of(subject) == Some(i.service.as_str()) =>
+                    {
+                        i.detected = Some(e.at);
+                    }
+                    Some(Effect::Event(Event::RouteChanged { .. })) if i.switched.is_none() => {
+                        i.switched = Some(e.at)
+                    }
+                    _ => {}
+                }
+            }
+            i.acknowledged = acks.iter().copied().find(|a| *a >= i.first_failure);
+        }
+        by_service.into_values().collect()
+    }
 }
 
 fn plots(
@@ -318,7 +407,7 @@ fn plots(
     entries: &[crate::replay::Entry],
     from: u64,
     to: u64,
-    wanted: &dyn Fn(&Subject) -> bool,
+    probes: ProbePlots,
 ) -> Vec<(String, String)> {
     let gap_bands = |rows: &mut Vec<Row>| {
         for r in rows.iter_mut() {
@@ -434,46 +523,13 @@ fn plots(
             svg::plot("paths", from, to, &rows),
         ));
     }
-    // Routers' loss and each service's results, folded into buckets that
-    // keep the extremes: the plots stay small over days, and one failure
-    // stays visible.
-    let mut routers: BTreeMap<String, Buckets> = BTreeMap::new();
-    let mut success: BTreeMap<String, Buckets> = BTreeMap::new();
-    let mut findings = Buckets::new(from, to);
-    let mut found = false;
-    for (at, input) in h.world.iter().filter(|(at, _)| (from..=to).contains(&at.0)) {
-        let Input::ProbeCompleted(o) = input else {
-            continue;
-        };
-        match &o.subject {
-            Subject::Router(p) => {
-                if let Some((sent, lost)) = o.packets.filter(|(s, _)| *s > 0) {
-                    let loss = f64::from(lost) / f64::from(sent);
-                    routers
-                        .entry(p.to_string())
-                        .or_insert_with(|| Buckets::new(from, to))
-                        .add(at.0, loss, lost > 0);
-                }
-            }
-            s if wanted(s) => {
-                let svc = service_of(s).unwrap_or_default().to_string();
-                let ok = o.failure.is_none();
-                success
-                    .entry(svc)
-                    .or_insert_with(|| Buckets::new(from, to))
-                    .add(at.0, if ok { 1.0 } else { 0.0 }, !ok);
-                let exposed = matches!(
-                    o.failure,
-                    Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
-                );
-                if exposed {
-                    found = true;
-                }
-                findings.add(at.0, f64::from(u8::from(exposed)), exposed);
-            }
-            _ => {}
-        }
-    }
+    let ProbePlots {
+        routers,
+        success,
+        findings,
+        found,
+        ..
+    } = probes;
     let mut rows: Vec<Row> = routers
         .into_iter()
         .map(|(p, b)| Row {

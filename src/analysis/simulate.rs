@@ -24,7 +24,9 @@ pub fn simulate(history: &History, cfg: &CoreConfig) -> Run {
     };
     let mut vt = VirtualTime::new(Core::new(), TimerSource::Own, Some(actuator));
     vt.feed(Timestamp(history.span.0), Input::PlanApplied(cfg.clone()));
-    let mut inputs: Vec<(Timestamp, Input)> = history
+    // The kernel's first route reads, merged into the world at their times
+    // (at the same time, the read first).
+    let mut reads: Vec<(Timestamp, Input)> = history
         .kernel
         .iter()
         .map(|(group, (at, path))| {
@@ -37,12 +39,17 @@ pub fn simulate(history: &History, cfg: &CoreConfig) -> Run {
                 },
             )
         })
-        .chain(history.world.iter().cloned())
         .collect();
-    // Stable: at the same time, a route read comes before the world's inputs.
-    inputs.sort_by_key(|(at, _)| *at);
-    for (at, input) in inputs {
+    reads.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    for (at, input) in history.world() {
+        while reads.last().is_some_and(|(r, _)| *r <= at) {
+            let (r, read) = reads.pop().expect("not empty");
+            vt.feed(r, read);
+        }
         vt.feed(at, input);
+    }
+    for (r, read) in reads.into_iter().rev() {
+        vt.feed(r, read);
     }
     // After the last input, what was pending still happens, up to the end
     // of the record.

@@ -11,7 +11,7 @@
 //! run of broken moments of one path. A switch is *false* when the path it
 //! left was not broken then, or the path it chose was.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::history::History;
 use super::simulate::Run;
@@ -73,82 +73,47 @@ impl Summary {
 /// One recorded probe through a path: (time, failed, packets sent, lost).
 type Probe = (u64, bool, u32, u32);
 
-/// Per path, its router's probes and the checks' probes through it.
-#[derive(Default)]
-struct Through {
-    routers: BTreeMap<String, Vec<Probe>>,
-    checks: BTreeMap<String, Vec<Probe>>,
-    /// Half the judging window per path, ms.
-    around: BTreeMap<String, u64>,
+/// What hindsight says of a history whatever a run decided: the paths'
+/// incidents, and whether a path was broken at each moment some run
+/// switched. One pass over the record serves every run compared.
+#[derive(Debug, Clone, Default)]
+pub struct Hindsight {
+    incidents: Vec<Incident>,
+    broken: std::collections::BTreeSet<(String, u64)>,
 }
 
-impl Through {
-    fn of(history: &History) -> Self {
-        let mut t = Through::default();
-        for (at, input) in &history.world {
-            let Input::ProbeCompleted(obs) = input else {
-                continue;
-            };
-            let (map, path) = match &obs.subject {
-                Subject::Check(_, p) => (&mut t.checks, p),
-                Subject::Router(p) => (&mut t.routers, p),
-                Subject::Target(_) => continue,
-            };
-            let (sent, lost) = obs
-                .packets
-                .map_or((0, 0), |(s, l)| (u32::from(s), u32::from(l)));
-            map.entry(path.to_string()).or_default().push((
-                at.0,
-                obs.failure.is_some(),
-                sent,
-                lost,
-            ));
-        }
-        let paths: Vec<String> = t.paths().into_iter().cloned().collect();
-        for p in paths {
-            let all = t.all(&p);
-            let mut gaps: Vec<u64> = all.windows(2).map(|w| w[1].0 - w[0].0).collect();
-            gaps.sort_unstable();
-            let median = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
-            t.around.insert(p, AROUND_MS.max(median * 3 / 2));
-        }
-        t
-    }
+/// Half the judging window of a path whose probes come `cadence` ms apart.
+fn around(cadence: u64) -> u64 {
+    AROUND_MS.max(cadence * 3 / 2)
+}
 
-    fn paths(&self) -> std::collections::BTreeSet<&String> {
-        self.routers.keys().chain(self.checks.keys()).collect()
-    }
+/// The probes through each path near the moments being judged: a few
+/// seconds' worth, however long the record.
+#[derive(Default)]
+struct Window {
+    routers: BTreeMap<String, VecDeque<Probe>>,
+    checks: BTreeMap<String, VecDeque<Probe>>,
+}
 
-    /// Every probe through `path`, in time order.
-    fn all(&self, path: &str) -> Vec<Probe> {
-        let mut v: Vec<Probe> = self
-            .routers
-            .get(path)
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
-        v.extend(self.checks.get(path).into_iter().flatten().copied());
-        v.sort_unstable();
-        v
-    }
+type Counts = (usize, usize, u32, u32);
 
-    fn broken(&self, path: &str, at: u64) -> bool {
-        let around = self.around.get(path).copied().unwrap_or(AROUND_MS);
-        let near = |m: &BTreeMap<String, Vec<Probe>>, p: &str| -> (usize, usize, u32, u32) {
-            let Some(r) = m.get(p) else {
-                return (0, 0, 0, 0);
-            };
-            let lo = r.partition_point(|x| x.0 < at.saturating_sub(around));
-            let hi = r.partition_point(|x| x.0 <= at + around);
-            r[lo..hi].iter().fold((0, 0, 0, 0), |(n, f, s, l), x| {
+impl Window {
+    fn near(m: &BTreeMap<String, VecDeque<Probe>>, path: &str, at: u64, around: u64) -> Counts {
+        let Some(r) = m.get(path) else {
+            return (0, 0, 0, 0);
+        };
+        r.iter()
+            .filter(|x| x.0 >= at.saturating_sub(around) && x.0 <= at + around)
+            .fold((0, 0, 0, 0), |(n, f, s, l), x| {
                 (n + 1, f + usize::from(x.1), s + x.2, l + x.3)
             })
-        };
+    }
+
+    fn broken(&self, path: &str, at: u64, around: u64) -> bool {
         // One lost probe is not a broken path: at least two failures.
-        let half = |(n, f, ..): (usize, usize, u32, u32)| f >= 2 && f * 2 >= n;
-        let router = near(&self.routers, path);
-        let checks = near(&self.checks, path);
+        let half = |(n, f, ..): Counts| f >= 2 && f * 2 >= n;
+        let router = Self::near(&self.routers, path, at, around);
+        let checks = Self::near(&self.checks, path, at, around);
         let (sent, lost) = (router.2 + checks.2, router.3 + checks.3);
         if half(router) || (sent >= 20 && lost * 4 >= sent) {
             return true;
@@ -156,47 +121,138 @@ impl Through {
         half(checks)
             && self.checks.keys().any(|q| {
                 q != path && {
-                    let c = near(&self.checks, q);
+                    let c = Self::near(&self.checks, q, at, around);
                     c.0 > 0 && !half(c)
                 }
             })
     }
-}
 
-/// Summarises `run` over `history`.
-pub fn summarise(history: &History, run: &Run) -> Summary {
-    let through = Through::of(history);
-    let broken = |path: &str, at: u64| through.broken(path, at);
-    let mut s = Summary::default();
-    for path in through.paths() {
-        let records = through.all(path);
-        let mut open: Option<Incident> = None;
-        for r in &records {
-            let b = through.broken(path, r.0);
-            match (&mut open, b) {
-                (None, true) => {
-                    // The incident starts at the first failing probe near here.
-                    let lo = records.partition_point(|x| x.0 < r.0.saturating_sub(AROUND_MS));
-                    let start = records[lo..]
-                        .iter()
-                        .find(|x| x.1 || (x.2 > 0 && x.3 * 4 >= x.2))
-                        .map_or(r.0, |x| x.0);
-                    open = Some(Incident {
-                        path: path.clone(),
-                        start,
-                        end: r.0,
-                        detected: None,
-                        switched: None,
-                    });
-                }
-                (Some(i), true) => i.end = r.0,
-                (Some(_), false) => s.incidents.extend(open.take()),
-                (None, false) => {}
+    /// The first failing probe through `path` from `from` on.
+    fn first_failing(&self, path: &str, from: u64) -> Option<u64> {
+        [&self.routers, &self.checks]
+            .into_iter()
+            .filter_map(|m| m.get(path))
+            .flatten()
+            .filter(|x| x.0 >= from && (x.1 || (x.2 > 0 && x.3 * 4 >= x.2)))
+            .map(|x| x.0)
+            .min()
+    }
+
+    fn forget_before(&mut self, t: u64) {
+        for q in self.routers.values_mut().chain(self.checks.values_mut()) {
+            while q.front().is_some_and(|x| x.0 < t) {
+                q.pop_front();
             }
         }
-        s.incidents.extend(open);
     }
-    s.incidents.sort_by_key(|i| i.start);
+}
+
+/// Judges `history` once: its incidents, and each path a run in `runs`
+/// switched from or to, at that moment.
+pub fn hindsight(history: &History, runs: &[&Run]) -> Hindsight {
+    let around_of = |p: &str| around(history.cadence.get(p).copied().unwrap_or(0));
+    let horizon = history
+        .cadence
+        .values()
+        .map(|c| around(*c))
+        .max()
+        .unwrap_or(AROUND_MS);
+    let mut switched: Vec<(u64, String)> = runs
+        .iter()
+        .flat_map(|r| &r.effects)
+        .filter_map(|(at, e)| match e {
+            Effect::Event(Event::RouteChanged {
+                from: Some(from),
+                to,
+                ..
+            }) => Some([(at.0, from.to_string()), (at.0, to.to_string())]),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    switched.sort();
+    switched.dedup();
+    let mut switched = switched.into_iter().peekable();
+    let mut h = Hindsight::default();
+    let mut window = Window::default();
+    let mut open: BTreeMap<String, Incident> = BTreeMap::new();
+    // Moments to judge once every probe within their window has been seen:
+    // (time, path, whether it is a probe's own moment).
+    let mut pending: VecDeque<(u64, String, bool)> = VecDeque::new();
+    let mut judge = |(t, path, probe): (u64, String, bool), window: &Window, h: &mut Hindsight| {
+        let broken = window.broken(&path, t, around_of(&path));
+        if !probe {
+            if broken {
+                h.broken.insert((path, t));
+            }
+            return;
+        }
+        match (open.get_mut(&path), broken) {
+            (None, true) => {
+                // The incident starts at the first failing probe near here.
+                let start = window
+                    .first_failing(&path, t.saturating_sub(AROUND_MS))
+                    .unwrap_or(t);
+                open.insert(
+                    path.clone(),
+                    Incident {
+                        path,
+                        start,
+                        end: t,
+                        detected: None,
+                        switched: None,
+                    },
+                );
+            }
+            (Some(i), true) => i.end = t,
+            (Some(_), false) => h.incidents.extend(open.remove(&path)),
+            (None, false) => {}
+        }
+    };
+    for (at, input) in history.world() {
+        let Input::ProbeCompleted(obs) = input else {
+            continue;
+        };
+        let (map, path) = match &obs.subject {
+            Subject::Check(_, p) => (&mut window.checks, p),
+            Subject::Router(p) => (&mut window.routers, p),
+            Subject::Target(_) => continue,
+        };
+        let (sent, lost) = obs
+            .packets
+            .map_or((0, 0), |(s, l)| (u32::from(s), u32::from(l)));
+        map.entry(path.to_string())
+            .or_default()
+            .push_back((at.0, obs.failure.is_some(), sent, lost));
+        let path = path.to_string();
+        while pending.front().is_some_and(|p| p.0 + horizon < at.0) {
+            let p = pending.pop_front().expect("not empty");
+            judge(p, &window, &mut h);
+        }
+        while let Some((t, p)) = switched.next_if(|(t, _)| *t <= at.0) {
+            pending.push_back((t, p, false));
+        }
+        pending.push_back((at.0, path, true));
+        let oldest = pending.front().map_or(at.0, |p| p.0);
+        window.forget_before(oldest.saturating_sub(horizon + AROUND_MS));
+    }
+    pending.extend(switched.map(|(t, p)| (t, p, false)));
+    for p in pending {
+        judge(p, &window, &mut h);
+    }
+    drop(judge);
+    h.incidents.extend(open.into_values());
+    h.incidents.sort_by(|a, b| (a.start, &a.path).cmp(&(b.start, &b.path)));
+    h
+}
+
+/// Summarises `run` with what hindsight says of its history.
+pub fn summarise(hindsight: &Hindsight, run: &Run) -> Summary {
+    let broken = |path: &str, at: u64| hindsight.broken.contains(&(path.to_string(), at));
+    let mut s = Summary {
+        incidents: hindsight.incidents.clone(),
+        ..Summary::default()
+    };
     for (at, e) in &run.effects {
         match e {
             Effect::Event(Event::PathChanged {

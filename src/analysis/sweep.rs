@@ -156,9 +156,9 @@ pub fn sweep(
         .map(|v| apply(cfg, key, v))
         .collect::<Result<Vec<_>, _>>()?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut rows: Vec<Option<Row>> = vec![None; values.len()];
+    let mut runs: Vec<Option<super::Run>> = vec![None; values.len()];
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let slots = std::sync::Mutex::new(&mut rows);
+    let slots = std::sync::Mutex::new(&mut runs);
     std::thread::scope(|s| {
         for _ in 0..cores.min(values.len()) {
             s.spawn(|| {
@@ -167,21 +167,28 @@ pub fn sweep(
                     let Some(c) = configs.get(i) else {
                         return;
                     };
-                    let row = run(history, c, &values[i]);
-                    slots.lock().expect("no run panics")[i] = Some(row);
+                    let run = super::simulate(history, c);
+                    slots.lock().expect("no run panics")[i] = Some(run);
                 }
             });
         }
     });
-    Ok(rows
+    let runs: Vec<super::Run> = runs
         .into_iter()
         .map(|r| r.expect("every value ran"))
+        .collect();
+    // One pass of hindsight judges every value's switches.
+    let hindsight = super::summary::hindsight(history, &runs.iter().collect::<Vec<_>>());
+    Ok(runs
+        .iter()
+        .zip(values)
+        .map(|(r, v)| row(&hindsight, r, v))
         .collect())
 }
 
-/// One value's run and what it decided.
-fn run(history: &super::History, c: &CoreConfig, value: &str) -> Row {
-    let s = super::summarise(history, &super::simulate(history, c));
+/// What one value's run decided.
+fn row(hindsight: &super::summary::Hindsight, run: &super::Run, value: &str) -> Row {
+    let s = super::summarise(hindsight, run);
     Row {
         value: value.to_string(),
         detect_ms: s

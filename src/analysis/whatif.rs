@@ -91,8 +91,14 @@ pub fn what_if(
     base: &crate::core::CoreConfig,
     other: &crate::core::CoreConfig,
 ) -> WhatIf {
-    let baseline = super::summarise(history, &super::simulate(history, base));
-    let what_if = super::summarise(history, &super::simulate(history, other));
+    let (base_run, other_run) = std::thread::scope(|s| {
+        let other = s.spawn(|| super::simulate(history, other));
+        let base = super::simulate(history, base);
+        (base, other.join().expect("a replay does not panic"))
+    });
+    let hindsight = super::summary::hindsight(history, &[&base_run, &other_run]);
+    let baseline = super::summarise(&hindsight, &base_run);
+    let what_if = super::summarise(&hindsight, &other_run);
     WhatIf {
         differences: differences(&baseline, &what_if),
         baseline,

@@ -44,22 +44,38 @@ pub fn run(args: Args) -> ExitCode {
         to,
         out,
     } = args.action;
-    let text = match crate::analysis::export::openmetrics(&journal, from, to) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("gwanje: {e}");
-            return ExitCode::from(super::EXIT_NO_INPUT);
-        }
-    };
+    use crate::analysis::export::{ExportError, openmetrics};
+    use std::io::Write;
     let written = match out {
-        Some(p) => std::fs::write(p, text),
+        Some(p) => std::fs::File::create(&p)
+            .map_err(|source| ExportError::Io {
+                what: format!("{}", p.display()),
+                source,
+            })
+            .and_then(|f| {
+                let mut w = std::io::BufWriter::new(f);
+                openmetrics(&journal, from, to, &mut w)?;
+                w.flush().map_err(|source| ExportError::Io {
+                    what: format!("{}", p.display()),
+                    source,
+                })
+            }),
         None => {
-            use std::io::Write;
-            std::io::stdout().write_all(text.as_bytes())
+            let mut w = std::io::BufWriter::new(std::io::stdout().lock());
+            openmetrics(&journal, from, to, &mut w).and_then(|()| {
+                w.flush().map_err(|source| ExportError::Io {
+                    what: "standard output".into(),
+                    source,
+                })
+            })
         }
     };
     match written {
         Ok(()) => ExitCode::SUCCESS,
+        Err(ExportError::Journal(e)) => {
+            eprintln!("gwanje: {e}");
+            ExitCode::from(super::EXIT_NO_INPUT)
+        }
         Err(e) => {
             eprintln!("gwanje: writing the export: {e}");
             ExitCode::FAILURE

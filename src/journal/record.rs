@@ -19,7 +19,7 @@ pub enum SnapshotReason {
 }
 
 /// One journal record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "record", rename_all = "snake_case")]
 pub enum Record {
     /// The core's whole state at `at`.
@@ -75,6 +75,136 @@ impl Record {
             Record::EffectV1 { effect } => effect.upgraded.as_ref(),
             _ => None,
         }
+    }
+}
+
+/// Records are read the way the writer puts them, the `record` tag first,
+/// field by field; serde's own reading of a tagged enum first copies every
+/// record into a generic tree, which was most of a replay's time. A record
+/// whose tag is not first (written by hand) is read through such a tree.
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RecordVisitor)
+    }
+}
+
+/// The same records, tag anywhere: the slow path.
+#[derive(Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+enum Tagged {
+    Snapshot {
+        at: Timestamp,
+        reason: SnapshotReason,
+        core: Box<Core>,
+    },
+    Input {
+        at: Timestamp,
+        input: Input,
+    },
+    Timeout {
+        at: Timestamp,
+    },
+    Effect {
+        effect: Effect,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Tag {
+    Snapshot,
+    Input,
+    Timeout,
+    Effect,
+}
+
+struct RecordVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RecordVisitor {
+    type Value = Record;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a journal record (an object with a `record` tag)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
+        use serde::de::{Error, IgnoredAny};
+        let first: Option<std::borrow::Cow<'de, str>> = map.next_key()?;
+        let tag = match first.as_deref() {
+            Some("record") => map.next_value::<Tag>()?,
+            Some(key) => {
+                let mut tree = serde_json::Map::new();
+                tree.insert(key.to_string(), map.next_value()?);
+                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                    tree.insert(k, v);
+                }
+                let tagged: Tagged =
+                    serde_json::from_value(serde_json::Value::Object(tree)).map_err(A::Error::custom)?;
+                return Ok(match tagged {
+                    Tagged::Snapshot { at, reason, core } => Record::Snapshot { at, reason, core },
+                    Tagged::Input { at, input } => Record::Input { at, input },
+                    Tagged::Timeout { at } => Record::Timeout { at },
+                    Tagged::Effect { effect } => Record::Effect { effect },
+                });
+            }
+            None => return Err(A::Error::missing_field("record")),
+        };
+        let (mut at, mut reason, mut core, mut input, mut effect) = (None, None, None, None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "at" => at = Some(map.next_value::<Timestamp>()?),
+                "reason" => reason = Some(map.next_value::<SnapshotReason>()?),
+                "core" => core = Some(map.next_value::<Box<Core>>()?),
+                "input" => input = Some(map.next_value::<Input>()?),
+                "effect" => effect = Some(map.next_value::<Effect>()?),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let need = |name: &'static str| A::Error::missing_field(name);
+        Ok(match tag {
+            Tag::Snapshot => Record::Snapshot {
+                at: at.ok_or_else(|| need("at"))?,
+                reason: reason.ok_or_else(|| need("reason"))?,
+                core: core.ok_or_else(|| need("core"))?,
+            },
+            Tag::Input => Record::Input {
+                at: at.ok_or_else(|| need("at"))?,
+                input: input.ok_or_else(|| need("input"))?,
+            },
+            Tag::Timeout => Record::Timeout {
+                at: at.ok_or_else(|| need("at"))?,
+            },
+            Tag::Effect => Record::Effect {
+                effect: effect.ok_or_else(|| need("effect"))?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_back_whether_its_tag_comes_first_or_not() {
+        let r = Record::Input {
+            at: Timestamp(7),
+            input: Input::JournalRecovered,
+        };
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.starts_with("{\"record\":\"input\""), "{text}");
+        assert_eq!(serde_json::from_str::<Record>(&text).unwrap(), r);
+        let late = r#"{"at":7,"input":"JournalRecovered","record":"input"}"#;
+        assert_eq!(serde_json::from_str::<Record>(late).unwrap(), r);
+        let timeout = r#"{"record":"timeout","at":9,"note":"ignored"}"#;
+        assert_eq!(
+            serde_json::from_str::<Record>(timeout).unwrap(),
+            Record::Timeout { at: Timestamp(9) }
+        );
+        let err = serde_json::from_str::<Record>(r#"{"record":"input","at":1}"#).unwrap_err();
+        assert!(err.to_string().contains("missing field `input`"), "{err}");
     }
 }
 

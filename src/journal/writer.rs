@@ -55,6 +55,8 @@ pub struct Journal {
     /// Records were dropped: everything but a snapshot is dropped too until
     /// the resync snapshot is queued, so the record has one clean gap.
     gap: bool,
+    /// An offline writer (a generated record) waits for the writer instead.
+    waits: bool,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -115,14 +117,27 @@ impl Journal {
             tx,
             state,
             gap: false,
+            waits: false,
             thread: Some(thread),
         })
+    }
+
+    /// This journal waits for its writer when the queue is full instead of
+    /// dropping: for a record written offline (the benchmark's generated
+    /// day), where nothing live is held up by waiting.
+    pub fn waiting(mut self) -> Self {
+        self.waits = true;
+        self
     }
 
     fn push(&mut self, record: Record) {
         let snapshot = matches!(record, Record::Snapshot { .. });
         if self.gap && !snapshot {
             self.state.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if self.waits {
+            self.tx.send(record).expect("the journal writer stopped");
             return;
         }
         match self.tx.try_send(record) {

@@ -81,6 +81,17 @@ impl Recorded {
 /// Replays the journal in `dir`; entries outside `from..=to` (Unix ms) are
 /// left out of the timeline, but every record is replayed.
 pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome, JournalError> {
+    replay_with(dir, from, to, &mut |_, _| {})
+}
+
+/// [`replay`], handing `read` every recorded input on the way, so a
+/// report reads the record once.
+pub fn replay_with(
+    dir: &Path,
+    from: Option<u64>,
+    to: Option<u64>,
+    read: &mut dyn FnMut(Timestamp, &crate::core::Input),
+) -> Result<Outcome, JournalError> {
     let segs = journal::segments(dir)?;
     if segs.is_empty() {
         return Err(JournalError::Empty {
@@ -107,7 +118,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
     for seg in segs {
         // Record by record: memory stays bounded by one block, whatever
         // the segment's length.
-        let mut records = journal::records(&seg.path)?;
+        let mut records = journal::records(&seg.path)?.ahead()?;
         let version = records.version;
         for record in records.by_ref() {
             match record {
@@ -144,6 +155,7 @@ pub fn replay(dir: &Path, from: Option<u64>, to: Option<u64>) -> Result<Outcome,
                     }
                 }
                 Record::Input { at, input } => {
+                    read(at, &input);
                     if shown(at)
                         && let Some(text) = render::input(&input)
                     {

@@ -170,9 +170,15 @@ impl Scope {
     /// The identifying labels, sorted by name.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let mut l = BTreeMap::new();
-        let mut put = |k: &str, v: &str| {
+        self.each_label(|k, v| {
             l.insert(k.to_string(), v.to_string());
-        };
+        });
+        l
+    }
+
+    /// Calls `put` with each label, in the order of their names (what
+    /// [`alert_id`] hashes, without building a map per probe).
+    fn each_label(&self, mut put: impl FnMut(&str, &str)) {
         match self {
             Scope::Gwanje => {}
             Scope::Path(p) => put("path", p.as_str()),
@@ -187,9 +193,9 @@ impl Scope {
                 put("target", t.parts().1);
             }
             Scope::Probe(t, p) => {
+                put("path", p.as_ref().map_or("", PathName::as_str));
                 put("service", t.parts().0);
                 put("target", t.parts().1);
-                put("path", p.as_ref().map_or("", PathName::as_str));
             }
             Scope::Move {
                 group,
@@ -197,13 +203,12 @@ impl Scope {
                 to,
                 reason,
             } => {
-                put("group", group.as_str());
                 put("from", from.as_ref().map_or("none", PathName::as_str));
-                put("to", to.as_str());
+                put("group", group.as_str());
                 put("reason", reason);
+                put("to", to.as_str());
             }
         }
-        l
     }
 }
 
@@ -484,10 +489,10 @@ pub fn alert_id(name: AlertName, scope: &Scope) -> String {
         }
     };
     eat(name.as_str());
-    for (k, v) in &scope.labels() {
+    scope.each_label(|k, v| {
         eat(k);
         eat(v);
-    }
+    });
     const HEX: &[u8; 16] = b"0123456789abcdef";
     (0..16)
         .rev()
@@ -518,6 +523,32 @@ mod tests {
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         }
         assert_eq!(u64::from_str_radix(&a, 16).unwrap(), h);
+    }
+
+    #[test]
+    fn labels_are_hashed_in_the_order_of_their_names() {
+        let t = TargetKey::new("portal", "home");
+        let (g, p) = (GroupName::new("g"), PathName::new("a"));
+        for scope in [
+            Scope::Gwanje,
+            Scope::Path(p.clone()),
+            Scope::Target(t.clone()),
+            Scope::Group(g.clone()),
+            Scope::Check(g.clone(), t.clone()),
+            Scope::Probe(t.clone(), Some(p.clone())),
+            Scope::Move {
+                group: g.clone(),
+                from: None,
+                to: p.clone(),
+                reason: "failback",
+            },
+        ] {
+            let mut names = Vec::new();
+            scope.each_label(|k, _| names.push(k.to_string()));
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted, "{scope:?}");
+        }
     }
 
     #[test]

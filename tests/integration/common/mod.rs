@@ -14,6 +14,7 @@ pub mod failover;
 pub mod fleet;
 pub mod plan;
 pub mod raw;
+pub mod record;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -12,6 +12,11 @@
 //! (the process's maximum resident set, from wait4) and what it wrote.
 //! Nothing is probed and no traffic is sent.
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a benchmark measures real elapsed time"
+)]
+
 #[path = "../tests/integration/common/mod.rs"]
 #[allow(
     dead_code,
@@ -69,6 +74,8 @@ struct Measured {
 /// Runs `gwanje args…` and measures it; its standard output is kept.
 fn measure(args: &[&str]) -> Measured {
     let start = Instant::now();
+    // Waited for below with wait4, which also gives its peak memory.
+    #[allow(clippy::zombie_processes, reason = "reaped by wait4")]
     let child = Command::new(env!("CARGO_BIN_EXE_gwanje"))
         .args(args)
         .stdout(Stdio::piped())
@@ -133,7 +140,10 @@ fn main() {
     let other = record::config(&what_if, s, 3);
     let other = other.to_str().expect("UTF-8");
     let runs: [(&str, Vec<&str>); 5] = [
-        ("replay --verify", vec!["replay", "--verify", "--journal", &journal]),
+        (
+            "replay --verify",
+            vec!["replay", "--verify", "--journal", &journal],
+        ),
         (
             "what-if (detection.fall 3)",
             vec!["what-if", "--journal", &journal, "--config", other],

@@ -15,8 +15,8 @@ use crate::journal::{self, JournalError, Record};
 const RESAMPLE_MS: u64 = 15_000;
 
 /// Samples sorted in memory at most, before they are spilled to a run on
-/// disk: about 60 MB, whatever the record's length.
-const RUN_SAMPLES: usize = 500_000;
+/// disk: about 30 MB, whatever the record's length.
+const RUN_SAMPLES: usize = 200_000;
 
 /// Why an export failed.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,9 @@ impl Sorter {
         // The sample waiting to be written: a later one at the same
         // millisecond of the same series replaces it.
         let mut held: Option<(String, String, u64, String)> = None;
-        let write = |out: &mut dyn std::io::Write, family: &mut String, (name, labels, at, v): (String, String, u64, String)| {
+        let write = |out: &mut dyn std::io::Write,
+                     family: &mut String,
+                     (name, labels, at, v): (String, String, u64, String)| {
             if *family != name {
                 writeln!(out, "# TYPE {name} gauge").map_err(io)?;
                 *family = name.clone();
@@ -181,16 +183,17 @@ pub fn openmetrics(
     // RESAMPLE_MS until the next change (or the end).
     let mut states: BTreeMap<(&'static str, String), (u64, f64)> = BTreeMap::new();
     let mut last_at = 0;
-    let resample = |sorter: &mut Sorter, name: &str, labels: &str, (since, v): (u64, f64), until: u64| {
-        let mut t = since + RESAMPLE_MS;
-        while t < until {
-            if inside(t) {
-                sorter.push(name, labels, t, v)?;
+    let resample =
+        |sorter: &mut Sorter, name: &str, labels: &str, (since, v): (u64, f64), until: u64| {
+            let mut t = since + RESAMPLE_MS;
+            while t < until {
+                if inside(t) {
+                    sorter.push(name, labels, t, v)?;
+                }
+                t += RESAMPLE_MS;
             }
-            t += RESAMPLE_MS;
-        }
-        Ok::<(), ExportError>(())
-    };
+            Ok::<(), ExportError>(())
+        };
     for seg in segs {
         for r in journal::records(&seg.path)?.ahead()? {
             match r {
@@ -220,12 +223,7 @@ pub fn openmetrics(
                     let ok = if obs.failure.is_none() { 1.0 } else { 0.0 };
                     sorter.push("probe_success", &labels, at.0, ok)?;
                     if let Some(d) = obs.duration_us {
-                        sorter.push(
-                            "probe_duration_seconds",
-                            &labels,
-                            at.0,
-                            f64::from(d) / 1e6,
-                        )?;
+                        sorter.push("probe_duration_seconds", &labels, at.0, f64::from(d) / 1e6)?;
                     }
                 }
                 Record::Input { at, .. } | Record::Timeout { at } | Record::Snapshot { at, .. } => {

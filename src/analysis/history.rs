@@ -96,9 +96,12 @@ impl History {
     /// longer be read ends it (reading the history named every segment).
     pub fn world(&self) -> Box<dyn Iterator<Item = (Timestamp, Input)> + Send + '_> {
         let (from, to) = self.range;
-        let inside = move |at: &Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
+        let inside =
+            move |at: &Timestamp| from.is_none_or(|f| at.0 >= f) && to.is_none_or(|t| at.0 <= t);
         match &self.source {
-            Source::Held(world) => Box::new(world.iter().filter(move |(at, _)| inside(at)).cloned()),
+            Source::Held(world) => {
+                Box::new(world.iter().filter(move |(at, _)| inside(at)).cloned())
+            }
             Source::Journal(dir) => {
                 let segs = journal::segments(dir).unwrap_or_default();
                 Box::new(

@@ -55,59 +55,60 @@ pub struct Tracker {
 impl Tracker {
     /// Folds in a probe result `o` of service `svc` at `at` (Unix ms).
     pub fn probe(&mut self, at: u64, o: &Observation, svc: &str) {
-            if o.failure.is_none() && self.failing.get(svc).is_none_or(BTreeSet::is_empty) {
-                // Nothing of the service is failing: nothing to close.
-                return;
-            }
-            let now_failing = self.failing.entry(svc.to_string()).or_default();
-            let subject = o.subject.to_string();
-            if o.failure.is_some() {
-                now_failing.insert(subject.clone());
-                let (i, seen) = self.open.entry(svc.to_string()).or_insert_with(|| {
-                    // Close enough to the last one: the same incident goes on.
-                    let resumed = self.done
-                        .iter()
-                        .rposition(|d| {
-                            d.service == svc && d.to.is_some_and(|t| at.saturating_sub(t) < MERGE_MS)
-                        })
-                        .map(|k| self.done.remove(k));
-                    let i = resumed.map_or_else(
-                        || Incident {
-                            service: svc.to_string(),
-                            from: at,
-                            to: None,
-                            failed: Vec::new(),
-                            subjects: 0,
-                            failures: 0,
-                            detected: None,
-                            switched: None,
-                            alerts: Vec::new(),
-                            acknowledged: None,
-                        },
-                        |mut d| {
-                            d.to = None;
-                            d
-                        },
-                    );
-                    let seen = i.failed.iter().cloned().collect();
-                    (i, seen)
-                });
-                i.failures += 1;
-                if seen.insert(subject.clone()) {
-                    i.subjects += 1;
-                    if i.failed.len() < LISTED {
-                        i.failed.push(subject);
-                    }
-                }
-            } else {
-                now_failing.remove(&subject);
-                if now_failing.is_empty()
-                    && let Some((mut i, _)) = self.open.remove(svc)
-                {
-                    i.to = Some(at);
-                    self.done.push(i);
+        if o.failure.is_none() && self.failing.get(svc).is_none_or(BTreeSet::is_empty) {
+            // Nothing of the service is failing: nothing to close.
+            return;
+        }
+        let now_failing = self.failing.entry(svc.to_string()).or_default();
+        let subject = o.subject.to_string();
+        if o.failure.is_some() {
+            now_failing.insert(subject.clone());
+            let (i, seen) = self.open.entry(svc.to_string()).or_insert_with(|| {
+                // Close enough to the last one: the same incident goes on.
+                let resumed = self
+                    .done
+                    .iter()
+                    .rposition(|d| {
+                        d.service == svc && d.to.is_some_and(|t| at.saturating_sub(t) < MERGE_MS)
+                    })
+                    .map(|k| self.done.remove(k));
+                let i = resumed.map_or_else(
+                    || Incident {
+                        service: svc.to_string(),
+                        from: at,
+                        to: None,
+                        failed: Vec::new(),
+                        subjects: 0,
+                        failures: 0,
+                        detected: None,
+                        switched: None,
+                        alerts: Vec::new(),
+                        acknowledged: None,
+                    },
+                    |mut d| {
+                        d.to = None;
+                        d
+                    },
+                );
+                let seen = i.failed.iter().cloned().collect();
+                (i, seen)
+            });
+            i.failures += 1;
+            if seen.insert(subject.clone()) {
+                i.subjects += 1;
+                if i.failed.len() < LISTED {
+                    i.failed.push(subject);
                 }
             }
+        } else {
+            now_failing.remove(&subject);
+            if now_failing.is_empty()
+                && let Some((mut i, _)) = self.open.remove(svc)
+            {
+                i.to = Some(at);
+                self.done.push(i);
+            }
+        }
     }
 
     /// The incidents, with what gwanje did in each (from the replayed

@@ -117,7 +117,11 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
             seen.probe(at.0, o, &wanted);
         }
     })?;
-    let mut timeline = std::mem::take(&mut seen.first_failures);
+    let mut timeline: Vec<(u64, String)> = seen
+        .first_failures
+        .iter()
+        .map(FirstFailures::line)
+        .collect();
     let mut acks = Vec::new();
     // The state of each alert last shown.
     let mut shown: BTreeMap<String, (bool, bool, bool)> = BTreeMap::new();
@@ -217,8 +221,9 @@ pub fn build(dir: &Path, scope: &Scope) -> Result<Report, JournalError> {
 struct Seen {
     /// Each subject failing at its last result.
     failing: BTreeMap<String, bool>,
-    /// The first failure of each subject after a pass, for the timeline.
-    first_failures: Vec<(u64, String)>,
+    /// The first failures of subjects after a pass, for the timeline: a
+    /// burst of one service's and one kind is one line.
+    first_failures: Vec<FirstFailures>,
     impacts: Impacts,
     incidents: super::incidents::Tracker,
     exposures: BTreeMap<(String, &'static str), Exposure>,
@@ -231,11 +236,27 @@ impl Seen {
         if !wanted(&o.subject) {
             return;
         }
-        let was = self.failing.insert(o.subject.to_string(), o.failure.is_some());
+        let was = self
+            .failing
+            .insert(o.subject.to_string(), o.failure.is_some());
         if o.failure.is_some() && was != Some(true) {
             let kind = o.failure.map_or("", |k| k.as_str());
-            self.first_failures
-                .push((at, format!("first failing probe: {} ({kind})", o.subject)));
+            let service = service_of(&o.subject).unwrap_or_default();
+            match self.first_failures.last_mut() {
+                Some(b) if b.service == service && b.kind == kind && at < b.at + BURST_MS => {
+                    b.subjects += 1;
+                    if b.named.len() < LISTED {
+                        b.named.push(o.subject.to_string());
+                    }
+                }
+                _ => self.first_failures.push(FirstFailures {
+                    at,
+                    service: service.to_string(),
+                    kind,
+                    subjects: 1,
+                    named: vec![o.subject.to_string()],
+                }),
+            }
         }
         let Some(svc) = service_of(&o.subject) else {
             return;
@@ -276,6 +297,43 @@ impl Seen {
         e.probes += 1;
         e.responses += responses;
         e.last = at;
+    }
+}
+
+/// First failures this close to a burst's first are the same burst.
+const BURST_MS: u64 = 10_000;
+/// Subjects a burst's line names; the rest are counted.
+const LISTED: usize = 4;
+
+/// Subjects of one service that began failing the same way together.
+struct FirstFailures {
+    at: u64,
+    service: String,
+    kind: &'static str,
+    subjects: usize,
+    named: Vec<String>,
+}
+
+impl FirstFailures {
+    fn line(&self) -> (u64, String) {
+        let text = if self.subjects == 1 {
+            format!("first failing probe: {} ({})", self.named[0], self.kind)
+        } else {
+            let more = self.subjects - self.named.len();
+            format!(
+                "first failing probes of {} subjects within {} s: {}{} ({})",
+                self.subjects,
+                BURST_MS / 1000,
+                self.named.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                },
+                self.kind
+            )
+        };
+        (self.at, text)
     }
 }
 
@@ -321,17 +379,17 @@ impl ProbePlots {
                 if !self.success.contains_key(svc) {
                     self.success.insert(svc.to_string(), Buckets::new(from, to));
                 }
-                self.success
-                    .get_mut(svc)
-                    .expect("inserted")
-                    .add(at, if ok { 1.0 } else { 0.0 }, !ok);
+                self.success.get_mut(svc).expect("inserted").add(
+                    at,
+                    if ok { 1.0 } else { 0.0 },
+                    !ok,
+                );
                 let exposed = matches!(
                     o.failure,
                     Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
                 );
                 self.found |= exposed;
-                self.findings
-                    .add(at, f64::from(u8::from(exposed)), exposed);
+                self.findings.add(at, f64::from(u8::from(exposed)), exposed);
             }
             _ => {}
         }

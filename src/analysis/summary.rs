@@ -221,9 +221,12 @@ pub fn hindsight(history: &History, runs: &[&Run]) -> Hindsight {
         let (sent, lost) = obs
             .packets
             .map_or((0, 0), |(s, l)| (u32::from(s), u32::from(l)));
-        map.entry(path.to_string())
-            .or_default()
-            .push_back((at.0, obs.failure.is_some(), sent, lost));
+        map.entry(path.to_string()).or_default().push_back((
+            at.0,
+            obs.failure.is_some(),
+            sent,
+            lost,
+        ));
         let path = path.to_string();
         while pending.front().is_some_and(|p| p.0 + horizon < at.0) {
             let p = pending.pop_front().expect("not empty");
@@ -240,9 +243,9 @@ pub fn hindsight(history: &History, runs: &[&Run]) -> Hindsight {
     for p in pending {
         judge(p, &window, &mut h);
     }
-    drop(judge);
     h.incidents.extend(open.into_values());
-    h.incidents.sort_by(|a, b| (a.start, &a.path).cmp(&(b.start, &b.path)));
+    h.incidents
+        .sort_by(|a, b| (a.start, &a.path).cmp(&(b.start, &b.path)));
     h
 }
 

@@ -138,8 +138,8 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
                 while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
                     tree.insert(k, v);
                 }
-                let tagged: Tagged =
-                    serde_json::from_value(serde_json::Value::Object(tree)).map_err(A::Error::custom)?;
+                let tagged: Tagged = serde_json::from_value(serde_json::Value::Object(tree))
+                    .map_err(A::Error::custom)?;
                 return Ok(match tagged {
                     Tagged::Snapshot { at, reason, core } => Record::Snapshot { at, reason, core },
                     Tagged::Input { at, input } => Record::Input { at, input },

@@ -790,85 +790,89 @@ fn a_version_1_snapshot_of_the_wrong_shape_is_a_warning_not_a_crash() {
 
 /// A day of one target probed every second, failing for two seconds at
 /// noon, recorded through the real journal writer and core on virtual time.
-fn a_day_with_a_two_second_outage(dir: &Path) -> PathBuf {
-    let cfg = ConfigDir::new(
-        "journal: {dir: journal, queue: 1048576, fsync: never}\n",
-        &[(
-            "portal",
-            "service: portal\ninterval: 1s\ntimeout: 500ms\nhealth: {fall: 1, rise: 1}\ntargets:\n  - {name: home, http: {url: 'http://127.0.0.1:9/'}}\n",
-        )],
-    );
-    let plan = cfg.load();
-    let mut spec = plan.settings.journal.clone().unwrap();
-    spec.dir = dir.join("journal");
-    let j = gwanje::journal::Journal::open(&spec, &gwanje::core::Core::new()).unwrap();
-    let mut d = gwanje::journal::Driver::new(gwanje::core::Core::new(), Some(j));
-    let t0 = 1_764_000_000_000u64;
-    d.feed(
-        gwanje::core::Timestamp(t0),
-        gwanje::core::Input::PlanApplied(plan.core_config()),
-    );
-    let subject = gwanje::core::Subject::Target(gwanje::core::TargetKey::new("portal", "home"));
-    for s in 1..=86_400u64 {
-        let at = gwanje::core::Timestamp(t0 + s * 1000);
-        let down = (43_200..43_202).contains(&s);
-        d.feed(
-            at,
-            gwanje::core::Input::ProbeCompleted(gwanje::core::Observation {
-                subject: subject.clone(),
-                at,
-                failure: down.then_some(gwanje::core::FailureKind::Refused),
-                cert_not_after: None,
-                packets: None,
-                duration_us: Some(1500),
-                rtt_us: None,
-                identity: None,
-            }),
-        );
-        if d.core().poll_timeout().is_some_and(|due| due <= at) {
-            d.tick(at);
-        }
-        while d.poll_effect().is_some() {}
-    }
-    assert_eq!(d.journal_health().unwrap().dropped, 0);
-    drop(d);
-    dir.join("journal")
+/// A day of a 100-target fleet behind two paths with its five injected
+/// incidents: the benchmark's record (`benches/record.rs`), smaller.
+fn a_fleet_day(dir: &Path) -> common::record::Written {
+    common::record::write(
+        dir,
+        common::record::Shape {
+            targets: 100,
+            ..common::record::Shape::DAY
+        },
+    )
 }
 
 #[test]
 fn a_two_second_outage_in_a_day_is_an_incident_and_visible_in_a_small_report() {
     let dir = tempfile::tempdir().unwrap();
-    let journal = a_day_with_a_two_second_outage(dir.path());
-    let report = gwanje::analysis::report::build(&journal, &Default::default()).unwrap();
-    let noon = 1_764_000_000_000u64 + 43_200_000;
-    assert_eq!(report.incidents.len(), 1, "{:#?}", report.incidents);
-    let i = &report.incidents[0];
-    assert_eq!(
-        (i.service.as_str(), i.from, i.failures),
-        ("portal", noon, 2)
-    );
-    assert_eq!(i.to, Some(noon + 2_000));
+    let day = a_fleet_day(dir.path());
+    // Compressed, a probe result costs a few bytes on disk (goal: 25).
+    assert!(day.records > day.probes, "{day:?}");
+    assert!(day.bytes <= 25 * day.probes, "{day:?}");
+    let report = gwanje::analysis::report::build(&day.journal, &Default::default()).unwrap();
+    // Every injected failure of a service is listed as an incident of it,
+    // from its first failing probe (every 10 s at most).
+    for injected in day.incidents.iter().filter(|i| i.service.is_some()) {
+        assert!(
+            report
+                .incidents
+                .iter()
+                .any(|i| Some(i.service.as_str()) == injected.service
+                    && (injected.from..injected.from + 10_000).contains(&i.from)),
+            "{injected:?} is not among {:#?}",
+            report.incidents
+        );
+    }
+    let two = day
+        .incidents
+        .iter()
+        .find(|i| i.to - i.from == 2_000)
+        .expect("the 2-second outage");
+    let i = report
+        .incidents
+        .iter()
+        .find(|i| i.service == "mobile-id")
+        .expect("the mobile-ID incident");
+    // Probed every second: two failures, and the third probe passes.
+    assert_eq!(i.failures, 2, "{i:?}");
+    assert!((two.from..two.from + 1_000).contains(&i.from), "{i:?}");
+    assert_eq!(i.to, Some(i.from + 2_000), "{i:?}");
     assert!(i.alerts.contains(&"TargetDown".to_string()), "{i:?}");
     let html = report.html();
     assert!(html.len() < 1_000_000, "the page is {} bytes", html.len());
-    assert!(
-        html.contains("2 of ") && html.contains("failed between"),
-        "a red band names the two failures"
+    // Its bucket of the mobile-ID plot row is a red band naming the two.
+    let width = (report.to - report.from) / gwanje::analysis::buckets::BUCKETS;
+    let bucket = report.from + (i.from - report.from) / width * width;
+    let when = format!(
+        "failed between {}",
+        gwanje::analysis::summary::clock(bucket)
     );
+    let at = html
+        .find(&when)
+        .unwrap_or_else(|| panic!("no band says {when:?}"));
+    let title = &html[html[..at].rfind("<title>").unwrap()..at];
+    assert!(title.starts_with("<title>2 of "), "{title}");
     let md = report.markdown();
     let incidents = md.split("## Incidents").nth(1).unwrap();
-    assert!(incidents.contains("| portal |"), "{md}");
+    assert!(incidents.contains("| mobile-id |"), "{md}");
+    // Steady state and bursts are folded: 100-odd subjects coming up at
+    // start are a few lines, 40 targets refusing at once one line.
+    let timeline = md.split("## Timeline").nth(1).unwrap();
     assert!(
-        md.split("## Timeline").nth(1).unwrap().lines().count() < 40,
-        "steady state folded: {md}"
+        timeline.matches("up on their first results").count() <= 4,
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("first failing probes of 40 subjects within 10 s: admin/"),
+        "{timeline}"
     );
 }
 
 #[test]
 fn a_day_s_report_opens_with_its_incidents_in_a_browser() {
     let dir = tempfile::tempdir().unwrap();
-    let journal = a_day_with_a_two_second_outage(dir.path());
-    let report = gwanje::analysis::report::build(&journal, &Default::default()).unwrap();
+    let day = a_fleet_day(dir.path());
+    let report = gwanje::analysis::report::build(&day.journal, &Default::default()).unwrap();
     let html = dir.path().join("report.html");
     std::fs::write(&html, report.html()).unwrap();
     let png = dir.path().join("report.png");
@@ -886,16 +890,18 @@ fn a_day_s_report_opens_with_its_incidents_in_a_browser() {
     let incidents = dom.find("id=\"incidents\"").expect("the incident list");
     let plots = dom.find("<h2>Plots</h2>").expect("the plots");
     assert!(incidents < plots, "the incidents come first");
-    assert!(
-        dom[incidents..plots].contains("portal"),
-        "the outage is listed"
-    );
+    for service in ["portal", "admin", "mobile-id"] {
+        assert!(
+            dom[incidents..plots].contains(service),
+            "{service}'s incident is listed"
+        );
+    }
     assert!(
         dom.contains("failed between") && dom.contains("class=\"band\""),
         "the outage is a band in the downsampled plot"
     );
     assert!(
-        dom.contains("Incident 1: portal"),
-        "the incident has a section of its own"
+        dom.contains("Incident 1: portal") && dom.contains(": mobile-id"),
+        "each incident has a section of its own"
     );
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use gwanje::core::{
     Effect, FailureKind, GroupName, IdentityFindings, Input, Mismatch, Observation, Order,
-    PathName, Subject, TargetKey, Timestamp,
+    PathName, Subject, Timestamp,
 };
 use gwanje::journal::{Driver, Journal};
 
@@ -83,10 +83,30 @@ pub fn incidents(span_ms: u64) -> Vec<Injected> {
     };
     vec![
         make("router a dead", None, at(2.0 / 24.0), long(300_000)),
-        make("router b loses 2 echoes in 5", None, at(6.5 / 24.0), long(600_000)),
-        make("admin refuses on 40 targets", Some("admin"), at(9.25 / 24.0), long(180_000)),
-        make("mobile-id/m3 down for 2 s", Some("mobile-id"), at(0.5) + 500, 2_000),
-        make("portal/p7 hands out another canary's document", Some("portal"), at(15.0 / 24.0), long(60_000)),
+        make(
+            "router b loses 2 echoes in 5",
+            None,
+            at(6.5 / 24.0),
+            long(600_000),
+        ),
+        make(
+            "admin refuses on 40 targets",
+            Some("admin"),
+            at(9.25 / 24.0),
+            long(180_000),
+        ),
+        make(
+            "mobile-id/m3 down for 2 s",
+            Some("mobile-id"),
+            at(0.5) + 500,
+            2_000,
+        ),
+        make(
+            "portal/p7 hands out another canary's document",
+            Some("portal"),
+            at(15.0 / 24.0),
+            long(60_000),
+        ),
     ]
 }
 
@@ -104,17 +124,22 @@ pub fn config(dir: &Path, shape: Shape, fall: u8) -> PathBuf {
     let rest = shape.targets - mobile;
     let (portal, admin) = (rest.div_ceil(2), rest / 2);
     let catalog = |service: &str, prefix: &str, n: usize, every: u64, tcp: bool| {
-        let mut s = format!("service: {service}\ninterval: {every}ms\ntimeout: 500ms\nhealth: {{fall: {fall}, rise: 1}}\ntargets:\n");
+        let mut s = format!(
+            "service: {service}\ninterval: {every}ms\ntimeout: 500ms\nhealth: {{fall: {fall}, rise: 1}}\ntargets:\n"
+        );
         for i in 0..n {
             if tcp {
                 s += &format!("  - {{name: {prefix}{i}, tcp: {{address: '127.0.0.1:9'}}}}\n");
             } else {
-                s += &format!("  - {{name: {prefix}{i}, http: {{url: 'http://127.0.0.1:9/{i}'}}}}\n");
+                s += &format!(
+                    "  - {{name: {prefix}{i}, http: {{url: 'http://127.0.0.1:9/{i}'}}}}\n"
+                );
             }
         }
         s
     };
-    let router = "router_check: {interval: 1s, timeout: 500ms, packets: 5, health: {fall: 3, rise: 3}}";
+    let router =
+        "router_check: {interval: 1s, timeout: 500ms, packets: 5, health: {fall: 3, rise: 3}}";
     let probes = dir.join("probes");
     std::fs::create_dir_all(&probes).expect("the config folder");
     let file = dir.join("gwanje.yaml");
@@ -129,8 +154,14 @@ pub fn config(dir: &Path, shape: Shape, fall: u8) -> PathBuf {
     )
     .expect("gwanje.yaml");
     for (name, text) in [
-        ("portal", catalog("portal", "p", portal, shape.interval_ms, false)),
-        ("admin", catalog("admin", "d", admin, shape.interval_ms, true)),
+        (
+            "portal",
+            catalog("portal", "p", portal, shape.interval_ms, false),
+        ),
+        (
+            "admin",
+            catalog("admin", "d", admin, shape.interval_ms, true),
+        ),
         ("mobile-id", catalog("mobile-id", "m", mobile, 1_000, false)),
     ] {
         std::fs::write(probes.join(format!("{name}.yaml")), text).expect("a catalog");
@@ -142,7 +173,8 @@ pub fn config(dir: &Path, shape: Shape, fall: u8) -> PathBuf {
 /// `dir/config`) and returns what it wrote.
 pub fn write(dir: &Path, shape: Shape) -> Written {
     let file = config(&dir.join("config"), shape, 2);
-    let plan = gwanje::config::load(&file).unwrap_or_else(|e| panic!("the generated config loads:\n{e}"));
+    let plan =
+        gwanje::config::load(&file).unwrap_or_else(|e| panic!("the generated config loads:\n{e}"));
     let mut spec = plan.settings.journal.clone().expect("a journal");
     spec.dir = dir.join("journal");
     let core_config = plan.core_config();
@@ -159,7 +191,7 @@ pub fn write(dir: &Path, shape: Shape) -> Written {
             },
         })
         .collect();
-    probed.sort_by(|a, b| a.subject.to_string().cmp(&b.subject.to_string()));
+    probed.sort_by_key(|p| p.subject.to_string());
     // Each subject's first probe is spread over its interval, as the
     // scheduler spreads them.
     let mut due: BinaryHeap<Reverse<(u64, usize)>> = probed
@@ -200,7 +232,10 @@ pub fn write(dir: &Path, shape: Shape) -> Written {
             let timer = d.core().poll_timeout().filter(|t| t.0 < at);
             let answer = answers.keys().next().copied().filter(|a| *a < at);
             let read = Some(next_read).filter(|r| *r < at);
-            let first = [timer.map(|t| t.0), answer, read].into_iter().flatten().min();
+            let first = [timer.map(|t| t.0), answer, read]
+                .into_iter()
+                .flatten()
+                .min();
             let Some(t) = first else { break };
             if timer.is_some_and(|x| x.0 == t) {
                 d.tick(Timestamp(t));
@@ -251,11 +286,14 @@ fn drain(d: &mut Driver, at: u64, answers: &mut BTreeMap<u64, Vec<Input>>) -> u6
     while let Some(e) = d.poll_effect() {
         n += 1;
         if let Effect::Order(Order::ChangeRoute { group, to, .. }) = e {
-            answers.entry(at + 50).or_default().push(Input::RouteChangeCompleted {
-                group,
-                to,
-                error: None,
-            });
+            answers
+                .entry(at + 50)
+                .or_default()
+                .push(Input::RouteChangeCompleted {
+                    group,
+                    to,
+                    error: None,
+                });
         }
     }
     n
@@ -292,10 +330,13 @@ fn observe(subject: &Subject, at: u64, injected: &[Injected]) -> Observation {
         }
         Subject::Target(k) => {
             let (service, name) = k.parts();
-            let number = |prefix: &str| name.strip_prefix(prefix).and_then(|n| n.parse::<usize>().ok());
-            if service == "admin" && during(2) && number("d").is_some_and(|n| n < 40) {
-                o.failure = Some(FailureKind::Refused);
-            } else if service == "mobile-id" && during(3) && name == "m3" {
+            let number = |prefix: &str| {
+                name.strip_prefix(prefix)
+                    .and_then(|n| n.parse::<usize>().ok())
+            };
+            let refused = (service == "admin" && during(2) && number("d").is_some_and(|n| n < 40))
+                || (service == "mobile-id" && during(3) && name == "m3");
+            if refused {
                 o.failure = Some(FailureKind::Refused);
             } else if service == "portal" && during(4) && name == "p7" {
                 o.failure = Some(FailureKind::IdentityMismatch);
@@ -319,6 +360,11 @@ fn observe(subject: &Subject, at: u64, injected: &[Injected]) -> Observation {
 /// The journal's size on disk, bytes.
 pub fn size(journal: &Path) -> u64 {
     std::fs::read_dir(journal)
-        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }

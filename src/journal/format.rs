@@ -82,17 +82,43 @@ pub fn decode(r: &mut impl Read, version: u32) -> io::Result<Frame> {
     if read_full(r, &mut payload)? < payload.len() {
         return Ok(Frame::Bad("a record cut short".into()));
     }
-    if crc32fast::hash(&payload) != crc {
-        return Ok(Frame::Bad("a checksum mismatch".into()));
+    Ok(parse(&payload, crc, version))
+}
+
+/// Reads one framed record of format `version` at the start of `bytes`
+/// (a decompressed block), without copying it; returns it and the bytes
+/// its frame took.
+pub fn decode_slice(bytes: &[u8], version: u32) -> (Frame, usize) {
+    if bytes.is_empty() {
+        return (Frame::End, 0);
+    }
+    let Some((head, rest)) = bytes.split_first_chunk::<8>() else {
+        return (Frame::Bad("a record header cut short".into()), 0);
+    };
+    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes"));
+    let crc = u32::from_le_bytes(head[4..].try_into().expect("4 bytes"));
+    if len > MAX_RECORD_BYTES {
+        return (Frame::Bad(format!("a record length of {len} bytes")), 0);
+    }
+    let Some(payload) = rest.get(..len as usize) else {
+        return (Frame::Bad("a record cut short".into()), 0);
+    };
+    (parse(payload, crc, version), 8 + len as usize)
+}
+
+/// A record's payload, checked against its CRC and decoded.
+fn parse(payload: &[u8], crc: u32, version: u32) -> Frame {
+    if crc32fast::hash(payload) != crc {
+        return Frame::Bad("a checksum mismatch".into());
     }
     let record = if version == 1 {
-        super::v1::decode(&payload).map_err(|e| e.to_string())
+        super::v1::decode(payload).map_err(|e| e.to_string())
     } else {
-        serde_json::from_slice(&payload).map_err(|e| e.to_string())
+        serde_json::from_slice(payload).map_err(|e| e.to_string())
     };
     match record {
-        Ok(record) => Ok(Frame::Record(Box::new(record), 8 + u64::from(len))),
-        Err(e) => Ok(Frame::Bad(format!("a record that does not decode ({e})"))),
+        Ok(record) => Frame::Record(Box::new(record), 8 + payload.len() as u64),
+        Err(e) => Frame::Bad(format!("a record that does not decode ({e})")),
     }
 }
 

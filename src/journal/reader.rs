@@ -145,19 +145,17 @@ impl Records {
                 let offset = format::HEADER_LEN + *pos as u64;
                 let block = super::block::decode(&body[*pos..]);
                 *pos += block.len.max(1);
-                let mut raw = std::io::Cursor::new(&block.raw);
                 let mut got = Vec::new();
                 // A torn block still gives the records flushed before the tear.
-                let inner = take_records(&mut raw, 2, offset, &self.file, &mut got);
+                let inner = slice_records(&block.raw, offset, &self.file, &mut got);
                 self.pending.extend(got);
-                let file = self.file.display().to_string();
                 match (block.damage, inner) {
                     (Some(what), _) => self.stop(format!(
-                        "{file} at offset {offset}: {what}; the rest of this segment is skipped"
+                        "{} at offset {offset}: {what}; the rest of this segment is skipped",
+                        self.file.display()
                     )),
-                    (None, Ok(Some(w))) => self.stop(w),
-                    (None, Err(e)) => self.stop(format!("{file} at offset {offset}: {e}")),
-                    (None, Ok(None)) => {}
+                    (None, Some(w)) => self.stop(w),
+                    (None, None) => {}
                 }
             }
         }
@@ -190,18 +188,19 @@ impl Records {
         let thread = std::thread::Builder::new()
             .name("gwanje-read".into())
             .spawn(move || {
-                loop {
-                    let batch: Vec<Record> = self.by_ref().take(AHEAD_BATCH).collect();
-                    let last = batch.len() < AHEAD_BATCH;
-                    // A consumer that stopped early has dropped the receiver.
-                    if tx.send(Batch::Records(batch)).is_err() {
-                        return;
+                // A block's records at a time (of older versions, a thousand
+                // or so), moved, not copied one by one.
+                while !self.done || !self.pending.is_empty() {
+                    while !self.done && self.pending.len() < 1024 {
+                        self.fill();
                     }
-                    if last {
-                        let _ = tx.send(Batch::End(self.warning()));
+                    let batch = Vec::from(std::mem::take(&mut self.pending));
+                    // A consumer that stopped early has dropped the receiver.
+                    if !batch.is_empty() && tx.send(Batch::Records(batch)).is_err() {
                         return;
                     }
                 }
+                let _ = tx.send(Batch::End(self.warning()));
             })
             .map_err(|source| JournalError::Io { file, source })?;
         Ok(Ahead {
@@ -213,9 +212,6 @@ impl Records {
         })
     }
 }
-
-/// Records handed from the reading thread at a time.
-const AHEAD_BATCH: usize = 2048;
 
 enum Batch {
     Records(Vec<Record>),
@@ -356,7 +352,12 @@ fn take_one(
     file: &Path,
     out: &mut Vec<Record>,
 ) -> std::io::Result<Step> {
-    Ok(match format::decode(r, version)? {
+    Ok(step(format::decode(r, version)?, offset, file, out))
+}
+
+/// What one decoded frame at `offset` of `file` means for the reading.
+fn step(frame: Frame, offset: u64, file: &Path, out: &mut Vec<Record>) -> Step {
+    match frame {
         // A time past what RFC 3339 can write is forged or corrupt:
         // nothing after it in the segment is trusted either.
         Frame::Record(rec, _) if rec.at().is_some_and(|t| t.0 > crate::clock::MAX_RFC3339_MS) => {
@@ -374,23 +375,19 @@ fn take_one(
             "{} at offset {offset}: {what}; the rest of this segment is skipped",
             file.display()
         )),
-    })
+    }
 }
 
-/// Reads framed records of `version` from `r` into `out`; returns the
-/// warning that ended it early, naming the file and offset, if one did.
-fn take_records(
-    r: &mut impl std::io::Read,
-    version: u32,
-    mut offset: u64,
-    file: &Path,
-    out: &mut Vec<Record>,
-) -> std::io::Result<Option<String>> {
+/// Reads the framed records of a decompressed block into `out`, in place;
+/// returns the warning that ended it early, naming the file and offset.
+fn slice_records(raw: &[u8], offset: u64, file: &Path, out: &mut Vec<Record>) -> Option<String> {
+    let mut pos = 0;
     loop {
-        match take_one(r, version, offset, file, out)? {
-            Step::Record(len) => offset += len,
-            Step::End => return Ok(None),
-            Step::Damaged(w) => return Ok(Some(w)),
+        let (frame, len) = format::decode_slice(&raw[pos..], 2);
+        match step(frame, offset + pos as u64, file, out) {
+            Step::Record(_) => pos += len,
+            Step::End => return None,
+            Step::Damaged(w) => return Some(w),
         }
     }
 }

@@ -483,10 +483,11 @@ impl Alert {
 pub fn alert_id(name: AlertName, scope: &Scope) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |s: &str| {
-        for b in s.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        for b in s.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
+        // Each string ends with a zero byte, as version 1 hashed them.
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
     };
     eat(name.as_str());
     scope.each_label(|k, v| {
@@ -494,10 +495,11 @@ pub fn alert_id(name: AlertName, scope: &Scope) -> String {
         eat(v);
     });
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    (0..16)
-        .rev()
-        .map(|i| char::from(HEX[((h >> (i * 4)) & 0xf) as usize]))
-        .collect()
+    let mut id = String::with_capacity(16);
+    for i in (0..16).rev() {
+        id.push(char::from(HEX[((h >> (i * 4)) & 0xf) as usize]));
+    }
+    id
 }
 
 #[cfg(test)]

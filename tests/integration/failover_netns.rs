@@ -262,7 +262,8 @@ fn b_router_stops_forwarding() {
         "the switch is in the timeline"
     );
     assert!(
-        dom.contains("first failing probe: svc/"),
+        dom.split("<tr>")
+            .any(|row| row.contains("first failing probe") && row.contains("svc/")),
         "what the probes saw first"
     );
     // Probe results are drawn as bands since the plots keep extremes per

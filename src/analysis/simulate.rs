@@ -5,15 +5,36 @@
 //! kernel's route is the one gwanje first read; after that, the route is
 //! wherever the simulated actuator put it.
 
-use crate::core::{Actuator, Core, CoreConfig, Effect, Input, TimerSource, Timestamp, VirtualTime};
+use crate::core::{
+    Actuator, Core, CoreConfig, Effect, Event, Input, Order, TimerSource, Timestamp, VirtualTime,
+};
 
 use super::history::History;
 
-/// The effects one configuration produced over a history.
+/// What one configuration decided over a history, as a summary reads it.
 #[derive(Debug, Clone, Default)]
 pub struct Run {
-    /// Every effect with the time it was produced.
+    /// The path changes, route changes and each alert's first firing
+    /// delivery, with the time each was produced (the rest, such as an
+    /// alert re-sent every minute all day, is not kept: a run's memory
+    /// grows with its decisions, not with the record's length).
     pub effects: Vec<(Timestamp, Effect)>,
+}
+
+impl Run {
+    fn keep(&mut self, at: Timestamp, e: Effect, alerted: &mut std::collections::BTreeSet<String>) {
+        let wanted = match &e {
+            Effect::Event(Event::PathChanged { .. } | Event::RouteChanged { .. }) => true,
+            Effect::Order(Order::DeliverAlerts { alerts, .. }) => alerts
+                .iter()
+                .filter(|a| a.firing())
+                .fold(false, |new, a| alerted.insert(a.name().to_string()) || new),
+            _ => false,
+        };
+        if wanted {
+            self.effects.push((at, e));
+        }
+    }
 }
 
 /// Replays `history` through a fresh core configured with `cfg`.
@@ -41,12 +62,20 @@ pub fn simulate(history: &History, cfg: &CoreConfig) -> Run {
         })
         .collect();
     reads.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+    let mut run = Run::default();
+    let mut alerted = std::collections::BTreeSet::new();
+    let mut take = |vt: &mut VirtualTime, run: &mut Run| {
+        while let Some((at, e)) = vt.poll_effect() {
+            run.keep(at, e, &mut alerted);
+        }
+    };
     for (at, input) in history.world() {
         while reads.last().is_some_and(|(r, _)| *r <= at) {
             let (r, read) = reads.pop().expect("not empty");
             vt.feed(r, read);
         }
         vt.feed(at, input);
+        take(&mut vt, &mut run);
     }
     for (r, read) in reads.into_iter().rev() {
         vt.feed(r, read);
@@ -54,7 +83,6 @@ pub fn simulate(history: &History, cfg: &CoreConfig) -> Run {
     // After the last input, what was pending still happens, up to the end
     // of the record.
     vt.run_until(Timestamp(history.span.1));
-    Run {
-        effects: vt.take_effects(),
-    }
+    take(&mut vt, &mut run);
+    run
 }

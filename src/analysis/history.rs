@@ -103,18 +103,19 @@ impl History {
                 Box::new(world.iter().filter(move |(at, _)| inside(at)).cloned())
             }
             Source::Journal(dir) => {
-                let segs = journal::segments(dir).unwrap_or_default();
-                Box::new(
-                    segs.into_iter()
-                        .map_while(|seg| journal::records(&seg.path).and_then(|r| r.ahead()).ok())
-                        .flatten()
-                        .filter_map(move |r| match r {
-                            Record::Input { at, input } if inside(&at) && of_the_world(&input) => {
-                                Some((at, input))
-                            }
-                            _ => None,
-                        }),
-                )
+                let files = journal::segments(dir)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|s| s.path)
+                    .collect();
+                Box::new(journal::ahead_all(files).into_iter().flatten().filter_map(
+                    move |r| match r {
+                        Record::Input { at, input } if inside(&at) && of_the_world(&input) => {
+                            Some((at, input))
+                        }
+                        _ => None,
+                    },
+                ))
             }
         }
     }

@@ -15,7 +15,9 @@ mod writer;
 pub use block::encode_segment;
 pub use driver::Driver;
 pub use format::{HEADER_LEN, MAGIC, READS, VERSION, encode, header};
-pub use reader::{JournalError, Records, Segment, read_segment, read_since, records, segments};
+pub use reader::{
+    JournalError, Records, Segment, ahead_all, read_segment, read_since, records, segments,
+};
 pub use record::{Record, RecordedV1, SnapshotReason};
 pub use restore::restore;
 pub use writer::{Health, Journal, segment_path};

@@ -182,35 +182,65 @@ impl Records {
     /// The same records decoded on a thread of their own, a few blocks
     /// ahead: decoding costs about as much as the core's replay of what it
     /// decodes, so on two cores the two overlap. Memory stays a few batches.
-    pub fn ahead(mut self) -> Result<Ahead, JournalError> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+    pub fn ahead(self) -> Result<Ahead, JournalError> {
         let (version, file) = (self.version, self.file.clone());
-        let thread = std::thread::Builder::new()
-            .name("gwanje-read".into())
-            .spawn(move || {
-                // A block's records at a time (of older versions, a thousand
-                // or so), moved, not copied one by one.
-                while !self.done || !self.pending.is_empty() {
-                    while !self.done && self.pending.len() < 1024 {
-                        self.fill();
-                    }
-                    let batch = Vec::from(std::mem::take(&mut self.pending));
-                    // A consumer that stopped early has dropped the receiver.
-                    if !batch.is_empty() && tx.send(Batch::Records(batch)).is_err() {
-                        return;
-                    }
-                }
-                let _ = tx.send(Batch::End(self.warning()));
-            })
-            .map_err(|source| JournalError::Io { file, source })?;
-        Ok(Ahead {
-            version,
-            rx: Some(rx),
-            thread: Some(thread),
-            pending: Vec::new().into_iter(),
-            warning: None,
-        })
+        ahead_of(version, file, Box::new(std::iter::once(self)))
     }
+
+    /// Moves the decoded records to `tx` a block at a time (of older
+    /// versions, a thousand or so); `false` when the consumer stopped.
+    fn send(&mut self, tx: &std::sync::mpsc::SyncSender<Batch>) -> bool {
+        while !self.done || !self.pending.is_empty() {
+            while !self.done && self.pending.len() < 1024 {
+                self.fill();
+            }
+            let batch = Vec::from(std::mem::take(&mut self.pending));
+            // A consumer that stopped early has dropped the receiver.
+            if !batch.is_empty() && tx.send(Batch::Records(batch)).is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Every record of the segments `files`, one after another, read ahead on
+/// one thread (not one per segment: a thread's allocations stay in an
+/// arena of its own, and a thread per segment made a long record's readers
+/// keep more). A segment that can no longer be opened ends it, as does a
+/// damaged one's tail (warnings are the caller's to have gathered).
+pub fn ahead_all(files: Vec<PathBuf>) -> Result<Ahead, JournalError> {
+    let file = files.first().cloned().unwrap_or_default();
+    let sources = files.into_iter().map_while(|f| records(&f).ok());
+    ahead_of(format::VERSION, file, Box::new(sources))
+}
+
+fn ahead_of(
+    version: u32,
+    file: PathBuf,
+    sources: Box<dyn Iterator<Item = Records> + Send>,
+) -> Result<Ahead, JournalError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+    let thread = std::thread::Builder::new()
+        .name("gwanje-read".into())
+        .spawn(move || {
+            let mut warning = None;
+            for mut r in sources {
+                if !r.send(&tx) {
+                    return;
+                }
+                warning = r.warning();
+            }
+            let _ = tx.send(Batch::End(warning));
+        })
+        .map_err(|source| JournalError::Io { file, source })?;
+    Ok(Ahead {
+        version,
+        rx: Some(rx),
+        thread: Some(thread),
+        pending: Vec::new().into_iter(),
+        warning: None,
+    })
 }
 
 enum Batch {

@@ -28,7 +28,7 @@ impl Run {
             Effect::Order(Order::DeliverAlerts { alerts, .. }) => alerts
                 .iter()
                 .filter(|a| a.firing())
-                .fold(false, |new, a| alerted.insert(a.name().to_string()) || new),
+                .any(|a| alerted.insert(a.name().to_string())),
             _ => false,
         };
         if wanted {

@@ -323,3 +323,90 @@ pub fn clock(ms: u64) -> String {
     // 2026-12-04T14:02:31.234Z → 14:02:31.2
     t.get(11..21).unwrap_or(&t).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{FailureKind, GroupName, Observation, PathName, PathReason, SwitchReason};
+
+    /// An hour of both routers probed every second; router a loses every
+    /// echo of its probes at seconds 1,000 to 1,009.
+    fn hour() -> History {
+        let mut world = Vec::new();
+        for s in 0..3_600u64 {
+            for p in ["a", "b"] {
+                let dead = p == "a" && (1_000..1_010).contains(&s);
+                let at = Timestamp(s * 1_000);
+                world.push((
+                    at,
+                    Input::ProbeCompleted(Observation {
+                        subject: Subject::Router(PathName::new(p)),
+                        at,
+                        failure: dead.then_some(FailureKind::Loss),
+                        cert_not_after: None,
+                        packets: Some((5, if dead { 5 } else { 0 })),
+                        duration_us: None,
+                        rtt_us: None,
+                        identity: None,
+                    }),
+                ));
+            }
+        }
+        History::default().holding(world)
+    }
+
+    fn switch(at_s: u64, from: &str, to: &str, reason: SwitchReason) -> (Timestamp, Effect) {
+        let at = Timestamp(at_s * 1_000);
+        (
+            at,
+            Effect::Event(Event::RouteChanged {
+                group: GroupName::new("g"),
+                from: Some(PathName::new(from)),
+                to: PathName::new(to),
+                reason,
+                at,
+            }),
+        )
+    }
+
+    #[test]
+    fn hindsight_judges_each_moment_by_the_seconds_around_it_in_one_pass() {
+        let h = hour();
+        assert_eq!(h.cadence.get("a"), Some(&1_000));
+        let failed = || SwitchReason::PathFailed {
+            why: PathReason::RouterDown,
+        };
+        let run = Run {
+            effects: vec![
+                // Away from the dead router: right.
+                switch(1_003, "a", "b", failed()),
+                switch(3_000, "b", "a", SwitchReason::Failback),
+                // Away from a healthy router, and after the last probe: false.
+                switch(2_000, "a", "b", failed()),
+                switch(3_700, "a", "b", failed()),
+            ],
+        };
+        let hindsight = hindsight(&h, &[&run]);
+        let s = summarise(&hindsight, &run);
+        // Broken from the first moment with two failures in its window
+        // (1,000 s) to the last (1,009 s); the incident starts at the first
+        // failing probe.
+        assert_eq!(
+            s.incidents,
+            vec![Incident {
+                path: "a".into(),
+                start: 1_000_000,
+                end: 1_009_000,
+                detected: None,
+                switched: Some(1_003_000),
+            }]
+        );
+        let verdicts: Vec<(u64, bool)> =
+            s.switches.iter().map(|w| (w.at / 1_000, w.false_switch)).collect();
+        assert_eq!(
+            verdicts,
+            vec![(1_003, false), (3_000, false), (2_000, true), (3_700, true)]
+        );
+        assert_eq!(s.false_switches(), 2);
+    }
+}

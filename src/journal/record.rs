@@ -81,32 +81,11 @@ impl Record {
 /// Records are read the way the writer puts them, the `record` tag first,
 /// field by field; serde's own reading of a tagged enum first copies every
 /// record into a generic tree, which was most of a replay's time. A record
-/// whose tag is not first (written by hand) is read through such a tree.
+/// whose tag is not first (written by hand) is gathered first, more slowly.
 impl<'de> Deserialize<'de> for Record {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(RecordVisitor)
     }
-}
-
-/// The same records, tag anywhere: the slow path.
-#[derive(Deserialize)]
-#[serde(tag = "record", rename_all = "snake_case")]
-enum Tagged {
-    Snapshot {
-        at: Timestamp,
-        reason: SnapshotReason,
-        core: Box<Core>,
-    },
-    Input {
-        at: Timestamp,
-        input: Input,
-    },
-    Timeout {
-        at: Timestamp,
-    },
-    Effect {
-        effect: Effect,
-    },
 }
 
 #[derive(Deserialize)]
@@ -133,19 +112,21 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
         let tag = match first.as_deref() {
             Some("record") => map.next_value::<Tag>()?,
             Some(key) => {
+                // The slow path: the fields gathered, the tag put first.
                 let mut tree = serde_json::Map::new();
                 tree.insert(key.to_string(), map.next_value()?);
                 while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
                     tree.insert(k, v);
                 }
-                let tagged: Tagged = serde_json::from_value(serde_json::Value::Object(tree))
-                    .map_err(A::Error::custom)?;
-                return Ok(match tagged {
-                    Tagged::Snapshot { at, reason, core } => Record::Snapshot { at, reason, core },
-                    Tagged::Input { at, input } => Record::Input { at, input },
-                    Tagged::Timeout { at } => Record::Timeout { at },
-                    Tagged::Effect { effect } => Record::Effect { effect },
-                });
+                let tag = tree
+                    .remove("record")
+                    .ok_or_else(|| A::Error::missing_field("record"))?;
+                let fields = std::iter::once(("record".to_string(), tag)).chain(tree);
+                return RecordVisitor
+                    .visit_map(serde::de::value::MapDeserializer::<_, serde_json::Error>::new(
+                        fields,
+                    ))
+                    .map_err(A::Error::custom);
             }
             None => return Err(A::Error::missing_field("record")),
         };

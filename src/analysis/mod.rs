@@ -9,6 +9,7 @@ pub mod history;
 pub mod incidents;
 pub mod prometheus;
 pub mod report;
+mod seen;
 pub mod simulate;
 pub mod summary;
 mod svg;

@@ -401,8 +401,11 @@ mod tests {
                 switched: Some(1_003_000),
             }]
         );
-        let verdicts: Vec<(u64, bool)> =
-            s.switches.iter().map(|w| (w.at / 1_000, w.false_switch)).collect();
+        let verdicts: Vec<(u64, bool)> = s
+            .switches
+            .iter()
+            .map(|w| (w.at / 1_000, w.false_switch))
+            .collect();
         assert_eq!(
             verdicts,
             vec![(1_003, false), (3_000, false), (2_000, true), (3_700, true)]

@@ -123,9 +123,9 @@ impl<'de> serde::de::Visitor<'de> for RecordVisitor {
                     .ok_or_else(|| A::Error::missing_field("record"))?;
                 let fields = std::iter::once(("record".to_string(), tag)).chain(tree);
                 return RecordVisitor
-                    .visit_map(serde::de::value::MapDeserializer::<_, serde_json::Error>::new(
-                        fields,
-                    ))
+                    .visit_map(
+                        serde::de::value::MapDeserializer::<_, serde_json::Error>::new(fields),
+                    )
                     .map_err(A::Error::custom);
             }
             None => return Err(A::Error::missing_field("record")),

@@ -178,6 +178,97 @@ async fn torn_and_corrupt_records_are_skipped_with_a_warning_naming_the_file() {
     assert_eq!(segments(&dir).len(), before + 1);
 }
 
+/// Where each block of a version-3 segment starts, read from its trailers
+/// backwards as docs/journal.md specifies them (36 bytes: magic, frame
+/// length, raw length, records, first and last time, CRC).
+fn block_starts(segment: &[u8]) -> Vec<usize> {
+    const TRAILER: usize = 36;
+    let mut starts = Vec::new();
+    let mut end = segment.len();
+    while end > 8 {
+        let t = &segment[end - TRAILER..end];
+        assert_eq!(&t[..4], b"GWT\0", "a trailer ends every block");
+        let comp = u32::from_le_bytes(t[4..8].try_into().unwrap()) as usize;
+        end -= TRAILER + comp;
+        starts.push(end);
+    }
+    assert_eq!(end, 8, "the blocks reach the header");
+    starts.reverse();
+    starts
+}
+
+/// Twenty minutes of a 200-target fleet: one segment of several blocks.
+fn a_short_record(dir: &Path) -> (PathBuf, Vec<u8>, Vec<usize>) {
+    let day = common::record::write(
+        dir,
+        common::record::Shape {
+            targets: 200,
+            span_ms: 20 * 60_000,
+            interval_ms: 10_000,
+        },
+    );
+    let segment = segments(&day.journal).pop().unwrap();
+    let bytes = std::fs::read(&segment).unwrap();
+    let starts = block_starts(&bytes);
+    assert!(starts.len() >= 4, "{} blocks", starts.len());
+    (day.journal, bytes, starts)
+}
+
+#[test]
+fn a_torn_compressed_block_keeps_what_came_before_and_names_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, bytes, starts) = a_short_record(dir.path());
+    let segment = segments(&journal).pop().unwrap();
+    let whole = gwanje::journal::read_segment(&segment).unwrap().0.len();
+    // A crash in the middle of writing the last block.
+    let last = *starts.last().unwrap();
+    std::fs::write(&segment, &bytes[..last + (bytes.len() - last) / 2]).unwrap();
+    let (kept, warning) = gwanje::journal::read_segment(&segment).unwrap();
+    let warning = warning.expect("a warning");
+    assert!(
+        warning.contains(&segment.display().to_string())
+            && warning.contains(&format!("offset {last}")),
+        "{warning}"
+    );
+    // Every record of the blocks before it is kept, and some of the torn
+    // one (those flushed before the tear).
+    assert!(
+        kept.len() < whole && kept.len() > whole / 2,
+        "{} of {whole}",
+        kept.len()
+    );
+    let (code, out, err) = replay(&journal, &["--verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(&format!("offset {last}")), "{err}");
+}
+
+#[test]
+fn a_corrupt_compressed_block_is_skipped_with_its_file_and_offset_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, mut bytes, starts) = a_short_record(dir.path());
+    let segment = segments(&journal).pop().unwrap();
+    // A flipped byte in the frame of the second block.
+    let second = starts[1];
+    bytes[second + 100] ^= 0x55;
+    std::fs::write(&segment, &bytes).unwrap();
+    let (kept, warning) = gwanje::journal::read_segment(&segment).unwrap();
+    let warning = warning.expect("a warning");
+    assert!(
+        warning.contains(&segment.display().to_string())
+            && warning.contains(&format!("offset {second}"))
+            && warning.contains("the rest of this segment is skipped"),
+        "{warning}"
+    );
+    // The first block's records are kept: the snapshot and what followed.
+    assert!(matches!(kept.first(), Some(Record::Snapshot { .. })));
+    // Replay goes on and names the damage; the report is still made.
+    let (code, out, err) = replay(&journal, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(&format!("offset {second}")), "{err}");
+    let report = gwanje::analysis::report::build(&journal, &Default::default());
+    assert!(report.is_ok(), "{report:?}");
+}
+
 #[test]
 fn another_format_version_and_a_missing_folder_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

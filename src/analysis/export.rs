@@ -40,6 +40,8 @@ pub enum ExportError {
 struct Sorter {
     spill: tempfile::TempDir,
     buf: Vec<String>,
+    /// Samples per run ([`RUN_SAMPLES`]; fewer in tests).
+    run_samples: usize,
     runs: Vec<std::path::PathBuf>,
     seq: u64,
 }
@@ -56,6 +58,7 @@ impl Sorter {
         Ok(Sorter {
             spill,
             buf: Vec::new(),
+            run_samples: RUN_SAMPLES,
             runs: Vec::new(),
             seq: 0,
         })
@@ -66,7 +69,7 @@ impl Sorter {
         self.seq += 1;
         self.buf
             .push(format!("{name}\t{labels}\t{at:020}\t{:020}\t{v}", self.seq));
-        if self.buf.len() >= RUN_SAMPLES {
+        if self.buf.len() >= self.run_samples {
             self.spill()?;
         }
         Ok(())
@@ -89,76 +92,111 @@ impl Sorter {
         Ok(())
     }
 
-    /// Merges the runs into `out` as OpenMetrics text.
+    /// Merges the runs into `out` as OpenMetrics text, first into fewer
+    /// runs when there are more than a merge may hold open.
     fn finish(mut self, out: &mut dyn std::io::Write) -> Result<(), ExportError> {
-        use std::io::BufRead as _;
+        use std::io::Write as _;
         self.spill()?;
+        while self.runs.len() > FAN_IN {
+            let merged: Vec<std::path::PathBuf> = self.runs.drain(..FAN_IN).collect();
+            let path = self.spill.path().join(format!("m{}.run", self.seq));
+            self.seq += 1;
+            let io = |source| ExportError::Io {
+                what: format!("{}", path.display()),
+                source,
+            };
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
+            merge(&merged, &mut |line| writeln!(w, "{line}").map_err(io))?;
+            w.flush().map_err(io)?;
+            for m in merged {
+                let _ = std::fs::remove_file(m);
+            }
+            self.runs.push(path);
+        }
         let io = |source| ExportError::Io {
             what: "the export".into(),
             source,
         };
-        let mut readers = Vec::new();
-        for path in &self.runs {
-            let f = std::fs::File::open(path).map_err(|source| ExportError::Io {
-                what: format!("{}", path.display()),
-                source,
-            })?;
-            readers.push(std::io::BufReader::new(f).lines());
-        }
-        let mut heap = std::collections::BinaryHeap::new();
-        let next = |r: &mut std::io::Lines<std::io::BufReader<std::fs::File>>| -> Result<Option<String>, ExportError> {
-            r.next().transpose().map_err(io)
-        };
-        for (i, r) in readers.iter_mut().enumerate() {
-            if let Some(line) = next(r)? {
-                heap.push(std::cmp::Reverse((line, i)));
-            }
-        }
         let mut family = String::new();
         // The sample waiting to be written: a later one at the same
         // millisecond of the same series replaces it.
         let mut held: Option<(String, String, u64, String)> = None;
-        let write = |out: &mut dyn std::io::Write,
-                     family: &mut String,
-                     (name, labels, at, v): (String, String, u64, String)| {
-            if *family != name {
+        let mut write = |(name, labels, at, v): (String, String, u64, String)| {
+            if family != name {
                 writeln!(out, "# TYPE {name} gauge").map_err(io)?;
-                *family = name.clone();
+                family = name.clone();
             }
             writeln!(out, "{name}{{{labels}}} {v} {}.{:03}", at / 1000, at % 1000).map_err(io)
         };
-        while let Some(std::cmp::Reverse((line, i))) = heap.pop() {
-            let mut parts = line.splitn(5, '\t');
-            let (Some(name), Some(labels), Some(at), Some(_seq), Some(v)) = (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-            ) else {
-                unreachable!("the export writes five fields per line");
-            };
-            let sample = (
-                name.to_string(),
-                labels.to_string(),
-                at.parse().expect("the export writes the time"),
-                v.to_string(),
-            );
+        merge(&self.runs, &mut |line| {
+            let sample = parse(&line);
             match held.take() {
                 Some(h) if h.0 == sample.0 && h.1 == sample.1 && h.2 == sample.2 => {}
-                Some(h) => write(out, &mut family, h)?,
+                Some(h) => write(h)?,
                 None => {}
             }
             held = Some(sample);
-            if let Some(line) = next(&mut readers[i])? {
-                heap.push(std::cmp::Reverse((line, i)));
-            }
-        }
+            Ok(())
+        })?;
         if let Some(h) = held {
-            write(out, &mut family, h)?;
+            write(h)?;
         }
         out.write_all(b"# EOF\n").map_err(io)
     }
+}
+
+/// Runs merged at once at most (each holds a file open).
+const FAN_IN: usize = 64;
+
+/// Calls `each` with every line of the sorted `runs`, in order.
+fn merge(
+    runs: &[std::path::PathBuf],
+    each: &mut dyn FnMut(String) -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    use std::io::BufRead as _;
+    let mut readers = Vec::new();
+    for path in runs {
+        let f = std::fs::File::open(path).map_err(|source| ExportError::Io {
+            what: format!("{}", path.display()),
+            source,
+        })?;
+        readers.push(std::io::BufReader::new(f).lines());
+    }
+    let next = |r: &mut std::io::Lines<std::io::BufReader<std::fs::File>>| {
+        r.next().transpose().map_err(|source| ExportError::Io {
+            what: "a sorted run of the export".into(),
+            source,
+        })
+    };
+    let mut heap = std::collections::BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(line) = next(r)? {
+            heap.push(std::cmp::Reverse((line, i)));
+        }
+    }
+    while let Some(std::cmp::Reverse((line, i))) = heap.pop() {
+        each(line)?;
+        if let Some(line) = next(&mut readers[i])? {
+            heap.push(std::cmp::Reverse((line, i)));
+        }
+    }
+    Ok(())
+}
+
+/// A spilled line back as (family, labels, time, value). The family is one
+/// of ours and the last three fields are numbers, so a tab inside a label
+/// value (a name read from a crafted journal) stays inside the labels.
+fn parse(line: &str) -> (String, String, u64, String) {
+    let mut tail = line.rsplitn(4, '\t');
+    let v = tail.next().unwrap_or_default();
+    let _seq = tail.next();
+    let at = tail.next().and_then(|a| a.parse().ok()).unwrap_or_default();
+    let (name, labels) = tail
+        .next()
+        .unwrap_or_default()
+        .split_once('\t')
+        .unwrap_or_default();
+    (name.to_string(), labels.to_string(), at, v.to_string())
 }
 
 /// Writes the journal in `dir` between `from` and `to` (Unix ms) to `out`
@@ -333,4 +371,54 @@ fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_runs_merge_in_passes_into_one_order_with_the_later_sample_winning() {
+        let mut sorter = Sorter::new().unwrap();
+        sorter.run_samples = 2;
+        // 150 runs: more than one merge may hold open.
+        for i in (0..300u64).rev() {
+            let labels = format!("target=\"t{}\"", i % 3);
+            sorter
+                .push("probe_success", &labels, 1_000 * (i / 3), 1.0)
+                .unwrap();
+        }
+        // A name read from a crafted journal, with a tab in it.
+        sorter
+            .push("probe_success", "target=\"a\tb\"", 5, 0.0)
+            .unwrap();
+        // Two samples at one millisecond: the later one recorded wins.
+        sorter.push("gwanje_path_up", "path=\"a\"", 7, 0.0).unwrap();
+        sorter.push("gwanje_path_up", "path=\"a\"", 7, 1.0).unwrap();
+        assert!(sorter.runs.len() > FAN_IN);
+        let mut out = Vec::new();
+        sorter.finish(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "# TYPE gwanje_path_up gauge");
+        assert_eq!(lines[1], "gwanje_path_up{path=\"a\"} 1 0.007");
+        assert_eq!(lines[2], "# TYPE probe_success gauge");
+        assert_eq!(lines[3], "probe_success{target=\"a\tb\"} 0 0.005");
+        // Each series in time order, whole.
+        let t0: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| l.contains("\"t0\""))
+            .collect();
+        assert_eq!(t0.len(), 100);
+        assert!(t0.windows(2).all(|w| {
+            let at = |l: &str| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+            at(w[0]) < at(w[1])
+        }));
+        let first_t1 = lines.iter().position(|l| l.contains("\"t1\"")).unwrap();
+        let last_t0 = lines.iter().rposition(|l| l.contains("\"t0\"")).unwrap();
+        assert!(last_t0 < first_t1, "series are not interleaved");
+        assert_eq!(lines.last(), Some(&"# EOF"));
+        assert_eq!(lines.len(), 2 + 2 + 300 + 1);
+    }
 }

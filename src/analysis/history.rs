@@ -25,8 +25,15 @@ pub struct Gap {
 /// Where the world's inputs come from.
 #[derive(Debug, Clone)]
 enum Source {
-    /// Read again from this journal folder each time.
-    Journal(PathBuf),
+    /// Read again from these segments each time, up to `end` (Unix ms):
+    /// the journal as it was when the history was read, though the daemon
+    /// goes on writing and pruning it.
+    Journal {
+        /// The segments, oldest first.
+        files: Vec<PathBuf>,
+        /// The last record's time then.
+        end: u64,
+    },
     /// Held here, in time order (rebuilt from Prometheus, which a range
     /// query bounds).
     Held(Vec<(Timestamp, Input)>),
@@ -90,10 +97,10 @@ impl History {
 }
 
 impl History {
-    /// The world's inputs in the range, in the order they were recorded
-    /// (time order): probe results, operator commands, journal troubles.
-    /// A journal is read again, record by record; a segment that can no
-    /// longer be read ends it (reading the history named every segment).
+    /// The world's inputs in the range, in time order: probe results,
+    /// operator commands, journal troubles. A journal is read again, record
+    /// by record; a segment that can no longer be read (pruned since) is
+    /// passed over (reading the history named every damaged one).
     pub fn world(&self) -> Box<dyn Iterator<Item = (Timestamp, Input)> + Send + '_> {
         let (from, to) = self.range;
         let inside =
@@ -102,20 +109,86 @@ impl History {
             Source::Held(world) => {
                 Box::new(world.iter().filter(move |(at, _)| inside(at)).cloned())
             }
-            Source::Journal(dir) => {
-                let files = journal::segments(dir)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|s| s.path)
-                    .collect();
-                Box::new(journal::ahead_all(files).into_iter().flatten().filter_map(
-                    move |r| match r {
-                        Record::Input { at, input } if inside(&at) && of_the_world(&input) => {
-                            Some((at, input))
-                        }
-                        _ => None,
-                    },
-                ))
+            Source::Journal { files, end } => {
+                let end = *end;
+                let records = journal::ahead_all(files.clone()).into_iter().flatten();
+                Box::new(InTimeOrder::new(records.filter_map(move |r| match r {
+                    Record::Input { at, input }
+                        if inside(&at) && at.0 <= end && of_the_world(&input) =>
+                    {
+                        Some((at, input))
+                    }
+                    _ => None,
+                })))
+            }
+        }
+    }
+}
+
+/// How far out of time order the journal's inputs may be: a probe result
+/// carries the time it finished, and may wait in the engine's queue behind
+/// inputs fed after that.
+const REORDER_MS: u64 = 10_000;
+
+/// Inputs put back in time order (of one time, in recorded order) over a
+/// window of [`REORDER_MS`], as the whole world once was sorted.
+struct InTimeOrder<I> {
+    inner: I,
+    queued: std::collections::BinaryHeap<std::cmp::Reverse<Queued>>,
+    newest: u64,
+    seq: u64,
+}
+
+struct Queued(Timestamp, u64, Input);
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0, self.1) == (other.0, other.1)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0, self.1).cmp(&(other.0, other.1))
+    }
+}
+
+impl<I> InTimeOrder<I> {
+    fn new(inner: I) -> Self {
+        InTimeOrder {
+            inner,
+            queued: Default::default(),
+            newest: 0,
+            seq: 0,
+        }
+    }
+}
+
+impl<I: Iterator<Item = (Timestamp, Input)>> Iterator for InTimeOrder<I> {
+    type Item = (Timestamp, Input);
+
+    fn next(&mut self) -> Option<(Timestamp, Input)> {
+        loop {
+            let ripe = self
+                .queued
+                .peek()
+                .is_some_and(|q| q.0.0.0 + REORDER_MS < self.newest);
+            if ripe {
+                return self.queued.pop().map(|q| (q.0.0, q.0.2));
+            }
+            match self.inner.next() {
+                Some((at, input)) => {
+                    self.newest = self.newest.max(at.0);
+                    self.seq += 1;
+                    self.queued
+                        .push(std::cmp::Reverse(Queued(at, self.seq, input)));
+                }
+                None => return self.queued.pop().map(|q| (q.0.0, q.0.2)),
             }
         }
     }
@@ -183,16 +256,13 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
             dir: dir.to_path_buf(),
         });
     }
-    let mut h = History {
-        source: Source::Journal(dir.to_path_buf()),
-        ..History::default()
-    };
+    let mut h = History::default();
     let mut requested: BTreeMap<GroupName, Timestamp> = BTreeMap::new();
     let mut latencies = Vec::new();
     let mut last: Option<u64> = None;
     let mut dropping: Option<u64> = None;
     let mut cadence = Cadence::default();
-    for seg in segs {
+    for seg in &segs {
         let mut records = journal::records(&seg.path)?.ahead()?;
         for r in records.by_ref() {
             let at = match &r {
@@ -267,5 +337,9 @@ pub fn from_journal(dir: &Path) -> Result<History, JournalError> {
     latencies.sort_unstable();
     h.actuator_ms = latencies.get(latencies.len() / 2).copied().unwrap_or(50);
     h.cadence = cadence.medians();
+    h.source = Source::Journal {
+        files: segs.iter().map(|s| s.path.clone()).collect(),
+        end: h.span.1,
+    };
     Ok(h)
 }

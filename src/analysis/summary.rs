@@ -82,9 +82,13 @@ pub struct Hindsight {
     broken: std::collections::BTreeSet<(String, u64)>,
 }
 
+/// Half the judging window at most, ms: a path probed a few times a day
+/// would otherwise make the window, and the probes held for it, a day.
+const AROUND_MAX_MS: u64 = 600_000;
+
 /// Half the judging window of a path whose probes come `cadence` ms apart.
 fn around(cadence: u64) -> u64 {
-    AROUND_MS.max(cadence * 3 / 2)
+    AROUND_MS.max(cadence * 3 / 2).min(AROUND_MAX_MS)
 }
 
 /// The probes through each path near the moments being judged: a few
@@ -102,11 +106,11 @@ impl Window {
         let Some(r) = m.get(path) else {
             return (0, 0, 0, 0);
         };
-        r.iter()
-            .filter(|x| x.0 >= at.saturating_sub(around) && x.0 <= at + around)
-            .fold((0, 0, 0, 0), |(n, f, s, l), x| {
-                (n + 1, f + usize::from(x.1), s + x.2, l + x.3)
-            })
+        let lo = r.partition_point(|x| x.0 < at.saturating_sub(around));
+        let hi = r.partition_point(|x| x.0 <= at + around);
+        r.range(lo..hi).fold((0, 0, 0, 0), |(n, f, s, l), x| {
+            (n + 1, f + usize::from(x.1), s + x.2, l + x.3)
+        })
     }
 
     fn broken(&self, path: &str, at: u64, around: u64) -> bool {

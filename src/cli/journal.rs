@@ -47,19 +47,26 @@ pub fn run(args: Args) -> ExitCode {
     use crate::analysis::export::{ExportError, openmetrics};
     use std::io::Write;
     let written = match out {
-        Some(p) => std::fs::File::create(&p)
-            .map_err(|source| ExportError::Io {
-                what: format!("{}", p.display()),
-                source,
-            })
-            .and_then(|f| {
-                let mut w = std::io::BufWriter::new(f);
-                openmetrics(&journal, from, to, &mut w)?;
-                w.flush().map_err(|source| ExportError::Io {
-                    what: format!("{}", p.display()),
-                    source,
+        // Written beside --out and moved there when whole: a failed export
+        // leaves an earlier one in place.
+        Some(p) => {
+            let part = p.with_extension("partial");
+            let io = |what: &std::path::Path| {
+                let what = format!("{}", what.display());
+                move |source| ExportError::Io { what, source }
+            };
+            std::fs::File::create(&part)
+                .map_err(io(&part))
+                .and_then(|f| {
+                    let mut w = std::io::BufWriter::new(f);
+                    openmetrics(&journal, from, to, &mut w)?;
+                    w.flush().map_err(io(&part))
                 })
-            }),
+                .and_then(|()| std::fs::rename(&part, &p).map_err(io(&p)))
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_file(&part);
+                })
+        }
         None => {
             let mut w = std::io::BufWriter::new(std::io::stdout().lock());
             openmetrics(&journal, from, to, &mut w).and_then(|()| {

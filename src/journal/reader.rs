@@ -207,11 +207,12 @@ impl Records {
 /// Every record of the segments `files`, one after another, read ahead on
 /// one thread (not one per segment: a thread's allocations stay in an
 /// arena of its own, and a thread per segment made a long record's readers
-/// keep more). A segment that can no longer be opened ends it, as does a
-/// damaged one's tail (warnings are the caller's to have gathered).
+/// keep more). A segment that can no longer be opened (pruned since) is
+/// passed over, and a damaged one's tail ends that segment: the caller has
+/// named both when it first read them.
 pub fn ahead_all(files: Vec<PathBuf>) -> Result<Ahead, JournalError> {
     let file = files.first().cloned().unwrap_or_default();
-    let sources = files.into_iter().map_while(|f| records(&f).ok());
+    let sources = files.into_iter().filter_map(|f| records(&f).ok());
     ahead_of(format::VERSION, file, Box::new(sources))
 }
 

@@ -37,7 +37,8 @@ pub struct Incident {
     pub acknowledged: Option<u64>,
 }
 
-fn service_of(s: &Subject) -> Option<&str> {
+/// The service a subject belongs to (routers belong to none).
+pub(super) fn service_of(s: &Subject) -> Option<&str> {
     match s {
         Subject::Target(k) | Subject::Check(k, _) => Some(k.parts().0),
         Subject::Router(_) => None,
@@ -48,21 +49,15 @@ fn service_of(s: &Subject) -> Option<&str> {
 #[derive(Default)]
 pub struct Tracker {
     open: BTreeMap<String, (Incident, BTreeSet<String>)>,
-    failing: BTreeMap<String, BTreeSet<String>>,
     done: Vec<Incident>,
 }
 
 impl Tracker {
-    /// Folds in a probe result `o` of service `svc` at `at` (Unix ms).
-    pub fn probe(&mut self, at: u64, o: &Observation, svc: &str) {
-        if o.failure.is_none() && self.failing.get(svc).is_none_or(BTreeSet::is_empty) {
-            // Nothing of the service is failing: nothing to close.
-            return;
-        }
-        let now_failing = self.failing.entry(svc.to_string()).or_default();
-        let subject = o.subject.to_string();
+    /// Folds in a probe result `o` of service `svc` at `at` (Unix ms);
+    /// `failing`: whether some subject of the service fails after it.
+    pub fn probe(&mut self, at: u64, o: &Observation, svc: &str, failing: bool) {
         if o.failure.is_some() {
-            now_failing.insert(subject.clone());
+            let subject = o.subject.to_string();
             let (i, seen) = self.open.entry(svc.to_string()).or_insert_with(|| {
                 // Close enough to the last one: the same incident goes on.
                 let resumed = self
@@ -100,14 +95,9 @@ impl Tracker {
                     i.failed.push(subject);
                 }
             }
-        } else {
-            now_failing.remove(&subject);
-            if now_failing.is_empty()
-                && let Some((mut i, _)) = self.open.remove(svc)
-            {
-                i.to = Some(at);
-                self.done.push(i);
-            }
+        } else if !failing && let Some((mut i, _)) = self.open.remove(svc) {
+            i.to = Some(at);
+            self.done.push(i);
         }
     }
 

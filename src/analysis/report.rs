@@ -9,8 +9,9 @@ use std::fmt::Write;
 use std::path::Path;
 
 use super::history::{self, History};
+use super::incidents::service_of;
 pub use super::seen::{Exposure, Impact};
-use super::seen::{FirstFailures, ProbePlots, Seen, service_of};
+use super::seen::{FirstFailures, ProbePlots, Seen};
 use super::summary::{clock, seconds};
 use super::svg::{self, Band, Row};
 use crate::core::{Effect, Event, Input, Order, PathState, Subject};

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::buckets::Buckets;
-use super::incidents::Tracker;
+use super::incidents::{Tracker, service_of};
 use crate::core::{Effect, Event, FailureKind, Observation, Subject};
 
 /// One service's impact.
@@ -44,18 +44,11 @@ pub struct Exposure {
     pub last: u64,
 }
 
-/// The service a subject belongs to (routers belong to none).
-pub(super) fn service_of(s: &Subject) -> Option<&str> {
-    match s {
-        Subject::Target(k) | Subject::Check(k, _) => k.as_str().split('/').next(),
-        Subject::Router(_) => None,
-    }
-}
-
 /// What the probes in a report's range saw, folded as the replay reads them.
 pub(super) struct Seen {
-    /// Each subject failing at its last result.
-    failing: BTreeMap<String, bool>,
+    /// Per service (routers under ""), its subjects failing at their last
+    /// result: the one record of it the timeline, impacts and incidents read.
+    failing: BTreeMap<String, BTreeSet<String>>,
     /// The first failures of subjects after a pass, for the timeline: a
     /// burst of one service's and one kind is one line.
     pub(super) first_failures: Vec<FirstFailures>,
@@ -85,12 +78,20 @@ impl Seen {
         if !wanted(&o.subject) {
             return;
         }
-        let was = self
-            .failing
-            .insert(o.subject.to_string(), o.failure.is_some());
-        if o.failure.is_some() && was != Some(true) {
+        let service = service_of(&o.subject).unwrap_or_default();
+        if !self.failing.contains_key(service) {
+            self.failing.insert(service.to_string(), BTreeSet::new());
+        }
+        let failing = self.failing.get_mut(service).expect("inserted");
+        let subject = o.subject.to_string();
+        let was = if o.failure.is_some() {
+            !failing.insert(subject)
+        } else {
+            failing.remove(&subject)
+        };
+        let still = !failing.is_empty();
+        if o.failure.is_some() && !was {
             let kind = o.failure.map_or("", |k| k.as_str());
-            let service = service_of(&o.subject).unwrap_or_default();
             match self.first_failures.last_mut() {
                 Some(b) if b.service == service && b.kind == kind && at < b.at + BURST_MS => {
                     b.subjects += 1;
@@ -110,8 +111,8 @@ impl Seen {
         let Some(svc) = service_of(&o.subject) else {
             return;
         };
-        self.impacts.probe(at, o, svc);
-        self.incidents.probe(at, o, svc);
+        self.impacts.probe(at, o, svc, still);
+        self.incidents.probe(at, o, svc, still);
         self.exposure(at, o);
     }
 
@@ -254,19 +255,11 @@ impl ProbePlots {
 #[derive(Default)]
 pub(super) struct Impacts {
     by_service: BTreeMap<String, Impact>,
-    /// Per service, its subjects failing now.
-    failing: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Impacts {
-    fn probe(&mut self, at: u64, o: &Observation, svc: &str) {
-        let failing = self.failing.entry(svc.to_string()).or_default();
-        if o.failure.is_some() {
-            failing.insert(o.subject.to_string());
-        } else if !failing.is_empty() {
-            failing.remove(&o.subject.to_string());
-        }
-        let failing = !failing.is_empty();
+    /// `failing`: whether some subject of `svc` fails after `o`.
+    fn probe(&mut self, at: u64, o: &Observation, svc: &str, failing: bool) {
         match self.by_service.get_mut(svc) {
             None if o.failure.is_some() => {
                 self.by_service.insert(

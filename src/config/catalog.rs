@@ -96,10 +96,16 @@ impl Catalogs {
         if raw.targets.is_empty() {
             errors.push(doc.error_at("targets", "the list is empty; valid: one or more targets"));
         }
+        let quorum = raw.quorum.and_then(|k| {
+            super::values::in_range(&doc, "quorum", k, 1..=64, "vantages")
+                .map_err(|e| errors.push(e))
+                .ok()
+        });
         self.services.push(Service {
             name: service,
             file: file.to_path_buf(),
             targets: count,
+            quorum,
         });
     }
 }

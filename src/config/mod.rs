@@ -17,6 +17,7 @@ mod settings;
 mod target;
 mod tls;
 mod values;
+mod vantage;
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,8 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         alerting: doc.section("alerting", top.alerting, &mut errors),
         journal: doc.section("journal", top.journal, &mut errors),
         path_quality: doc.section("path_quality", top.path_quality, &mut errors),
+        vantage: doc.section("vantage", top.vantage, &mut errors),
+        peers: doc.section("peers", top.peers, &mut errors),
     };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
@@ -80,6 +83,17 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         &raw.paths,
         &paths,
         &catalogs.targets,
+        &mut errors,
+    );
+    let mut settings = settings;
+    settings.vantage = vantage::vantage(
+        &doc,
+        &raw.vantage,
+        &raw.peers,
+        dir,
+        &catalogs.targets,
+        &paths,
+        &groups,
         &mut errors,
     );
     if !errors.is_empty() {

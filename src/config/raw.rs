@@ -22,6 +22,8 @@ pub struct RawTop {
     pub alerting: Option<yaml_serde::Value>,
     pub journal: Option<yaml_serde::Value>,
     pub path_quality: Option<yaml_serde::Value>,
+    pub vantage: Option<yaml_serde::Value>,
+    pub peers: Option<yaml_serde::Value>,
 }
 
 /// The daemon config, section by section; each section is decoded on its
@@ -39,6 +41,31 @@ pub struct RawConfig {
     pub paths: Vec<RawPath>,
     pub failover_groups: Vec<RawGroup>,
     pub alerting: RawAlerting,
+    pub vantage: RawVantage,
+    pub peers: Vec<RawPeer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVantage {
+    pub name: Option<String>,
+    pub site: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub controls: Vec<String>,
+    pub min_vantages: Option<u32>,
+    pub max_skew: Option<String>,
+    pub isolation_share: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeer {
+    pub name: String,
+    pub url: String,
+    pub token_file: String,
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -74,6 +101,7 @@ pub struct RawLogging {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub token_file: Option<String>,
+    pub observer_token_file: Option<String>,
     pub max_connections: Option<usize>,
 }
 
@@ -88,6 +116,7 @@ pub struct RawCatalog {
     pub interval: Option<String>,
     pub timeout: Option<String>,
     pub health: Option<RawHealth>,
+    pub quorum: Option<u32>,
     pub targets: Vec<super::document::Each<RawTarget>>,
 }
 

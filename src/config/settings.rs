@@ -112,6 +112,18 @@ pub fn settings(
             ),
         ));
     }
+    let observer_token_file = raw.admin.observer_token_file.as_ref().map(|f| dir.join(f));
+    if let Some(f) = &observer_token_file
+        && let Err(e) = super::files::check_secret_mode(f)
+    {
+        errors.push(doc.error_at(
+            "admin.observer_token_file",
+            format!(
+                "cannot read {}: {e}; valid: a readable file holding the token",
+                f.display()
+            ),
+        ));
+    }
     let alerting = alerting(doc, &raw.alerting, dir, errors);
     Settings {
         listen,
@@ -129,6 +141,9 @@ pub fn settings(
             .path_quality
             .as_ref()
             .map_or_else(Default::default, |q| path_quality(doc, q, errors)),
+        observer_token_file,
+        // Validated once the catalogs and paths its controls name are known.
+        vantage: Default::default(),
     }
 }
 

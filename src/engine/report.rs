@@ -96,6 +96,12 @@ fn kind(event: &Event) -> &'static str {
         Event::PinSet { .. } => "pin_set",
         Event::PinCleared { .. } => "pin_cleared",
         Event::AlertAcknowledged { .. } => "alert_acknowledged",
+        Event::VerdictChanged { .. } => "verdict_changed",
+        Event::VotesChanged { .. } => "votes_changed",
+        Event::VantageIsolated { .. } => "vantage_isolated",
+        Event::VantageReconnected { .. } => "vantage_reconnected",
+        Event::MonitoringDegraded { .. } => "monitoring_degraded",
+        Event::MonitoringRestored => "monitoring_restored",
     }
 }
 
@@ -214,6 +220,15 @@ fn count(event: &Event, metrics: &Metrics, plan: &Plan) -> Level {
         | Event::FailbackAvailable { .. }
         | Event::PinCleared { .. }
         | Event::AlertAcknowledged { .. } => Level::INFO,
+        Event::VerdictChanged { to, .. } => match to {
+            crate::core::Verdict::Down => Level::WARN,
+            _ => Level::INFO,
+        },
+        Event::VantageIsolated { .. } => Level::ERROR,
+        Event::MonitoringDegraded { .. } => Level::WARN,
+        Event::VotesChanged { .. }
+        | Event::VantageReconnected { .. }
+        | Event::MonitoringRestored => Level::INFO,
     }
 }
 

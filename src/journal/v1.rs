@@ -261,6 +261,7 @@ fn upgrade_alert(
             target,
             failures: 0,
             cause: None,
+            votes: Vec::new(),
         },
         "FailoverExecuted" => AlertKind::FailoverExecuted {
             group,
@@ -285,6 +286,7 @@ fn upgrade_alert(
         "ServiceDown" => AlertKind::ServiceDown {
             group,
             check: target,
+            votes: Vec::new(),
         },
         "ServiceDegraded" => AlertKind::ServiceDegraded {
             group,

@@ -2,6 +2,7 @@
 
 pub mod exposition;
 mod targets;
+mod vantages;
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use prometheus::{
 };
 
 pub use targets::TargetTable;
+pub use vantages::{REJECT_REASONS, VantageMetrics};
 
 /// Every metric gwanje exports, registered in one registry.
 pub struct Metrics {
@@ -91,6 +93,8 @@ pub struct Metrics {
     pub journal_written: IntCounter,
     /// 1 while journal writes fail.
     pub journal_failing: IntGauge,
+    /// The quorum's votes and the peers' streams.
+    pub vantages: VantageMetrics,
 }
 
 impl Metrics {
@@ -98,6 +102,7 @@ impl Metrics {
     pub fn new() -> Arc<Self> {
         let registry = Registry::new();
         let targets = Arc::new(TargetTable::new());
+        let vantages = VantageMetrics::register(&registry);
         let m = Metrics {
             probes_total: IntCounterVec::new(
                 Opts::new(
@@ -353,6 +358,7 @@ impl Metrics {
             .expect("valid metric"),
             targets,
             registry,
+            vantages,
         };
         // Every documented series exists from the start, so rate() sees the first event.
         for result in ["success", "failure"] {

@@ -8,6 +8,7 @@ pub mod identity;
 mod parts;
 mod receiver;
 mod spec;
+mod vantage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +21,10 @@ pub use receiver::Receiver;
 pub use spec::{
     DnsProtocol, DnsSpec, ExchangeStep, HttpSpec, HttpVersion, IcmpSpec, JsonAssertion,
     JsonExpectation, MAX_REDIRECTS, ProbeSpec, RequestHeader, TcpSpec,
+};
+pub use vantage::{
+    DEFAULT_MAX_SKEW, DEFAULT_MIN_VANTAGES, MAX_PEERS, MAX_SKEW, MIN_VANTAGES, PeerSpec,
+    VantageSpec,
 };
 
 use crate::core::{CoreConfig, HealthPolicy, Subject, SubjectConfig, TargetKey};
@@ -55,6 +60,10 @@ pub struct Settings {
     pub journal: Option<JournalSpec>,
     /// When a path's packet loss degrades it.
     pub path_quality: crate::core::QualityPolicy,
+    /// File holding the read-only observer token, if any.
+    pub observer_token_file: Option<PathBuf>,
+    /// This instance as a vantage, and the peers it follows.
+    pub vantage: VantageSpec,
 }
 
 /// When the journal forces its writes to the disk.
@@ -129,6 +138,8 @@ pub struct Service {
     pub file: PathBuf,
     /// Number of targets.
     pub targets: usize,
+    /// Down votes its targets need (`quorum`); `None`: a majority.
+    pub quorum: Option<u32>,
 }
 
 /// The whole validated configuration.
@@ -167,7 +178,46 @@ impl Plan {
             groups: self.groups.iter().map(|g| g.core.clone()).collect(),
             alerting: self.settings.alerting.policy,
             quality: self.settings.path_quality,
+            quorum: self.quorum_config(),
         }
+    }
+
+    /// With peers, how the vantages decide together: every target is voted
+    /// on, with its own interval and thresholds.
+    fn quorum_config(&self) -> Option<crate::core::QuorumConfig> {
+        let v = &self.settings.vantage;
+        if v.peers.is_empty() {
+            return None;
+        }
+        let targets = self
+            .targets
+            .iter()
+            .map(|t| crate::core::QuorumTarget {
+                target: t.key.clone(),
+                interval_ms: u64::try_from(t.interval.as_millis()).unwrap_or(u64::MAX),
+                k: self
+                    .services
+                    .iter()
+                    .find(|s| s.name == t.service)
+                    .and_then(|s| s.quorum),
+                policy: t.health,
+                groups: self
+                    .groups
+                    .iter()
+                    .filter(|g| g.core.checks.contains(&t.key))
+                    .map(|g| g.name().clone())
+                    .collect(),
+            })
+            .collect();
+        Some(crate::core::QuorumConfig {
+            local: v.name.clone(),
+            peers: v.peers.iter().map(|p| p.name.clone()).collect(),
+            min_vantages: v.min_vantages,
+            max_skew_ms: u64::try_from(v.max_skew.as_millis()).unwrap_or(u64::MAX),
+            isolation_share_permille: v.isolation_share_permille,
+            controls: v.controls.clone(),
+            targets,
+        })
     }
 
     /// Builds the job list from targets, paths and groups: a check target

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 use super::diagnosis::Diagnosis;
 use super::shared::{PathReason, SwitchReason};
-use super::types::{FailureKind, GroupName, IdentityFindings, PathName, TargetKey, Timestamp};
+use super::types::{
+    FailureKind, GroupName, IdentityFindings, PathName, TargetKey, Timestamp, VantageName,
+};
+use super::vantage::Vote;
 
 /// How urgent an alert is.
 #[derive(
@@ -65,11 +68,15 @@ pub enum AlertName {
     JournalWriteFailing,
     /// The journal found at start was dated in the future.
     JournalClockAhead,
+    /// A vantage is cut off: its controls fail, its votes abstain.
+    VantageIsolated,
+    /// Too few vantages are eligible to decide some targets.
+    MonitoringDegraded,
 }
 
 impl AlertName {
     /// Every name, in the order the runbooks list them.
-    pub const ALL: [AlertName; 15] = [
+    pub const ALL: [AlertName; 17] = [
         AlertName::PathDown,
         AlertName::TargetDown,
         AlertName::FailoverExecuted,
@@ -85,6 +92,8 @@ impl AlertName {
         AlertName::ConfigReloadFailed,
         AlertName::JournalWriteFailing,
         AlertName::JournalClockAhead,
+        AlertName::VantageIsolated,
+        AlertName::MonitoringDegraded,
     ];
 
     /// The `alertname` label (and the runbook's file name).
@@ -105,6 +114,8 @@ impl AlertName {
             AlertName::ConfigReloadFailed => "ConfigReloadFailed",
             AlertName::JournalWriteFailing => "JournalWriteFailing",
             AlertName::JournalClockAhead => "JournalClockAhead",
+            AlertName::VantageIsolated => "VantageIsolated",
+            AlertName::MonitoringDegraded => "MonitoringDegraded",
         }
     }
 
@@ -116,7 +127,8 @@ impl AlertName {
             | AlertName::MonitorIsolated
             | AlertName::GroupFrozen
             | AlertName::PersonalDataExposed
-            | AlertName::IdentityMismatch => Severity::Critical,
+            | AlertName::IdentityMismatch
+            | AlertName::VantageIsolated => Severity::Critical,
             AlertName::PathDown
             | AlertName::TargetDown
             | AlertName::FailoverExecuted
@@ -125,7 +137,8 @@ impl AlertName {
             | AlertName::CertificateExpiringSoon
             | AlertName::ConfigReloadFailed
             | AlertName::JournalWriteFailing
-            | AlertName::JournalClockAhead => Severity::Warning,
+            | AlertName::JournalClockAhead
+            | AlertName::MonitoringDegraded => Severity::Warning,
         }
     }
 }
@@ -144,6 +157,8 @@ pub enum Scope {
     Gwanje,
     /// One path (`path`).
     Path(PathName),
+    /// One vantage (`vantage`).
+    Vantage(VantageName),
     /// A directly probed target (`service`, `target`).
     Target(TargetKey),
     /// A failover group (`group`).
@@ -182,6 +197,7 @@ impl Scope {
         match self {
             Scope::Gwanje => {}
             Scope::Path(p) => put("path", p.as_str()),
+            Scope::Vantage(v) => put("vantage", v.as_str()),
             Scope::Target(t) => {
                 put("service", t.parts().0);
                 put("target", t.parts().1);
@@ -233,6 +249,9 @@ pub enum AlertKind {
         failures: u32,
         /// The last failure's class.
         cause: Option<FailureKind>,
+        /// With several vantages: every vantage's vote.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        votes: Vec<Vote>,
     },
     /// gwanje moved a group's traffic by itself.
     FailoverExecuted {
@@ -255,12 +274,16 @@ pub enum AlertKind {
         /// down (empty when the active path itself is down).
         unsure: Vec<TargetKey>,
     },
-    /// A check fails through every path.
+    /// A check fails through every path (with several vantages: from
+    /// enough of them).
     ServiceDown {
         /// The group.
         group: GroupName,
         /// The check.
         check: TargetKey,
+        /// With several vantages: every vantage's vote.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        votes: Vec<Vote>,
     },
     /// A check loses more than the tolerated share through every path.
     ServiceDegraded {
@@ -334,6 +357,22 @@ pub enum AlertKind {
         /// How far ahead of the clock, ms.
         lead_ms: u64,
     },
+    /// A vantage's controls all fail: its failures are its own.
+    VantageIsolated {
+        /// The vantage.
+        vantage: VantageName,
+        /// Whether it is the instance sending the alert.
+        local: bool,
+    },
+    /// Too few eligible vantages to decide some targets.
+    MonitoringDegraded {
+        /// Targets with too few eligible vantages at the onset.
+        targets: u32,
+        /// The vantages still eligible then.
+        eligible: Vec<VantageName>,
+        /// How many the quorum needs.
+        min_vantages: u32,
+    },
 }
 
 impl AlertKind {
@@ -355,6 +394,8 @@ impl AlertKind {
             AlertKind::ConfigReloadFailed { .. } => AlertName::ConfigReloadFailed,
             AlertKind::JournalWriteFailing { .. } => AlertName::JournalWriteFailing,
             AlertKind::JournalClockAhead { .. } => AlertName::JournalClockAhead,
+            AlertKind::VantageIsolated { .. } => AlertName::VantageIsolated,
+            AlertKind::MonitoringDegraded { .. } => AlertName::MonitoringDegraded,
         }
     }
 
@@ -378,7 +419,7 @@ impl AlertKind {
             | AlertKind::MonitorIsolated { group }
             | AlertKind::GroupFrozen { group, .. }
             | AlertKind::RouteDrift { group, .. } => Scope::Group(group.clone()),
-            AlertKind::ServiceDown { group, check }
+            AlertKind::ServiceDown { group, check, .. }
             | AlertKind::ServiceDegraded { group, check, .. } => {
                 Scope::Check(group.clone(), check.clone())
             }
@@ -387,9 +428,11 @@ impl AlertKind {
             | AlertKind::IdentityMismatch { target, path, .. } => {
                 Scope::Probe(target.clone(), path.clone())
             }
+            AlertKind::VantageIsolated { vantage, .. } => Scope::Vantage(vantage.clone()),
             AlertKind::ConfigReloadFailed { .. }
             | AlertKind::JournalWriteFailing { .. }
-            | AlertKind::JournalClockAhead { .. } => Scope::Gwanje,
+            | AlertKind::JournalClockAhead { .. }
+            | AlertKind::MonitoringDegraded { .. } => Scope::Gwanje,
         }
     }
 }

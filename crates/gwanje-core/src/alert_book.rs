@@ -14,6 +14,7 @@ use super::alert::{Alert, AlertKind, AlertName, AlertPolicy, Scope, Severity, al
 use super::effect::Event;
 use super::shared::PathState;
 use super::types::{FailureKind, Subject, TargetState, Timestamp};
+use super::vantage::{Ballot, Verdict, Vote};
 
 /// Why an acknowledgement was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,14 @@ impl std::error::Error for AckError {}
 pub struct AlertBook {
     policy: AlertPolicy,
     alerts: BTreeMap<String, Alert>,
+    /// Several vantages decide: targets and services are down by their
+    /// verdict, not by this instance's windows alone.
+    #[serde(default)]
+    quorum: bool,
+    /// This instance's vantage is isolated: what it sees failing is its
+    /// own cut, reported once as `VantageIsolated`.
+    #[serde(default)]
+    isolated_here: bool,
 }
 
 impl AlertBook {
@@ -48,12 +57,27 @@ impl AlertBook {
         AlertBook {
             policy,
             alerts: BTreeMap::new(),
+            quorum: false,
+            isolated_here: false,
         }
     }
 
     /// Changes the timers (a reload), keeping every alert.
     pub fn set_policy(&mut self, policy: AlertPolicy) {
         self.policy = policy;
+    }
+
+    /// Whether several vantages decide (a plan with peers).
+    pub fn set_quorum(&mut self, quorum: bool) {
+        self.quorum = quorum;
+        if !quorum {
+            self.isolated_here = false;
+        }
+    }
+
+    /// Whether this instance's vantage is isolated now.
+    pub fn isolated_here(&self) -> bool {
+        self.isolated_here
     }
 
     /// Fires (or keeps firing) the alert about `kind`, with its facts as
@@ -226,6 +250,9 @@ impl AlertBook {
                 path, to, reason, ..
             } => {
                 if *to == PathState::Down {
+                    if self.isolated_here {
+                        return;
+                    }
                     self.fire(
                         now,
                         AlertKind::PathDown {
@@ -257,7 +284,7 @@ impl AlertBook {
                 group,
                 active,
                 unsure,
-            } => {
+            } if !self.isolated_here => {
                 self.fire(
                     now,
                     AlertKind::FailoverImpossible {
@@ -281,10 +308,11 @@ impl AlertBook {
                 failures_in_window,
                 cause,
                 ..
-            } if !matches!(
-                cause,
-                Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
-            ) =>
+            } if !self.quorum
+                && !matches!(
+                    cause,
+                    Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
+                ) =>
             {
                 if *to == TargetState::Down {
                     self.fire(
@@ -293,31 +321,159 @@ impl AlertBook {
                             target: key.clone(),
                             failures: *failures_in_window,
                             cause: *cause,
+                            votes: Vec::new(),
                         },
                     );
                 } else {
                     self.resolve(now, AlertName::TargetDown, &Scope::Target(key.clone()));
                 }
             }
-            Event::ServiceDown { group, check } => {
+            Event::ServiceDown { group, check } if !self.quorum => {
                 self.fire(
                     now,
                     AlertKind::ServiceDown {
                         group: group.clone(),
                         check: check.clone(),
+                        votes: Vec::new(),
                     },
                 );
             }
-            Event::ServiceRecovered { group, check } => self.resolve(
+            Event::ServiceRecovered { group, check } if !self.quorum => self.resolve(
                 now,
                 AlertName::ServiceDown,
                 &Scope::Check(group.clone(), check.clone()),
             ),
+            Event::VerdictChanged {
+                target,
+                groups,
+                to,
+                votes,
+                cause,
+                ..
+            } => match to {
+                Verdict::Down => {
+                    let downs = down_votes(votes);
+                    if groups.is_empty() {
+                        self.fire(
+                            now,
+                            AlertKind::TargetDown {
+                                target: target.clone(),
+                                failures: downs,
+                                cause: *cause,
+                                votes: votes.clone(),
+                            },
+                        );
+                    }
+                    for g in groups {
+                        self.fire(
+                            now,
+                            AlertKind::ServiceDown {
+                                group: g.clone(),
+                                check: target.clone(),
+                                votes: votes.clone(),
+                            },
+                        );
+                    }
+                }
+                Verdict::Up => {
+                    self.resolve(now, AlertName::TargetDown, &Scope::Target(target.clone()));
+                    for g in groups {
+                        let scope = Scope::Check(g.clone(), target.clone());
+                        self.resolve(now, AlertName::ServiceDown, &scope);
+                    }
+                }
+                // No new evidence either way: an alert stands until the
+                // vantages see the target up.
+                Verdict::Unknown | Verdict::Insufficient => {}
+            },
+            Event::VotesChanged {
+                target,
+                groups,
+                votes,
+            } => {
+                let scopes =
+                    std::iter::once((AlertName::TargetDown, Scope::Target(target.clone()))).chain(
+                        groups.iter().map(|g| {
+                            (
+                                AlertName::ServiceDown,
+                                Scope::Check(g.clone(), target.clone()),
+                            )
+                        }),
+                    );
+                for (name, scope) in scopes {
+                    if let Some(a) = self.firing_mut(name, &scope) {
+                        match &mut a.kind {
+                            AlertKind::TargetDown {
+                                votes: v, failures, ..
+                            } => {
+                                *v = votes.clone();
+                                *failures = down_votes(votes);
+                            }
+                            AlertKind::ServiceDown { votes: v, .. } => *v = votes.clone(),
+                            _ => {}
+                        }
+                        // Who sees it down is news for the on-call engineer.
+                        a.last_sent = None;
+                    }
+                }
+            }
+            Event::VantageIsolated { vantage, local } => {
+                self.fire(
+                    now,
+                    AlertKind::VantageIsolated {
+                        vantage: vantage.clone(),
+                        local: *local,
+                    },
+                );
+                if *local {
+                    self.isolated_here = true;
+                    // What the cut made fail here is the cut, not news.
+                    let consequences: Vec<String> = self
+                        .alerts
+                        .values()
+                        .filter(|a| a.firing() && CUT_CONSEQUENCES.contains(&a.name()))
+                        .map(|a| a.id.clone())
+                        .collect();
+                    for id in consequences {
+                        if let Some(a) = self.alerts.get_mut(&id) {
+                            a.resolved_at = Some(now);
+                            a.last_sent = None;
+                        }
+                    }
+                }
+            }
+            Event::VantageReconnected { vantage, local } => {
+                if *local {
+                    self.isolated_here = false;
+                }
+                self.resolve(
+                    now,
+                    AlertName::VantageIsolated,
+                    &Scope::Vantage(vantage.clone()),
+                );
+            }
+            Event::MonitoringDegraded {
+                targets,
+                eligible,
+                min_vantages,
+            } => {
+                self.fire(
+                    now,
+                    AlertKind::MonitoringDegraded {
+                        targets: *targets,
+                        eligible: eligible.clone(),
+                        min_vantages: *min_vantages,
+                    },
+                );
+            }
+            Event::MonitoringRestored => {
+                self.resolve(now, AlertName::MonitoringDegraded, &Scope::Gwanje)
+            }
             Event::ServiceDegraded {
                 group,
                 check,
                 losses,
-            } => {
+            } if !self.isolated_here => {
                 self.fire(
                     now,
                     AlertKind::ServiceDegraded {
@@ -332,7 +488,7 @@ impl AlertBook {
                 AlertName::ServiceDegraded,
                 &Scope::Check(group.clone(), check.clone()),
             ),
-            Event::MonitorIsolated { group } => {
+            Event::MonitorIsolated { group } if !self.isolated_here => {
                 self.fire(
                     now,
                     AlertKind::MonitorIsolated {
@@ -382,8 +538,30 @@ impl AlertBook {
             | Event::PinSet { .. }
             | Event::PinCleared { .. }
             | Event::AlertAcknowledged { .. } => {}
+            // Guarded above: with several vantages the verdict decides;
+            // isolated, the cut is reported once.
+            Event::ServiceDown { .. }
+            | Event::ServiceRecovered { .. }
+            | Event::ServiceDegraded { .. }
+            | Event::MonitorIsolated { .. }
+            | Event::FailoverImpossible { .. } => {}
         }
     }
+}
+
+/// Alerts that an isolated vantage's own cut raises here (every path and
+/// the services through them fail at once): `VantageIsolated` replaces them.
+const CUT_CONSEQUENCES: [AlertName; 4] = [
+    AlertName::PathDown,
+    AlertName::MonitorIsolated,
+    AlertName::FailoverImpossible,
+    AlertName::ServiceDegraded,
+];
+
+/// How many votes say down.
+fn down_votes(votes: &[Vote]) -> u32 {
+    let downs = votes.iter().filter(|v| v.ballot == Ballot::Down).count();
+    u32::try_from(downs).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -81,4 +81,7 @@ pub struct CoreConfig {
     /// When a path's packet loss degrades it.
     #[serde(default)]
     pub quality: super::quality::QualityPolicy,
+    /// With peers: how this vantage and theirs decide together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<super::vantage::QuorumConfig>,
 }

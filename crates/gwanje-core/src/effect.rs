@@ -7,7 +7,9 @@ use super::config::CoreConfig;
 use super::shared::{PathReason, PathState, SwitchReason};
 use super::types::{
     FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
+    VantageName,
 };
+use super::vantage::{Verdict, Vote};
 
 /// A timestamped input to the core.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -85,6 +87,24 @@ pub enum Input {
     JournalRestoreRefused {
         /// How far ahead, ms.
         lead_ms: u64,
+    },
+    /// A peer vantage's probe result arrived (the input's time is its
+    /// receipt on this clock; the observation keeps the sender's stamp).
+    VantageObserved {
+        /// The vantage that probed.
+        vantage: VantageName,
+        /// Its sequence number in that vantage's stream.
+        seq: u64,
+        /// Whether the subject is one of that vantage's controls.
+        #[serde(default)]
+        control: bool,
+        /// What it saw (paths are the sender's).
+        observation: Observation,
+    },
+    /// A peer's stream restarted its sequence: what it said is forgotten.
+    VantageRestarted {
+        /// The vantage.
+        vantage: VantageName,
     },
     /// The engine examined a path the core asked about (`ExaminePath`).
     PathExamined {
@@ -344,6 +364,57 @@ pub enum Event {
         /// Who.
         by: String,
     },
+    /// The vantages' verdict on a target changed.
+    VerdictChanged {
+        /// The target.
+        target: TargetKey,
+        /// The groups it is a check of (empty: probed directly).
+        groups: Vec<GroupName>,
+        /// Before.
+        from: Verdict,
+        /// Now.
+        to: Verdict,
+        /// Every vantage's vote at the change.
+        votes: Vec<Vote>,
+        /// A failure class a down vote saw last.
+        cause: Option<FailureKind>,
+        /// When.
+        at: Timestamp,
+    },
+    /// The vantages seeing a down target down changed.
+    VotesChanged {
+        /// The target.
+        target: TargetKey,
+        /// The groups it is a check of.
+        groups: Vec<GroupName>,
+        /// Every vantage's vote now.
+        votes: Vec<Vote>,
+    },
+    /// A vantage is cut off (its controls fail): it abstains.
+    VantageIsolated {
+        /// The vantage.
+        vantage: VantageName,
+        /// Whether it is this instance.
+        local: bool,
+    },
+    /// A control of an isolated vantage passes again.
+    VantageReconnected {
+        /// The vantage.
+        vantage: VantageName,
+        /// Whether it is this instance.
+        local: bool,
+    },
+    /// Some targets have fewer eligible vantages than the quorum needs.
+    MonitoringDegraded {
+        /// How many targets.
+        targets: u32,
+        /// The vantages still eligible.
+        eligible: Vec<VantageName>,
+        /// How many the quorum needs.
+        min_vantages: u32,
+    },
+    /// Every target has enough eligible vantages again.
+    MonitoringRestored,
 }
 
 /// What the core hands out, in the order it decided it.

@@ -22,10 +22,12 @@ mod machine;
 mod pairs;
 mod path;
 mod quality;
+mod quorum;
 pub mod render;
 mod shared;
 mod timers;
 mod types;
+mod vantage;
 pub mod virtual_time;
 
 pub use alert::{Alert, AlertKind, AlertName, AlertPolicy, Scope, Severity, alert_id};
@@ -42,18 +44,22 @@ pub use health::{HealthPolicy, HealthWindow};
 pub use machine::Core;
 pub use path::PathStatus;
 pub use quality::{Losses, Quality, QualityPolicy};
+pub use quorum::Quorum;
 pub use shared::{PathReason, PathState, SwitchReason};
 pub use timers::{Timer, Timers};
 pub use types::{
     FailureKind, GroupName, IdentityFindings, Mismatch, Observation, PathName, Subject, TargetKey,
-    TargetState, Timestamp,
+    TargetState, Timestamp, VantageName,
 };
+pub use vantage::{Abstention, Ballot, QuorumConfig, QuorumTarget, VantageView, Verdict, Vote};
 pub use virtual_time::{Actuator, Kernel, TimerSource, VirtualTime};
 
 #[cfg(test)]
 mod alert_scenarios;
 #[cfg(test)]
 mod judgement_scenarios;
+#[cfg(test)]
+mod quorum_scenarios;
 #[cfg(test)]
 mod replay_tests;
 #[cfg(test)]

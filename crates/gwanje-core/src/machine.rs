@@ -63,6 +63,13 @@ pub struct Core {
     /// before it are stale.
     route_changed_at: BTreeMap<GroupName, Timestamp>,
     effects: VecDeque<Effect>,
+    /// With peers: the vantages' votes and verdicts.
+    #[serde(default)]
+    quorum: Option<super::quorum::Quorum>,
+    /// Probe results fed so far: the sequence number of this instance's
+    /// observation stream.
+    #[serde(default)]
+    observed: u64,
 }
 
 impl Core {
@@ -78,7 +85,7 @@ impl Core {
         let mut out = Vec::new();
         let evaluate = match input {
             Input::PlanApplied(cfg) => {
-                self.apply_plan(cfg);
+                self.apply_plan(cfg, &mut out);
                 // A plan that loads means the configuration is good again.
                 self.alerts
                     .resolve(now, AlertName::ConfigReloadFailed, &Scope::Gwanje);
@@ -87,6 +94,12 @@ impl Core {
             // Also evaluate when a timer is due, so a deadline is never
             // skipped because an input arrived at the same moment.
             Input::ProbeCompleted(obs) => {
+                self.observed += 1;
+                if let Some(q) = &mut self.quorum {
+                    let local = q.config().local.clone();
+                    let control = q.is_control(&obs.subject);
+                    q.observe(now, &local, self.observed, control, &obs, &mut out);
+                }
                 let warning = self.alerts.policy().certificate_warning_ms;
                 if self.health.contains_key(&obs.subject) {
                     super::findings::observe(&mut self.alerts, now, &obs, warning);
@@ -205,6 +218,24 @@ impl Core {
                 }
                 false
             }
+            Input::VantageObserved {
+                vantage,
+                seq,
+                control,
+                observation,
+            } => {
+                // Nobody else speaks for this vantage.
+                if let Some(q) = self.quorum.as_mut().filter(|q| q.config().local != vantage) {
+                    q.observe(now, &vantage, seq, control, &observation, &mut out);
+                }
+                self.timers.next().is_some_and(|d| d <= now)
+            }
+            Input::VantageRestarted { vantage } => {
+                if let Some(q) = self.quorum.as_mut().filter(|q| q.config().local != vantage) {
+                    q.reset(now, &vantage, &mut out);
+                }
+                false
+            }
             Input::ReloadRejected { errors } => {
                 self.alerts
                     .fire(now, AlertKind::ConfigReloadFailed { errors });
@@ -270,7 +301,18 @@ impl Core {
         }
         self.route_changed_at.clear();
         self.effects.clear();
+        self.quorum = self.quorum.map(|q| q.restarted(now));
         self
+    }
+
+    /// The vantages' quorum, when this instance has peers.
+    pub fn quorum(&self) -> Option<&super::quorum::Quorum> {
+        self.quorum.as_ref()
+    }
+
+    /// Probe results fed so far (the last sequence number of the stream).
+    pub fn observed(&self) -> u64 {
+        self.observed
     }
 
     /// The latest time the core has seen.
@@ -294,6 +336,23 @@ impl Core {
         for e in &out {
             if let Effect::Event(e) = e {
                 self.alerts.apply(now, e);
+                // Back from a cut: paths still down are news again.
+                if let Event::VantageReconnected { local: true, .. } = e {
+                    for (path, s) in self
+                        .paths
+                        .iter()
+                        .filter(|(_, s)| s.state == PathState::Down)
+                    {
+                        self.alerts.fire(
+                            now,
+                            AlertKind::PathDown {
+                                path: path.clone(),
+                                reason: s.reason.clone(),
+                                diagnosis: s.diagnosis.clone(),
+                            },
+                        );
+                    }
+                }
             }
         }
         self.effects.extend(out);
@@ -322,9 +381,33 @@ impl Core {
         &self.groups
     }
 
-    fn apply_plan(&mut self, cfg: CoreConfig) {
+    fn apply_plan(&mut self, cfg: CoreConfig, out: &mut Vec<Effect>) {
         self.alerts.set_policy(cfg.alerting);
+        self.alerts.set_quorum(cfg.quorum.is_some());
         self.quality = cfg.quality;
+        let now = self.now;
+        match (cfg.quorum, self.quorum.as_mut()) {
+            (Some(q), Some(old)) => old.apply(q, now, out),
+            (Some(q), None) => self.quorum = Some(super::quorum::Quorum::new(q, now)),
+            (None, Some(old)) => {
+                // Alone again: what the quorum raised ends with it.
+                for v in old
+                    .vantages(now)
+                    .into_iter()
+                    .filter(|v| v.isolated_since.is_some())
+                {
+                    out.push(Effect::Event(Event::VantageReconnected {
+                        vantage: v.name,
+                        local: v.local,
+                    }));
+                }
+                if old.degraded() {
+                    out.push(Effect::Event(Event::MonitoringRestored));
+                }
+                self.quorum = None;
+            }
+            (None, None) => {}
+        }
         let mut old = std::mem::take(&mut self.health);
         for s in cfg.subjects {
             // Unchanged thresholds keep their history: a reload never resets a
@@ -439,6 +522,9 @@ impl Core {
     }
 
     fn evaluate(&mut self, now: Timestamp, out: &mut Vec<Effect>) {
+        if let Some(q) = &mut self.quorum {
+            q.tick(now, out);
+        }
         let health = &self.health;
         let state = |s: &Subject| health.get(s).map_or(SubjectView::UNKNOWN, Tracked::view);
         let configs: Vec<_> = self.groups.values().map(|g| &g.cfg).collect();
@@ -595,6 +681,10 @@ impl Core {
         for g in self.groups.values_mut() {
             g.decide(now, &self.paths, &losses, &quality, &state, out);
         }
+        self.timers.set(
+            Timer::Quorum,
+            self.quorum.as_ref().and_then(|q| q.next_deadline(now)),
+        );
         let groups = &self.groups;
         self.timers.retain_groups(|g| groups.contains_key(g));
         for (name, g) in groups {

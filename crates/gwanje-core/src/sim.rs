@@ -91,6 +91,7 @@ impl Sim {
             groups: vec![g],
             alerting: AlertPolicy::default(),
             quality: QualityPolicy::default(),
+            quorum: None,
         };
         let mut vt = VirtualTime::new(
             Core::new(),

@@ -14,6 +14,8 @@ pub enum Timer {
     Group(GroupName),
     /// The next alert to send, escalate or expire.
     Alerts,
+    /// The next vote to expire (or the quorum's start grace to end).
+    Quorum,
 }
 
 /// The armed timers.
@@ -37,7 +39,7 @@ impl Timers {
     pub fn retain_groups(&mut self, keep: impl Fn(&GroupName) -> bool) {
         self.0.retain(|t, _| match t {
             Timer::Group(g) => keep(g),
-            Timer::Alerts => true,
+            Timer::Alerts | Timer::Quorum => true,
         });
     }
 

@@ -188,6 +188,10 @@ name_type!(
     /// A failover group (prefixes steered over ordered paths).
     GroupName
 );
+name_type!(
+    /// A vantage point: one gwanje instance probing from its own site.
+    VantageName
+);
 
 /// What a probe measured: a plain target, a check through one path, or a
 /// path's router.

@@ -3,7 +3,7 @@
 //! alert an event raised opens with that event's line.
 
 use super::line;
-use super::words::{keys, mismatch, or_none};
+use super::words::{down_of, keys, mismatch, or_none, vantages, votes as vote_words};
 use crate::alert::AlertKind;
 use crate::shared::{PathReason, SwitchReason};
 use crate::types::{FailureKind, Timestamp};
@@ -39,6 +39,16 @@ fn summary_words(kind: &AlertKind) -> String {
             PathReason::None | PathReason::Pending => format!("path {path} is down"),
             _ => format!("path {path} is down: {reason}"),
         },
+        AlertKind::TargetDown {
+            target,
+            cause,
+            votes,
+            ..
+        } if !votes.is_empty() => format!(
+            "{target} is down from {} vantages ({})",
+            down_of(votes),
+            cause.map_or("", FailureKind::as_str)
+        ),
         AlertKind::TargetDown { target, cause, .. } => format!(
             "{target} is down ({})",
             cause.map_or("", FailureKind::as_str)
@@ -63,6 +73,9 @@ fn summary_words(kind: &AlertKind) -> String {
             keys(unsure),
             or_none(active)
         ),
+        AlertKind::ServiceDown { check, votes, .. } if !votes.is_empty() => {
+            format!("{check} is down from {} vantages", down_of(votes))
+        }
         AlertKind::ServiceDown { check, .. } => format!("{check} fails through every path"),
         AlertKind::ServiceDegraded { check, losses, .. } => format!(
             "{check} loses packets through every path{}",
@@ -113,6 +126,16 @@ fn summary_words(kind: &AlertKind) -> String {
             "the journal at start was dated {} s ahead of the system clock; not restored",
             lead_ms / 1000
         ),
+        AlertKind::VantageIsolated { vantage, .. } => {
+            format!("vantage {vantage} is cut off: its controls fail; its votes abstain")
+        }
+        AlertKind::MonitoringDegraded {
+            targets,
+            min_vantages,
+            ..
+        } => format!(
+            "{targets} targets have fewer than {min_vantages} eligible vantages: their verdict is unknown, never down"
+        ),
     }
 }
 
@@ -143,8 +166,20 @@ fn description_words(kind: &AlertKind) -> String {
         }
         AlertKind::TargetDown {
             target,
+            cause,
+            votes,
+            ..
+        } if !votes.is_empty() => format!(
+            "{target} is down from {} vantages (votes: {}; last failure: {}). Enough vantages see it down that it is the target, not one site's network: check the service itself.",
+            down_of(votes),
+            vote_words(votes),
+            cause.map_or("none", FailureKind::as_str)
+        ),
+        AlertKind::TargetDown {
+            target,
             failures,
             cause,
+            ..
         } => format!(
             "{}. It is probed directly, not through a failover path: check the service itself.",
             line::target_health(
@@ -189,7 +224,16 @@ fn description_words(kind: &AlertKind) -> String {
                 )
             }
         }
-        AlertKind::ServiceDown { group, check } => format!(
+        AlertKind::ServiceDown {
+            group,
+            check,
+            votes,
+        } if !votes.is_empty() => format!(
+            "{group}: {check} is down from {} vantages (votes: {}). Every site that can see it sees it down: the service is down, not a path, so gwanje did not switch (it would not help). Check the service itself.",
+            down_of(votes),
+            vote_words(votes)
+        ),
+        AlertKind::ServiceDown { group, check, .. } => format!(
             "{}. The service is down, not a path: gwanje did not switch (it would not help).",
             line::service_down(group, check)
         ),
@@ -270,5 +314,19 @@ fn description_words(kind: &AlertKind) -> String {
         }
         AlertKind::JournalWriteFailing { .. } => "gwanje keeps monitoring and deciding, but what it sees and does is not fully recorded: replay and the incident report will show a gap. Check the journal directory's disk (space, permissions, errors).".into(),
         AlertKind::JournalClockAhead { .. } => "gwanje started without the operator state of its journal (pins, acknowledgements, freezes) because the journal's last records lie in the future: a forged or corrupt record, or a system clock set far back. It monitors and decides as usual; the old segments stay on disk for analysis. Check the host's clock (timedatectl) and who could write the journal folder.".into(),
+        AlertKind::VantageIsolated { vantage, local } => format!(
+            "{}. Every one of its controls failed twice in a row, so what it sees failing is its own cut: its votes abstain, and it raises no TargetDown or ServiceDown{}. Routes are left as they are. Check {} uplink, first-hop routers and resolver.",
+            line::vantage_isolated(vantage),
+            if *local { " and no PathDown of its own" } else { "" },
+            if *local { "this site's" } else { "that site's" }
+        ),
+        AlertKind::MonitoringDegraded {
+            targets,
+            eligible,
+            min_vantages,
+        } => format!(
+            "{targets} targets have fewer eligible vantages than the quorum's {min_vantages} (eligible at the onset: {}). gwanje says \"unknown\" for them: never down, never a switch, so an outage there would go unpaged. Bring a vantage back (its process, its stream and token, its clock), or lower min_vantages knowingly.",
+            vantages(eligible)
+        ),
     }
 }

@@ -3,7 +3,7 @@
 
 use super::words::{keys, or_none};
 use crate::effect::{Effect, Event, Input, Order};
-use crate::types::{GroupName, PathName, TargetKey, TargetState};
+use crate::types::{GroupName, PathName, TargetKey, TargetState, VantageName};
 
 /// The line for `e`.
 pub fn event(e: &Event) -> String {
@@ -76,7 +76,11 @@ pub fn input(i: &Input) -> Option<String> {
             "the journal found at start was {} s ahead of the clock; its state was not restored",
             lead_ms / 1000
         ),
+        Input::VantageRestarted { vantage } => format!(
+            "vantage {vantage}'s stream restarted its sequence; what it said before is forgotten"
+        ),
         Input::ProbeCompleted(_)
+        | Input::VantageObserved { .. }
         | Input::RoutesObserved { .. }
         | Input::RouteChangeCompleted { .. }
         | Input::Pin { .. }
@@ -123,6 +127,10 @@ pub(super) fn service_degraded(
         "{group}: {check} loses packets through every path{}: degraded, not a path (no switch)",
         super::words::losses(losses)
     )
+}
+
+pub(super) fn vantage_isolated(vantage: &VantageName) -> String {
+    format!("vantage {vantage} is cut off: its controls fail, its votes abstain")
 }
 
 pub(super) fn monitor_isolated(group: &GroupName) -> String {
@@ -262,5 +270,28 @@ fn event_words(e: &Event) -> String {
         } => format!("{group}: pinned to {path} by {by}"),
         Event::PinCleared { group, by } => format!("{group}: pin cleared ({by})"),
         Event::AlertAcknowledged { name, by, .. } => format!("alert {name} acknowledged by {by}"),
+        Event::VerdictChanged {
+            target, to, votes, ..
+        } => format!(
+            "{target} is {to} by the vantages' votes ({})",
+            super::words::votes(votes)
+        ),
+        Event::VotesChanged { target, votes, .. } => format!(
+            "{target}: down from {} vantages ({})",
+            super::words::down_of(votes),
+            super::words::votes(votes)
+        ),
+        Event::VantageIsolated { vantage, .. } => vantage_isolated(vantage),
+        Event::VantageReconnected { vantage, .. } => {
+            format!("vantage {vantage}'s controls pass again; it votes again")
+        }
+        Event::MonitoringDegraded {
+            targets,
+            min_vantages,
+            ..
+        } => format!(
+            "{targets} targets have fewer than {min_vantages} eligible vantages: verdict unknown"
+        ),
+        Event::MonitoringRestored => "every target has enough eligible vantages again".into(),
     }
 }

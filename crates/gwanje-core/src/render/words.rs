@@ -5,7 +5,8 @@
 use std::fmt;
 
 use crate::shared::{PathReason, SwitchReason};
-use crate::types::{FailureKind, Mismatch, PathName, TargetKey};
+use crate::types::{FailureKind, Mismatch, PathName, TargetKey, VantageName};
+use crate::vantage::{Ballot, Vote};
 
 /// A path's name, or `none`.
 pub(super) fn or_none(p: &Option<PathName>) -> &str {
@@ -75,4 +76,39 @@ impl fmt::Display for SwitchReason {
             other => f.write_str(other.label()),
         }
     }
+}
+
+/// How many of the voting vantages say down, as `2 of 3`.
+pub(super) fn down_of(votes: &[Vote]) -> String {
+    let voting = votes
+        .iter()
+        .filter(|v| !matches!(v.ballot, Ballot::Abstain(_)))
+        .count();
+    let down = votes.iter().filter(|v| v.ballot == Ballot::Down).count();
+    format!("{down} of {voting}")
+}
+
+/// Every vote, grouped: `down: a, b; up: c; stale: d`.
+pub(super) fn votes(votes: &[Vote]) -> String {
+    let mut parts = Vec::new();
+    for label in Ballot::LABELS {
+        let names: Vec<&str> = votes
+            .iter()
+            .filter(|v| v.ballot.as_str() == label)
+            .map(|v| v.vantage.as_str())
+            .collect();
+        if !names.is_empty() {
+            parts.push(format!("{label}: {}", names.join(", ")));
+        }
+    }
+    parts.join("; ")
+}
+
+/// Vantage names joined with commas, or `none`.
+pub(super) fn vantages(v: &[VantageName]) -> String {
+    if v.is_empty() {
+        return "none".into();
+    }
+    let names: Vec<&str> = v.iter().map(VantageName::as_str).collect();
+    names.join(", ")
 }

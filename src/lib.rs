@@ -26,4 +26,5 @@ pub mod plan;
 pub mod probe;
 pub mod replay;
 pub mod testbed;
+pub mod vantage;
 pub mod verify;

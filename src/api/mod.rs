@@ -7,6 +7,7 @@
 //! listens on loopback unless configured otherwise.
 
 mod groups;
+mod observations;
 mod probe;
 mod serve;
 mod verify;
@@ -52,6 +53,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/-/ready", get(ready))
         .route("/-/reload", post(reload))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/observations", get(observations::observations))
         .route("/api/v1/groups/{group}/pin", post(groups::pin))
         .route("/api/v1/groups/{group}/unpin", post(groups::unpin))
         .route("/api/v1/groups/{group}/unfreeze", post(groups::unfreeze))

@@ -26,6 +26,7 @@ pub use files::{
     MAX_CONFIG_FILE_BYTES, MAX_SECRET_FILE_BYTES, read_secret_file, read_small_file,
     write_secret_file,
 };
+pub use values::valid_name;
 
 /// Bounds of the identity probe's settings.
 pub mod identity_limits {

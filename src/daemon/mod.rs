@@ -100,6 +100,7 @@ pub async fn run(
         metrics: metrics.clone(),
         ready: Arc::new(AtomicBool::new(false)),
         status: Arc::default(),
+        observations: Arc::default(),
     };
     metrics.engine_heartbeat.set(clock::unix_seconds());
     let (commands, command_rx) = mpsc::channel(16);

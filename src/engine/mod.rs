@@ -42,6 +42,8 @@ pub struct Shared {
     pub ready: Arc<AtomicBool>,
     /// The latest status snapshot.
     pub status: Arc<RwLock<Status>>,
+    /// This instance's results, for the peers that follow it.
+    pub observations: Arc<crate::vantage::Hub>,
 }
 
 /// What the engine talks to: probes, routes, alert receivers and the
@@ -121,7 +123,17 @@ struct Engine {
     journal_dropped: u64,
     /// When the journal last dropped records.
     journal_dropped_at: Option<Timestamp>,
+    /// Where followers hand peers' results.
+    remote: mpsc::Sender<crate::vantage::FromPeer>,
+    /// One follower per peer of the plan in force.
+    followers: std::collections::BTreeMap<
+        crate::core::VantageName,
+        (crate::plan::PeerSpec, tokio::task::JoinHandle<()>),
+    >,
 }
+
+/// Capacity of the peers' results channel; followers wait when the engine is behind.
+const REMOTE_CAPACITY: usize = 4096;
 
 /// The journal counts as failing until it has dropped nothing for this long.
 const JOURNAL_QUIET_MS: u64 = 10_000;
@@ -156,6 +168,7 @@ pub async fn run_with(
 ) {
     let (tx, mut results) = mpsc::channel(RESULTS_CAPACITY);
     let (events_tx, mut events) = mpsc::channel(256);
+    let (remote_tx, mut remote) = mpsc::channel(REMOTE_CAPACITY);
     let first = plans.borrow_and_update().clone();
     let mut e = Engine {
         sinks: adapters.alerts,
@@ -178,6 +191,8 @@ pub async fn run_with(
         watcher: None,
         journal_dropped: 0,
         journal_dropped_at: None,
+        remote: remote_tx,
+        followers: Default::default(),
     };
     e.apply(first);
     e.shared.ready.store(true, Ordering::SeqCst);
@@ -199,6 +214,7 @@ pub async fn run_with(
             }
             Some(done) = results.recv() => e.completed(done),
             Some(event) = events.recv() => e.event(event),
+            Some(r) = remote.recv() => e.peer_result(r),
             Some(cmd) = commands.recv() => e.command(cmd),
             _ = heartbeat.tick() => e.heartbeat(),
             _ = sleep_until_opt(timer) => {
@@ -258,6 +274,7 @@ impl Engine {
         }
         self.scheduler.apply(&plan);
         self.plan = plan;
+        self.follow_peers();
         // Groups not adopted yet (new ones) need the kernel's route read.
         for g in self.plan.groups.clone() {
             let adopted = self
@@ -314,30 +331,91 @@ impl Engine {
             }
             _ => None,
         };
-        self.driver.feed(
-            done.at,
-            Input::ProbeCompleted(Observation {
-                subject: job.subject.clone(),
-                at: done.at,
-                failure,
-                cert_not_after,
-                packets,
-                duration_us: Some(
-                    u32::try_from(done.result.duration.as_micros()).unwrap_or(u32::MAX),
-                ),
-                rtt_us: match &done.result.details {
-                    crate::probe::Details::Icmp(i) => i.rtt_seconds.map(|s| (s * 1e6) as u32),
-                    _ => None,
-                },
-                identity,
-            }),
+        let observation = Observation {
+            subject: job.subject.clone(),
+            at: done.at,
+            failure,
+            cert_not_after,
+            packets,
+            duration_us: Some(u32::try_from(done.result.duration.as_micros()).unwrap_or(u32::MAX)),
+            rtt_us: match &done.result.details {
+                crate::probe::Details::Icmp(i) => i.rtt_seconds.map(|s| (s * 1e6) as u32),
+                _ => None,
+            },
+            identity,
+        };
+        // Numbered as the core will count it, for the peers that follow.
+        let v = &self.plan.settings.vantage;
+        let seq = self.driver.core().observed() + 1;
+        let line = crate::vantage::Line::of(
+            v.name.as_str(),
+            seq,
+            v.controls.contains(&observation.subject),
+            &observation,
         );
+        self.driver
+            .feed(done.at, Input::ProbeCompleted(observation));
+        self.shared.observations.push(seq, &line);
         let detail = done.result.failure.as_ref().map(|f| f.detail.clone());
         self.shared
             .metrics
             .targets
             .record(&job.subject, done.result);
         self.drain(detail.as_deref());
+    }
+
+    /// Feeds a peer's result (or its restart), stamped on arrival.
+    fn peer_result(&mut self, r: crate::vantage::FromPeer) {
+        use crate::vantage::FromPeer;
+        let input = match r {
+            FromPeer::Result {
+                vantage,
+                seq,
+                control,
+                observation,
+            } => Input::VantageObserved {
+                vantage,
+                seq,
+                control,
+                observation,
+            },
+            FromPeer::Restarted { vantage } => Input::VantageRestarted { vantage },
+        };
+        self.driver.feed(self.clock.now(), input);
+        self.drain(None);
+    }
+
+    /// Starts a follower for each new or changed peer of the plan, and
+    /// stops those of peers it no longer lists.
+    fn follow_peers(&mut self) {
+        let peers = self.plan.settings.vantage.peers.clone();
+        self.followers.retain(|name, (spec, task)| {
+            let keep = peers.iter().any(|p| p == spec) && !task.is_finished();
+            if !keep {
+                tracing::info!(peer = ?name.as_str(), "no longer following this peer");
+                task.abort();
+            }
+            keep
+        });
+        for p in peers {
+            if self.followers.contains_key(&p.name) {
+                continue;
+            }
+            let seq = self
+                .driver
+                .core()
+                .quorum()
+                .and_then(|q| q.seq(&p.name))
+                .unwrap_or(0);
+            tracing::info!(peer = ?p.name.as_str(), url = %p.url, after = seq, "following peer");
+            let task = tokio::spawn(crate::vantage::follow(
+                p.clone(),
+                seq,
+                self.remote.clone(),
+                self.shared.metrics.clone(),
+            ));
+            self.followers.insert(p.name.clone(), (p, task));
+        }
     }
 
     fn event(&mut self, event: Event) {
@@ -508,6 +586,7 @@ impl Engine {
             .filter(|a| a.firing())
             .map(status::AlertView::from)
             .collect();
+        snapshot.vantage = Some(status::vantage(core, &plan.settings.vantage));
         *self.shared.status.write().expect("status lock") = snapshot;
     }
 
@@ -538,6 +617,20 @@ impl Engine {
         m.engine_heartbeat.set(self.clock.now().0 as f64 / 1000.0);
         fault::engine_tick();
         self.driver.snapshot_if_wanted();
+        // A follower only ends with the engine; one that ended while the
+        // engine runs (a panic) must not leave a vantage silently unfollowed.
+        if let Some((name, _)) = self.followers.iter().find(|(_, (_, t))| t.is_finished()) {
+            panic!(
+                "the follower of peer {:?} stopped unexpectedly",
+                name.as_str()
+            );
+        }
+        if self.driver.core().quorum().is_some() {
+            // Votes expire with time, not only with results.
+            m.vantages
+                .show(self.driver.core().quorum(), self.clock.now());
+            self.refresh_status();
+        }
         let Some(h) = self.driver.journal_health() else {
             return;
         };

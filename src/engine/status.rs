@@ -136,6 +136,81 @@ pub struct Status {
     pub groups: Vec<GroupView>,
     /// Number of probe jobs running.
     pub jobs: usize,
+    /// This instance as a vantage; with peers, every vantage and every
+    /// target's verdict with its votes.
+    pub vantage: Option<VantageStatus>,
+}
+
+/// The vantage section of the status.
+#[derive(Debug, Clone, Serialize)]
+pub struct VantageStatus {
+    /// This vantage's name.
+    pub name: String,
+    /// Its site.
+    pub site: Option<String>,
+    /// Its labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The last sequence number of its observation stream.
+    pub seq: u64,
+    /// Every vantage (with peers).
+    pub vantages: Vec<crate::core::VantageView>,
+    /// Every voted target (with peers).
+    pub verdicts: Vec<VerdictView>,
+}
+
+/// One target's verdict and the votes behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictView {
+    /// `service/target`.
+    pub target: String,
+    /// up, down, unknown or insufficient.
+    pub verdict: &'static str,
+    /// Since when (Unix ms).
+    pub since_ms: u64,
+    /// Each vantage's vote: its name, its ballot and since when.
+    pub votes: Vec<VoteView>,
+}
+
+/// One vote.
+#[derive(Debug, Clone, Serialize)]
+pub struct VoteView {
+    /// The vantage.
+    pub vantage: String,
+    /// up, down, unknown, stale, isolated or skewed.
+    pub vote: &'static str,
+    /// Since when (Unix ms).
+    pub since_ms: u64,
+}
+
+/// The vantage section from the plan's vantage and the core's quorum.
+pub fn vantage(core: &Core, spec: &crate::plan::VantageSpec) -> VantageStatus {
+    let (vantages, verdicts) = core.quorum().map_or_else(Default::default, |q| {
+        let verdicts = q
+            .verdicts()
+            .map(|(k, v, since, votes)| VerdictView {
+                target: k.to_string(),
+                verdict: v.as_str(),
+                since_ms: since.0,
+                votes: votes
+                    .into_iter()
+                    .map(|v| VoteView {
+                        vantage: v.vantage.to_string(),
+                        vote: v.ballot.as_str(),
+                        since_ms: v.since.0,
+                    })
+                    .collect(),
+            })
+            .collect();
+        (q.vantages(core.now()), verdicts)
+    });
+    VantageStatus {
+        name: spec.name.to_string(),
+        site: spec.site.clone(),
+        labels: spec.labels.clone(),
+        seq: core.observed(),
+        vantages,
+        verdicts,
+    }
 }
 
 /// Builds the snapshot from the core.
@@ -207,6 +282,7 @@ pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize
         alerts: Vec::new(),
         groups,
         jobs,
+        vantage: None,
     }
 }
 

@@ -56,6 +56,36 @@ pub fn api_client_config() -> ClientConfig {
         .with_no_client_auth()
 }
 
+/// The client configuration for following a peer: only the CAs in
+/// `ca_file` when given (a private CA for the peers), else the system's.
+pub fn peer_client_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<ClientConfig, TlsSetupError> {
+    let Some(file) = ca_file else {
+        return Ok(api_client_config());
+    };
+    let ca_error = |why: String| TlsSetupError::CaFile {
+        file: file.to_path_buf(),
+        why,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(file)
+        .map_err(|e| ca_error(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| ca_error(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(ca_error("it holds no certificate".into()));
+    }
+    let mut roots = RootCertStore::empty();
+    for c in certs {
+        roots.add(c).map_err(|e| ca_error(e.to_string()))?;
+    }
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsSetupError::Versions)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// Why a TLS client could not be set up; every probe run reports it.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {

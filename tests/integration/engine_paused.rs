@@ -233,6 +233,7 @@ fn start_with(
         metrics: gwanje::metrics::Metrics::new(),
         ready: Arc::new(AtomicBool::new(false)),
         status: Default::default(),
+        observations: Default::default(),
     };
     let adapters = Adapters {
         executor: Arc::new(world.clone()),

@@ -39,6 +39,7 @@ async fn hung_targets_do_not_delay_the_others() {
         metrics: metrics.clone(),
         ready: Arc::new(AtomicBool::new(false)),
         status: Default::default(),
+        observations: Default::default(),
     };
     let (_commands, command_rx) = tokio::sync::mpsc::channel(1);
     let actuator = gwanje::actuate::Actuator::new(None);

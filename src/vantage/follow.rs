@@ -115,10 +115,12 @@ pub async fn follow(
         } else {
             tracing::debug!(peer = ?name, "peer stream: {fault}; resuming after {seq}");
         }
-        if delivered {
+        // Only a stream that ended cleanly after delivering earns a quick
+        // return: a peer that faults after a line or two backs off all the same.
+        let clean = delivered && fault.reason().is_none();
+        if clean {
             backoff = FIRST_BACKOFF;
-        }
-        if fault.reason().is_some() || !delivered {
+        } else {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
@@ -319,25 +321,28 @@ fn client(peer: &PeerSpec) -> Result<reqwest::Client, Fault> {
 
 /// A TLS failure anywhere in the error's causes is `tls`; the rest is `connect`.
 fn classify(e: &reqwest::Error) -> Fault {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut text = e.to_string();
+    let mut tls = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(c) = cause {
-        let tls = c.downcast_ref::<rustls::Error>().is_some()
+        tls |= c.downcast_ref::<rustls::Error>().is_some()
             || c.downcast_ref::<std::io::Error>()
                 .and_then(|io| io.get_ref())
                 .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
-        if tls {
-            return Fault::Tls(c.to_string());
-        }
-        cause = c.source();
-    }
-    let mut text = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
         text.push_str(": ");
         text.push_str(&c.to_string());
         cause = c.source();
     }
-    Fault::Connect(text)
+    // The connector may hand the handshake's error on as text only.
+    let lower = text.to_ascii_lowercase();
+    tls |= ["certificate", "handshake", "tls"]
+        .iter()
+        .any(|w| lower.contains(w));
+    if tls {
+        Fault::Tls(text)
+    } else {
+        Fault::Connect(text)
+    }
 }
 
 #[cfg(test)]

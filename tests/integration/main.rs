@@ -23,3 +23,4 @@ mod probe_http;
 mod redirects;
 mod scheduler;
 mod structure;
+mod vantages;

@@ -364,6 +364,11 @@ impl Core {
             }));
         }
         self.timers.set(Timer::Alerts, self.alerts.next_due());
+        // Every remote result moves a vote's expiry, evaluated or not.
+        self.timers.set(
+            Timer::Quorum,
+            self.quorum.as_ref().and_then(|q| q.next_deadline(now)),
+        );
     }
 
     /// The decided health of `subject`, if it is planned.
@@ -681,10 +686,6 @@ impl Core {
         for g in self.groups.values_mut() {
             g.decide(now, &self.paths, &losses, &quality, &state, out);
         }
-        self.timers.set(
-            Timer::Quorum,
-            self.quorum.as_ref().and_then(|q| q.next_deadline(now)),
-        );
         let groups = &self.groups;
         self.timers.retain_groups(|g| groups.contains_key(g));
         for (name, g) in groups {

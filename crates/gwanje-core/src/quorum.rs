@@ -2,9 +2,11 @@
 //! is a vote, and a target is down only when at least `k` eligible
 //! vantages vote down. A vantage is eligible for a target while its
 //! results on it are fresh (within two intervals), stamped near this
-//! clock, and it is not isolated (every one of its controls failing twice
-//! in a row). Too few eligible vantages make the verdict insufficient:
-//! never down, and monitoring is reported degraded.
+//! clock, its window has decided (up or down), and it is not isolated
+//! (every one of its controls failing twice in a row). Too few eligible
+//! vantages make the verdict insufficient: never down, and monitoring is
+//! reported degraded (until two of the longest intervals pass without an
+//! insufficient target).
 //!
 //! Local and remote results go through the same code, so a replay of one
 //! journal reproduces every multi-vantage decision.
@@ -78,6 +80,10 @@ pub struct Quorum {
     expiries: BTreeSet<(Timestamp, VantageName, TargetKey)>,
     insufficient: BTreeSet<TargetKey>,
     degraded: bool,
+    /// When some target was last insufficient: degradation clears only
+    /// after a quiet spell, so a peer that keeps dropping does not flap it.
+    #[serde(default)]
+    insufficient_at: Option<Timestamp>,
     controls: BTreeSet<Subject>,
 }
 
@@ -92,6 +98,7 @@ impl Quorum {
             expiries: BTreeSet::new(),
             insufficient: BTreeSet::new(),
             degraded: false,
+            insufficient_at: None,
             controls: BTreeSet::new(),
         };
         q.apply(cfg, now, &mut Vec::new());
@@ -328,15 +335,22 @@ impl Quorum {
         let grace = self.grace_end();
         let grace =
             (!self.degraded && !self.insufficient.is_empty() && grace > now).then_some(grace);
+        let clear = self
+            .insufficient_at
+            .filter(|_| self.degraded && self.insufficient.is_empty())
+            .map(|t| Timestamp(t.0.saturating_add(self.hold())));
         self.expiries
             .first()
             .map(|e| e.0)
             .into_iter()
             .chain(grace)
+            .chain(clear)
             .min()
     }
 
-    fn grace_end(&self) -> Timestamp {
+    /// Two of the longest interval: how long a vote lasts, how long the
+    /// start grace is, and how long degradation must stay away to clear.
+    fn hold(&self) -> u64 {
         let longest = self
             .cfg
             .targets
@@ -344,7 +358,11 @@ impl Quorum {
             .map(|t| t.interval_ms)
             .max()
             .unwrap_or(0);
-        Timestamp(self.started.0.saturating_add(longest.saturating_mul(2)))
+        longest.saturating_mul(2)
+    }
+
+    fn grace_end(&self) -> Timestamp {
+        Timestamp(self.started.0.saturating_add(self.hold()))
     }
 
     /// Recomputes `vantage`'s ballot on `key`, then the verdict.
@@ -398,11 +416,11 @@ impl Quorum {
         };
         let (mut eligible, mut up, mut down) = (0u32, 0u32, 0u32);
         for name in self.vantages.keys() {
+            // An undecided window is no evidence either way.
             match tally.seen.get(name).map(|s| s.ballot) {
                 Some(Ballot::Up) => up += 1,
                 Some(Ballot::Down) => down += 1,
-                Some(Ballot::Unknown) => {}
-                Some(Ballot::Abstain(_)) | None => continue,
+                Some(Ballot::Unknown | Ballot::Abstain(_)) | None => continue,
             }
             eligible += 1;
         }
@@ -462,7 +480,17 @@ impl Quorum {
     }
 
     fn degradation(&mut self, now: Timestamp, out: &mut Vec<Effect>) {
-        let should = !self.insufficient.is_empty() && now >= self.grace_end();
+        if !self.insufficient.is_empty() {
+            self.insufficient_at = Some(now);
+        }
+        let quiet = self
+            .insufficient_at
+            .is_none_or(|t| now.since(t) >= self.hold());
+        let should = if self.degraded {
+            !quiet
+        } else {
+            !self.insufficient.is_empty() && now >= self.grace_end()
+        };
         if should == self.degraded {
             return;
         }

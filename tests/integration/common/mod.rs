@@ -15,6 +15,7 @@ pub mod fleet;
 pub mod plan;
 pub mod raw;
 pub mod record;
+pub mod vantages;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -11,7 +11,7 @@ fn web() -> TargetKey {
 }
 
 fn control(i: u8) -> TargetKey {
-    TargetKey::new("infra", &format!("gw{i}"))
+    TargetKey::new("infra", if i == 1 { "gw1" } else { "gw2" })
 }
 
 fn v(name: &str) -> VantageName {

@@ -815,3 +815,79 @@ fn a_bad_command_line_exits_64_and_help_exits_0() {
     assert_eq!(run(&["run"]), Some(64));
     assert_eq!(run(&["--version"]), Some(0));
 }
+
+#[test]
+fn vantage_and_peer_errors_name_the_key_and_what_is_valid() {
+    let paths = "paths:\n  - {name: primary, gateway: 198.18.1.1, interface: lo}\n";
+    let groups = "failover_groups:\n  - {name: g, routes: [198.18.100.0/24], paths: [primary], checks: [app/web], action: observe}\n";
+    let vantage = "vantage: {name: 'a b', controls: [router:nope, app/web, app/gone], min_vantages: 99, max_skew: 50ms, isolation_share: 0.2, labels: {Bad-Key: x}}\n";
+    let peers = "peers:\n  - {name: a2, url: 'ftp://198.18.2.1', token_file: missing.token}\n  - {name: a2, url: 'http://198.18.3.1:9469', token_file: missing.token}\n";
+    let settings = format!("{paths}{groups}{vantage}{peers}");
+    let dir = ConfigDir::new(&settings, &[("app", FLEET)]);
+    let errors = gwanje::config::load(&dir.config).unwrap_err().0;
+    let expect: Vec<(&str, &str)> = vec![
+        ("vantage.name", "not a valid vantage name"),
+        ("vantage.labels.Bad-Key", "not a valid label name"),
+        (
+            "vantage.controls[0]",
+            "no path named \"nope\"; valid: router:<path> of a configured path (primary)",
+        ),
+        ("vantage.controls[1]", "is a check of group g"),
+        ("vantage.controls[2]", "names no target"),
+        ("vantage.min_vantages", "valid: 1 to 64"),
+        ("vantage.max_skew", "valid: 100ms to 60s"),
+        (
+            "vantage.isolation_share",
+            "valid: a fraction from 0.5 to 1.0",
+        ),
+        ("peers[0].url", "is not an http(s) URL"),
+        ("peers[0].token_file", "cannot read"),
+        ("peers[1].name", "listed twice"),
+        ("peers[1].token_file", "cannot read"),
+    ];
+    let got: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.key.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), expect.len(), "{got:#?}");
+    for (e, (key, says)) in errors.iter().zip(&expect) {
+        assert_eq!(&e.key, key, "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert!(e.line.is_some() && e.file.ends_with("gwanje.yaml"), "{e}");
+    }
+    // With peers, fewer than two controls, or more vantages required than
+    // there are, can never decide: refused.
+    let tok = "peers:\n  - {name: b, url: 'http://198.18.2.1:9469', token_file: peer.token}\n";
+    let dir = ConfigDir::new(
+        &format!("vantage: {{name: a, controls: [app/web], min_vantages: 3}}\n{tok}"),
+        &[("app", FLEET)],
+    );
+    gwanje::config::write_secret_file(&dir.dir.path().join("peer.token"), "t").unwrap();
+    let errors = gwanje::config::load(&dir.config).unwrap_err().0;
+    let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["vantage.controls", "vantage.min_vantages"],
+        "{errors:#?}"
+    );
+    assert!(errors[0].message.contains("at least 2 when peers are set"));
+    assert!(
+        errors[1]
+            .message
+            .contains("more than the 2 vantages configured")
+    );
+    // A peer named as this instance is refused too.
+    let dir = ConfigDir::new(
+        &format!("vantage: {{name: b, controls: [app/web, app/ping]}}\n{tok}"),
+        &[("app", FLEET)],
+    );
+    gwanje::config::write_secret_file(&dir.dir.path().join("peer.token"), "t").unwrap();
+    let errors = gwanje::config::load(&dir.config).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].key, "peers[0].name");
+    assert!(
+        errors[0]
+            .message
+            .contains("this instance's own vantage name")
+    );
+}

@@ -123,8 +123,8 @@ struct Engine {
     journal_dropped: u64,
     /// When the journal last dropped records.
     journal_dropped_at: Option<Timestamp>,
-    /// Where followers hand peers' results.
-    remote: mpsc::Sender<crate::vantage::FromPeer>,
+    /// Where followers hand peers' results, a chunk at a time.
+    remote: mpsc::Sender<Vec<crate::vantage::FromPeer>>,
     /// One follower per peer of the plan in force.
     followers: std::collections::BTreeMap<
         crate::core::VantageName,
@@ -132,8 +132,9 @@ struct Engine {
     >,
 }
 
-/// Capacity of the peers' results channel; followers wait when the engine is behind.
-const REMOTE_CAPACITY: usize = 4096;
+/// Capacity of the peers' results channel, in chunks; followers wait when
+/// the engine is behind.
+const REMOTE_CAPACITY: usize = 256;
 
 /// The journal counts as failing until it has dropped nothing for this long.
 const JOURNAL_QUIET_MS: u64 = 10_000;
@@ -214,7 +215,7 @@ pub async fn run_with(
             }
             Some(done) = results.recv() => e.completed(done),
             Some(event) = events.recv() => e.event(event),
-            Some(r) = remote.recv() => e.peer_result(r),
+            Some(chunk) = remote.recv() => e.peer_results(chunk),
             Some(cmd) = commands.recv() => e.command(cmd),
             _ = heartbeat.tick() => e.heartbeat(),
             _ = sleep_until_opt(timer) => {
@@ -275,6 +276,9 @@ impl Engine {
         self.scheduler.apply(&plan);
         self.plan = plan;
         self.follow_peers();
+        let v = &self.shared.metrics.vantages;
+        v.forget();
+        v.show(self.driver.core().quorum(), self.clock.now());
         // Groups not adopted yet (new ones) need the kernel's route read.
         for g in self.plan.groups.clone() {
             let adopted = self
@@ -364,24 +368,27 @@ impl Engine {
         self.drain(detail.as_deref());
     }
 
-    /// Feeds a peer's result (or its restart), stamped on arrival.
-    fn peer_result(&mut self, r: crate::vantage::FromPeer) {
+    /// Feeds a chunk of peers' results (or a restart), stamped on arrival.
+    fn peer_results(&mut self, chunk: Vec<crate::vantage::FromPeer>) {
         use crate::vantage::FromPeer;
-        let input = match r {
-            FromPeer::Result {
-                vantage,
-                seq,
-                control,
-                observation,
-            } => Input::VantageObserved {
-                vantage,
-                seq,
-                control,
-                observation,
-            },
-            FromPeer::Restarted { vantage } => Input::VantageRestarted { vantage },
-        };
-        self.driver.feed(self.clock.now(), input);
+        let now = self.clock.now();
+        for r in chunk {
+            let input = match r {
+                FromPeer::Result {
+                    vantage,
+                    seq,
+                    control,
+                    observation,
+                } => Input::VantageObserved {
+                    vantage,
+                    seq,
+                    control,
+                    observation,
+                },
+                FromPeer::Restarted { vantage } => Input::VantageRestarted { vantage },
+            };
+            self.driver.feed(now, input);
+        }
         self.drain(None);
     }
 
@@ -524,7 +531,7 @@ impl Engine {
         }
         if any {
             self.alert_metrics();
-            self.refresh_status();
+            self.refresh_status(false);
         }
     }
 
@@ -562,7 +569,10 @@ impl Engine {
         );
     }
 
-    fn refresh_status(&self) {
+    /// Rebuilds the status from the core; the vantages' section (a
+    /// thousand targets' votes) only when `votes`, else it is carried over
+    /// (the heartbeat refreshes it once a second).
+    fn refresh_status(&self, votes: bool) {
         let plan = &self.plan;
         let action = |g: &str| {
             plan.groups
@@ -586,8 +596,12 @@ impl Engine {
             .filter(|a| a.firing())
             .map(status::AlertView::from)
             .collect();
-        snapshot.vantage = Some(status::vantage(core, &plan.settings.vantage));
-        *self.shared.status.write().expect("status lock") = snapshot;
+        let mut status = self.shared.status.write().expect("status lock");
+        snapshot.vantage = match status.vantage.take() {
+            Some(old) if !votes => Some(old),
+            old => Some(status::vantage(core, &plan.settings.vantage, old)),
+        };
+        *status = snapshot;
     }
 
     fn alert_metrics(&self) {
@@ -625,12 +639,10 @@ impl Engine {
                 name.as_str()
             );
         }
-        if self.driver.core().quorum().is_some() {
-            // Votes expire with time, not only with results.
-            m.vantages
-                .show(self.driver.core().quorum(), self.clock.now());
-            self.refresh_status();
-        }
+        // Votes expire with time, not only with results.
+        m.vantages
+            .show(self.driver.core().quorum(), self.clock.now());
+        self.refresh_status(true);
         let Some(h) = self.driver.journal_health() else {
             return;
         };

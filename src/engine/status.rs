@@ -144,6 +144,9 @@ pub struct Status {
 /// The vantage section of the status.
 #[derive(Debug, Clone, Serialize)]
 pub struct VantageStatus {
+    /// The quorum's version the verdicts were built at.
+    #[serde(skip)]
+    pub version: Option<u64>,
     /// This vantage's name.
     pub name: String,
     /// Its site.
@@ -182,9 +185,20 @@ pub struct VoteView {
     pub since_ms: u64,
 }
 
-/// The vantage section from the plan's vantage and the core's quorum.
-pub fn vantage(core: &Core, spec: &crate::plan::VantageSpec) -> VantageStatus {
+/// The vantage section from the plan's vantage and the core's quorum;
+/// the verdicts are rebuilt only when `old` holds none or they moved
+/// since (a thousand targets' votes are not rebuilt every second for nothing).
+pub fn vantage(
+    core: &Core,
+    spec: &crate::plan::VantageSpec,
+    old: Option<VantageStatus>,
+) -> VantageStatus {
+    let version = core.quorum().map(|q| q.version());
+    let kept = old.filter(|o| o.version == version && o.name == spec.name.as_str());
     let (vantages, verdicts) = core.quorum().map_or_else(Default::default, |q| {
+        if let Some(old) = kept {
+            return (q.vantages(core.now()), old.verdicts);
+        }
         let verdicts = q
             .verdicts()
             .map(|(k, v, since, votes)| VerdictView {
@@ -204,6 +218,7 @@ pub fn vantage(core: &Core, spec: &crate::plan::VantageSpec) -> VantageStatus {
         (q.vantages(core.now()), verdicts)
     });
     VantageStatus {
+        version,
         name: spec.name.to_string(),
         site: spec.site.clone(),
         labels: spec.labels.clone(),

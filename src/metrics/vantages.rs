@@ -17,8 +17,18 @@ pub const REJECT_REASONS: [&str; 8] = [
     "stalled",
 ];
 
+/// The quorum's version last shown, and each target's values then.
+type Shown = (
+    Option<u64>,
+    std::collections::BTreeMap<crate::core::TargetKey, Vec<i64>>,
+);
+
 /// The quorum's and the peers' metrics.
 pub struct VantageMetrics {
+    /// What `show` last set, per target, and the quorum's version then:
+    /// unchanged series are not touched (a thousand targets' votes are
+    /// shown every second).
+    shown: std::sync::Mutex<Shown>,
     /// Vantages per target and vote (`up`, `down`, `unknown`, `stale`, `isolated`, `skewed`).
     pub target_votes: IntGaugeVec,
     /// Each vantage's vote on each target: 1 up, 0 down, -1 unknown or abstaining.
@@ -49,6 +59,7 @@ impl VantageMetrics {
             IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric")
         };
         let m = VantageMetrics {
+            shown: Default::default(),
             target_votes: gauge(
                 "gwanje_target_votes",
                 "Vantages per target by vote: up, down, unknown, or abstaining (stale, isolated, skewed).",
@@ -114,14 +125,20 @@ impl VantageMetrics {
         m
     }
 
-    /// Shows the quorum as it stands at `now` (once a second: the votes
-    /// change with time as well as with results).
-    pub fn show(&self, quorum: Option<&Quorum>, now: Timestamp) {
+    /// Drops every quorum series (a new plan: targets or vantages may be gone).
+    pub fn forget(&self) {
+        *self.shown.lock().expect("shown lock") = Default::default();
         self.target_votes.reset();
         self.vantage_vote.reset();
         self.vantage_up.reset();
         self.vantage_lag.reset();
         self.vantage_isolated.reset();
+    }
+
+    /// Shows the quorum as it stands at `now` (once a second: the votes
+    /// change with time as well as with results). Series are updated in
+    /// place, not rebuilt.
+    pub fn show(&self, quorum: Option<&Quorum>, now: Timestamp) {
         let Some(q) = quorum else { return };
         for v in q.vantages(now) {
             let name = v.name.as_str();
@@ -135,24 +152,38 @@ impl VantageMetrics {
                 .with_label_values(&[name])
                 .set(i64::from(v.isolated_since.is_some()));
         }
+        let mut guard = self.shown.lock().expect("shown lock");
+        let (version, shown) = &mut *guard;
+        if *version == Some(q.version()) {
+            return;
+        }
+        *version = Some(q.version());
         for (key, _, _, votes) in q.verdicts() {
-            let (service, target) = key.parts();
-            for label in Ballot::LABELS {
+            let counts = Ballot::LABELS.map(|label| {
                 let n = votes.iter().filter(|v| v.ballot.as_str() == label).count();
+                i64::try_from(n).unwrap_or(i64::MAX)
+            });
+            let each = votes.iter().map(|v| match v.ballot {
+                Ballot::Up => 1,
+                Ballot::Down => 0,
+                Ballot::Unknown | Ballot::Abstain(_) => -1,
+            });
+            let now: Vec<i64> = counts.iter().copied().chain(each).collect();
+            if shown.get(key) == Some(&now) {
+                continue;
+            }
+            let (service, target) = key.parts();
+            for (label, n) in Ballot::LABELS.iter().zip(counts) {
                 self.target_votes
                     .with_label_values(&[service, target, label])
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                    .set(n);
             }
-            for v in &votes {
-                let value = match v.ballot {
-                    Ballot::Up => 1,
-                    Ballot::Down => 0,
-                    Ballot::Unknown | Ballot::Abstain(_) => -1,
-                };
+            for (v, value) in votes.iter().zip(&now[counts.len()..]) {
                 self.vantage_vote
                     .with_label_values(&[service, target, v.vantage.as_str()])
-                    .set(value);
+                    .set(*value);
             }
+            shown.insert(key.clone(), now);
         }
     }
 }

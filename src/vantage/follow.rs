@@ -85,11 +85,12 @@ impl Fault {
     }
 }
 
-/// Follows `peer` from after `seq` until the engine stops taking results.
+/// Follows `peer` from after `seq` until the engine stops taking results
+/// (handed over a chunk at a time).
 pub async fn follow(
     peer: PeerSpec,
     mut seq: u64,
-    tx: mpsc::Sender<FromPeer>,
+    tx: mpsc::Sender<Vec<FromPeer>>,
     metrics: Arc<Metrics>,
 ) {
     let name = peer.name.as_str().to_string();
@@ -133,7 +134,7 @@ async fn session(
     resume: &mut Option<u64>,
     seq: &mut u64,
     delivered: &mut bool,
-    tx: &mpsc::Sender<FromPeer>,
+    tx: &mpsc::Sender<Vec<FromPeer>>,
     metrics: &Metrics,
 ) -> Fault {
     let name = peer.name.as_str();
@@ -217,46 +218,68 @@ async fn session(
         if let Err(e) = split {
             return e;
         }
-        for line in lines {
-            match wire::parse(&line, name) {
-                Err(e) => return e.into(),
-                Ok(Received::Heartbeat { .. }) => {}
-                Ok(Received::Result {
+        let mut batch = Vec::with_capacity(lines.len());
+        let fault = take(
+            peer, &lines, seq, resume, delivered, &mut first, &mut batch, metrics,
+        );
+        // What came before a fault in the chunk was checked and counts.
+        if !batch.is_empty() && tx.send(batch).await.is_err() {
+            return Fault::Closed;
+        }
+        if let Some(f) = fault {
+            return f;
+        }
+    }
+}
+
+/// Checks a chunk's lines in order into `batch`; the first fault stops it.
+#[allow(clippy::too_many_arguments)]
+fn take(
+    peer: &PeerSpec,
+    lines: &[Vec<u8>],
+    seq: &mut u64,
+    resume: &mut Option<u64>,
+    delivered: &mut bool,
+    first: &mut bool,
+    batch: &mut Vec<FromPeer>,
+    metrics: &Metrics,
+) -> Option<Fault> {
+    let name = peer.name.as_str();
+    let m = &metrics.vantages;
+    for line in lines {
+        match wire::parse(line, name) {
+            Err(e) => return Some(e.into()),
+            Ok(Received::Heartbeat { .. }) => {}
+            Ok(Received::Result {
+                seq: got,
+                control,
+                observation,
+            }) => {
+                if got <= *seq && *seq > 0 {
+                    if !*first {
+                        return Some(Fault::Sequence { last: *seq, got });
+                    }
+                    tracing::warn!(peer = ?name, last = *seq, got, "peer stream: its numbering went back (restarted without its journal); what it said before is forgotten");
+                    m.peer_rejected.with_label_values(&[name, "sequence"]).inc();
+                    batch.push(FromPeer::Restarted {
+                        vantage: peer.name.clone(),
+                    });
+                }
+                *first = false;
+                *seq = got;
+                *resume = Some(got);
+                *delivered = true;
+                m.peer_results.with_label_values(&[name]).inc();
+                batch.push(FromPeer::Result {
+                    vantage: peer.name.clone(),
                     seq: got,
                     control,
                     observation,
-                }) => {
-                    if got <= *seq && *seq > 0 {
-                        if !first {
-                            return Fault::Sequence { last: *seq, got };
-                        }
-                        tracing::warn!(peer = ?name, last = *seq, got, "peer stream: its numbering went back (restarted without its journal); what it said before is forgotten");
-                        m.peer_rejected.with_label_values(&[name, "sequence"]).inc();
-                        let restarted = FromPeer::Restarted {
-                            vantage: peer.name.clone(),
-                        };
-                        if tx.send(restarted).await.is_err() {
-                            return Fault::Closed;
-                        }
-                    }
-                    first = false;
-                    *seq = got;
-                    *resume = Some(got);
-                    *delivered = true;
-                    m.peer_results.with_label_values(&[name]).inc();
-                    let result = FromPeer::Result {
-                        vantage: peer.name.clone(),
-                        seq: got,
-                        control,
-                        observation,
-                    };
-                    if tx.send(result).await.is_err() {
-                        return Fault::Closed;
-                    }
-                }
+                });
             }
         }
     }
+    None
 }
 
 /// Moves every whole line out of `pending`; a partial line longer than

@@ -22,6 +22,10 @@ pub const SESSION: Duration = Duration::from_secs(60);
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// The most lines sent in one chunk.
 const BATCH: usize = 1024;
+/// Once a result is there, the stream waits this long for more and sends
+/// them together: a follower wakes per chunk, not per result (a vote
+/// arrives at most this much later).
+pub const COALESCE: Duration = Duration::from_millis(100);
 
 /// This instance's recent results, shared by the engine (writer) and the
 /// API's streams (readers).
@@ -127,11 +131,17 @@ impl Hub {
                         return None;
                     }
                     let mut out = Vec::new();
+                    let mut gathered = false;
                     loop {
                         let woken = hub.added.notified();
                         match hub.after(cursor, BATCH) {
                             Err(_) => break,
                             Ok(lines) if !lines.is_empty() => {
+                                if !gathered {
+                                    gathered = true;
+                                    tokio::time::sleep(COALESCE).await;
+                                    continue;
+                                }
                                 for (seq, bytes) in lines {
                                     cursor = seq;
                                     out.extend_from_slice(&bytes);

@@ -96,7 +96,7 @@ pub enum Input {
         /// Its sequence number in that vantage's stream.
         seq: u64,
         /// Whether the subject is one of that vantage's controls.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         control: bool,
         /// What it saw (paths are the sender's).
         observation: Observation,

@@ -85,6 +85,17 @@ pub struct Quorum {
     #[serde(default)]
     insufficient_at: Option<Timestamp>,
     controls: BTreeSet<Subject>,
+    /// Two of the longest interval: how long the start grace is, and how
+    /// long degradation must stay away to clear.
+    #[serde(default)]
+    hold_ms: u64,
+    /// Two of the shortest interval: a vantage silent this long is not up.
+    #[serde(default)]
+    silent_ms: u64,
+    /// Counts every change of a ballot or verdict, so views of them are
+    /// rebuilt only when something moved.
+    #[serde(default)]
+    version: u64,
 }
 
 impl Quorum {
@@ -100,6 +111,9 @@ impl Quorum {
             degraded: false,
             insufficient_at: None,
             controls: BTreeSet::new(),
+            hold_ms: 0,
+            silent_ms: 0,
+            version: 0,
         };
         q.apply(cfg, now, &mut Vec::new());
         q
@@ -145,6 +159,10 @@ impl Quorum {
         }
         self.insufficient.retain(|k| self.targets.contains_key(k));
         self.controls = cfg.controls.iter().cloned().collect();
+        self.version += 1;
+        let intervals = cfg.targets.iter().map(|t| t.interval_ms);
+        self.hold_ms = intervals.clone().max().unwrap_or(0).saturating_mul(2);
+        self.silent_ms = intervals.min().unwrap_or(0).saturating_mul(2).max(1);
         self.cfg = cfg;
         self.recount(now, out);
     }
@@ -172,6 +190,7 @@ impl Quorum {
         self.expiries.clear();
         self.insufficient.clear();
         self.started = now;
+        self.version += 1;
         self
     }
 
@@ -226,10 +245,13 @@ impl Quorum {
             let n = v.controls.entry(obs.subject.clone()).or_insert(0);
             *n = if failed { n.saturating_add(1) } else { 0 };
         }
-        match v.latest.insert(obs.subject.clone(), failed) {
-            Some(true) if !failed => v.failing -= 1,
-            Some(false) | None if failed => v.failing += 1,
-            _ => {}
+        // The share rule's bookkeeping, only when it is on.
+        if share.is_some() {
+            match v.latest.insert(obs.subject.clone(), failed) {
+                Some(true) if !failed => v.failing -= 1,
+                Some(false) | None if failed => v.failing += 1,
+                _ => {}
+            }
         }
         // Isolated when every control failed twice in a row; back as soon
         // as one passes.
@@ -292,8 +314,18 @@ impl Quorum {
             self.expiries.remove(&(old, vantage.clone(), key.clone()));
         }
         self.expiries.insert((new, vantage.clone(), key.clone()));
-        let key = key.clone();
-        self.revote(now, vantage, &key, out);
+        // Most results change no ballot (up stays up): then no verdict can change.
+        let Some(v) = self.vantages.get(vantage) else {
+            return;
+        };
+        let b = ballot(v, seen, now, &tally.target);
+        if b != seen.ballot {
+            seen.ballot = b;
+            seen.since = now;
+            self.version += 1;
+            let key = key.clone();
+            self.recount_target(now, &key, out);
+        }
     }
 
     /// A vantage's stream restarted its sequence: what it said before is
@@ -306,6 +338,7 @@ impl Quorum {
         v.controls.clear();
         v.latest.clear();
         v.failing = 0;
+        self.version += 1;
         self.expiries.retain(|(_, n, _)| n != vantage);
         let keys: Vec<TargetKey> = self.targets.keys().cloned().collect();
         for k in keys {
@@ -348,17 +381,8 @@ impl Quorum {
             .min()
     }
 
-    /// Two of the longest interval: how long a vote lasts, how long the
-    /// start grace is, and how long degradation must stay away to clear.
     fn hold(&self) -> u64 {
-        let longest = self
-            .cfg
-            .targets
-            .iter()
-            .map(|t| t.interval_ms)
-            .max()
-            .unwrap_or(0);
-        longest.saturating_mul(2)
+        self.hold_ms
     }
 
     fn grace_end(&self) -> Timestamp {
@@ -384,9 +408,10 @@ impl Quorum {
             if b != seen.ballot {
                 seen.ballot = b;
                 seen.since = now;
+                self.version += 1;
+                self.recount_target(now, key, out);
             }
         }
-        self.recount_target(now, key, out);
     }
 
     /// Every ballot again, then every verdict (after a reload).
@@ -398,6 +423,7 @@ impl Quorum {
                     if b != seen.ballot {
                         seen.ballot = b;
                         seen.since = now;
+                        self.version += 1;
                     }
                 }
             }
@@ -446,6 +472,9 @@ impl Quorum {
             .map(|(n, _)| n.clone())
             .collect();
         let changed = verdict != tally.verdict;
+        if changed {
+            self.version += 1;
+        }
         let votes_moved = !changed && verdict == Verdict::Down && downs != tally.downs;
         tally.downs = downs;
         if changed || votes_moved {
@@ -517,16 +546,7 @@ impl Quorum {
     }
 
     fn fresh(&self, v: &Vantage, now: Timestamp) -> bool {
-        let shortest = self
-            .cfg
-            .targets
-            .iter()
-            .map(|t| t.interval_ms)
-            .min()
-            .unwrap_or(0);
-        !v.skewed_now
-            && v.last_at
-                .is_some_and(|t| now.since(t) < shortest.saturating_mul(2).max(1))
+        !v.skewed_now && v.last_at.is_some_and(|t| now.since(t) < self.silent_ms)
     }
 
     /// Every vantage as the status API shows it.
@@ -556,6 +576,11 @@ impl Quorum {
     /// The verdict on `key`, if it is voted on.
     pub fn verdict(&self, key: &TargetKey) -> Option<Verdict> {
         self.targets.get(key).map(|t| t.verdict)
+    }
+
+    /// A number that changes whenever a ballot or a verdict does.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Whether monitoring is reported degraded.

@@ -238,10 +238,10 @@ pub struct Observation {
     pub failure: Option<FailureKind>,
     /// The earliest `notAfter` of the certificate chain, Unix seconds, when
     /// the probe saw one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_not_after: Option<i64>,
     /// Packets the probe sent and lost (ICMP echoes), for path quality.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packets: Option<(u16, u16)>,
     /// How long the probe took, µs (for the record: history exports and
     /// reports plot it; no decision uses it).

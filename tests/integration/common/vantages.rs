@@ -70,10 +70,15 @@ pub struct Vantage {
     pub dir: ConfigDir,
     /// The running daemon.
     pub daemon: Option<Daemon>,
+    /// Its `journal` section.
+    pub journal_yaml: String,
 }
 
+/// The tests' journal: every batch forced to disk.
+pub const JOURNAL: &str = "journal: {dir: journal, fsync: always}";
+
 /// The catalogs of a site served at `site`: `portal/web` and two controls.
-fn catalogs(site: &Server) -> [(String, String); 2] {
+pub fn catalogs(site: &Server) -> [(String, String); 2] {
     let timing =
         format!("interval: {INTERVAL_MS}ms\ntimeout: 200ms\nhealth: {{fall: 2, rise: 2}}\n");
     [
@@ -98,11 +103,19 @@ fn catalogs(site: &Server) -> [(String, String); 2] {
 impl Vantage {
     /// Writes vantage `name`'s config for `site` (no peers yet) and starts it.
     pub async fn start(name: &str, site: &Server, vantage_extra: &str) -> Vantage {
-        let cats = catalogs(site);
-        let dir = ConfigDir::new(
-            &Self::settings(name, vantage_extra, ""),
-            &[(&cats[0].0, &cats[0].1), (&cats[1].0, &cats[1].1)],
-        );
+        Self::start_with(name, &catalogs(site), vantage_extra, JOURNAL).await
+    }
+
+    /// Like [`Vantage::start`] with its own catalogs (name, text); they
+    /// must hold `infra/gw1` and `infra/gw2`, the controls.
+    pub async fn start_with(
+        name: &str,
+        cats: &[(String, String)],
+        vantage_extra: &str,
+        journal: &str,
+    ) -> Vantage {
+        let cats: Vec<(&str, &str)> = cats.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        let dir = ConfigDir::new(&Self::settings(name, vantage_extra, journal, ""), &cats);
         for (file, token) in [("admin.token", ADMIN), ("observer.token", OBSERVER)] {
             gwanje::config::write_secret_file(&dir.dir.path().join(file), token)
                 .expect("token file");
@@ -113,13 +126,14 @@ impl Vantage {
             name: name.into(),
             dir,
             daemon: Some(daemon),
+            journal_yaml: journal.into(),
         }
     }
 
-    fn settings(name: &str, vantage_extra: &str, peers: &str) -> String {
+    fn settings(name: &str, vantage_extra: &str, journal: &str, peers: &str) -> String {
         format!(
             "listen: 127.0.0.1:0\nadmin: {{token_file: admin.token, observer_token_file: observer.token}}\n\
-             logging: {{format: json}}\njournal: {{dir: journal, fsync: always}}\n\
+             logging: {{format: json}}\n{journal}\n\
              vantage: {{name: {name}, site: site-{name}, controls: [infra/gw1, infra/gw2]{vantage_extra}}}\n{peers}"
         )
     }
@@ -154,7 +168,7 @@ impl Vantage {
             &self.dir.config,
             format!(
                 "probe_files: [\"probes/*.yaml\"]\n{}",
-                Self::settings(&self.name, vantage_extra, peers_yaml)
+                Self::settings(&self.name, vantage_extra, &self.journal_yaml, peers_yaml)
             ),
         )
         .expect("rewrite config");

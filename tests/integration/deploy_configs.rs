@@ -41,25 +41,25 @@ fn prometheus_config_and_rules_are_valid() {
     ]) {
         assert!(out.contains("SUCCESS"), "{out}");
     }
-    if let Some(out) = tool(&[
-        "promtool",
-        "check",
-        "rules",
+    for rules in [
         "deploy/prometheus/rules/gwanje.yml",
-    ]) {
-        assert!(out.contains("SUCCESS"), "{out}");
+        "deploy/prometheus/rules/quorum.yml",
+    ] {
+        if let Some(out) = tool(&["promtool", "check", "rules", rules]) {
+            assert!(out.contains("SUCCESS"), "{out}");
+        }
     }
 }
 
 #[test]
 fn prometheus_rule_unit_tests_pass() {
-    if let Some(out) = tool(&[
-        "promtool",
-        "test",
-        "rules",
+    for tests in [
         "deploy/prometheus/tests/gwanje_test.yml",
-    ]) {
-        assert!(out.contains("SUCCESS"), "{out}");
+        "deploy/prometheus/tests/quorum_test.yml",
+    ] {
+        if let Some(out) = tool(&["promtool", "test", "rules", tests]) {
+            assert!(out.contains("SUCCESS"), "{out}");
+        }
     }
 }
 

@@ -20,6 +20,7 @@ mod journal;
 mod package;
 mod probe_dns_tcp_icmp;
 mod probe_http;
+mod quorum_rule;
 mod redirects;
 mod scheduler;
 mod structure;

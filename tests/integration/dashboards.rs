@@ -321,6 +321,10 @@ async fn every_panel_query_returns_data_from_a_real_prometheus() {
                 path.display()
             );
         }
+        // The vantages' dashboard needs several vantages: tests/integration/vantages.rs.
+        if path.file_name().is_some_and(|n| n == "vantages.json") {
+            continue;
+        }
         for p in panels {
             for t in p["targets"].as_array().unwrap() {
                 let expr = expand(t["expr"].as_str().unwrap());

@@ -466,3 +466,118 @@ async fn the_stream_needs_a_token_and_carries_no_body() {
         );
     }
 }
+
+/// An instant query to Prometheus at `prom`.
+async fn query(prom: std::net::SocketAddr, expr: &str) -> serde_json::Value {
+    let mut url = url::Url::parse("http://x/api/v1/query").expect("url");
+    url.query_pairs_mut().append_pair("query", expr);
+    let path = format!("{}?{}", url.path(), url.query().expect("query"));
+    let body = client::get(prom, &path).await.expect("query").body;
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{expr}: {e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vantages_dashboard_shows_every_vantage_from_a_real_prometheus() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (_portal, _worlds, _sites, vs) = three("").await;
+    // The shipped scrape job and both rule files, pointed at the three.
+    let shipped: yaml_serde::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(root.join("deploy/prometheus/prometheus.yml")).expect("config"),
+    )
+    .expect("yaml");
+    let mut job = shipped["scrape_configs"]
+        .as_sequence()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["job_name"].as_str() == Some("gwanje"))
+        .cloned()
+        .expect("gwanje job");
+    job["scrape_interval"] = "1s".into();
+    let targets: Vec<String> = vs.iter().map(|v| format!("'{}'", v.addr())).collect();
+    job["static_configs"] =
+        yaml_serde::from_str(&format!("[{{targets: [{}]}}]", targets.join(", "))).expect("targets");
+    let rules = ["gwanje.yml", "quorum.yml"].map(|f| {
+        format!(
+            "'{}'",
+            root.join("deploy/prometheus/rules").join(f).display()
+        )
+    });
+    let config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nrule_files: [{}]\nscrape_configs:\n{}",
+        rules.join(", "),
+        yaml_serde::to_string(&vec![job]).expect("yaml")
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(mut prom) = common::companions::prometheus(dir.path(), &config) else {
+        return;
+    };
+    prom.wait_ready(Duration::from_secs(30)).await;
+    // Enough samples for the panels' rates and the quorum rules.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let r = query(
+            prom.addr,
+            "count(count_over_time(gwanje_vantage_vote[1m]) >= 5) >= 27 and on() count(target:probe_quorum:down) >= 3",
+        )
+        .await;
+        if r["data"]["result"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus gathered no vantage data: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The matrix: every instance counts every vantage's vote on every target.
+    let m = query(prom.addr, "gwanje_vantage_vote{target=\"web\"}").await;
+    let cells: Vec<(String, String, f64)> = m["data"]["result"]
+        .as_array()
+        .expect("vector")
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["instance"].as_str().unwrap_or("").to_string(),
+                s["metric"]["vantage"].as_str().unwrap_or("").to_string(),
+                s["value"][1]
+                    .as_str()
+                    .unwrap_or("nan")
+                    .parse()
+                    .unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
+    assert_eq!(cells.len(), 9, "3 instances × 3 vantages: {cells:?}");
+    assert!(cells.iter().all(|c| c.2 == 1.0), "all up: {cells:?}");
+    // The central PromQL quorum sees every target, each probed by three vantages.
+    let votes = query(prom.addr, "target:probe_votes:voting{service=\"portal\"}").await;
+    assert_eq!(votes["data"]["result"][0]["value"][1], "3", "{votes}");
+
+    let text = std::fs::read_to_string(root.join("dashboards/vantages.json")).expect("dashboard");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let mut checked = 0;
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"]
+                .as_str()
+                .expect("expr")
+                .replace("$service", ".*")
+                .replace("$job", "gwanje")
+                .replace("$__rate_interval", "15s");
+            let r = query(prom.addr, &expr).await;
+            assert_eq!(r["status"], "success", "{}: {expr}: {r}", p["title"]);
+            assert!(
+                r["data"]["result"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty()),
+                "{}: {expr} returned no data",
+                p["title"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 11, "checked {checked} panel queries");
+}

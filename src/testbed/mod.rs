@@ -23,6 +23,7 @@ pub mod identity_portal;
 pub mod lab;
 pub mod netns;
 pub mod services;
+pub mod sites;
 pub mod topology;
 pub mod traffic;
 

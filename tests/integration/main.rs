@@ -25,3 +25,4 @@ mod redirects;
 mod scheduler;
 mod structure;
 mod vantages;
+mod vantages_netns;

@@ -11,6 +11,7 @@ mod companions;
 mod interactive;
 mod script;
 mod setup;
+mod vantages;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -188,6 +189,11 @@ fn play(options: &Options) -> Result<(), DemoError> {
     };
     let stopped = lab.gwanje.terminate();
     drop(lab);
+    // The second part: several sites deciding together.
+    let outcome = match outcome {
+        Ok(()) if !options.interactive => vantages::play(&exe, &dir, options.pace),
+        other => other,
+    };
     println!();
     match &outcome {
         Ok(()) => epilogue(&exe, &dir),

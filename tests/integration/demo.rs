@@ -171,6 +171,9 @@ fn the_demo_tells_the_whole_story_and_leaves_nothing_behind() {
         "ALERT ServiceDown",
         "service failure: ServiceDown raised, no switch",
         "→ traffic now flows via primary (was standby)",
+        "VantageIsolated after",
+        "ALERT ServiceDown: portal/http is down from 3 of 3 vantages",
+        "failover at seoul-dc only",
         "identical: ",
     ] {
         assert!(text.contains(expected), "missing {expected:?}");

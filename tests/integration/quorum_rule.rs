@@ -121,8 +121,8 @@ fn core_verdicts(world: &World) -> Vec<[Verdict; TARGETS]> {
         .map(|(m, row)| {
             let at = Timestamp(m as u64 * MINUTE);
             for (v, name) in VANTAGES.iter().enumerate() {
-                for t in 0..TARGETS {
-                    let Some(ok) = row[v][t] else { continue };
+                for (t, seen) in row[v].iter().enumerate() {
+                    let Some(ok) = *seen else { continue };
                     let obs = Observation {
                         subject: Subject::Target(key(t)),
                         at,
@@ -199,8 +199,8 @@ fn promtool_test(
             out,
             "      - expr: target:probe_quorum:down\n        eval_time: {m}m\n        exp_samples:"
         );
-        for t in 0..TARGETS {
-            let is_down = verdicts[m][t] == Verdict::Down;
+        for (t, v) in verdicts[m].iter().enumerate() {
+            let is_down = *v == Verdict::Down;
             let _ = writeln!(
                 out,
                 "          - labels: 'target:probe_quorum:down{{service=\"svc\", target=\"t{t}\"}}'\n            value: {}",

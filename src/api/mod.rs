@@ -42,6 +42,8 @@ pub struct ApiState {
     pub verifying: Arc<tokio::sync::Semaphore>,
     /// `/probe`'s name index, rebuilt when the plan changes.
     pub probe_index: Arc<probe::IndexCache>,
+    /// One follower at a time reads results back from the journal.
+    pub backlogs: Arc<tokio::sync::Semaphore>,
 }
 
 /// Builds the router.

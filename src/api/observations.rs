@@ -49,7 +49,17 @@ pub async fn observations(
             .into_response();
     }
     let hub = s.shared.observations.clone();
-    let last = hub.last();
+    // What the core has counted (a restart restores it before the hub
+    // holds anything).
+    let counted = s
+        .shared
+        .status
+        .read()
+        .expect("status lock")
+        .vantage
+        .as_ref()
+        .map_or(0, |v| v.seq);
+    let last = hub.last().max(counted);
     // A follower ahead of us saw an older numbering (we restarted without
     // our journal): it gets what we hold, and sees the numbers go back.
     let after = match q.after {
@@ -57,13 +67,42 @@ pub async fn observations(
         Some(a) => a,
         None => last,
     };
-    if let Err(gone) = hub.check(after) {
-        return (
-            StatusCode::GONE,
-            format!("{gone}; resume from now (no `after`)\n"),
-        )
-            .into_response();
-    }
+    // Older than the hub holds: read back from the journal, if there is one.
+    let until = match hub.oldest() {
+        Some(oldest) if after + 1 < oldest => Some(oldest),
+        None if after < counted => Some(counted + 1),
+        _ => None,
+    };
+    let backlog = match (until, &plan.settings.journal) {
+        (None, _) => None,
+        (Some(until), Some(journal)) => {
+            let Ok(_one) = s.backlogs.clone().try_acquire_owned() else {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::RETRY_AFTER, "5")],
+                    "another follower is reading back from the journal; try again shortly\n",
+                )
+                    .into_response();
+            };
+            let (dir, v) = (journal.dir.clone(), plan.settings.vantage.clone());
+            let read = tokio::task::spawn_blocking(move || {
+                crate::vantage::backlog::read(&dir, after, until, v.name.as_str(), &v.controls)
+            })
+            .await;
+            match read {
+                Ok(Ok(b)) => Some(b),
+                Ok(Err(e)) => {
+                    tracing::warn!("reading the journal back for a follower: {e}");
+                    return gone(after, until);
+                }
+                Err(e) => {
+                    tracing::error!("reading the journal back for a follower: {e}");
+                    return gone(after, until);
+                }
+            }
+        }
+        (Some(until), None) => return gone(after, until),
+    };
     let zstd = headers
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -74,6 +113,7 @@ pub async fn observations(
     let body = hub.stream(
         plan.settings.vantage.name.to_string(),
         after,
+        backlog,
         zstd,
         crate::clock::now,
     );
@@ -92,4 +132,15 @@ pub async fn observations(
         );
     }
     response
+}
+
+/// What a follower gets when what it asks for is held nowhere.
+fn gone(after: u64, until: u64) -> Response {
+    (
+        StatusCode::GONE,
+        format!(
+            "results after {after} are no longer held (the oldest held is {until}); resume from now (no `after`)\n"
+        ),
+    )
+        .into_response()
 }

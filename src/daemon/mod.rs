@@ -133,6 +133,7 @@ pub async fn run(
         probes: ctx,
         verifying: Arc::new(tokio::sync::Semaphore::new(1)),
         probe_index: Arc::default(),
+        backlogs: Arc::new(tokio::sync::Semaphore::new(1)),
     });
     let limits = api::Limits::new(max_connections, raise_open_file_limit());
     tracing::info!(listen = %own, max_connections = limits.max_connections, "gwanje running");

@@ -80,6 +80,11 @@ impl Hub {
             .map_or(0, |(s, _)| *s)
     }
 
+    /// The oldest result held, if any.
+    pub fn oldest(&self) -> Option<u64> {
+        self.ring.lock().expect("hub lock").front().map(|(s, _)| *s)
+    }
+
     /// Up to `max` lines after `after`; `Gone` when some were dropped.
     fn after(&self, after: u64, max: usize) -> Result<Vec<(u64, Bytes)>, Gone> {
         let ring = self.ring.lock().expect("hub lock");
@@ -98,18 +103,16 @@ impl Hub {
         Ok(ring.range(start..).take(max).cloned().collect())
     }
 
-    /// Checks that a stream can start after `after`.
-    pub fn check(&self, after: u64) -> Result<(), Gone> {
-        self.after(after, 0).map(|_| ())
-    }
-
-    /// The stream of lines after `after`, heartbeats while idle, for one
-    /// session; compressed with zstd when `zstd`. Ends early when the
-    /// reader falls so far behind that lines were dropped.
+    /// The stream of lines after `after` (first `backlog`'s, read from the
+    /// journal, when given), heartbeats while idle, for one session;
+    /// compressed with zstd when `zstd`. Ends early when the reader falls so
+    /// far behind that lines were dropped, or after a backlog that stopped
+    /// short (the follower resumes from its last line).
     pub fn stream(
         self: std::sync::Arc<Self>,
         vantage: String,
         after: u64,
+        backlog: Option<super::backlog::Backlog>,
         zstd: bool,
         now: impl Fn() -> Timestamp + Send + 'static,
     ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
@@ -120,15 +123,23 @@ impl Hub {
             let _ = e.set_parameter(zstd::stream::raw::CParameter::WindowLog(20));
             e
         });
+        let (after, first, short) = match backlog {
+            Some(b) => (b.last, Some(b.bytes), b.truncated),
+            None => (after, None, false),
+        };
         futures_util::stream::unfold(
-            (after, encoder, false),
-            move |(mut cursor, mut encoder, done)| {
+            (after, encoder, false, first),
+            move |(mut cursor, mut encoder, done, first)| {
                 let hub = self.clone();
                 let vantage = vantage.clone();
                 let now = now();
                 async move {
                     if done {
                         return None;
+                    }
+                    if let Some(bytes) = first {
+                        let chunk = encode(&mut encoder, bytes)?;
+                        return Some((Ok(chunk), (cursor, encoder, short, None)));
                     }
                     let mut out = Vec::new();
                     let mut gathered = false;
@@ -158,20 +169,27 @@ impl Hub {
                         }
                     }
                     let over = tokio::time::Instant::now() >= end || out.is_empty();
-                    let chunk = match &mut encoder {
-                        Some(e) => {
-                            use std::io::Write;
-                            if e.write_all(&out).and_then(|()| e.flush()).is_err() {
-                                return None;
-                            }
-                            std::mem::take(e.get_mut())
-                        }
-                        None => out,
-                    };
-                    Some((Ok(Bytes::from(chunk)), (cursor, encoder, over)))
+                    let chunk = encode(&mut encoder, out)?;
+                    Some((Ok(chunk), (cursor, encoder, over, None)))
                 }
             },
         )
+    }
+}
+
+/// `bytes` as the next chunk: compressed and flushed when `encoder` is
+/// set; `None` when compression fails (the stream ends).
+fn encode(
+    encoder: &mut Option<zstd::stream::write::Encoder<'static, Vec<u8>>>,
+    bytes: Vec<u8>,
+) -> Option<Bytes> {
+    match encoder {
+        Some(e) => {
+            use std::io::Write;
+            e.write_all(&bytes).and_then(|()| e.flush()).ok()?;
+            Some(Bytes::from(std::mem::take(e.get_mut())))
+        }
+        None => Some(Bytes::from(bytes)),
     }
 }
 

@@ -581,3 +581,70 @@ async fn the_vantages_dashboard_shows_every_vantage_from_a_real_prometheus() {
     }
     assert!(checked >= 11, "checked {checked} panel queries");
 }
+
+/// Reads the plain observation stream after `after` until it holds `want`
+/// lines (at most 10 s); returns their sequence numbers.
+async fn stream_seqs(addr: std::net::SocketAddr, after: u64, want: usize) -> Vec<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tcp.write_all(
+        format!(
+            "GET /api/v1/observations?after={after} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {OBSERVER}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let seqs: Vec<u64> = text
+            .lines()
+            .filter(|l| l.starts_with('{') && !l.contains("heartbeat"))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["seq"].as_u64())
+            .collect();
+        if seqs.len() >= want {
+            return seqs;
+        }
+        let mut buf = [0u8; 8192];
+        let n = tokio::time::timeout_at(deadline, tcp.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{want} lines within 10 s: {text}"))
+            .expect("read");
+        assert!(n > 0, "the stream ended: {text}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_resumes_from_the_journal_after_a_restart() {
+    let world = World {
+        portal: Arc::new(AtomicU16::new(200)),
+        cut: Arc::new(AtomicBool::new(false)),
+    };
+    let site = vantages::site(world).await;
+    let mut a = Vantage::start("a", &site, "").await;
+    // About 24 results (three targets every 250 ms), then a restart: the
+    // new process holds none of them in memory.
+    tokio::time::sleep(t(2_000)).await;
+    a.stop();
+    a.restart().await;
+    let s = a
+        .wait_status(t(5_000), "the restored count published", |s| {
+            s["vantage"]["seq"].as_u64().is_some_and(|n| n >= 20)
+        })
+        .await;
+    let counted = s["vantage"]["seq"].as_u64().expect("seq");
+    // Resuming after 3: from the journal up to what the restart found,
+    // then live, every number once and in order.
+    let want = usize::try_from(counted).expect("small") + 3;
+    let seqs = stream_seqs(a.addr(), 3, want - 3).await;
+    let expected: Vec<u64> = (4..4 + seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "contiguous from 4 (counted {counted})");
+    assert!(
+        *seqs.last().expect("lines") > counted,
+        "and on into the live results"
+    );
+}

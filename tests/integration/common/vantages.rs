@@ -231,6 +231,13 @@ impl Vantage {
         }
     }
 
+    /// Starts it again (after [`Vantage::stop`]) on the same folder and journal.
+    pub async fn restart(&mut self) {
+        let mut daemon = Daemon::start(&self.dir.config, self.dir.dir.path().join("gwanje.log"));
+        daemon.wait_ready(Duration::from_secs(20)).await;
+        self.daemon = Some(daemon);
+    }
+
     /// Kills it (SIGKILL): no goodbye to its followers.
     pub fn kill(&mut self) {
         if let Some(d) = self.daemon.take() {

@@ -63,7 +63,7 @@ pub async fn observations(
     // A follower ahead of us saw an older numbering (we restarted without
     // our journal): it gets what we hold, and sees the numbers go back.
     let after = match q.after {
-        Some(a) if a > last && last > 0 => 0,
+        Some(a) if a > last => 0,
         Some(a) => a,
         None => last,
     };
@@ -76,7 +76,7 @@ pub async fn observations(
     let backlog = match (until, &plan.settings.journal) {
         (None, _) => None,
         (Some(until), Some(journal)) => {
-            let Ok(_one) = s.backlogs.clone().try_acquire_owned() else {
+            let Ok(one) = s.backlogs.clone().try_acquire_owned() else {
                 return (
                     StatusCode::SERVICE_UNAVAILABLE,
                     [(header::RETRY_AFTER, "5")],
@@ -85,7 +85,10 @@ pub async fn observations(
                     .into_response();
             };
             let (dir, v) = (journal.dir.clone(), plan.settings.vantage.clone());
+            // The permit goes with the read: a follower that gives up does
+            // not let a second read start beside it.
             let read = tokio::task::spawn_blocking(move || {
+                let _one = one;
                 crate::vantage::backlog::read(&dir, after, until, v.name.as_str(), &v.controls)
             })
             .await;

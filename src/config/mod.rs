@@ -95,6 +95,7 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         &catalogs.targets,
         &paths,
         &groups,
+        &catalogs.services,
         &mut errors,
     );
     if !errors.is_empty() {

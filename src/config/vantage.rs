@@ -12,7 +12,7 @@ use super::values::{self, valid_name};
 use crate::core::{PathName, Subject, VantageName};
 use crate::plan::{
     DEFAULT_MAX_SKEW, DEFAULT_MIN_VANTAGES, GroupSpec, MAX_PEERS, MAX_SKEW, MIN_VANTAGES, PathSpec,
-    PeerSpec, Target, VantageSpec,
+    PeerSpec, Service, Target, VantageSpec,
 };
 
 const NAME_RULE: &str = "valid: 1-64 characters of a-z, A-Z, 0-9, '-', '_' or '.'";
@@ -28,6 +28,7 @@ pub fn vantage(
     targets: &[Arc<Target>],
     paths: &[PathSpec],
     groups: &[GroupSpec],
+    services: &[Service],
     errors: &mut Vec<ConfigError>,
 ) -> VantageSpec {
     let name = match &raw.name {
@@ -101,7 +102,7 @@ pub fn vantage(
             Ok(_) => {
                 errors.push(doc.error_at(
                     "vantage.max_skew",
-                    format!("{t:?} is out of range; valid: 100ms to 60s"),
+                    format!("{t:?} is out of range; valid: 1s to 60s"),
                 ));
                 DEFAULT_MAX_SKEW
             }
@@ -134,6 +135,22 @@ pub fn vantage(
             ));
         }
         let vantages = u32::try_from(peers.len() + 1).unwrap_or(u32::MAX);
+        for s in services
+            .iter()
+            .filter(|s| s.quorum.is_some_and(|k| k > vantages))
+        {
+            errors.push(ConfigError {
+                file: s.file.clone(),
+                line: None,
+                column: None,
+                key: "quorum".into(),
+                message: format!(
+                    "{} down votes are more than the {vantages} vantages configured (this one and its peers): no target of {} could ever be down; valid: 1 to {vantages}",
+                    s.quorum.unwrap_or(0),
+                    s.name
+                ),
+            });
+        }
         if min_vantages > vantages {
             errors.push(doc.error_at(
                 "vantage.min_vantages",

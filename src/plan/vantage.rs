@@ -12,9 +12,10 @@ pub const DEFAULT_MIN_VANTAGES: u32 = 2;
 pub const MIN_VANTAGES: std::ops::RangeInclusive<u32> = 1..=64;
 /// The default `vantage.max_skew`.
 pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(5);
-/// The bounds of `vantage.max_skew`.
+/// The bounds of `vantage.max_skew`: at least a second, above a stream's
+/// own delay (its 100 ms of coalescing, the network and the engine).
 pub const MAX_SKEW: std::ops::RangeInclusive<Duration> =
-    Duration::from_millis(100)..=Duration::from_secs(60);
+    Duration::from_secs(1)..=Duration::from_secs(60);
 /// The most peers one instance follows.
 pub const MAX_PEERS: usize = 63;
 

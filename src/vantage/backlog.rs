@@ -23,6 +23,8 @@ pub struct Backlog {
     pub last: u64,
     /// More lines before `until` remain.
     pub truncated: bool,
+    /// What was asked for ends before this number (the hub holds it on).
+    pub until: u64,
 }
 
 /// The results numbered after `after` and before `until` in the journal at
@@ -38,6 +40,7 @@ pub fn read(
         bytes: Vec::new(),
         last: after,
         truncated: false,
+        until,
     };
     let segments = journal::segments(dir)?;
     // Each segment opens with a snapshot: start from the last one whose

@@ -26,6 +26,11 @@ pub const STALL: Duration = Duration::from_secs(5 * HEARTBEAT.as_secs());
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest token file read.
 const MAX_TOKEN_BYTES: u64 = 4096;
+/// The most results handed to the engine at once (its queue holds 256 parts).
+const PART: usize = 1024;
+/// The most lines one read of the stream may inflate to (a sender flushes
+/// every 1,024 lines: this is many flushes in one read).
+const MAX_LINES_PER_READ: usize = 16_384;
 
 /// What a follower hands the engine.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,9 +227,13 @@ async fn session(
         let fault = take(
             peer, &lines, seq, resume, delivered, &mut first, &mut batch, metrics,
         );
-        // What came before a fault in the chunk was checked and counts.
-        if !batch.is_empty() && tx.send(batch).await.is_err() {
-            return Fault::Closed;
+        // What came before a fault in the chunk was checked and counts; the
+        // engine gets it in parts, so what waits for it stays bounded.
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(PART));
+            if tx.send(std::mem::replace(&mut batch, rest)).await.is_err() {
+                return Fault::Closed;
+            }
         }
         if let Some(f) = fault {
             return f;
@@ -321,7 +330,7 @@ fn inflate(
         let n = output.pos();
         pending.extend_from_slice(&out[..n]);
         take_lines(pending, lines)?;
-        if lines.len() > 1 << 16 {
+        if lines.len() > MAX_LINES_PER_READ {
             return Err(LineError::Garbage("too many lines in one chunk".into()).into());
         }
         if input.pos() == chunk.len() && n < out.len() {

@@ -93,7 +93,7 @@ impl Hub {
         };
         // Numbers in the ring are consecutive unless the journal lost some,
         // so search rather than index.
-        if after + 1 < *oldest {
+        if after.saturating_add(1) < *oldest {
             return Err(Gone {
                 after,
                 oldest: *oldest,
@@ -123,8 +123,12 @@ impl Hub {
             let _ = e.set_parameter(zstd::stream::raw::CParameter::WindowLog(20));
             e
         });
+        // A backlog that ended before what the hub holds (the journal has
+        // a gap there) continues with the hub, past the gap; one that
+        // stopped at its size ends the session, and the follower asks on.
         let (after, first, short) = match backlog {
-            Some(b) => (b.last, Some(b.bytes), b.truncated),
+            Some(b) if b.truncated => (b.last, Some(b.bytes), true),
+            Some(b) => (b.last.max(b.until.saturating_sub(1)), Some(b.bytes), false),
             None => (after, None, false),
         };
         futures_util::stream::unfold(
@@ -137,9 +141,22 @@ impl Hub {
                     if done {
                         return None;
                     }
-                    if let Some(bytes) = first {
+                    if let Some(mut bytes) = first {
+                        // A thousand lines a chunk, as live ones come.
+                        let cut = bytes
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b == b'\n')
+                            .nth(BATCH - 1)
+                            .map_or(bytes.len(), |(i, _)| i + 1);
+                        let rest = bytes.split_off(cut);
                         let chunk = encode(&mut encoder, bytes)?;
-                        return Some((Ok(chunk), (cursor, encoder, short, None)));
+                        let (left, over) = if rest.is_empty() {
+                            (None, short)
+                        } else {
+                            (Some(rest), false)
+                        };
+                        return Some((Ok(chunk), (cursor, encoder, over, left)));
                     }
                     let mut out = Vec::new();
                     let mut gathered = false;

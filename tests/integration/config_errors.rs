@@ -835,7 +835,7 @@ fn vantage_and_peer_errors_name_the_key_and_what_is_valid() {
         ("vantage.controls[1]", "is a check of group g"),
         ("vantage.controls[2]", "names no target"),
         ("vantage.min_vantages", "valid: 1 to 64"),
-        ("vantage.max_skew", "valid: 100ms to 60s"),
+        ("vantage.max_skew", "valid: 1s to 60s"),
         (
             "vantage.isolation_share",
             "valid: a fraction from 0.5 to 1.0",

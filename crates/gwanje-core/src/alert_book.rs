@@ -67,8 +67,24 @@ impl AlertBook {
         self.policy = policy;
     }
 
-    /// Whether several vantages decide (a plan with peers).
-    pub fn set_quorum(&mut self, quorum: bool) {
+    /// Whether several vantages decide (a plan with peers). Without them
+    /// again, what the vantages' verdicts raised resolves: this instance's
+    /// own windows raise their alerts afresh if they still see it.
+    pub fn set_quorum(&mut self, now: Timestamp, quorum: bool) {
+        if self.quorum && !quorum {
+            for a in self.alerts.values_mut().filter(|a| a.firing()) {
+                let voted = match &a.kind {
+                    AlertKind::TargetDown { votes, .. } | AlertKind::ServiceDown { votes, .. } => {
+                        !votes.is_empty()
+                    }
+                    _ => false,
+                };
+                if voted {
+                    a.resolved_at = Some(now);
+                    a.last_sent = None;
+                }
+            }
+        }
         self.quorum = quorum;
         if !quorum {
             self.isolated_here = false;
@@ -353,7 +369,12 @@ impl AlertBook {
             } => match to {
                 Verdict::Down => {
                     let downs = down_votes(votes);
-                    if groups.is_empty() {
+                    // A leak or a mix-up has its own, critical alert.
+                    let own_alert = matches!(
+                        cause,
+                        Some(FailureKind::PersonalData | FailureKind::IdentityMismatch)
+                    );
+                    if groups.is_empty() && !own_alert {
                         self.fire(
                             now,
                             AlertKind::TargetDown {

@@ -336,22 +336,9 @@ impl Core {
         for e in &out {
             if let Effect::Event(e) = e {
                 self.alerts.apply(now, e);
-                // Back from a cut: paths still down are news again.
+                // Back from a cut: what still holds is news again.
                 if let Event::VantageReconnected { local: true, .. } = e {
-                    for (path, s) in self
-                        .paths
-                        .iter()
-                        .filter(|(_, s)| s.state == PathState::Down)
-                    {
-                        self.alerts.fire(
-                            now,
-                            AlertKind::PathDown {
-                                path: path.clone(),
-                                reason: s.reason.clone(),
-                                diagnosis: s.diagnosis.clone(),
-                            },
-                        );
-                    }
+                    self.refire(now);
                 }
             }
         }
@@ -371,6 +358,56 @@ impl Core {
         );
     }
 
+    /// Fires again what this instance's isolation held back and still
+    /// holds: paths down, groups isolated or with no healthy path, services
+    /// degraded.
+    fn refire(&mut self, now: Timestamp) {
+        for (path, s) in self
+            .paths
+            .iter()
+            .filter(|(_, s)| s.state == PathState::Down)
+        {
+            self.alerts.fire(
+                now,
+                AlertKind::PathDown {
+                    path: path.clone(),
+                    reason: s.reason.clone(),
+                    diagnosis: s.diagnosis.clone(),
+                },
+            );
+        }
+        for (name, g) in &self.groups {
+            if g.isolated {
+                self.alerts.fire(
+                    now,
+                    AlertKind::MonitorIsolated {
+                        group: name.clone(),
+                    },
+                );
+            }
+            if g.impossible {
+                self.alerts.fire(
+                    now,
+                    AlertKind::FailoverImpossible {
+                        group: name.clone(),
+                        active: g.active.clone(),
+                        unsure: Vec::new(),
+                    },
+                );
+            }
+            for (check, losses) in &g.service_degraded {
+                self.alerts.fire(
+                    now,
+                    AlertKind::ServiceDegraded {
+                        group: name.clone(),
+                        check: check.clone(),
+                        losses: losses.clone(),
+                    },
+                );
+            }
+        }
+    }
+
     /// The decided health of `subject`, if it is planned.
     pub fn subject_state(&self, subject: &Subject) -> Option<TargetState> {
         self.health.get(subject).map(|t| t.window.state())
@@ -388,7 +425,7 @@ impl Core {
 
     fn apply_plan(&mut self, cfg: CoreConfig, out: &mut Vec<Effect>) {
         self.alerts.set_policy(cfg.alerting);
-        self.alerts.set_quorum(cfg.quorum.is_some());
+        self.alerts.set_quorum(self.now, cfg.quorum.is_some());
         self.quality = cfg.quality;
         let now = self.now;
         match (cfg.quorum, self.quorum.as_mut()) {

@@ -24,6 +24,11 @@ use super::vantage::{Abstention, Ballot, QuorumConfig, QuorumTarget, VantageView
 const CONTROL_FALL: u8 = 2;
 /// The share rule needs at least this many subjects with a latest result.
 const SHARE_MIN_SUBJECTS: u32 = 4;
+/// The most paths one vantage's vote on a target is kept for, and the most
+/// controls a vantage is judged by: what a peer sends cannot grow the
+/// core's state without bound.
+const MAX_WINDOWS: usize = 8;
+const MAX_CONTROLS: usize = 16;
 
 /// What is known of one vantage as a whole.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -47,8 +52,10 @@ struct Vantage {
 /// One vantage's evidence on one target.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Seen {
-    /// A window per path it probes the target through (`None`: directly).
-    windows: Vec<(Option<PathName>, HealthWindow)>,
+    /// A window per path it probes the target through (`None`: directly),
+    /// with when that path's latest result arrived: a path no longer
+    /// probed stops counting after two intervals.
+    windows: Vec<(Option<PathName>, HealthWindow, Timestamp)>,
     /// When its latest result on the target arrived.
     last: Timestamp,
     ballot: Ballot,
@@ -125,28 +132,46 @@ impl Quorum {
         let names: Vec<VantageName> = std::iter::once(cfg.local.clone())
             .chain(cfg.peers.iter().cloned())
             .collect();
+        // A vantage no longer configured (or this one renamed) ends its
+        // isolation with it, so its alert resolves.
+        for (n, v) in &self.vantages {
+            if !names.contains(n) && v.isolated_since.is_some() {
+                out.push(Effect::Event(Event::VantageReconnected {
+                    vantage: n.clone(),
+                    local: *n == self.cfg.local,
+                }));
+            }
+        }
         self.vantages.retain(|n, _| names.contains(n));
+        if let Some(local) = self.vantages.get_mut(&cfg.local) {
+            local.controls.retain(|s, _| cfg.controls.contains(s));
+        }
         for n in &names {
             self.vantages.entry(n.clone()).or_default();
         }
         let mut old = std::mem::take(&mut self.targets);
+        let mut fresh = false;
         for t in &cfg.targets {
             let tally = match old.remove(&t.target) {
                 Some(mut tally) => {
                     if tally.target.policy != t.policy {
                         tally.seen.clear();
+                        fresh = true;
                     }
                     tally.seen.retain(|n, _| names.contains(n));
                     tally.target = t.clone();
                     tally
                 }
-                None => Tally {
-                    target: t.clone(),
-                    seen: BTreeMap::new(),
-                    verdict: Verdict::Unknown,
-                    since: now,
-                    downs: Vec::new(),
-                },
+                None => {
+                    fresh = true;
+                    Tally {
+                        target: t.clone(),
+                        seen: BTreeMap::new(),
+                        verdict: Verdict::Unknown,
+                        since: now,
+                        downs: Vec::new(),
+                    }
+                }
             };
             self.targets.insert(t.target.clone(), tally);
         }
@@ -158,6 +183,11 @@ impl Quorum {
             }
         }
         self.insufficient.retain(|k| self.targets.contains_key(k));
+        // New targets (or new thresholds) need their votes gathered before
+        // too few of them is news: the start grace begins again.
+        if fresh && !self.degraded {
+            self.started = now;
+        }
         self.controls = cfg.controls.iter().cloned().collect();
         self.version += 1;
         let intervals = cfg.targets.iter().map(|t| t.interval_ms);
@@ -173,7 +203,8 @@ impl Quorum {
     }
 
     /// The same quorum after a restart: the sequence numbers and isolation
-    /// are kept, the evidence must be gathered again.
+    /// (with the control results behind it) are kept, the votes must be
+    /// gathered again.
     pub fn restarted(mut self, now: Timestamp) -> Self {
         for t in self.targets.values_mut() {
             t.seen.clear();
@@ -182,7 +213,6 @@ impl Quorum {
             t.downs.clear();
         }
         for v in self.vantages.values_mut() {
-            v.controls.clear();
             v.latest.clear();
             v.failing = 0;
             v.last_at = None;
@@ -241,12 +271,17 @@ impl Quorum {
         v.skewed_now = false;
         v.last_at = Some(now);
         let failed = obs.failure.is_some();
-        if control {
+        if control && (v.controls.len() < MAX_CONTROLS || v.controls.contains_key(&obs.subject)) {
             let n = v.controls.entry(obs.subject.clone()).or_insert(0);
             *n = if failed { n.saturating_add(1) } else { 0 };
         }
-        // The share rule's bookkeeping, only when it is on.
-        if share.is_some() {
+        // The share rule's bookkeeping, only when it is on, and only for
+        // what this instance probes too (a peer cannot grow it at will).
+        let known = match &obs.subject {
+            Subject::Target(k) | Subject::Check(k, _) => self.targets.contains_key(k),
+            Subject::Router(_) => v.latest.len() < self.targets.len() + MAX_CONTROLS,
+        };
+        if share.is_some() && (known || v.latest.contains_key(&obs.subject)) {
             match v.latest.insert(obs.subject.clone(), failed) {
                 Some(true) if !failed => v.failing -= 1,
                 Some(false) | None if failed => v.failing += 1,
@@ -254,12 +289,20 @@ impl Quorum {
             }
         }
         // Isolated when every control failed twice in a row; back as soon
-        // as one passes.
+        // as one passes (not merely when one is forgotten).
         let was = v.isolated_since.is_some();
-        let controls_failing =
-            |fall: u8| v.controls.len() >= 2 && v.controls.values().all(|n| *n >= fall);
-        let now_isolated =
-            controls_failing(if was { 1 } else { CONTROL_FALL }) || share_cut(v, share);
+        // This vantage's own controls are known: all of them must fail.
+        let needed = if *vantage == self.cfg.local {
+            self.controls.len().max(2)
+        } else {
+            2
+        };
+        let cut_off = if was {
+            !v.controls.is_empty() && !v.controls.values().any(|n| *n == 0)
+        } else {
+            v.controls.len() >= needed && v.controls.values().all(|n| *n >= CONTROL_FALL)
+        };
+        let now_isolated = cut_off || share_cut(v, share);
         if now_isolated != was {
             v.isolated_since = now_isolated.then_some(now);
             let local = *vantage == self.cfg.local;
@@ -274,10 +317,9 @@ impl Quorum {
                     local,
                 }
             }));
-            let keys: Vec<TargetKey> = self.targets.keys().cloned().collect();
-            for k in keys {
-                self.revote(now, vantage, &k, out);
-            }
+            // What a vantage saw while cut off (or just before) is the cut:
+            // it votes again only on fresh evidence.
+            self.forget(now, vantage, out);
         }
         let (key, path) = match &obs.subject {
             Subject::Target(k) => (k, None),
@@ -295,15 +337,17 @@ impl Quorum {
             since: now,
             cause: None,
         });
-        let at = match seen.windows.iter().position(|(p, _)| p.as_ref() == path) {
+        let at = match seen.windows.iter().position(|(p, _, _)| p.as_ref() == path) {
             Some(i) => i,
-            None => {
+            None if seen.windows.len() < MAX_WINDOWS => {
                 seen.windows
-                    .push((path.cloned(), HealthWindow::new(policy)));
+                    .push((path.cloned(), HealthWindow::new(policy), now));
                 seen.windows.len() - 1
             }
+            None => return,
         };
         seen.windows[at].1.observe(!failed);
+        seen.windows[at].2 = now;
         if failed {
             seen.cause = obs.failure;
         }
@@ -334,10 +378,17 @@ impl Quorum {
         let Some(v) = self.vantages.get_mut(vantage) else {
             return;
         };
+        // Its isolation and the control results behind it stay: only
+        // fresh control results end it.
         v.seq = 0;
-        v.controls.clear();
         v.latest.clear();
         v.failing = 0;
+        self.forget(now, vantage, out);
+    }
+
+    /// Forgets `vantage`'s votes on every target: it votes again only when
+    /// its windows decide on new results.
+    fn forget(&mut self, now: Timestamp, vantage: &VantageName, out: &mut Vec<Effect>) {
         self.version += 1;
         self.expiries.retain(|(_, n, _)| n != vantage);
         let keys: Vec<TargetKey> = self.targets.keys().cloned().collect();
@@ -462,8 +513,9 @@ impl Quorum {
         };
         if verdict == Verdict::Insufficient {
             self.insufficient.insert(key.clone());
-        } else {
-            self.insufficient.remove(key);
+        } else if self.insufficient.remove(key) {
+            // The quiet spell before degradation clears starts now.
+            self.insufficient_at = Some(now);
         }
         let downs: Vec<VantageName> = tally
             .seen
@@ -614,10 +666,22 @@ fn ballot(v: &Vantage, seen: &Seen, now: Timestamp, t: &QuorumTarget) -> Ballot 
             Abstention::Stale
         });
     }
-    let states = seen.windows.iter().map(|(_, w)| w.state());
-    if states.clone().any(|s| s == TargetState::Up) {
+    let lifetime = t.interval_ms.saturating_mul(2);
+    let mut states = seen
+        .windows
+        .iter()
+        .filter(|(_, _, at)| now.since(*at) < lifetime)
+        .map(|(_, w, _)| w.state())
+        .peekable();
+    let any = states.peek().is_some();
+    let (mut up, mut all_down) = (false, true);
+    for s in states {
+        up |= s == TargetState::Up;
+        all_down &= s == TargetState::Down;
+    }
+    if up {
         Ballot::Up
-    } else if !seen.windows.is_empty() && states.clone().all(|s| s == TargetState::Down) {
+    } else if any && all_down {
         Ballot::Down
     } else {
         Ballot::Unknown
@@ -636,7 +700,9 @@ fn votes_of(vantages: &BTreeMap<VantageName, Vantage>, t: &Tally) -> Vec<Vote> {
             },
             None => Vote {
                 vantage: n.clone(),
-                ballot: Ballot::Abstain(if v.skewed_now {
+                ballot: Ballot::Abstain(if v.isolated_since.is_some() {
+                    Abstention::Isolated
+                } else if v.skewed_now {
                     Abstention::Skewed
                 } else {
                     Abstention::Stale

@@ -483,3 +483,128 @@ fn a_replay_from_a_mid_run_snapshot_decides_the_same() {
     assert_eq!(first, second);
     assert!(verdicts(&first).contains(&Verdict::Down));
 }
+
+#[test]
+fn vantages_back_from_a_shared_cut_do_not_vote_down_on_what_they_saw_cut_off() {
+    let mut c = core(2, None);
+    let mut seqs = [0; 3];
+    rounds(&mut c, &mut seqs, 0, 10, |_, _| FINE);
+    // b and c share an upstream that fails: everything fails there.
+    let cut = Sees {
+        web: false,
+        controls: false,
+        ..FINE
+    };
+    let effects = rounds(
+        &mut c,
+        &mut seqs,
+        10,
+        30,
+        |_, i| if i == 0 { FINE } else { cut },
+    );
+    assert!(!verdicts(&effects).contains(&Verdict::Down));
+    // Both come back at once: their windows of the cut are forgotten.
+    let effects = rounds(&mut c, &mut seqs, 30, 40, |_, _| FINE);
+    assert!(
+        !verdicts(&effects).contains(&Verdict::Down),
+        "{:?}",
+        verdicts(&effects)
+    );
+    assert!(fired(&effects, AlertName::TargetDown).is_empty());
+    assert_eq!(
+        c.quorum().and_then(|q| q.verdict(&web())),
+        Some(Verdict::Up)
+    );
+}
+
+#[test]
+fn a_path_no_longer_probed_stops_holding_a_vote_up() {
+    let mut c = core(2, None);
+    let mut seqs = [0; 3];
+    rounds(&mut c, &mut seqs, 0, 5, |_, _| FINE);
+    let through = |s: u64, path: &str, ok: bool, seq: u64| Input::VantageObserved {
+        vantage: v("b"),
+        seq,
+        control: false,
+        observation: Observation {
+            subject: Subject::Check(web(), PathName::new(path)),
+            ..obs(web(), s * INTERVAL, ok)
+        },
+    };
+    let mut seq = 1_000;
+    // b probes web through two paths, both up; then only through p1, which fails.
+    for s in 5..8 {
+        for p in ["p1", "p2"] {
+            seq += 1;
+            c.handle_input(Timestamp(s * INTERVAL + 1), through(s, p, true, seq));
+        }
+    }
+    for s in 8..20 {
+        seq += 1;
+        c.handle_input(Timestamp(s * INTERVAL + 1), through(s, "p1", false, seq));
+        while let Some(t) = c.poll_timeout().filter(|t| t.0 <= s * INTERVAL + 1) {
+            c.handle_timeout(t);
+        }
+    }
+    let q = c.quorum().expect("quorum");
+    let (_, _, _, votes) = q.verdicts().find(|(k, ..)| **k == web()).expect("web");
+    assert!(
+        votes
+            .iter()
+            .any(|x| x.vantage.as_str() == "b" && x.ballot == Ballot::Down),
+        "p2's old window no longer counts: {votes:?}"
+    );
+}
+
+#[test]
+fn a_vantage_removed_while_isolated_resolves_its_alert() {
+    let mut c = core(2, None);
+    let mut seqs = [0; 3];
+    rounds(&mut c, &mut seqs, 0, 10, |_, _| FINE);
+    let cut = Sees {
+        web: false,
+        controls: false,
+        ..FINE
+    };
+    let effects = rounds(
+        &mut c,
+        &mut seqs,
+        10,
+        15,
+        |_, i| if i == 2 { cut } else { FINE },
+    );
+    assert!(!fired(&effects, AlertName::VantageIsolated).is_empty());
+    // A reload without c.
+    let mut cfg = match core(2, None).quorum() {
+        Some(q) => q.config().clone(),
+        None => unreachable!(),
+    };
+    cfg.peers.retain(|p| p.as_str() != "c");
+    let policy = HealthPolicy::consecutive(3, 2);
+    let plan = CoreConfig {
+        subjects: [web(), control(1), control(2)]
+            .into_iter()
+            .map(|k| SubjectConfig {
+                subject: Subject::Target(k),
+                policy,
+            })
+            .collect(),
+        quorum: Some(cfg),
+        ..Default::default()
+    };
+    c.handle_input(Timestamp(15 * INTERVAL), Input::PlanApplied(plan));
+    let mut after = Vec::new();
+    while let Some(e) = c.poll_effect() {
+        after.push(e);
+    }
+    assert!(
+        after
+            .iter()
+            .any(|e| matches!(e, Effect::Event(Event::VantageReconnected { vantage, .. }) if vantage.as_str() == "c")),
+        "{after:?}"
+    );
+    assert!(
+        c.alerts()
+            .all(|a| a.name() != AlertName::VantageIsolated || !a.firing())
+    );
+}

@@ -85,12 +85,19 @@ fn three_sites_tell_a_cut_site_an_outage_and_a_broken_path_apart() {
     // Controls fail twice in a row (two 100 ms intervals), a probe's
     // timeout, and the stream's 100 ms of coalescing.
     assert!(took <= 2 * INTERVAL_MS + 80 + 100 + 300, "{took} ms");
-    ok(
+    let c = ok(
         s("c").wait_status(Duration::from_secs(5), "c isolated at c", |st| {
             !firing(st, "VantageIsolated").is_empty()
         }),
         Some(&sites),
     );
+    let own = firing(&c, "VantageIsolated")[0]["starts_at_ms"]
+        .as_u64()
+        .expect("starts_at_ms")
+        .saturating_sub(cut_at);
+    eprintln!("c isolated at c itself {own} ms after the cut");
+    // Decided by c's own core at its controls' second failure in a row.
+    assert!(own <= 2 * INTERVAL_MS + 80 + 150, "{own} ms");
     std::thread::sleep(Duration::from_secs(3));
     for n in ["a", "b", "c"] {
         let st = s(n).gwanje.status();

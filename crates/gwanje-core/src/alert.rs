@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::diagnosis::Diagnosis;
+use super::leadership::CoordinationFault;
 use super::shared::{PathReason, SwitchReason};
 use super::types::{
     FailureKind, GroupName, IdentityFindings, PathName, TargetKey, Timestamp, VantageName,
@@ -72,11 +73,15 @@ pub enum AlertName {
     VantageIsolated,
     /// Too few vantages are eligible to decide some targets.
     MonitoringDegraded,
+    /// The coordination store cannot say who leads: no replica orders.
+    CoordinationLost,
+    /// An actuator refused a route order (a stale fence or unreadable).
+    OrderRefused,
 }
 
 impl AlertName {
     /// Every name, in the order the runbooks list them.
-    pub const ALL: [AlertName; 17] = [
+    pub const ALL: [AlertName; 19] = [
         AlertName::PathDown,
         AlertName::TargetDown,
         AlertName::FailoverExecuted,
@@ -94,6 +99,8 @@ impl AlertName {
         AlertName::JournalClockAhead,
         AlertName::VantageIsolated,
         AlertName::MonitoringDegraded,
+        AlertName::CoordinationLost,
+        AlertName::OrderRefused,
     ];
 
     /// The `alertname` label (and the runbook's file name).
@@ -116,6 +123,8 @@ impl AlertName {
             AlertName::JournalClockAhead => "JournalClockAhead",
             AlertName::VantageIsolated => "VantageIsolated",
             AlertName::MonitoringDegraded => "MonitoringDegraded",
+            AlertName::CoordinationLost => "CoordinationLost",
+            AlertName::OrderRefused => "OrderRefused",
         }
     }
 
@@ -128,7 +137,8 @@ impl AlertName {
             | AlertName::GroupFrozen
             | AlertName::PersonalDataExposed
             | AlertName::IdentityMismatch
-            | AlertName::VantageIsolated => Severity::Critical,
+            | AlertName::VantageIsolated
+            | AlertName::CoordinationLost => Severity::Critical,
             AlertName::PathDown
             | AlertName::TargetDown
             | AlertName::FailoverExecuted
@@ -138,7 +148,8 @@ impl AlertName {
             | AlertName::ConfigReloadFailed
             | AlertName::JournalWriteFailing
             | AlertName::JournalClockAhead
-            | AlertName::MonitoringDegraded => Severity::Warning,
+            | AlertName::MonitoringDegraded
+            | AlertName::OrderRefused => Severity::Warning,
         }
     }
 }
@@ -373,6 +384,20 @@ pub enum AlertKind {
         /// How many the quorum needs.
         min_vantages: u32,
     },
+    /// No replica may order route changes: the store cannot say who leads.
+    CoordinationLost {
+        /// Why.
+        fault: CoordinationFault,
+    },
+    /// An actuator refused a route order.
+    OrderRefused {
+        /// The group.
+        group: GroupName,
+        /// The order's fence, when readable.
+        fence: Option<u64>,
+        /// The highest fence the actuator applied.
+        highest: u64,
+    },
 }
 
 impl AlertKind {
@@ -396,6 +421,8 @@ impl AlertKind {
             AlertKind::JournalClockAhead { .. } => AlertName::JournalClockAhead,
             AlertKind::VantageIsolated { .. } => AlertName::VantageIsolated,
             AlertKind::MonitoringDegraded { .. } => AlertName::MonitoringDegraded,
+            AlertKind::CoordinationLost { .. } => AlertName::CoordinationLost,
+            AlertKind::OrderRefused { .. } => AlertName::OrderRefused,
         }
     }
 
@@ -418,7 +445,8 @@ impl AlertKind {
             AlertKind::FailoverImpossible { group, .. }
             | AlertKind::MonitorIsolated { group }
             | AlertKind::GroupFrozen { group, .. }
-            | AlertKind::RouteDrift { group, .. } => Scope::Group(group.clone()),
+            | AlertKind::RouteDrift { group, .. }
+            | AlertKind::OrderRefused { group, .. } => Scope::Group(group.clone()),
             AlertKind::ServiceDown { group, check, .. }
             | AlertKind::ServiceDegraded { group, check, .. } => {
                 Scope::Check(group.clone(), check.clone())
@@ -432,7 +460,8 @@ impl AlertKind {
             AlertKind::ConfigReloadFailed { .. }
             | AlertKind::JournalWriteFailing { .. }
             | AlertKind::JournalClockAhead { .. }
-            | AlertKind::MonitoringDegraded { .. } => Scope::Gwanje,
+            | AlertKind::MonitoringDegraded { .. }
+            | AlertKind::CoordinationLost { .. } => Scope::Gwanje,
         }
     }
 }

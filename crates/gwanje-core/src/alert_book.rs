@@ -490,6 +490,24 @@ impl AlertBook {
             Event::MonitoringRestored => {
                 self.resolve(now, AlertName::MonitoringDegraded, &Scope::Gwanje)
             }
+            Event::CoordinationLost { fault } => {
+                self.fire(now, AlertKind::CoordinationLost { fault: *fault });
+            }
+            Event::CoordinationRestored => {
+                self.resolve(now, AlertName::CoordinationLost, &Scope::Gwanje)
+            }
+            Event::OrderRefused {
+                group,
+                fence,
+                highest,
+            } => self.event(
+                now,
+                AlertKind::OrderRefused {
+                    group: group.clone(),
+                    fence: *fence,
+                    highest: *highest,
+                },
+            ),
             Event::ServiceDegraded {
                 group,
                 check,
@@ -558,7 +576,13 @@ impl AlertBook {
             | Event::FailbackAvailable { .. }
             | Event::PinSet { .. }
             | Event::PinCleared { .. }
-            | Event::AlertAcknowledged { .. } => {}
+            | Event::AlertAcknowledged { .. }
+            // A role change is news for the log; what it costs pages as
+            // CoordinationLost. A followed route is the leader's move,
+            // which the leader reports.
+            | Event::LeadershipAcquired { .. }
+            | Event::LeadershipLost { .. }
+            | Event::RouteFollowed { .. } => {}
             // Guarded above: with several vantages the verdict decides;
             // isolated, the cut is reported once.
             Event::ServiceDown { .. }

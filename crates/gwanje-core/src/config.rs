@@ -84,4 +84,7 @@ pub struct CoreConfig {
     /// With peers: how this vantage and theirs decide together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<super::vantage::QuorumConfig>,
+    /// A replica of a cluster: it orders route changes only while it leads.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster: bool,
 }

@@ -4,6 +4,7 @@
 
 use super::alert::{Alert, AlertName};
 use super::config::CoreConfig;
+use super::leadership::{Coordination, CoordinationFault};
 use super::shared::{PathReason, PathState, SwitchReason};
 use super::types::{
     FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,
@@ -106,6 +107,19 @@ pub enum Input {
         /// The vantage.
         vantage: VantageName,
     },
+    /// The coordination session's news: this replica leads, follows, or
+    /// cannot tell.
+    Coordination(Coordination),
+    /// An actuator refused a desired route: its fence was older than one
+    /// it had applied (a deposed leader's order), or it was unreadable.
+    OrderRefused {
+        /// The group.
+        group: GroupName,
+        /// The order's fence, when it could be read.
+        fence: Option<u64>,
+        /// The highest fence the actuator has applied.
+        highest: u64,
+    },
     /// The engine examined a path the core asked about (`ExaminePath`).
     PathExamined {
         /// The path.
@@ -153,6 +167,9 @@ pub enum Order {
         reason: SwitchReason,
         /// 1 for the first try.
         attempt: u32,
+        /// In a cluster: the leader's fence, which actuators check.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fence: Option<u64>,
     },
     /// Deliver these alerts now (new, re-sent, escalated or resolved).
     DeliverAlerts {
@@ -415,6 +432,43 @@ pub enum Event {
     },
     /// Every target has enough eligible vantages again.
     MonitoringRestored,
+    /// This replica was elected: its orders carry `fence`.
+    LeadershipAcquired {
+        /// The fence.
+        fence: u64,
+    },
+    /// This replica stopped leading: it orders nothing more.
+    LeadershipLost {
+        /// The fence it led with.
+        fence: u64,
+        /// Why; `None` when it resigned or another term began.
+        fault: Option<CoordinationFault>,
+    },
+    /// The coordination store cannot say who leads: nobody here orders.
+    CoordinationLost {
+        /// Why.
+        fault: CoordinationFault,
+    },
+    /// The coordination store answers again.
+    CoordinationRestored,
+    /// An actuator refused a desired route (see `Input::OrderRefused`).
+    OrderRefused {
+        /// The group.
+        group: GroupName,
+        /// The order's fence, when it could be read.
+        fence: Option<u64>,
+        /// The highest fence the actuator has applied.
+        highest: u64,
+    },
+    /// A follower's group took the route the leader's order left.
+    RouteFollowed {
+        /// The group.
+        group: GroupName,
+        /// The route before.
+        from: Option<PathName>,
+        /// The route now.
+        to: Option<PathName>,
+    },
 }
 
 /// What the core hands out, in the order it decided it.

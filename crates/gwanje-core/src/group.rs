@@ -104,6 +104,13 @@ pub struct GroupState {
     /// with each path's loss (per mille) when it was raised.
     #[serde(default)]
     pub service_degraded: BTreeMap<TargetKey, Vec<(PathName, u16)>>,
+    /// In a cluster, while this replica may not order (it follows, or
+    /// leads without fresh evidence yet): the route is the leader's.
+    #[serde(default)]
+    pub passive: bool,
+    /// The fence its orders carry while this replica leads.
+    #[serde(default)]
+    pub fence: Option<u64>,
 }
 
 impl GroupState {
@@ -127,6 +134,8 @@ impl GroupState {
             penalties: BTreeMap::new(),
             penalised: BTreeMap::new(),
             service_degraded: BTreeMap::new(),
+            passive: false,
+            fence: None,
         }
     }
 
@@ -299,6 +308,16 @@ impl GroupState {
         if self.pending.is_some() || path == self.active {
             return;
         }
+        if self.passive {
+            // The leader moved it (or will put it back): not ours to correct.
+            let from = std::mem::replace(&mut self.active, path.clone());
+            out.push(Effect::Event(Event::RouteFollowed {
+                group,
+                from,
+                to: path,
+            }));
+            return;
+        }
         out.push(Effect::Event(Event::RouteDrifted {
             group,
             expected: self.active.clone(),
@@ -371,6 +390,7 @@ impl GroupState {
             to: to.clone(),
             reason: reason.clone(),
             attempt: self.failed_attempts + 1,
+            fence: self.fence,
         }));
         self.pending = Some(Pending {
             to,
@@ -509,7 +529,7 @@ impl GroupState {
             out,
         );
 
-        if !self.adopted {
+        if !self.adopted || self.passive {
             return;
         }
         if let Some(p) = &self.pending {

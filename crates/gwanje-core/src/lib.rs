@@ -18,6 +18,7 @@ mod effect;
 mod findings;
 mod group;
 mod health;
+mod leadership;
 mod machine;
 mod pairs;
 mod path;
@@ -41,6 +42,7 @@ pub use diagnosis::{
 pub use effect::{Effect, Event, Input, Order};
 pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};
+pub use leadership::{Coordination, CoordinationFault, Leadership};
 pub use machine::Core;
 pub use path::PathStatus;
 pub use quality::{Losses, Quality, QualityPolicy};
@@ -56,6 +58,8 @@ pub use virtual_time::{Actuator, Kernel, TimerSource, VirtualTime};
 
 #[cfg(test)]
 mod alert_scenarios;
+#[cfg(test)]
+mod cluster_scenarios;
 #[cfg(test)]
 mod judgement_scenarios;
 #[cfg(test)]

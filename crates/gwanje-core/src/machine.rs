@@ -70,6 +70,9 @@ pub struct Core {
     /// observation stream.
     #[serde(default)]
     observed: u64,
+    /// In a cluster: whether this replica leads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leadership: Option<super::leadership::Leadership>,
 }
 
 impl Core {
@@ -99,6 +102,9 @@ impl Core {
                     let local = q.config().local.clone();
                     let control = q.is_control(&obs.subject);
                     q.observe(now, &local, self.observed, control, &obs, &mut out);
+                }
+                if let (Some(l), Some(p)) = (&mut self.leadership, obs.subject.path()) {
+                    l.saw(p, obs.at);
                 }
                 let warning = self.alerts.policy().certificate_warning_ms;
                 if self.health.contains_key(&obs.subject) {
@@ -236,6 +242,30 @@ impl Core {
                 }
                 false
             }
+            Input::Coordination(c) => {
+                if let Some(l) = &mut self.leadership {
+                    l.apply(now, c, &mut out);
+                    if l.fence().is_none() {
+                        // A follower retries nothing: a new leader decides afresh.
+                        for g in self.groups.values_mut() {
+                            g.pending.take_if(|p| p.retry_at.is_some());
+                        }
+                    }
+                }
+                true
+            }
+            Input::OrderRefused {
+                group,
+                fence,
+                highest,
+            } => {
+                out.push(Effect::Event(Event::OrderRefused {
+                    group,
+                    fence,
+                    highest,
+                }));
+                false
+            }
             Input::ReloadRejected { errors } => {
                 self.alerts
                     .fire(now, AlertKind::ConfigReloadFailed { errors });
@@ -302,7 +332,16 @@ impl Core {
         self.route_changed_at.clear();
         self.effects.clear();
         self.quorum = self.quorum.map(|q| q.restarted(now));
+        // The session says anew who leads.
+        self.leadership = self
+            .leadership
+            .map(|_| super::leadership::Leadership::new());
         self
+    }
+
+    /// In a cluster: this replica's role.
+    pub fn leadership(&self) -> Option<&super::leadership::Leadership> {
+        self.leadership.as_ref()
     }
 
     /// The vantages' quorum, when this instance has peers.
@@ -427,6 +466,9 @@ impl Core {
         self.alerts.set_policy(cfg.alerting);
         self.alerts.set_quorum(self.now, cfg.quorum.is_some());
         self.quality = cfg.quality;
+        if cfg.cluster != self.leadership.is_some() {
+            self.leadership = cfg.cluster.then(super::leadership::Leadership::new);
+        }
         let now = self.now;
         match (cfg.quorum, self.quorum.as_mut()) {
             (Some(q), Some(old)) => old.apply(q, now, out),
@@ -721,6 +763,9 @@ impl Core {
             }));
         }
         for g in self.groups.values_mut() {
+            let leader = self.leadership.as_ref();
+            g.passive = leader.is_some_and(|l| !l.may_order(&g.cfg.paths));
+            g.fence = leader.and_then(|l| l.fence());
             g.decide(now, &self.paths, &losses, &quality, &state, out);
         }
         let groups = &self.groups;

@@ -24,6 +24,8 @@ pub struct Sim {
     pub effects: Vec<Effect>,
     /// Every input fed, in order; `None` is a timeout.
     pub log: Vec<(Timestamp, Option<Input>)>,
+    /// The plan applied at the start.
+    pub cfg: CoreConfig,
 }
 
 /// A group `svc` over `paths` with `checks` of service `app`, fast timers.
@@ -92,6 +94,7 @@ impl Sim {
             alerting: AlertPolicy::default(),
             quality: QualityPolicy::default(),
             quorum: None,
+            cluster: false,
         };
         let mut vt = VirtualTime::new(
             Core::new(),
@@ -100,6 +103,7 @@ impl Sim {
         );
         vt.log = Some(Vec::new());
         let mut sim = Sim {
+            cfg: cfg.clone(),
             vt,
             log: Vec::new(),
             now: 0,
@@ -308,6 +312,30 @@ impl Sim {
     /// How many effects match `pred`.
     pub fn count(&self, pred: impl Fn(&Effect) -> bool) -> usize {
         self.effects.iter().filter(|e| pred(e)).count()
+    }
+
+    /// The same plan, now as a replica of a cluster that follows.
+    pub fn in_cluster(mut self) -> Self {
+        let mut cfg = self.cfg.clone();
+        cfg.cluster = true;
+        let at = Timestamp(self.now);
+        self.feed(at, Input::PlanApplied(cfg));
+        self.feed(at, Input::Coordination(Coordination::Following));
+        self.drain();
+        self
+    }
+
+    /// Route orders handed out so far, with their fences.
+    pub fn orders(&self) -> Vec<(String, Option<u64>)> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Order(Order::ChangeRoute { to, fence, .. }) => {
+                    Some((to.to_string(), *fence))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// Starts with the kernel routing via `path` and every path healthy.

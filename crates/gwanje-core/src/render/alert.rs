@@ -136,6 +136,12 @@ fn summary_words(kind: &AlertKind) -> String {
         } => format!(
             "{targets} targets have fewer than {min_vantages} eligible vantages: their verdict is unknown, never down"
         ),
+        AlertKind::CoordinationLost { fault } => line::coordination_lost(*fault),
+        AlertKind::OrderRefused {
+            group,
+            fence,
+            highest,
+        } => line::order_refused(group, *fence, *highest),
     }
 }
 
@@ -327,6 +333,18 @@ fn description_words(kind: &AlertKind) -> String {
         } => format!(
             "{targets} targets have fewer eligible vantages than the quorum's {min_vantages} (eligible at the onset: {}). gwanje says \"unknown\" for them: never down, never a switch, so an outage there would go unpaged. Bring a vantage back (its process, its stream and token, its clock), or lower min_vantages knowingly.",
             vantages(eligible)
+        ),
+        AlertKind::CoordinationLost { fault } => format!(
+            "{}. This replica keeps probing and alerting, but neither it nor, if the store is down for all, any replica moves a route: routes stay as they are (fail-static), even if a path fails now. Check the etcd members (etcdctl endpoint health), the management network to them, and their certificates.",
+            line::coordination_lost(*fault)
+        ),
+        AlertKind::OrderRefused {
+            group,
+            fence,
+            highest,
+        } => format!(
+            "{}. A deposed leader's order, or someone writing the desired-state key by hand; the actuator kept the route of the newer order. Check which replica leads (gwanje_cluster_role) and who can write to etcd.",
+            line::order_refused(group, *fence, *highest)
         ),
     }
 }

@@ -3,6 +3,7 @@
 
 use super::words::{keys, or_none};
 use crate::effect::{Effect, Event, Input, Order};
+use crate::leadership::{Coordination, CoordinationFault};
 use crate::types::{GroupName, PathName, TargetKey, TargetState, VantageName};
 
 /// The line for `e`.
@@ -30,9 +31,11 @@ pub fn order(o: &Order) -> Option<String> {
             to,
             reason,
             attempt,
+            fence,
         } => format!(
-            "{group}: moving traffic from {} to {to} because {reason} (try {attempt})",
-            or_none(from)
+            "{group}: moving traffic from {} to {to} because {reason} (try {attempt}{})",
+            or_none(from),
+            fence.map_or(String::new(), |f| format!(", fence {f}"))
         ),
         Order::ExaminePath { .. } => return None,
         Order::DeliverAlerts { alerts, .. } => {
@@ -79,7 +82,13 @@ pub fn input(i: &Input) -> Option<String> {
         Input::VantageRestarted { vantage } => format!(
             "vantage {vantage}'s stream restarted its sequence; what it said before is forgotten"
         ),
+        Input::Coordination(Coordination::Lost { fault }) => format!(
+            "the coordination store cannot say who leads ({})",
+            fault.label()
+        ),
         Input::ProbeCompleted(_)
+        | Input::Coordination(_)
+        | Input::OrderRefused { .. }
         | Input::VantageObserved { .. }
         | Input::RoutesObserved { .. }
         | Input::RouteChangeCompleted { .. }
@@ -131,6 +140,33 @@ pub(super) fn service_degraded(
 
 pub(super) fn vantage_isolated(vantage: &VantageName) -> String {
     format!("vantage {vantage} is cut off: its controls fail, its votes abstain")
+}
+
+pub(super) fn fault_words(f: CoordinationFault) -> &'static str {
+    match f {
+        CoordinationFault::Unreachable => "the coordination store does not answer",
+        CoordinationFault::DeadlinePassed => {
+            "no keepalive was acknowledged before the lease's safety deadline"
+        }
+        CoordinationFault::LeaseLost => "the lease's keepalive failed",
+        CoordinationFault::Superseded => "a guarded write was refused: another replica leads",
+    }
+}
+
+pub(super) fn coordination_lost(f: CoordinationFault) -> String {
+    format!(
+        "coordination lost: {}; no route changes until it is back",
+        fault_words(f)
+    )
+}
+
+pub(super) fn order_refused(group: &GroupName, fence: Option<u64>, highest: u64) -> String {
+    match fence {
+        Some(f) => format!(
+            "{group}: an actuator refused a route order with fence {f}, older than {highest} it applied (route unchanged)"
+        ),
+        None => format!("{group}: an actuator refused an unreadable route order (route unchanged)"),
+    }
 }
 
 pub(super) fn monitor_isolated(group: &GroupName) -> String {
@@ -293,5 +329,27 @@ fn event_words(e: &Event) -> String {
             "{targets} targets have fewer than {min_vantages} eligible vantages: verdict unknown"
         ),
         Event::MonitoringRestored => "every target has enough eligible vantages again".into(),
+        Event::LeadershipAcquired { fence } => {
+            format!("this replica leads (fence {fence}); it orders once every path has fresh results")
+        }
+        Event::LeadershipLost { fence, fault } => match fault {
+            Some(f) => format!(
+                "this replica stopped leading (fence {fence}): {}; routes stay as they are",
+                fault_words(*f)
+            ),
+            None => format!("this replica no longer leads (fence {fence})"),
+        },
+        Event::CoordinationLost { fault } => coordination_lost(*fault),
+        Event::CoordinationRestored => "the coordination store answers again".into(),
+        Event::OrderRefused {
+            group,
+            fence,
+            highest,
+        } => order_refused(group, *fence, *highest),
+        Event::RouteFollowed { group, from, to } => format!(
+            "{group}: following the leader's route from {} to {}",
+            or_none(from),
+            or_none(to)
+        ),
     }
 }

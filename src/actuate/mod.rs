@@ -20,13 +20,15 @@ use crate::plan::{Action, GroupSpec, PathSpec};
 /// Where the engine moves and reads routes: the [`Actuator`] in
 /// production, an in-memory table in paused-time tests.
 pub trait RouteTable: Send + Sync + 'static {
-    /// Moves `group`'s prefixes to `to`.
+    /// Moves `group`'s prefixes to `to` (in a cluster, by the leader's
+    /// order with `fence`).
     fn change<'a>(
         &'a self,
         group: &'a GroupSpec,
         from: Option<&'a PathSpec>,
         to: &'a PathSpec,
         reason: &'a SwitchReason,
+        fence: Option<u64>,
     ) -> BoxFuture<'a, Result<(), ActuateError>>;
 
     /// Which path the kernel's route for `group` uses now.
@@ -50,8 +52,9 @@ impl RouteTable for Actuator {
         from: Option<&'a PathSpec>,
         to: &'a PathSpec,
         reason: &'a SwitchReason,
+        fence: Option<u64>,
     ) -> BoxFuture<'a, Result<(), ActuateError>> {
-        Box::pin(Actuator::change(self, group, from, to, reason))
+        Box::pin(Actuator::change(self, group, from, to, reason, fence))
     }
 
     fn observe<'a>(
@@ -91,6 +94,10 @@ struct ChangeBody<'a> {
     prefixes: Vec<String>,
     gateway: String,
     interface: Option<&'a str>,
+    /// The ordering leader's fence, in a cluster: a receiver can refuse an
+    /// order older than one it has carried out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fence: Option<u64>,
 }
 
 impl Actuator {
@@ -118,13 +125,15 @@ impl Actuator {
         })
     }
 
-    /// Moves `group`'s prefixes to `to`.
+    /// Moves `group`'s prefixes to `to`; a hook or webhook also gets the
+    /// leader's `fence` in a cluster.
     pub async fn change(
         &self,
         group: &GroupSpec,
         from: Option<&PathSpec>,
         to: &PathSpec,
         reason: &SwitchReason,
+        fence: Option<u64>,
     ) -> Result<(), ActuateError> {
         match &group.action {
             Action::Observe => Ok(()),
@@ -146,6 +155,7 @@ impl Actuator {
                     .env("GWANJE_PREFIXES", prefixes.join(" "))
                     .env("GWANJE_GATEWAY", to.gateway.to_string())
                     .env("GWANJE_INTERFACE", to.interface.as_deref().unwrap_or(""))
+                    .env("GWANJE_FENCE", fence.map_or(String::new(), |f| f.to_string()))
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -201,6 +211,7 @@ impl Actuator {
                     prefixes: group.routes.iter().map(ToString::to_string).collect(),
                     gateway: to.gateway.to_string(),
                     interface: to.interface.as_deref(),
+                    fence,
                 };
                 let resp = self
                     .http

@@ -6,6 +6,7 @@
 //! and says what would be valid; all errors of a load are reported together.
 
 mod catalog;
+mod cluster;
 mod document;
 mod error;
 mod failover;
@@ -63,6 +64,7 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         path_quality: doc.section("path_quality", top.path_quality, &mut errors),
         vantage: doc.section("vantage", top.vantage, &mut errors),
         peers: doc.section("peers", top.peers, &mut errors),
+        cluster: doc.section("cluster", top.cluster, &mut errors),
     };
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
@@ -98,6 +100,9 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         &catalogs.services,
         &mut errors,
     );
+    settings.cluster = raw.cluster.as_ref().map(|c| {
+        cluster::cluster(&doc, c, dir, settings.vantage.name.as_str(), &mut errors)
+    });
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }

@@ -24,6 +24,7 @@ pub struct RawTop {
     pub path_quality: Option<yaml_serde::Value>,
     pub vantage: Option<yaml_serde::Value>,
     pub peers: Option<yaml_serde::Value>,
+    pub cluster: Option<yaml_serde::Value>,
 }
 
 /// The daemon config, section by section; each section is decoded on its
@@ -43,6 +44,27 @@ pub struct RawConfig {
     pub alerting: RawAlerting,
     pub vantage: RawVantage,
     pub peers: Vec<RawPeer>,
+    pub cluster: Option<RawCluster>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub name: String,
+    pub replica: Option<String>,
+    pub etcd: RawEtcd,
+    pub lease_ttl: Option<String>,
+    pub actuate: Option<bool>,
+    pub fence_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEtcd {
+    pub endpoints: Vec<String>,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

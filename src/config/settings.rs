@@ -144,6 +144,8 @@ pub fn settings(
         observer_token_file,
         // Validated once the catalogs and paths its controls name are known.
         vantage: Default::default(),
+        // Validated once the vantage's name (its default replica name) is known.
+        cluster: None,
     }
 }
 

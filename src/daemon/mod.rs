@@ -112,12 +112,44 @@ pub async fn run(
         commands.clone(),
     ));
 
-    let adapters = engine::Adapters::live(
+    let mut adapters = engine::Adapters::live(
         ctx.clone(),
         actuator.clone(),
         &plan_rx.borrow(),
         metrics.clone(),
     );
+    let cluster = plan_rx.borrow().settings.cluster.clone();
+    let (stop_cluster, stopping) = watch::channel(false);
+    let mut session = None;
+    let mut applier = None;
+    if let Some(spec) = cluster {
+        metrics.cluster.init();
+        let (coordination, coordination_rx) = mpsc::channel(16);
+        let (reports, reports_rx) = mpsc::channel(64);
+        let gate = crate::cluster::Gate::default();
+        tracing::info!(cluster = %spec.name, replica = %spec.replica, "campaigning; ordering nothing until elected");
+        session = Some(tokio::spawn(crate::cluster::campaign(
+            spec.clone(),
+            gate.clone(),
+            coordination,
+            stopping,
+        )));
+        if spec.actuate {
+            applier = Some(tokio::spawn(crate::cluster::actuate(
+                spec.clone(),
+                plan_rx.clone(),
+                Arc::new(actuator.clone()),
+                reports,
+                metrics.clone(),
+            )));
+        }
+        adapters.cluster = Some(engine::ClusterLink {
+            spec,
+            gate,
+            coordination: coordination_rx,
+            reports: reports_rx,
+        });
+    }
     let engine = tokio::spawn(engine::run_with(
         plan_rx,
         adapters,
@@ -144,6 +176,16 @@ pub async fn run(
     let mut engine_done = false;
     let result = tokio::select! {
         served = served => served.map_err(DaemonError::Serve),
+        // The actuator ends only on a fence file it cannot trust.
+        Some(ended) = join_opt(&mut applier) => {
+            let why = match ended {
+                Ok(Err(e)) => e.to_string(),
+                Ok(Ok(())) => "it returned".to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!("the cluster actuator stopped ({why}); exiting");
+            Err(DaemonError::EngineStopped(format!("the cluster actuator stopped: {why}")))
+        }
         ended = &mut engine => {
             engine_done = true;
             let why = match ended {
@@ -156,6 +198,14 @@ pub async fn run(
         }
     };
     hup.abort();
+    // A leader resigns, so a standby takes over at once.
+    let _ = stop_cluster.send(true);
+    if let Some(s) = session {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s).await;
+    }
+    if let Some(a) = applier {
+        a.abort();
+    }
     // Dropping the last plan sender ends the engine, which aborts every probe task.
     drop(reloader);
     if !engine_done {
@@ -223,6 +273,15 @@ fn load_token(plan: &Plan) -> Result<AdminToken, DaemonError> {
         path: file.map(PathBuf::from).unwrap_or_default(),
         source,
     })
+}
+
+async fn join_opt<T>(
+    task: &mut Option<tokio::task::JoinHandle<T>>,
+) -> Option<Result<T, tokio::task::JoinError>> {
+    match task {
+        Some(t) => Some(t.await),
+        None => std::future::pending().await,
+    }
 }
 
 async fn reload_on_sighup(reloader: Arc<Reloader>) {

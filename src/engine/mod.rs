@@ -62,6 +62,21 @@ pub struct Adapters {
     pub examiner: Arc<dyn crate::examine::Examiner>,
     /// The API's bound address, for alert links.
     pub listen: Option<std::net::SocketAddr>,
+    /// A replica's ties to its cluster, when it is one.
+    pub cluster: Option<ClusterLink>,
+}
+
+/// A replica's ties to its cluster: the session's news, the gate that
+/// says whether it may order, and its actuator's reports.
+pub struct ClusterLink {
+    /// The `cluster` section.
+    pub spec: crate::plan::ClusterSpec,
+    /// Whether this replica may order now.
+    pub gate: crate::cluster::Gate,
+    /// The election session's changes of role.
+    pub coordination: mpsc::Receiver<crate::core::Coordination>,
+    /// What the co-located actuator did.
+    pub reports: mpsc::Receiver<crate::cluster::Report>,
 }
 
 impl Adapters {
@@ -83,6 +98,7 @@ impl Adapters {
             )),
             clock: Arc::new(crate::clock::SystemClock),
             examiner: Arc::new(crate::examine::NetExaminer),
+            cluster: None,
         }
     }
 }
@@ -130,7 +146,13 @@ struct Engine {
         crate::core::VantageName,
         (crate::plan::PeerSpec, tokio::task::JoinHandle<()>),
     >,
+    /// In a cluster: where orders go, and who may give them.
+    cluster: Option<(crate::plan::ClusterSpec, crate::cluster::Gate)>,
 }
+
+/// How long a leader waits for its co-located actuator to apply an order
+/// before the core counts the change as failed (and retries).
+const APPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Capacity of the peers' results channel, in chunks; followers wait when
 /// the engine is behind.
@@ -170,6 +192,10 @@ pub async fn run_with(
     let (tx, mut results) = mpsc::channel(RESULTS_CAPACITY);
     let (events_tx, mut events) = mpsc::channel(256);
     let (remote_tx, mut remote) = mpsc::channel(REMOTE_CAPACITY);
+    let (cluster, mut coordination, mut reports) = match adapters.cluster {
+        Some(l) => (Some((l.spec, l.gate)), Some(l.coordination), Some(l.reports)),
+        None => (None, None, None),
+    };
     let first = plans.borrow_and_update().clone();
     let mut e = Engine {
         sinks: adapters.alerts,
@@ -194,6 +220,7 @@ pub async fn run_with(
         journal_dropped_at: None,
         remote: remote_tx,
         followers: Default::default(),
+        cluster,
     };
     e.apply(first);
     e.shared.ready.store(true, Ordering::SeqCst);
@@ -217,6 +244,8 @@ pub async fn run_with(
             Some(event) = events.recv() => e.event(event),
             Some(chunk) = remote.recv() => e.peer_results(chunk),
             Some(cmd) = commands.recv() => e.command(cmd),
+            Some(c) = recv_opt(&mut coordination) => e.coordination(c),
+            Some(r) = recv_opt(&mut reports) => e.applied(r),
             _ = heartbeat.tick() => e.heartbeat(),
             _ = sleep_until_opt(timer) => {
                 e.driver.tick(e.clock.now());
@@ -229,6 +258,13 @@ pub async fn run_with(
 fn deadline_instant(at: Timestamp, now: Timestamp) -> tokio::time::Instant {
     let wait = at.since(now);
     tokio::time::Instant::now() + Duration::from_millis(wait)
+}
+
+async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
@@ -545,8 +581,12 @@ impl Engine {
                 from,
                 to,
                 reason,
+                fence,
                 ..
-            } => self.actuate(group, from, to, reason),
+            } => match self.cluster.clone() {
+                Some((spec, gate)) => self.order(spec, gate, group, from, to, reason, fence),
+                None => self.actuate(group, from, to, reason),
+            },
             Order::ExaminePath { path, trace } => self.examine(path, trace),
             Order::DeliverAlerts {
                 alerts,
@@ -707,13 +747,128 @@ impl Engine {
             // of waiting for a result that never comes.
             let change = tokio::spawn(async move {
                 routes
-                    .change(&spec, from_path.as_ref(), &to_path, &reason)
+                    .change(&spec, from_path.as_ref(), &to_path, &reason, None)
                     .await
             });
             let error = match change.await {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(e) => Some(format!("the route change task failed: {e}")),
+            };
+            let _ = events.send(Event::Actuated { group, to, error }).await;
+        });
+    }
+
+    /// The session's news: fed to the core; a new leader reads every
+    /// group's route afresh before it may order.
+    fn coordination(&mut self, c: crate::core::Coordination) {
+        use crate::core::Coordination;
+        let m = &self.shared.metrics.cluster;
+        let (role, fence) = match &c {
+            Coordination::Leading { fence } => ("leader", *fence),
+            Coordination::Following => ("follower", 0),
+            Coordination::Lost { .. } => ("lost", 0),
+        };
+        if role == "leader" && m.fence.get() != i64::try_from(fence).unwrap_or(i64::MAX) {
+            m.leader_changes.inc();
+        }
+        m.set_role(role);
+        m.fence.set(i64::try_from(fence).unwrap_or(i64::MAX));
+        self.driver.feed(self.clock.now(), Input::Coordination(c));
+        if role == "leader" {
+            for g in self.plan.groups.clone() {
+                self.observe(g.name().clone());
+            }
+        }
+        self.drain(None);
+    }
+
+    /// The co-located actuator's report: completes this leader's change,
+    /// shows a follower the leader's route, or raises a refusal.
+    fn applied(&mut self, r: crate::cluster::Report) {
+        use crate::cluster::Report;
+        let input = match r {
+            Report::Applied {
+                group, to, error, ..
+            } => {
+                let ours = self
+                    .driver
+                    .core()
+                    .groups()
+                    .get(&group)
+                    .and_then(|g| g.pending.as_ref())
+                    .is_some_and(|p| p.to == to && p.retry_at.is_none());
+                match (ours, error) {
+                    (true, error) => Input::RouteChangeCompleted { group, to, error },
+                    (false, None) => Input::RoutesObserved {
+                        group,
+                        path: Some(to),
+                        read_at: self.clock.now(),
+                    },
+                    (false, Some(_)) => return,
+                }
+            }
+            Report::Refused {
+                group,
+                fence,
+                highest,
+            } => Input::OrderRefused {
+                group,
+                fence,
+                highest,
+            },
+        };
+        self.driver.feed(self.clock.now(), input);
+        self.drain(None);
+    }
+
+    /// A leader's order: the desired route written to etcd, guarded by
+    /// its election key; the actuators apply it.
+    #[allow(clippy::too_many_arguments)]
+    fn order(
+        &self,
+        spec: crate::plan::ClusterSpec,
+        gate: crate::cluster::Gate,
+        group: GroupName,
+        from: Option<PathName>,
+        to: PathName,
+        reason: crate::core::SwitchReason,
+        fence: Option<u64>,
+    ) {
+        let events = self.events.clone();
+        let metrics = self.shared.metrics.clone();
+        tokio::spawn(async move {
+            let desired = crate::cluster::Desired {
+                path: to.to_string(),
+                from: from.map(|p| p.to_string()),
+                fence: fence.unwrap_or(0),
+                reason: reason.label().to_string(),
+                by: spec.replica.clone(),
+            };
+            let written = match fence {
+                Some(_) => crate::cluster::order(&spec, &gate, group.as_str(), &desired).await,
+                None => Err(crate::cluster::CoordError::NotLeader),
+            };
+            let result = match &written {
+                Ok(()) => "ok",
+                Err(crate::cluster::CoordError::Superseded) => "superseded",
+                Err(_) => "error",
+            };
+            metrics.cluster.orders.with_label_values(&[result]).inc();
+            let error = match written {
+                // The co-located actuator's report completes it; silence is a failure.
+                Ok(()) if spec.actuate => {
+                    tokio::time::sleep(APPLY_TIMEOUT).await;
+                    Some(format!(
+                        "no actuator applied the order within {} s",
+                        APPLY_TIMEOUT.as_secs()
+                    ))
+                }
+                Ok(()) => None,
+                Err(e) => {
+                    tracing::error!(group = %group, fence, "the order was not written: {e}");
+                    Some(e.to_string())
+                }
             };
             let _ = events.send(Event::Actuated { group, to, error }).await;
         });

@@ -102,6 +102,12 @@ fn kind(event: &Event) -> &'static str {
         Event::VantageReconnected { .. } => "vantage_reconnected",
         Event::MonitoringDegraded { .. } => "monitoring_degraded",
         Event::MonitoringRestored => "monitoring_restored",
+        Event::LeadershipAcquired { .. } => "leadership_acquired",
+        Event::LeadershipLost { .. } => "leadership_lost",
+        Event::CoordinationLost { .. } => "coordination_lost",
+        Event::CoordinationRestored => "coordination_restored",
+        Event::OrderRefused { .. } => "order_refused",
+        Event::RouteFollowed { .. } => "route_followed",
     }
 }
 
@@ -229,6 +235,20 @@ fn count(event: &Event, metrics: &Metrics, plan: &Plan) -> Level {
         Event::VotesChanged { .. }
         | Event::VantageReconnected { .. }
         | Event::MonitoringRestored => Level::INFO,
+        Event::RouteFollowed { group, to, .. } => {
+            set_active(metrics, plan, group.as_str(), to.as_ref().map(|p| p.as_str()));
+            Level::INFO
+        }
+        Event::LeadershipAcquired { .. } | Event::CoordinationRestored => Level::INFO,
+        Event::LeadershipLost { fault, .. } => {
+            if fault.is_some() {
+                Level::ERROR
+            } else {
+                Level::INFO
+            }
+        }
+        Event::CoordinationLost { .. } => Level::ERROR,
+        Event::OrderRefused { .. } => Level::ERROR,
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod exposition;
 mod targets;
+mod cluster;
 mod vantages;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use prometheus::{
 };
 
 pub use targets::TargetTable;
+pub use cluster::{ClusterMetrics, REFUSAL_REASONS};
 pub use vantages::{REJECT_REASONS, VantageMetrics};
 
 /// Every metric gwanje exports, registered in one registry.
@@ -95,6 +97,8 @@ pub struct Metrics {
     pub journal_failing: IntGauge,
     /// The quorum's votes and the peers' streams.
     pub vantages: VantageMetrics,
+    /// The cluster's (series exist only for a replica).
+    pub cluster: ClusterMetrics,
 }
 
 impl Metrics {
@@ -103,6 +107,7 @@ impl Metrics {
         let registry = Registry::new();
         let targets = Arc::new(TargetTable::new());
         let vantages = VantageMetrics::register(&registry);
+        let cluster = ClusterMetrics::register(&registry);
         let m = Metrics {
             probes_total: IntCounterVec::new(
                 Opts::new(
@@ -359,6 +364,7 @@ impl Metrics {
             targets,
             registry,
             vantages,
+            cluster,
         };
         // Every documented series exists from the start, so rate() sees the first event.
         for result in ["success", "failure"] {

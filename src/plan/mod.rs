@@ -3,6 +3,7 @@
 //! A [`Plan`] is only ever built by [`crate::config::load`], so every name is
 //! resolved, every regex compiled and every limit checked before anything runs.
 
+mod cluster;
 mod failover;
 pub mod identity;
 mod parts;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use cluster::{ClusterSpec, DEFAULT_LEASE_TTL, LEASE_TTL, MAX_ENDPOINTS, SAFETY_MARGIN};
 pub use failover::{Action, GroupSpec, Job, PathSpec};
 pub use parts::{Pattern, Source, TlsSpec};
 pub use receiver::Receiver;
@@ -64,6 +66,8 @@ pub struct Settings {
     pub observer_token_file: Option<PathBuf>,
     /// This instance as a vantage, and the peers it follows.
     pub vantage: VantageSpec,
+    /// A replica of a cluster of controllers, when set.
+    pub cluster: Option<ClusterSpec>,
 }
 
 /// When the journal forces its writes to the disk.
@@ -179,6 +183,7 @@ impl Plan {
             alerting: self.settings.alerting.policy,
             quality: self.settings.path_quality,
             quorum: self.quorum_config(),
+            cluster: self.settings.cluster.is_some(),
         }
     }
 

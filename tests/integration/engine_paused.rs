@@ -92,6 +92,7 @@ impl RouteTable for Routes {
         _from: Option<&'a PathSpec>,
         to: &'a PathSpec,
         _reason: &'a SwitchReason,
+        _fence: Option<u64>,
     ) -> BoxFuture<'a, Result<(), ActuateError>> {
         let made = self
             .kernel

@@ -1,0 +1,214 @@
+//! The election session: a lease kept alive, a campaign on it, and the
+//! gate that says whether this replica may act right now. The gate's
+//! deadline is on the monotonic clock: the send time of the last
+//! acknowledged keepalive plus the granted TTL minus the safety margin, so
+//! a wall-clock jump never extends it, and a paused process finds it
+//! passed when it wakes.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use etcd_client::{Client, LeaderKey, ResignOptions};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+
+use super::CoordError;
+use crate::core::{Coordination, CoordinationFault};
+use crate::plan::{ClusterSpec, SAFETY_MARGIN};
+
+/// Whether this replica may act now, shared by the session (which sets
+/// it) and the order path (which asks it).
+#[derive(Clone, Default)]
+pub struct Gate {
+    inner: Arc<Mutex<Option<Held>>>,
+    superseded: Arc<Notify>,
+}
+
+struct Held {
+    key: Vec<u8>,
+    rev: i64,
+    deadline: Instant,
+}
+
+impl Gate {
+    /// The election key and its revision, while this replica leads and its
+    /// safety deadline has not passed.
+    pub fn may_act(&self) -> Option<(Vec<u8>, i64)> {
+        let held = self.inner.lock().expect("gate lock");
+        held.as_ref()
+            .filter(|h| Instant::now() < h.deadline)
+            .map(|h| (h.key.clone(), h.rev))
+    }
+
+    /// A guarded write failed: the session steps down.
+    pub fn superseded(&self) {
+        self.clear();
+        self.superseded.notify_one();
+    }
+
+    fn lead(&self, key: &LeaderKey, deadline: Instant) {
+        *self.inner.lock().expect("gate lock") = Some(Held {
+            key: key.key().to_vec(),
+            rev: key.rev(),
+            deadline,
+        });
+    }
+
+    fn extend(&self, deadline: Instant) {
+        if let Some(h) = self.inner.lock().expect("gate lock").as_mut() {
+            h.deadline = h.deadline.max(deadline);
+        }
+    }
+
+    fn clear(&self) {
+        *self.inner.lock().expect("gate lock") = None;
+    }
+}
+
+/// Campaigns until `stop` turns true, reporting every change of role to
+/// `tx`; after a fault it campaigns again with a fresh lease.
+pub async fn campaign(
+    spec: ClusterSpec,
+    gate: Gate,
+    tx: mpsc::Sender<Coordination>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let fault = match term(&spec, &gate, &tx, &mut stop).await {
+            Ok(()) => return,
+            Err(f) => f,
+        };
+        gate.clear();
+        tracing::error!(
+            cluster = %spec.name,
+            reason = fault.label(),
+            "coordination lost; ordering nothing until elected again"
+        );
+        if tx.send(Coordination::Lost { fault }).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// One lease's life: granted, kept alive, campaigned on; ends with the
+/// fault that ended it, or `Ok` when stopped (after resigning).
+async fn term(
+    spec: &ClusterSpec,
+    gate: &Gate,
+    tx: &mpsc::Sender<Coordination>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), CoordinationFault> {
+    let unreachable = |e: CoordError| {
+        tracing::warn!(cluster = %spec.name, "etcd: {e}");
+        CoordinationFault::Unreachable
+    };
+    let mut client = super::connect(spec).await.map_err(unreachable)?;
+    let ttl = i64::try_from(spec.lease_ttl.as_secs()).unwrap_or(i64::MAX);
+    let sent = Instant::now();
+    let grant = timed(client.lease_grant(ttl, None))
+        .await
+        .map_err(unreachable)?;
+    let lease = grant.id();
+    let granted = Duration::from_secs(u64::try_from(grant.ttl()).unwrap_or(0));
+    let mut deadline = sent + granted.saturating_sub(SAFETY_MARGIN);
+    let result = lead_or_follow(spec, gate, tx, stop, &mut client, lease, granted, &mut deadline).await;
+    // Without the lease the election key goes at once: a standby need not
+    // wait out the TTL.
+    gate.clear();
+    let _ = tokio::time::timeout(Duration::from_secs(1), client.lease_revoke(lease)).await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn lead_or_follow(
+    spec: &ClusterSpec,
+    gate: &Gate,
+    tx: &mpsc::Sender<Coordination>,
+    stop: &mut watch::Receiver<bool>,
+    client: &mut Client,
+    lease: i64,
+    granted: Duration,
+    deadline: &mut Instant,
+) -> Result<(), CoordinationFault> {
+    let (mut keeper, mut acks) = timed(client.lease_keep_alive(lease))
+        .await
+        .map_err(|_| CoordinationFault::Unreachable)?;
+    if tx.send(Coordination::Following).await.is_err() {
+        return Ok(());
+    }
+    let mut elector = client.clone();
+    let name = format!("{}leader", super::prefix(&spec.name));
+    let campaign = elector.campaign(name, spec.replica.clone(), lease);
+    tokio::pin!(campaign);
+    let mut leader: Option<LeaderKey> = None;
+    let mut tick = tokio::time::interval((granted / 3).max(Duration::from_millis(300)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            won = &mut campaign, if leader.is_none() => {
+                let key = won
+                    .map_err(|_| CoordinationFault::Unreachable)?
+                    .take_leader()
+                    .ok_or(CoordinationFault::Unreachable)?;
+                if Instant::now() >= *deadline {
+                    return Err(CoordinationFault::DeadlinePassed);
+                }
+                gate.lead(&key, *deadline);
+                let fence = u64::try_from(key.rev()).unwrap_or(0);
+                tracing::info!(cluster = %spec.name, fence, "elected leader");
+                leader = Some(key);
+                if tx.send(Coordination::Leading { fence }).await.is_err() {
+                    return Ok(());
+                }
+            }
+            _ = tick.tick() => {
+                let sent = Instant::now();
+                keeper.keep_alive().await.map_err(|_| CoordinationFault::LeaseLost)?;
+                let wait = (*deadline).max(sent + Duration::from_millis(100));
+                match tokio::time::timeout_at(wait, acks.message()).await {
+                    Ok(Ok(Some(ack))) if ack.ttl() > 0 => {
+                        let ttl = Duration::from_secs(u64::try_from(ack.ttl()).unwrap_or(0));
+                        *deadline = sent + ttl.saturating_sub(SAFETY_MARGIN);
+                        gate.extend(*deadline);
+                    }
+                    Ok(_) => return Err(CoordinationFault::LeaseLost),
+                    Err(_) => {}
+                }
+                if Instant::now() >= *deadline {
+                    return Err(CoordinationFault::DeadlinePassed);
+                }
+            }
+            _ = tokio::time::sleep_until(*deadline) => {
+                return Err(CoordinationFault::DeadlinePassed);
+            }
+            _ = gate.superseded.notified() => {
+                return Err(CoordinationFault::Superseded);
+            }
+            _ = stop.changed() => {
+                gate.clear();
+                if let Some(key) = leader {
+                    let resign = client.resign(Some(ResignOptions::new().with_leader(key)));
+                    let _ = tokio::time::timeout(Duration::from_secs(1), resign).await;
+                    tracing::info!(cluster = %spec.name, "resigned");
+                }
+                let _ = tx.send(Coordination::Following).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn timed<T>(
+    f: impl std::future::Future<Output = Result<T, etcd_client::Error>>,
+) -> Result<T, CoordError> {
+    tokio::time::timeout(super::REQUEST_TIMEOUT, f)
+        .await
+        .map_err(|_| CoordError::Timeout)?
+        .map_err(CoordError::Etcd)
+}

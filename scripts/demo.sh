@@ -2,13 +2,15 @@
 # The first thing to run: builds gwanje and plays `gwanje demo` on a
 # simulated network (network namespaces on 198.18.0.0/15; nothing outside
 # them is touched). Needs root for the namespaces: as root it installs
-# iproute2 and nftables if missing; otherwise it runs the demo with sudo.
+# iproute2, nftables and protobuf-compiler (the etcd client's build needs
+# protoc) if missing; otherwise it runs the demo with sudo.
 #   bash scripts/demo.sh [--interactive | --pace fast]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 if ((${#need[@]})); then
   if [ "$(id -u)" -eq 0 ]; then
     # A fresh machine has empty package lists: update them first.

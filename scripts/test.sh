@@ -3,8 +3,10 @@
 #   scripts/test.sh            # everything
 # As root it installs Debian's prometheus (promtool), prometheus-alertmanager,
 # prometheus-blackbox-exporter, iproute2, nftables, chromium, systemd
-# (systemd-analyze), libcap2-bin (setcap), binutils (objcopy) and adduser
-# (the package's user) when missing,
+# (systemd-analyze), libcap2-bin (setcap), binutils (objcopy), adduser
+# (the package's user), etcd-server and etcd-client (the cluster tests'
+# etcd and etcdctl) and protobuf-compiler (protoc, for the etcd client's
+# build) when missing,
 # and makes tests that need them (or root) fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +14,8 @@ cd "$(dirname "$0")/.."
 need=()
 for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
   prometheus-blackbox-exporter:prometheus-blackbox-exporter ip:iproute2 nft:nftables chromium:chromium \
-  systemd-analyze:systemd setcap:libcap2-bin objcopy:binutils adduser:adduser; do
+  systemd-analyze:systemd setcap:libcap2-bin objcopy:binutils adduser:adduser \
+  etcd:etcd-server etcdctl:etcd-client protoc:protobuf-compiler; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then

@@ -155,7 +155,10 @@ impl Actuator {
                     .env("GWANJE_PREFIXES", prefixes.join(" "))
                     .env("GWANJE_GATEWAY", to.gateway.to_string())
                     .env("GWANJE_INTERFACE", to.interface.as_deref().unwrap_or(""))
-                    .env("GWANJE_FENCE", fence.map_or(String::new(), |f| f.to_string()))
+                    .env(
+                        "GWANJE_FENCE",
+                        fence.map_or(String::new(), |f| f.to_string()),
+                    )
                     .stdin(std::process::Stdio::null())
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())

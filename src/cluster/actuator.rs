@@ -93,9 +93,7 @@ async fn follow(
             return Ok(());
         }
     }
-    let options = WatchOptions::new()
-        .with_prefix()
-        .with_start_revision(from);
+    let options = WatchOptions::new().with_prefix().with_start_revision(from);
     let mut stream = client
         .watch(prefix.clone(), Some(options))
         .await
@@ -158,7 +156,10 @@ async fn apply(
     let spec_of = desired.as_ref().and_then(|d| {
         let g = plan.groups.iter().find(|g| g.name().as_str() == name)?;
         let to = plan.paths.iter().find(|p| p.name.as_str() == d.path)?;
-        g.core.paths.contains(&to.name).then(|| (g.clone(), to.clone()))
+        g.core
+            .paths
+            .contains(&to.name)
+            .then(|| (g.clone(), to.clone()))
     });
     let (Some(d), Some((g, to))) = (desired, spec_of) else {
         return Ok(refuse(None, "unreadable"));
@@ -237,10 +238,7 @@ async fn record(spec: &ClusterSpec, group: &str, applied: &Applied) {
     let value = serde_json::to_vec(applied).expect("an applied record serialises");
     let put = async {
         let mut client = super::connect(spec).await?;
-        client
-            .put(key, value, None)
-            .await
-            .map_err(CoordError::Etcd)
+        client.put(key, value, None).await.map_err(CoordError::Etcd)
     };
     if let Ok(Err(e)) | Err(e) = tokio::time::timeout(super::REQUEST_TIMEOUT, put)
         .await

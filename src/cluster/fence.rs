@@ -81,6 +81,9 @@ mod tests {
         assert_eq!(f.highest(), 12);
         assert_eq!(FenceFile::open(&path).unwrap().highest(), 12);
         std::fs::write(&path, "garbage").unwrap();
-        assert!(FenceFile::open(&path).is_err(), "a corrupt fence is not guessed");
+        assert!(
+            FenceFile::open(&path).is_err(),
+            "a corrupt fence is not guessed"
+        );
     }
 }

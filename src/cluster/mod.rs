@@ -16,7 +16,9 @@ mod session;
 
 use std::time::Duration;
 
-use etcd_client::{Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions, Txn, TxnOp};
+use etcd_client::{
+    Certificate, Client, Compare, CompareOp, ConnectOptions, Identity, TlsOptions, Txn, TxnOp,
+};
 use serde::{Deserialize, Serialize};
 
 pub use actuator::{Report, actuate};

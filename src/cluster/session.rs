@@ -117,7 +117,17 @@ async fn term(
     let lease = grant.id();
     let granted = Duration::from_secs(u64::try_from(grant.ttl()).unwrap_or(0));
     let mut deadline = sent + granted.saturating_sub(SAFETY_MARGIN);
-    let result = lead_or_follow(spec, gate, tx, stop, &mut client, lease, granted, &mut deadline).await;
+    let result = lead_or_follow(
+        spec,
+        gate,
+        tx,
+        stop,
+        &mut client,
+        lease,
+        granted,
+        &mut deadline,
+    )
+    .await;
     // Without the lease the election key goes at once: a standby need not
     // wait out the TTL.
     gate.clear();

@@ -68,7 +68,10 @@ pub fn cluster(
         if !path.is_file() {
             errors.push(doc.error_at(
                 &format!("cluster.etcd.{key}"),
-                format!("{} is not a readable file; valid: a PEM file", path.display()),
+                format!(
+                    "{} is not a readable file; valid: a PEM file",
+                    path.display()
+                ),
             ));
         }
         Some(path)
@@ -87,7 +90,10 @@ pub fn cluster(
     {
         errors.push(doc.error_at(
             "cluster.etcd.key_file",
-            format!("{}: {e}; valid: a file only its owner can read (chmod 600)", k.display()),
+            format!(
+                "{}: {e}; valid: a file only its owner can read (chmod 600)",
+                k.display()
+            ),
         ));
     }
     let identity = match (cert, key) {
@@ -101,22 +107,23 @@ pub fn cluster(
             None
         }
     };
-    let lease_ttl = raw.lease_ttl.as_deref().map_or(DEFAULT_LEASE_TTL, |t| {
-        match values::duration(doc, "cluster.lease_ttl", t, *LEASE_TTL.end()) {
-            Ok(d) if d >= *LEASE_TTL.start() && d.subsec_nanos() == 0 => d,
-            Ok(_) => {
-                errors.push(doc.error_at(
-                    "cluster.lease_ttl",
-                    format!("{t:?} is out of range; valid: whole seconds from 2s to 60s"),
-                ));
-                DEFAULT_LEASE_TTL
+    let lease_ttl =
+        raw.lease_ttl.as_deref().map_or(DEFAULT_LEASE_TTL, |t| {
+            match values::duration(doc, "cluster.lease_ttl", t, *LEASE_TTL.end()) {
+                Ok(d) if d >= *LEASE_TTL.start() && d.subsec_nanos() == 0 => d,
+                Ok(_) => {
+                    errors.push(doc.error_at(
+                        "cluster.lease_ttl",
+                        format!("{t:?} is out of range; valid: whole seconds from 2s to 60s"),
+                    ));
+                    DEFAULT_LEASE_TTL
+                }
+                Err(e) => {
+                    errors.push(e);
+                    DEFAULT_LEASE_TTL
+                }
             }
-            Err(e) => {
-                errors.push(e);
-                DEFAULT_LEASE_TTL
-            }
-        }
-    });
+        });
     let actuate = raw.actuate.unwrap_or(true);
     let fence_file = match (&raw.fence_file, actuate) {
         (Some(f), _) => dir.join(f),

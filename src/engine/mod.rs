@@ -193,7 +193,11 @@ pub async fn run_with(
     let (events_tx, mut events) = mpsc::channel(256);
     let (remote_tx, mut remote) = mpsc::channel(REMOTE_CAPACITY);
     let (cluster, mut coordination, mut reports) = match adapters.cluster {
-        Some(l) => (Some((l.spec, l.gate)), Some(l.coordination), Some(l.reports)),
+        Some(l) => (
+            Some((l.spec, l.gate)),
+            Some(l.coordination),
+            Some(l.reports),
+        ),
         None => (None, None, None),
     };
     let first = plans.borrow_and_update().clone();

@@ -236,7 +236,12 @@ fn count(event: &Event, metrics: &Metrics, plan: &Plan) -> Level {
         | Event::VantageReconnected { .. }
         | Event::MonitoringRestored => Level::INFO,
         Event::RouteFollowed { group, to, .. } => {
-            set_active(metrics, plan, group.as_str(), to.as_ref().map(|p| p.as_str()));
+            set_active(
+                metrics,
+                plan,
+                group.as_str(),
+                to.as_ref().map(|p| p.as_str()),
+            );
             Level::INFO
         }
         Event::LeadershipAcquired { .. } | Event::CoordinationRestored => Level::INFO,

@@ -30,7 +30,10 @@ impl ClusterMetrics {
     pub fn register(r: &Registry) -> Self {
         let m = ClusterMetrics {
             role: IntGaugeVec::new(
-                Opts::new("gwanje_cluster_role", "1 for this replica's role in its cluster"),
+                Opts::new(
+                    "gwanje_cluster_role",
+                    "1 for this replica's role in its cluster",
+                ),
                 &["role"],
             )
             .expect("valid metric"),
@@ -67,10 +70,13 @@ impl ClusterMetrics {
             .expect("valid metric"),
         };
         r.register(Box::new(m.role.clone())).expect("register");
-        r.register(Box::new(m.leader_changes.clone())).expect("register");
+        r.register(Box::new(m.leader_changes.clone()))
+            .expect("register");
         r.register(Box::new(m.fence.clone())).expect("register");
-        r.register(Box::new(m.fence_applied.clone())).expect("register");
-        r.register(Box::new(m.fence_rejections.clone())).expect("register");
+        r.register(Box::new(m.fence_applied.clone()))
+            .expect("register");
+        r.register(Box::new(m.fence_rejections.clone()))
+            .expect("register");
         r.register(Box::new(m.orders.clone())).expect("register");
         m
     }

@@ -1,8 +1,8 @@
 //! Prometheus metrics: per-target probe results plus gwanje's own health.
 
+mod cluster;
 pub mod exposition;
 mod targets;
-mod cluster;
 mod vantages;
 
 use std::sync::Arc;
@@ -12,8 +12,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-pub use targets::TargetTable;
 pub use cluster::{ClusterMetrics, REFUSAL_REASONS};
+pub use targets::TargetTable;
 pub use vantages::{REJECT_REASONS, VantageMetrics};
 
 /// Every metric gwanje exports, registered in one registry.

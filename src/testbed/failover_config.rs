@@ -93,3 +93,28 @@ journal: {{dir: journal}}
         port: PORT,
     }
 }
+
+/// Replica `name` of cluster `cluster` on etcd `endpoints`, its API on
+/// `port`: the default-mode setup with auto failback, its own config,
+/// journal and fence file, co-located actuator.
+pub fn replica_setup(name: &str, port: u16, cluster: &str, endpoints: &[String]) -> Setup {
+    let mut setup = failover_setup("{mode: auto, after: 2s}", "{max_switches: 6, window: 1m}");
+    let config = setup.files[0]
+        .1
+        .replace(
+            &format!("listen: 127.0.0.1:{PORT}"),
+            &format!("listen: 127.0.0.1:{port}"),
+        )
+        .replace(
+            "journal: {dir: journal}",
+            &format!("journal: {{dir: journal-{name}}}"),
+        );
+    let config = format!(
+        "{config}cluster:\n  name: {cluster}\n  replica: {name}\n  lease_ttl: 3s\n  fence_file: fence-{name}\n  etcd: {{endpoints: [{}]}}\n",
+        endpoints.join(", ")
+    );
+    setup.files[0] = (format!("gwanje-{name}.yaml"), config);
+    setup.config = format!("gwanje-{name}.yaml");
+    setup.port = port;
+    setup
+}

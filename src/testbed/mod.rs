@@ -15,6 +15,7 @@
 
 mod dns;
 mod error;
+pub mod etcd;
 pub mod failover_config;
 pub mod failure;
 pub mod forward;

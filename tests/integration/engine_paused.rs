@@ -242,6 +242,7 @@ fn start_with(
         alerts: Box::new(pager.clone()),
         clock: Arc::new(Virtual(epoch)),
         listen: None,
+        cluster: None,
         examiner: Arc::new(examiner.clone()),
     };
     let engine = tokio::spawn(gwanje::engine::run_with(

@@ -85,7 +85,10 @@ fn losing_coordination_pages_once_and_moves_nothing_until_it_is_back() {
     assert!(!firing(&sim, AlertName::CoordinationLost));
     assert!(sim.orders().is_empty());
     // Elected again: it moves, under the new fence.
-    sim.feed(now(&sim), Input::Coordination(Coordination::Leading { fence: 8 }));
+    sim.feed(
+        now(&sim),
+        Input::Coordination(Coordination::Leading { fence: 8 }),
+    );
     sim.run(2);
     assert_eq!(sim.orders(), vec![("b".to_string(), Some(8))]);
 }

@@ -166,7 +166,11 @@ mod tests {
         let mut l = Leadership::new();
         l.saw(&a, Timestamp(5_000));
         assert!(!l.may_order(&paths), "a follower never orders");
-        l.apply(Timestamp(1_000), Coordination::Leading { fence: 7 }, &mut Vec::new());
+        l.apply(
+            Timestamp(1_000),
+            Coordination::Leading { fence: 7 },
+            &mut Vec::new(),
+        );
         l.saw(&a, Timestamp(999));
         l.saw(&b, Timestamp(1_200));
         assert!(!l.may_order(&paths), "a's result predates the takeover");
@@ -223,6 +227,9 @@ mod transitions {
         let out = events(&mut l, 3, Coordination::Leading { fence: 12 });
         assert_eq!(out.len(), 2);
         assert_eq!(l.fence(), Some(12));
-        assert!(l.fresh.is_empty(), "evidence from the old term is not fresh");
+        assert!(
+            l.fresh.is_empty(),
+            "evidence from the old term is not fresh"
+        );
     }
 }

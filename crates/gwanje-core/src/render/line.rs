@@ -330,7 +330,9 @@ fn event_words(e: &Event) -> String {
         ),
         Event::MonitoringRestored => "every target has enough eligible vantages again".into(),
         Event::LeadershipAcquired { fence } => {
-            format!("this replica leads (fence {fence}); it orders once every path has fresh results")
+            format!(
+                "this replica leads (fence {fence}); it orders once every path has fresh results"
+            )
         }
         Event::LeadershipLost { fence, fault } => match fault {
             Some(f) => format!(

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use super::coordination::CoordinationFault;
 use super::diagnosis::Diagnosis;
-use super::leadership::CoordinationFault;
 use super::shared::{PathReason, SwitchReason};
 use super::types::{
     FailureKind, GroupName, IdentityFindings, PathName, TargetKey, Timestamp, VantageName,

@@ -4,7 +4,7 @@
 
 use super::alert::{Alert, AlertName};
 use super::config::CoreConfig;
-use super::leadership::{Coordination, CoordinationFault};
+use super::coordination::{Coordination, CoordinationFault};
 use super::shared::{PathReason, PathState, SwitchReason};
 use super::types::{
     FailureKind, GroupName, Observation, PathName, Subject, TargetKey, TargetState, Timestamp,

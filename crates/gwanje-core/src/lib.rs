@@ -12,6 +12,7 @@
 mod alert;
 mod alert_book;
 mod config;
+mod coordination;
 mod dampening;
 mod diagnosis;
 mod effect;
@@ -34,6 +35,7 @@ pub mod virtual_time;
 pub use alert::{Alert, AlertKind, AlertName, AlertPolicy, Scope, Severity, alert_id};
 pub use alert_book::{AckError, AlertBook};
 pub use config::{CoreConfig, Failback, FlapGuard, GroupConfig, SubjectConfig};
+pub use coordination::{Coordination, CoordinationFault};
 pub use dampening::{DampeningPolicy, Penalty};
 pub use diagnosis::{
     Diagnosis, DiagnosisKind, Evidence, Examination, Examined, Hop, LADDER_EVERY_MS, LOCAL, Rung,
@@ -42,7 +44,7 @@ pub use diagnosis::{
 pub use effect::{Effect, Event, Input, Order};
 pub use group::{GroupState, Pending, Pin};
 pub use health::{HealthPolicy, HealthWindow};
-pub use leadership::{Coordination, CoordinationFault, Leadership};
+pub use leadership::Leadership;
 pub use machine::Core;
 pub use path::PathStatus;
 pub use quality::{Losses, Quality, QualityPolicy};

@@ -2,8 +2,8 @@
 //! and the incident report all print these.
 
 use super::words::{keys, or_none};
+use crate::coordination::{Coordination, CoordinationFault};
 use crate::effect::{Effect, Event, Input, Order};
-use crate::leadership::{Coordination, CoordinationFault};
 use crate::types::{GroupName, PathName, TargetKey, TargetState, VantageName};
 
 /// The line for `e`.

@@ -109,6 +109,7 @@ async fn term(
         CoordinationFault::Unreachable
     };
     let mut client = super::connect(spec).await.map_err(unreachable)?;
+    agree(spec, &mut client).await?;
     let ttl = i64::try_from(spec.lease_ttl.as_secs()).unwrap_or(i64::MAX);
     let sent = Instant::now();
     let grant = timed(client.lease_grant(ttl, None))
@@ -221,4 +222,40 @@ async fn timed<T>(
         .await
         .map_err(|_| CoordError::Timeout)?
         .map_err(CoordError::Etcd)
+}
+
+/// Checks that the replicas sharing this cluster's name steer the same
+/// groups: the first writes its fingerprint, the others must match it.
+async fn agree(spec: &ClusterSpec, client: &mut Client) -> Result<(), CoordinationFault> {
+    use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+    let key = format!("{}fingerprint", super::prefix(&spec.name));
+    let txn = Txn::new()
+        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(key.clone(), spec.fingerprint.clone(), None)])
+        .or_else([TxnOp::get(key, None)]);
+    let done = timed(client.txn(txn))
+        .await
+        .map_err(|_| CoordinationFault::Unreachable)?;
+    if done.succeeded() {
+        return Ok(());
+    }
+    let theirs = done.op_responses().into_iter().find_map(|r| match r {
+        etcd_client::TxnOpResponse::Get(g) => g
+            .kvs()
+            .first()
+            .map(|kv| String::from_utf8_lossy(kv.value()).into_owned()),
+        _ => None,
+    });
+    match theirs {
+        Some(t) if t == spec.fingerprint => Ok(()),
+        theirs => {
+            tracing::error!(
+                cluster = %spec.name,
+                ours = %spec.fingerprint,
+                theirs = %crate::logging::escape(theirs.as_deref().unwrap_or("")),
+                "another configuration uses this cluster name (its groups or paths differ): not campaigning; give it its own cluster.name, or make the groups and paths the same (delete /gwanje/<name>/fingerprint when every replica has the new configuration)"
+            );
+            Err(CoordinationFault::Misconfigured)
+        }
+    }
 }

@@ -145,5 +145,6 @@ pub fn cluster(
         lease_ttl,
         actuate,
         fence_file,
+        fingerprint: String::new(),
     }
 }

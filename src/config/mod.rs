@@ -100,10 +100,10 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         &catalogs.services,
         &mut errors,
     );
-    settings.cluster = raw
-        .cluster
-        .as_ref()
-        .map(|c| cluster::cluster(&doc, c, dir, settings.vantage.name.as_str(), &mut errors));
+    settings.cluster = raw.cluster.as_ref().map(|c| crate::plan::ClusterSpec {
+        fingerprint: crate::plan::fingerprint(&paths, &groups),
+        ..cluster::cluster(&doc, c, dir, settings.vantage.name.as_str(), &mut errors)
+    });
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }

@@ -608,7 +608,15 @@ impl Engine {
         self.sinks.send(
             alerts
                 .iter()
-                .map(|a| to_alertmanager(a, lease_until, &external_url, &alerting.runbook_url))
+                .map(|a| {
+                    let mut a =
+                        to_alertmanager(a, lease_until, &external_url, &alerting.runbook_url);
+                    // Replicas send the same alerts: Alertmanager merges them by labels.
+                    if let Some(c) = &self.plan.settings.cluster {
+                        a.labels.insert("cluster".into(), c.name.clone());
+                    }
+                    a
+                })
                 .collect(),
         );
     }
@@ -635,6 +643,11 @@ impl Engine {
                     .set(i64::from(d.penalty));
             }
         }
+        snapshot.cluster = plan
+            .settings
+            .cluster
+            .as_ref()
+            .map(|c| status::cluster(core, c));
         snapshot.alerts = core
             .alerts()
             .filter(|a| a.firing())

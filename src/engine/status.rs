@@ -139,6 +139,45 @@ pub struct Status {
     /// This instance as a vantage; with peers, every vantage and every
     /// target's verdict with its votes.
     pub vantage: Option<VantageStatus>,
+    /// This replica's place in its cluster, when it is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// The cluster section of the status.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterStatus {
+    /// The cluster's name.
+    pub name: String,
+    /// This replica's name.
+    pub replica: String,
+    /// `leader`, `follower` or `lost`.
+    pub role: &'static str,
+    /// The fence it leads with.
+    pub fence: Option<u64>,
+    /// Since when it leads (Unix ms).
+    pub leader_since_ms: Option<u64>,
+    /// Why coordination is lost, while it is.
+    pub lost: Option<&'static str>,
+}
+
+/// The cluster section for `spec` from the core's view of its role.
+pub fn cluster(core: &Core, spec: &crate::plan::ClusterSpec) -> ClusterStatus {
+    let l = core.leadership();
+    let lost = l.and_then(|l| l.lost);
+    let fence = l.and_then(|l| l.fence());
+    ClusterStatus {
+        name: spec.name.clone(),
+        replica: spec.replica.clone(),
+        role: match (fence, lost) {
+            (Some(_), _) => "leader",
+            (None, Some(_)) => "lost",
+            (None, None) => "follower",
+        },
+        fence,
+        leader_since_ms: l.and_then(|l| l.since).map(|t| t.0),
+        lost: lost.map(|f| f.label()),
+    }
 }
 
 /// The vantage section of the status.
@@ -298,6 +337,7 @@ pub fn snapshot(core: &Core, actions: &dyn Fn(&str) -> &'static str, jobs: usize
         groups,
         jobs,
         vantage: None,
+        cluster: None,
     }
 }
 

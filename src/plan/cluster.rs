@@ -36,6 +36,9 @@ pub struct ClusterSpec {
     pub actuate: bool,
     /// Where the actuator keeps the highest fence it applied.
     pub fence_file: PathBuf,
+    /// A digest of the groups and paths the replicas steer: replicas of
+    /// one cluster must agree on it.
+    pub fingerprint: String,
 }
 
 impl ClusterSpec {
@@ -43,4 +46,31 @@ impl ClusterSpec {
     pub fn act_for(&self, granted_ttl: Duration) -> Duration {
         granted_ttl.saturating_sub(SAFETY_MARGIN)
     }
+}
+
+/// The digest replicas of one cluster must share: each group's name,
+/// prefixes and paths (in order), and each path's name and gateway. Probe
+/// timings may differ between replicas; what they steer may not.
+pub fn fingerprint(paths: &[super::PathSpec], groups: &[super::GroupSpec]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in paths {
+        h.update(format!("path {} {}\n", p.name, p.gateway));
+    }
+    for g in groups {
+        let mut routes: Vec<String> = g.routes.iter().map(ToString::to_string).collect();
+        routes.sort();
+        let order: Vec<&str> = g.core.paths.iter().map(|p| p.as_str()).collect();
+        h.update(format!(
+            "group {} {} {}\n",
+            g.name(),
+            routes.join(","),
+            order.join(",")
+        ));
+    }
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

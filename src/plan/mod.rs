@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cluster::{ClusterSpec, DEFAULT_LEASE_TTL, LEASE_TTL, MAX_ENDPOINTS, SAFETY_MARGIN};
+pub use cluster::{
+    ClusterSpec, DEFAULT_LEASE_TTL, LEASE_TTL, MAX_ENDPOINTS, SAFETY_MARGIN, fingerprint,
+};
 pub use failover::{Action, GroupSpec, Job, PathSpec};
 pub use parts::{Pattern, Source, TlsSpec};
 pub use receiver::Receiver;

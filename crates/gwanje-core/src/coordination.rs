@@ -29,6 +29,9 @@ pub enum CoordinationFault {
     LeaseLost,
     /// A write guarded by the election key was refused: another leads.
     Superseded,
+    /// The cluster's name is in use in etcd by a configuration whose
+    /// groups or paths differ: this replica does not campaign.
+    Misconfigured,
 }
 
 impl CoordinationFault {
@@ -39,6 +42,7 @@ impl CoordinationFault {
             CoordinationFault::DeadlinePassed => "deadline_passed",
             CoordinationFault::LeaseLost => "lease_lost",
             CoordinationFault::Superseded => "superseded",
+            CoordinationFault::Misconfigured => "misconfigured",
         }
     }
 }

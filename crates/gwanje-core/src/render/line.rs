@@ -150,6 +150,9 @@ pub(super) fn fault_words(f: CoordinationFault) -> &'static str {
         }
         CoordinationFault::LeaseLost => "the lease's keepalive failed",
         CoordinationFault::Superseded => "a guarded write was refused: another replica leads",
+        CoordinationFault::Misconfigured => {
+            "the cluster's name is in use by a configuration whose groups or paths differ"
+        }
     }
 }
 

@@ -204,6 +204,14 @@ async fn apply(
         revision: kv.mod_revision(),
         error: error.clone(),
     };
+    match &error {
+        None => {
+            tracing::info!(group = %name, path = %to.name, fence = d.fence, "applied a route order")
+        }
+        Some(e) => {
+            tracing::error!(group = %name, path = %to.name, fence = d.fence, "a route order failed: {e}")
+        }
+    }
     record(spec, &name, &applied).await;
     Ok(Report::Applied {
         group,

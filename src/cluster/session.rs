@@ -130,9 +130,19 @@ async fn term(
     )
     .await;
     // Without the lease the election key goes at once: a standby need not
-    // wait out the TTL.
+    // wait out the TTL. In the background: the step-down is reported now,
+    // not after an unreachable store's timeout.
     gate.clear();
-    let _ = tokio::time::timeout(Duration::from_secs(1), client.lease_revoke(lease)).await;
+    let mut revoker = client.clone();
+    let revoke = async move {
+        let _ = tokio::time::timeout(Duration::from_secs(1), revoker.lease_revoke(lease)).await;
+    };
+    match result {
+        Ok(()) => revoke.await,
+        Err(_) => {
+            tokio::spawn(revoke);
+        }
+    }
     result
 }
 

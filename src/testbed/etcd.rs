@@ -17,6 +17,12 @@ fn client_url(i: usize) -> String {
     format!("http://127.0.0.1:{}", 23791 + i)
 }
 
+/// The same members' client URLs on a second loopback address, which a
+/// test can cut off alone (one replica's view of etcd).
+fn second_url(i: usize) -> String {
+    format!("http://127.0.0.2:{}", 23791 + i)
+}
+
 fn peer_url(i: usize) -> String {
     format!("http://127.0.0.1:{}", 23801 + i)
 }
@@ -63,6 +69,27 @@ impl Etcd {
         (0..MEMBERS).map(client_url).collect()
     }
 
+    /// The client URLs on 127.0.0.2 (see [`Etcd::cut_second`]).
+    pub fn second_endpoints() -> Vec<String> {
+        (0..MEMBERS).map(second_url).collect()
+    }
+
+    /// Drops every packet to the members' 127.0.0.2 ports in the
+    /// namespace: a replica configured with [`Etcd::second_endpoints`] is
+    /// cut off from etcd, and nothing else is.
+    pub fn cut_second(&self) -> Result<(), TestbedError> {
+        self.ns.nft_rule(
+            "etcdcut",
+            "output",
+            "ip daddr 127.0.0.2 tcp dport 23791-23793 drop",
+        )
+    }
+
+    /// Undoes [`Etcd::cut_second`].
+    pub fn mend_second(&self) -> Result<(), TestbedError> {
+        self.ns.nft_drop_table("etcdcut")
+    }
+
     /// (Re)starts member `i`.
     pub fn start_member(&mut self, i: usize) -> Result<(), TestbedError> {
         let cluster: Vec<String> = (0..MEMBERS)
@@ -78,7 +105,11 @@ impl Etcd {
                 "--data-dir={}",
                 self.dir.join(format!("m{i}")).display()
             ))
-            .arg(format!("--listen-client-urls={}", client_url(i)))
+            .arg(format!(
+                "--listen-client-urls={},{}",
+                client_url(i),
+                second_url(i)
+            ))
             .arg(format!("--advertise-client-urls={}", client_url(i)))
             .arg(format!("--listen-peer-urls={}", peer_url(i)))
             .arg(format!("--initial-advertise-peer-urls={}", peer_url(i)))

@@ -96,9 +96,18 @@ journal: {{dir: journal}}
 
 /// Replica `name` of cluster `cluster` on etcd `endpoints`, its API on
 /// `port`: the default-mode setup with auto failback, its own config,
-/// journal and fence file, co-located actuator.
-pub fn replica_setup(name: &str, port: u16, cluster: &str, endpoints: &[String]) -> Setup {
+/// journal and fence file, co-located actuator. `index` gives it its own
+/// policy-routing marks and tables, so replicas sharing one namespace never
+/// remove each other's.
+pub fn replica_setup(
+    name: &str,
+    index: u32,
+    port: u16,
+    cluster: &str,
+    endpoints: &[String],
+) -> Setup {
     let mut setup = failover_setup("{mode: auto, after: 2s}", "{max_switches: 6, window: 1m}");
+    let (a, b) = (101 + 100 * index, 102 + 100 * index);
     let config = setup.files[0]
         .1
         .replace(
@@ -108,6 +117,14 @@ pub fn replica_setup(name: &str, port: u16, cluster: &str, endpoints: &[String])
         .replace(
             "journal: {dir: journal}",
             &format!("journal: {{dir: journal-{name}}}"),
+        )
+        .replace(
+            "fwmark: 101, table: 101",
+            &format!("fwmark: {a}, table: {a}"),
+        )
+        .replace(
+            "fwmark: 102, table: 102",
+            &format!("fwmark: {b}, table: {b}"),
         );
     let config = format!(
         "{config}cluster:\n  name: {cluster}\n  replica: {name}\n  lease_ttl: 3s\n  fence_file: fence-{name}\n  etcd: {{endpoints: [{}]}}\n",

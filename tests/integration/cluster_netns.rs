@@ -7,7 +7,7 @@
 
 #![allow(
     clippy::disallowed_methods,
-    reason = "the test measures a takeover in real time"
+    reason = "the tests measure takeovers in real time"
 )]
 
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use gwanje::testbed::etcd::Etcd;
 use gwanje::testbed::failover_config::replica_setup;
 use gwanje::testbed::gwanje::Gwanje;
 use gwanje::testbed::topology::{GW_A, GW_B};
-use gwanje::testbed::{Failure, Lab};
+use gwanje::testbed::{Failure, Lab, Traffic, longest_gap};
 
 const CLUSTER: &str = "capital";
 const TTL: Duration = Duration::from_secs(3);
@@ -47,6 +47,12 @@ fn role(g: &Gwanje, role: &str) -> bool {
     metric(g, "gwanje_cluster_role", &[("role", role)]) == 1.0
 }
 
+fn firing(g: &Gwanje, name: &str) -> bool {
+    g.status()["alerts"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|a| a["name"] == name))
+}
+
 /// Polls `done` every 20 ms for at most `limit`; how long it took.
 fn wait(what: &str, limit: Duration, logs: &[&Gwanje], done: impl Fn() -> bool) -> Duration {
     let start = Instant::now();
@@ -63,10 +69,154 @@ fn wait(what: &str, limit: Duration, logs: &[&Gwanje], done: impl Fn() -> bool) 
     start.elapsed()
 }
 
-fn firing(g: &Gwanje, name: &str) -> bool {
-    g.status()["alerts"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(|a| a["name"] == name))
+fn signal(g: &Gwanje, sig: i32) {
+    // SAFETY: kill(2) on the PID of a child this test started.
+    unsafe {
+        libc::kill(g.pid() as i32, sig);
+    }
+}
+
+/// The fences of the orders a replica's actuator applied, from its log.
+fn applied_fences(g: &Gwanje) -> Vec<u64> {
+    g.log_text()
+        .lines()
+        .filter(|l| l.contains("applied a route order"))
+        .filter_map(|l| {
+            let at = l.find("fence=")? + "fence=".len();
+            l[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Two replicas (`a` leading, `b` following) on a 3-member etcd in the
+/// testbed's client namespace. Fields drop in order: replicas, then etcd,
+/// then the namespaces.
+struct Pair {
+    b: Gwanje,
+    etcd: Etcd,
+    lab: Lab,
+    dir: tempfile::TempDir,
+}
+
+impl Pair {
+    /// Starts etcd, replica a (reaching etcd on `a_endpoints`) until it
+    /// leads, then replica b until it follows with every path up.
+    fn start(a_endpoints: &[String]) -> Pair {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = env!("CARGO_BIN_EXE_gwanje");
+        let mut etcd = None;
+        let lab = Lab::start(
+            exe.as_ref(),
+            dir.path(),
+            &replica_setup("a", 0, 9470, CLUSTER, a_endpoints),
+            |bed| {
+                etcd = Some(Etcd::start(&bed.client, dir.path())?);
+                Ok(())
+            },
+        )
+        .unwrap_or_else(|e| {
+            let log = std::fs::read_to_string(dir.path().join("gwanje.log"));
+            panic!("lab: {e}\n{}", log.unwrap_or_default())
+        });
+        let etcd = etcd.expect("etcd started");
+        let a = &lab.gwanje;
+        wait("replica a leads", Duration::from_secs(15), &[a], || {
+            role(a, "leader")
+        });
+        let setup = replica_setup("b", 1, 9471, CLUSTER, &Etcd::endpoints());
+        for (rel, text) in &setup.files {
+            gwanje::config::write_secret_file(&dir.path().join(rel), text).expect("write");
+        }
+        let b = Gwanje::start(
+            exe.as_ref(),
+            &lab.bed.client,
+            &dir.path().join(&setup.config),
+            setup.port,
+            dir.path().join("gwanje-b.log"),
+        )
+        .expect("start b");
+        wait("replica b follows", Duration::from_secs(15), &[&b], || {
+            role(&b, "follower")
+                && b.status()["groups"][0]["paths"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().all(|p| p["state"] == "up"))
+        });
+        assert!(role(a, "leader"), "a still leads");
+        Pair { b, etcd, lab, dir }
+    }
+
+    fn a(&self) -> &Gwanje {
+        &self.lab.gwanje
+    }
+
+    /// The order in etcd for the testbed's group, if any.
+    fn desired(&self) -> Option<serde_json::Value> {
+        let out = self
+            .etcd
+            .etcdctl(&[
+                "get",
+                "--print-value-only",
+                &format!("/gwanje/{CLUSTER}/desired/services"),
+            ])
+            .expect("etcdctl get");
+        serde_json::from_str(out.trim()).ok()
+    }
+
+    /// Replica `name`'s journal replayed: (at, effect) of every entry.
+    fn replay(&self, name: &str) -> Vec<(u64, serde_json::Value)> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .args(["replay", "--format", "json", "--journal"])
+            .arg(self.dir.path().join(format!("journal-{name}")))
+            .output()
+            .expect("gwanje replay");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|e| (e["at"].as_u64().unwrap_or(0), e["effect"].clone()))
+            .collect()
+    }
+
+    /// `gwanje replay --verify` of replica `name`'s journal: its output.
+    fn verify(&self, name: &str) -> String {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
+            .args(["replay", "--verify", "--journal"])
+            .arg(self.dir.path().join(format!("journal-{name}")))
+            .output()
+            .expect("gwanje replay --verify");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "replay --verify of {name}: {text}");
+        text
+    }
+}
+
+/// The times a journal's replica led: [acquired, lost) in Unix ms.
+fn terms(entries: &[(u64, serde_json::Value)]) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut since = None;
+    for (at, e) in entries {
+        let event = &e["Event"];
+        if event.get("LeadershipAcquired").is_some() {
+            since = Some(*at);
+        } else if event.get("LeadershipLost").is_some()
+            && let Some(s) = since.take()
+        {
+            out.push((s, *at));
+        }
+    }
+    if let Some(s) = since {
+        out.push((s, u64::MAX));
+    }
+    out
 }
 
 #[test]
@@ -74,134 +224,73 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
     if !available() || !tools() {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let exe = env!("CARGO_BIN_EXE_gwanje");
-    let endpoints = Etcd::endpoints();
-    let mut etcd = None;
-    let lab = Lab::start(
-        exe.as_ref(),
-        dir.path(),
-        &replica_setup("a", 9470, CLUSTER, &endpoints),
-        |bed| {
-            etcd = Some(Etcd::start(&bed.client, dir.path())?);
-            Ok(())
-        },
-    )
-    .unwrap_or_else(|e| panic!("lab: {e}"));
-    let etcd = etcd.expect("etcd started");
-    let a = &lab.gwanje;
-    wait("replica a leads", Duration::from_secs(15), &[a], || {
-        role(a, "leader")
-    });
-    // Replica b: same files but its own config, journal and fence.
-    let b_setup = replica_setup("b", 9471, CLUSTER, &endpoints);
-    for (rel, text) in &b_setup.files {
-        gwanje::config::write_secret_file(&dir.path().join(rel), text).expect("write");
-    }
-    let b = Gwanje::start(
-        exe.as_ref(),
-        &lab.bed.client,
-        &dir.path().join(&b_setup.config),
-        9471,
-        dir.path().join("gwanje-b.log"),
-    )
-    .expect("start b");
-    wait("replica b follows", Duration::from_secs(15), &[&b], || {
-        role(&b, "follower")
-            && b.status()["groups"][0]["paths"]
-                .as_array()
-                .is_some_and(|p| p.iter().all(|p| p["state"] == "up"))
-    });
-    assert!(role(a, "leader"), "a still leads");
-
-    // kill -9 the leader: b leads within the TTL and a second, and with no
-    // path fault nothing is ordered and the route stays.
-    // SAFETY: kill(2) on the PID of the child this test started.
-    unsafe {
-        libc::kill(a.pid() as i32, libc::SIGKILL);
-    }
-    let took = wait("b takes over", TTL + Duration::from_secs(3), &[&b], || {
-        role(&b, "leader")
+    let pair = Pair::start(&Etcd::endpoints());
+    let b = &pair.b;
+    signal(pair.a(), libc::SIGKILL);
+    let took = wait("b takes over", TTL + Duration::from_secs(3), &[b], || {
+        role(b, "leader")
     });
     eprintln!("takeover after kill -9: {took:?}");
     assert!(took <= TTL + Duration::from_secs(1), "took {took:?}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
-        lab.route().as_deref(),
+        pair.lab.route().as_deref(),
         Some(GW_A),
         "no route change in the takeover"
     );
-    let orders = etcd
-        .etcdctl(&[
-            "get",
-            "--prefix",
-            "--keys-only",
-            &format!("/gwanje/{CLUSTER}/desired/"),
-        ])
-        .expect("etcdctl get");
-    assert!(orders.trim().is_empty(), "no order was written: {orders}");
-    let fence = metric(&b, "gwanje_cluster_fence", &[]);
+    assert_eq!(pair.desired(), None, "no order was written");
+    let fence = metric(b, "gwanje_cluster_fence", &[]);
     assert!(fence > 0.0, "b leads with a fence");
+    assert_eq!(b.status()["cluster"]["role"], "leader");
 
     // The primary breaks: the new leader orders the standby, under its fence.
     Failure::NoForwarding(A)
-        .apply(&lab.bed)
+        .apply(&pair.lab.bed)
         .expect("break the primary");
-    lab.wait_route(GW_B, Duration::from_secs(15))
+    pair.lab
+        .wait_route(GW_B, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}\n{}", b.log_text()));
-    let written = etcd
-        .etcdctl(&[
-            "get",
-            "--print-value-only",
-            &format!("/gwanje/{CLUSTER}/desired/services"),
-        ])
-        .expect("etcdctl get");
-    let desired: serde_json::Value = serde_json::from_str(written.trim()).expect("json order");
+    let desired = pair.desired().expect("an order");
     assert_eq!(desired["path"], "standby");
     assert_eq!(desired["fence"].as_f64(), Some(fence), "{desired}");
-    assert_eq!(metric(&b, "gwanje_cluster_fence_applied", &[]), fence);
+    assert_eq!(metric(b, "gwanje_cluster_fence_applied", &[]), fence);
 
     // An older fence written straight into etcd: refused, counted,
     // alerted; the route stays.
+    let key = format!("/gwanje/{CLUSTER}/desired/services");
     let stale = format!(
         r#"{{"path":"primary","from":"standby","fence":{},"reason":"failback","by":"a"}}"#,
         fence as u64 - 1
     );
-    etcd.etcdctl(&[
-        "put",
-        &format!("/gwanje/{CLUSTER}/desired/services"),
-        &stale,
-    ])
-    .expect("etcdctl put");
+    pair.etcd
+        .etcdctl(&["put", &key, &stale])
+        .expect("etcdctl put");
     wait(
         "the stale order is refused",
         Duration::from_secs(5),
-        &[&b],
+        &[b],
         || {
             metric(
-                &b,
+                b,
                 "gwanje_fence_rejections_total",
                 &[("reason", "stale_fence")],
             ) == 1.0
         },
     );
-    wait("OrderRefused fires", Duration::from_secs(5), &[&b], || {
-        firing(&b, "OrderRefused")
+    wait("OrderRefused fires", Duration::from_secs(5), &[b], || {
+        firing(b, "OrderRefused")
     });
     // Garbage in the key: refused as unreadable.
-    etcd.etcdctl(&[
-        "put",
-        &format!("/gwanje/{CLUSTER}/desired/services"),
-        "{not json",
-    ])
-    .expect("etcdctl put");
+    pair.etcd
+        .etcdctl(&["put", &key, "{not json"])
+        .expect("etcdctl put");
     wait(
         "the garbage is refused",
         Duration::from_secs(5),
-        &[&b],
+        &[b],
         || {
             metric(
-                &b,
+                b,
                 "gwanje_fence_rejections_total",
                 &[("reason", "unreadable")],
             ) == 1.0
@@ -209,9 +298,209 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
     );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
-        lab.route().as_deref(),
+        pair.lab.route().as_deref(),
         Some(GW_B),
         "refused orders move nothing"
     );
-    assert!(role(&b, "leader"), "b still leads");
+    assert!(role(b, "leader"), "b still leads");
+}
+
+#[test]
+fn a_leader_killed_as_the_active_path_fails_has_traffic_moved_within_ttl_plus_two_seconds() {
+    if !available() || !tools() {
+        return;
+    }
+    let pair = Pair::start(&Etcd::endpoints());
+    let traffic =
+        Traffic::start(&pair.lab.bed.client, Duration::from_secs(30), 64).expect("traffic meter");
+    std::thread::sleep(Duration::from_millis(500));
+    let broken = Instant::now();
+    signal(pair.a(), libc::SIGKILL);
+    Failure::NoForwarding(A)
+        .apply(&pair.lab.bed)
+        .expect("break the primary");
+    let moved = pair
+        .lab
+        .wait_route(GW_B, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}\n{}", pair.b.log_text()));
+    std::thread::sleep(Duration::from_millis(500));
+    let replies = traffic.finish().expect("traffic meter");
+    let gap = longest_gap(&replies, broken, Instant::now());
+    eprintln!(
+        "leader killed with the active path: route moved after {:?}, traffic gap {gap:?}",
+        moved - broken
+    );
+    assert!(
+        replies.iter().any(|t| *t > moved),
+        "traffic flows after the move"
+    );
+    assert!(gap <= TTL + Duration::from_secs(2), "gap {gap:?}");
+}
+
+#[test]
+fn a_paused_leader_wakes_to_change_nothing_and_every_actuator_saw_rising_fences() {
+    if !available() || !tools() {
+        return;
+    }
+    let pair = Pair::start(&Etcd::endpoints());
+    let (a, b) = (pair.a(), &pair.b);
+    let old = metric(a, "gwanje_cluster_fence", &[]);
+    signal(a, libc::SIGSTOP);
+    let stopped = Instant::now();
+    Failure::NoForwarding(A)
+        .apply(&pair.lab.bed)
+        .expect("break the primary");
+    wait("b takes over", TTL + Duration::from_secs(3), &[b], || {
+        role(b, "leader")
+    });
+    pair.lab
+        .wait_route(GW_B, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}\n{}", b.log_text()));
+    let fence = metric(b, "gwanje_cluster_fence", &[]);
+    assert!(
+        fence > old,
+        "the new term has a higher fence ({fence} > {old})"
+    );
+    std::thread::sleep((2 * TTL).saturating_sub(stopped.elapsed()));
+    signal(a, libc::SIGCONT);
+    wait("a steps down", Duration::from_secs(5), &[a], || {
+        !role(a, "leader")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        pair.lab.route().as_deref(),
+        Some(GW_B),
+        "the old leader moved nothing"
+    );
+    assert_eq!(
+        pair.desired().expect("b's order")["fence"].as_f64(),
+        Some(fence),
+        "the order in force is the new leader's"
+    );
+    assert_eq!(
+        metric(a, "gwanje_cluster_orders_total", &[("result", "ok")]),
+        0.0,
+        "no order of the old leader was written"
+    );
+    for g in [a, b] {
+        let fences = applied_fences(g);
+        assert!(
+            fences.windows(2).all(|w| w[0] <= w[1]) && fences.last() == Some(&(fence as u64)),
+            "an actuator's fences never fall: {fences:?}"
+        );
+    }
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_over_in_under_a_second() {
+    if !available() || !tools() {
+        return;
+    }
+    let pair = Pair::start(&Etcd::endpoints());
+    let b = &pair.b;
+    signal(pair.a(), libc::SIGTERM);
+    let took = wait("b takes over", Duration::from_secs(5), &[b], || {
+        role(b, "leader")
+    });
+    eprintln!("handover after SIGTERM: {took:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert_eq!(
+        pair.lab.route().as_deref(),
+        Some(GW_A),
+        "a handover moves nothing"
+    );
+}
+
+#[test]
+fn a_leader_cut_off_from_etcd_stops_before_its_successor_starts() {
+    if !available() || !tools() {
+        return;
+    }
+    let pair = Pair::start(&Etcd::second_endpoints());
+    let (a, b) = (pair.a(), &pair.b);
+    pair.etcd.cut_second().expect("cut a off from etcd");
+    let cut = Instant::now();
+    wait("a steps down", TTL + Duration::from_secs(2), &[a], || {
+        !role(a, "leader")
+    });
+    let stopped = cut.elapsed();
+    wait("b takes over", TTL + Duration::from_secs(3), &[b], || {
+        role(b, "leader")
+    });
+    eprintln!(
+        "cut off: a stopped after {stopped:?}, b led after {:?}",
+        cut.elapsed()
+    );
+    // The deadline: the send time of the last acknowledged keepalive (at
+    // most a third of the TTL before the cut) plus the TTL minus the 1 s
+    // margin; half a second for the report to reach the metrics.
+    assert!(
+        stopped <= TTL - Duration::from_millis(500),
+        "a stopped after {stopped:?}"
+    );
+    wait(
+        "CoordinationLost on a",
+        Duration::from_secs(3),
+        &[a],
+        || firing(a, "CoordinationLost"),
+    );
+    pair.etcd.mend_second().expect("mend");
+    wait(
+        "a answers etcd again",
+        Duration::from_secs(10),
+        &[a],
+        || role(a, "follower"),
+    );
+    assert!(!firing(a, "CoordinationLost"), "resolved once etcd answers");
+    let (ta, tb) = (terms(&pair.replay("a")), terms(&pair.replay("b")));
+    assert!(!ta.is_empty() && !tb.is_empty(), "both led: {ta:?} {tb:?}");
+    for (s1, e1) in &ta {
+        for (s2, e2) in &tb {
+            assert!(e1 <= s2 || e2 <= s1, "terms overlap: a {ta:?}, b {tb:?}");
+        }
+    }
+    pair.verify("a");
+}
+
+#[test]
+fn etcd_losing_quorum_moves_no_route_pages_and_leadership_returns() {
+    if !available() || !tools() {
+        return;
+    }
+    let mut pair = Pair::start(&Etcd::endpoints());
+    pair.etcd.stop_member(1);
+    pair.etcd.stop_member(2);
+    let lost = Instant::now();
+    Failure::NoForwarding(A)
+        .apply(&pair.lab.bed)
+        .expect("break the primary");
+    let a = &pair.lab.gwanje;
+    wait("CoordinationLost", 2 * TTL, &[a], || {
+        firing(a, "CoordinationLost")
+    });
+    eprintln!("quorum lost: CoordinationLost after {:?}", lost.elapsed());
+    while lost.elapsed() < Duration::from_secs(30) {
+        assert_eq!(
+            pair.lab.route().as_deref(),
+            Some(GW_A),
+            "no route change without quorum"
+        );
+        assert!(
+            !role(a, "leader") && !role(&pair.b, "leader"),
+            "nobody leads"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    pair.etcd.start_member(1).expect("restart");
+    pair.etcd.start_member(2).expect("restart");
+    let back = Instant::now();
+    let (a, b) = (&pair.lab.gwanje, &pair.b);
+    wait("a leader again", Duration::from_secs(20), &[a, b], || {
+        role(a, "leader") || role(b, "leader")
+    });
+    pair.lab
+        .wait_route(GW_B, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!("quorum back: traffic moved after {:?}", back.elapsed());
+    assert!(!firing(a, "CoordinationLost") && !firing(b, "CoordinationLost"));
 }

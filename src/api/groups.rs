@@ -123,6 +123,7 @@ async fn send(s: &ApiState, group: String, by: Option<String>, kind: CommandKind
                     why: crate::core::AckError::Resolved,
                     ..
                 } => StatusCode::CONFLICT,
+                crate::engine::CommandError::Coordination(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::NOT_FOUND,
             };
             (status, format!("{e}\n")).into_response()

@@ -12,6 +12,7 @@
 mod actuator;
 mod error;
 mod fence;
+pub mod operator;
 mod session;
 
 use std::time::Duration;

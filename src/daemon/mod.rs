@@ -122,10 +122,16 @@ pub async fn run(
     let (stop_cluster, stopping) = watch::channel(false);
     let mut session = None;
     let mut applier = None;
+    let mut operator_watch = None;
     if let Some(spec) = cluster {
         metrics.cluster.init();
         let (coordination, coordination_rx) = mpsc::channel(16);
         let (reports, reports_rx) = mpsc::channel(64);
+        let (operator, operator_rx) = mpsc::channel(64);
+        operator_watch = Some(tokio::spawn(crate::cluster::operator::watch(
+            spec.clone(),
+            operator,
+        )));
         let gate = crate::cluster::Gate::default();
         tracing::info!(cluster = %spec.name, replica = %spec.replica, "campaigning; ordering nothing until elected");
         session = Some(tokio::spawn(crate::cluster::campaign(
@@ -148,6 +154,7 @@ pub async fn run(
             gate,
             coordination: coordination_rx,
             reports: reports_rx,
+            operator: operator_rx,
         });
     }
     let engine = tokio::spawn(engine::run_with(
@@ -203,8 +210,14 @@ pub async fn run(
     if let Some(s) = session {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), s).await;
     }
-    if let Some(a) = applier {
-        a.abort();
+    for task in [
+        applier.map(|a| a.abort_handle()),
+        operator_watch.map(|o| o.abort_handle()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        task.abort();
     }
     // Dropping the last plan sender ends the engine, which aborts every probe task.
     drop(reloader);

@@ -77,6 +77,8 @@ pub struct ClusterLink {
     pub coordination: mpsc::Receiver<crate::core::Coordination>,
     /// What the co-located actuator did.
     pub reports: mpsc::Receiver<crate::cluster::Report>,
+    /// Operator commands made through any replica.
+    pub operator: mpsc::Receiver<crate::cluster::operator::OperatorCommand>,
 }
 
 impl Adapters {
@@ -192,13 +194,14 @@ pub async fn run_with(
     let (tx, mut results) = mpsc::channel(RESULTS_CAPACITY);
     let (events_tx, mut events) = mpsc::channel(256);
     let (remote_tx, mut remote) = mpsc::channel(REMOTE_CAPACITY);
-    let (cluster, mut coordination, mut reports) = match adapters.cluster {
+    let (cluster, mut coordination, mut reports, mut operator) = match adapters.cluster {
         Some(l) => (
             Some((l.spec, l.gate)),
             Some(l.coordination),
             Some(l.reports),
+            Some(l.operator),
         ),
-        None => (None, None, None),
+        None => (None, None, None, None),
     };
     let first = plans.borrow_and_update().clone();
     let mut e = Engine {
@@ -250,6 +253,7 @@ pub async fn run_with(
             Some(cmd) = commands.recv() => e.command(cmd),
             Some(c) = recv_opt(&mut coordination) => e.coordination(c),
             Some(r) = recv_opt(&mut reports) => e.applied(r),
+            Some(c) = recv_opt(&mut operator) => e.operator(c),
             _ = heartbeat.tick() => e.heartbeat(),
             _ = sleep_until_opt(timer) => {
                 e.driver.tick(e.clock.now());
@@ -493,9 +497,73 @@ impl Engine {
     }
 
     fn command(&mut self, cmd: Command) {
-        let reply = self.input_for(&cmd);
-        let result = reply.map(|input| self.driver.feed(self.clock.now(), input));
+        let input = self.input_for(&cmd);
+        // In a cluster, what operators do goes through etcd: every replica
+        // (this one too) applies it when its watch delivers it.
+        if let (Some((spec, _)), Ok(input)) = (&self.cluster, &input)
+            && let Some(shared) = crate::cluster::operator::shared(input)
+        {
+            let spec = spec.clone();
+            tokio::spawn(async move {
+                let written = crate::cluster::operator::write(&spec, &shared).await;
+                let _ = cmd
+                    .reply
+                    .send(written.map_err(|e| CommandError::Coordination(e.to_string())));
+            });
+            return;
+        }
+        let result = input.map(|input| self.driver.feed(self.clock.now(), input));
         let _ = cmd.reply.send(result);
+        self.drain(None);
+    }
+
+    /// An operator command from the cluster, checked against this
+    /// replica's plan and core before it is fed (and journaled).
+    fn operator(&mut self, c: crate::cluster::operator::OperatorCommand) {
+        use crate::cluster::operator::OperatorCommand as C;
+        let core = self.driver.core();
+        let spec = |g: &str| self.plan.groups.iter().find(|s| s.name().as_str() == g);
+        let state = |g: &str| core.groups().get(&GroupName::new(g));
+        let input = match c {
+            C::Pin {
+                group,
+                path,
+                until,
+                by,
+            } => {
+                let path = PathName::new(&path);
+                // An expired pin read back at a start is history.
+                let valid = spec(&group).is_some_and(|s| s.core.paths.contains(&path));
+                if !valid || until <= self.clock.now().0 {
+                    return;
+                }
+                Input::Pin {
+                    group: GroupName::new(&group),
+                    path,
+                    until: Timestamp(until),
+                    by,
+                }
+            }
+            C::Unpin { group, by } if state(&group).is_some_and(|g| g.pin.is_some()) => {
+                Input::Unpin {
+                    group: GroupName::new(&group),
+                    by,
+                }
+            }
+            C::Unfreeze { group, by } if spec(&group).is_some() => Input::Unfreeze {
+                group: GroupName::new(&group),
+                by,
+            },
+            C::Ack { id, by }
+                if core
+                    .alert(&id)
+                    .is_some_and(|a| a.firing() && a.acknowledged.is_none()) =>
+            {
+                Input::AlertAcknowledged { id, by }
+            }
+            _ => return,
+        };
+        self.driver.feed(self.clock.now(), input);
         self.drain(None);
     }
 

@@ -388,6 +388,9 @@ pub enum CommandError {
         /// Its paths.
         valid: String,
     },
+    /// In a cluster: the command could not be written for every replica.
+    #[error("the command was not applied: the coordination store did not take it ({0})")]
+    Coordination(String),
     /// The alert cannot be acknowledged.
     #[error("alert {id:?}: {why}")]
     Alert {

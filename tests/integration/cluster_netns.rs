@@ -504,3 +504,92 @@ fn etcd_losing_quorum_moves_no_route_pages_and_leadership_returns() {
     eprintln!("quorum back: traffic moved after {:?}", back.elapsed());
     assert!(!firing(a, "CoordinationLost") && !firing(b, "CoordinationLost"));
 }
+
+#[test]
+fn operator_state_is_the_clusters_an_ack_on_one_replica_and_a_pin_outliving_its_replica() {
+    if !available() || !tools() {
+        return;
+    }
+    let pair = Pair::start(&Etcd::endpoints());
+    let (a, b) = (pair.a(), &pair.b);
+    let token = Some(gwanje::testbed::failover_config::TOKEN);
+    // The standby fails: both replicas raise the same PathDown.
+    let standby_down = |g: &Gwanje| {
+        g.status()["alerts"].as_array().and_then(|al| {
+            al.iter()
+                .find(|x| x["name"] == "PathDown" && x["labels"]["path"] == "standby")
+                .cloned()
+        })
+    };
+    Failure::NoForwarding(gwanje::testbed::Router::B)
+        .apply(&pair.lab.bed)
+        .expect("break the standby");
+    wait("PathDown on both", Duration::from_secs(10), &[a, b], || {
+        standby_down(a).is_some() && standby_down(b).is_some()
+    });
+    let id = standby_down(b).expect("alert")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, body) = b.http(
+        "POST",
+        &format!("/api/v1/alerts/{id}/ack"),
+        r#"{"by": "on-call at b"}"#,
+        token,
+    );
+    assert_eq!(code, 200, "{body}");
+    wait(
+        "a sees b's acknowledgement",
+        Duration::from_secs(5),
+        &[a],
+        || standby_down(a).is_some_and(|x| x["acknowledged_by"] == "on-call at b"),
+    );
+    Failure::NoForwarding(gwanje::testbed::Router::B)
+        .repair(&pair.lab.bed)
+        .expect("mend the standby");
+    wait(
+        "the standby is up again",
+        Duration::from_secs(15),
+        &[a, b],
+        || {
+            [a, b].iter().all(|g| {
+                g.status()["groups"][0]["paths"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().all(|p| p["state"] == "up"))
+            })
+        },
+    );
+
+    // A pin made through the leader, a; then a dies.
+    let (code, body) = a.http(
+        "POST",
+        "/api/v1/groups/services/pin",
+        r#"{"path": "standby", "ttl": "10m", "by": "change 42"}"#,
+        token,
+    );
+    assert_eq!(code, 200, "{body}");
+    pair.lab
+        .wait_route(GW_B, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}\n{}", a.log_text()));
+    wait("b knows the pin", Duration::from_secs(5), &[b], || {
+        b.status()["groups"][0]["pinned"]
+            .as_str()
+            .is_some_and(|p| p.contains("standby") && p.contains("change 42"))
+    });
+    signal(a, libc::SIGKILL);
+    wait("b takes over", TTL + Duration::from_secs(3), &[b], || {
+        role(b, "leader")
+    });
+    // Without the pin, b would fail back to the healthy primary after 2 s.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        pair.lab.route().as_deref(),
+        Some(GW_B),
+        "b enforces a's pin"
+    );
+    let (code, body) = b.http("POST", "/api/v1/groups/services/unpin", "", token);
+    assert_eq!(code, 200, "{body}");
+    pair.lab
+        .wait_route(GW_A, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("unpinned, b fails back: {e}\n{}", b.log_text()));
+}

@@ -1,0 +1,183 @@
+//! Operator state shared by the replicas: pins, unpins, unfreezes and
+//! acknowledgements made through any replica's API are written to etcd
+//! under `operator/`, and every replica (the one that took the command
+//! too) feeds them to its core as its watch delivers them. So a pin made
+//! through one replica is enforced by whichever leads, and an
+//! acknowledgement made on one is seen on all.
+
+use std::time::Duration;
+
+use etcd_client::{EventType, GetOptions, WatchOptions};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::{CoordError, MAX_RECORD_BYTES};
+use crate::plan::ClusterSpec;
+
+/// One operator command, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum OperatorCommand {
+    /// Pin `group` to `path` until `until` (Unix ms).
+    Pin {
+        /// The group.
+        group: String,
+        /// The path.
+        path: String,
+        /// Expiry, Unix ms.
+        until: u64,
+        /// Who.
+        by: String,
+    },
+    /// Remove `group`'s pin.
+    Unpin {
+        /// The group.
+        group: String,
+        /// Who.
+        by: String,
+    },
+    /// Lift `group`'s flap-guard freeze.
+    Unfreeze {
+        /// The group.
+        group: String,
+        /// Who.
+        by: String,
+    },
+    /// Acknowledge alert `id`.
+    Ack {
+        /// The alert's id.
+        id: String,
+        /// Who.
+        by: String,
+    },
+}
+
+impl OperatorCommand {
+    /// Its key: one per group's pin, per group's unfreeze, per alert.
+    fn key(&self, spec: &ClusterSpec) -> String {
+        let p = super::prefix(&spec.name);
+        match self {
+            OperatorCommand::Pin { group, .. } | OperatorCommand::Unpin { group, .. } => {
+                format!("{p}operator/pin/{group}")
+            }
+            OperatorCommand::Unfreeze { group, .. } => format!("{p}operator/unfreeze/{group}"),
+            OperatorCommand::Ack { id, .. } => format!("{p}operator/ack/{id}"),
+        }
+    }
+
+    /// Whether it still means something when read back later (at a
+    /// start or a reconnect): pins and acknowledgements do, an unfreeze
+    /// was a moment's act.
+    fn lasting(&self) -> bool {
+        !matches!(self, OperatorCommand::Unfreeze { .. })
+    }
+}
+
+/// Writes `cmd` for every replica to apply.
+pub async fn write(spec: &ClusterSpec, cmd: &OperatorCommand) -> Result<(), CoordError> {
+    let mut client = super::connect(spec).await?;
+    let value = serde_json::to_vec(cmd).expect("a command serialises");
+    tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        client.put(cmd.key(spec), value, None),
+    )
+    .await
+    .map_err(|_| CoordError::Timeout)?
+    .map_err(CoordError::Etcd)?;
+    Ok(())
+}
+
+/// Delivers every lasting command stored, then every new one, until the
+/// engine goes away; reconnects with backoff. Unreadable values are
+/// logged and skipped.
+pub async fn watch(spec: ClusterSpec, tx: mpsc::Sender<OperatorCommand>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match follow(&spec, &tx).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(cluster = %spec.name, "operator state: {e}; reconnecting"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+async fn follow(spec: &ClusterSpec, tx: &mpsc::Sender<OperatorCommand>) -> Result<(), CoordError> {
+    let mut client = super::connect(spec).await?;
+    let prefix = format!("{}operator/", super::prefix(&spec.name));
+    let now = tokio::time::timeout(
+        super::REQUEST_TIMEOUT,
+        client.get(prefix.clone(), Some(GetOptions::new().with_prefix())),
+    )
+    .await
+    .map_err(|_| CoordError::Timeout)?
+    .map_err(CoordError::Etcd)?;
+    let from = now.header().map_or(0, |h| h.revision()) + 1;
+    for kv in now.kvs() {
+        if let Some(cmd) = read(kv.value()).filter(OperatorCommand::lasting)
+            && tx.send(cmd).await.is_err()
+        {
+            return Ok(());
+        }
+    }
+    let options = WatchOptions::new().with_prefix().with_start_revision(from);
+    let mut stream = client
+        .watch(prefix, Some(options))
+        .await
+        .map_err(CoordError::Etcd)?;
+    while let Some(resp) = stream.message().await.map_err(CoordError::Etcd)? {
+        if resp.canceled() {
+            break;
+        }
+        for ev in resp.events() {
+            if let (EventType::Put, Some(kv)) = (ev.event_type(), ev.kv())
+                && let Some(cmd) = read(kv.value())
+                && tx.send(cmd).await.is_err()
+            {
+                return Ok(());
+            }
+        }
+    }
+    Err(CoordError::Timeout)
+}
+
+fn read(value: &[u8]) -> Option<OperatorCommand> {
+    let cmd = (value.len() <= MAX_RECORD_BYTES)
+        .then(|| serde_json::from_slice(value).ok())
+        .flatten();
+    if cmd.is_none() {
+        tracing::warn!("an unreadable operator record in etcd was skipped");
+    }
+    cmd
+}
+
+/// The shared form of an operator input, when it is one.
+pub fn shared(input: &crate::core::Input) -> Option<OperatorCommand> {
+    use crate::core::Input;
+    Some(match input {
+        Input::Pin {
+            group,
+            path,
+            until,
+            by,
+        } => OperatorCommand::Pin {
+            group: group.to_string(),
+            path: path.to_string(),
+            until: until.0,
+            by: by.clone(),
+        },
+        Input::Unpin { group, by } => OperatorCommand::Unpin {
+            group: group.to_string(),
+            by: by.clone(),
+        },
+        Input::Unfreeze { group, by } => OperatorCommand::Unfreeze {
+            group: group.to_string(),
+            by: by.clone(),
+        },
+        Input::AlertAcknowledged { id, by } => OperatorCommand::Ack {
+            id: id.clone(),
+            by: by.clone(),
+        },
+        _ => return None,
+    })
+}

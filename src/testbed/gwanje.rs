@@ -33,7 +33,11 @@ impl Gwanje {
         port: u16,
         log: PathBuf,
     ) -> Result<Self, TestbedError> {
-        let err = std::fs::File::create(&log)
+        // Appended: a replica started again keeps its earlier log.
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
             .map_err(|e| TestbedError::io("create log", log.display().to_string(), e))?;
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &ns.0])

@@ -13,6 +13,7 @@
     reason = "the testbed measures real traffic gaps in real time"
 )]
 
+pub mod cluster;
 mod dns;
 mod error;
 pub mod etcd;

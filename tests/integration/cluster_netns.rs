@@ -16,14 +16,11 @@ use crate::common;
 use common::expo;
 use common::failover::available;
 use gwanje::testbed::Router::A;
+use gwanje::testbed::cluster::{self, CLUSTER, Replicas, TTL, role};
 use gwanje::testbed::etcd::Etcd;
-use gwanje::testbed::failover_config::replica_setup;
 use gwanje::testbed::gwanje::Gwanje;
 use gwanje::testbed::topology::{GW_A, GW_B};
-use gwanje::testbed::{Failure, Lab, Traffic, longest_gap};
-
-const CLUSTER: &str = "capital";
-const TTL: Duration = Duration::from_secs(3);
+use gwanje::testbed::{Failure, Traffic, longest_gap};
 
 fn tools() -> bool {
     if Etcd::installed() {
@@ -43,30 +40,18 @@ fn metric(g: &Gwanje, name: &str, labels: &[(&str, &str)]) -> f64 {
     expo::value(&expo::parse(&g.metrics()), name, labels).unwrap_or(0.0)
 }
 
-fn role(g: &Gwanje, role: &str) -> bool {
-    metric(g, "gwanje_cluster_role", &[("role", role)]) == 1.0
-}
-
 fn firing(g: &Gwanje, name: &str) -> bool {
     g.status()["alerts"]
         .as_array()
         .is_some_and(|a| a.iter().any(|a| a["name"] == name))
 }
 
-/// Polls `done` every 20 ms for at most `limit`; how long it took.
+/// Waits for `done`, failing the test with the replicas' logs.
 fn wait(what: &str, limit: Duration, logs: &[&Gwanje], done: impl Fn() -> bool) -> Duration {
-    let start = Instant::now();
-    while !done() {
-        if start.elapsed() >= limit {
-            let logs: Vec<String> = logs.iter().map(|g| g.log_text()).collect();
-            panic!(
-                "{what}: not within {limit:?}\nlogs:\n{}",
-                logs.join("\n----\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
+    cluster::wait(what, limit, done).unwrap_or_else(|e| {
+        let logs: Vec<String> = logs.iter().map(|g| g.log_text()).collect();
+        panic!("{e}\nlogs:\n{}", logs.join("\n----\n"))
+    })
 }
 
 fn signal(g: &Gwanje, sig: i32) {
@@ -92,85 +77,42 @@ fn applied_fences(g: &Gwanje) -> Vec<u64> {
         .collect()
 }
 
-/// Two replicas (`a` leading, `b` following) on a 3-member etcd in the
-/// testbed's client namespace. Fields drop in order: replicas, then etcd,
-/// then the namespaces.
+/// The replicas with their folder (dropped after them).
 struct Pair {
-    b: Gwanje,
-    etcd: Etcd,
-    lab: Lab,
-    dir: tempfile::TempDir,
+    r: Replicas,
+    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Pair {
+    type Target = Replicas;
+    fn deref(&self) -> &Replicas {
+        &self.r
+    }
 }
 
 impl Pair {
-    /// Starts etcd, replica a (reaching etcd on `a_endpoints`) until it
-    /// leads, then replica b until it follows with every path up.
     fn start(a_endpoints: &[String]) -> Pair {
         let dir = tempfile::tempdir().expect("temp dir");
-        let exe = env!("CARGO_BIN_EXE_gwanje");
-        let mut etcd = None;
-        let lab = Lab::start(
-            exe.as_ref(),
+        let r = Replicas::start(
+            env!("CARGO_BIN_EXE_gwanje").as_ref(),
             dir.path(),
-            &replica_setup("a", 0, 9470, CLUSTER, a_endpoints),
-            |bed| {
-                etcd = Some(Etcd::start(&bed.client, dir.path())?);
-                Ok(())
-            },
+            a_endpoints,
         )
         .unwrap_or_else(|e| {
-            let log = std::fs::read_to_string(dir.path().join("gwanje.log"));
-            panic!("lab: {e}\n{}", log.unwrap_or_default())
+            let logs: Vec<String> = ["gwanje-a.log", "gwanje-b.log", "gwanje.log"]
+                .iter()
+                .filter_map(|l| std::fs::read_to_string(dir.path().join(l)).ok())
+                .collect();
+            panic!("replicas: {e}\n{}", logs.join("\n----\n"))
         });
-        let etcd = etcd.expect("etcd started");
-        let a = &lab.gwanje;
-        wait("replica a leads", Duration::from_secs(15), &[a], || {
-            role(a, "leader")
-        });
-        let setup = replica_setup("b", 1, 9471, CLUSTER, &Etcd::endpoints());
-        for (rel, text) in &setup.files {
-            gwanje::config::write_secret_file(&dir.path().join(rel), text).expect("write");
-        }
-        let b = Gwanje::start(
-            exe.as_ref(),
-            &lab.bed.client,
-            &dir.path().join(&setup.config),
-            setup.port,
-            dir.path().join("gwanje-b.log"),
-        )
-        .expect("start b");
-        wait("replica b follows", Duration::from_secs(15), &[&b], || {
-            role(&b, "follower")
-                && b.status()["groups"][0]["paths"]
-                    .as_array()
-                    .is_some_and(|p| p.iter().all(|p| p["state"] == "up"))
-        });
-        assert!(role(a, "leader"), "a still leads");
-        Pair { b, etcd, lab, dir }
-    }
-
-    fn a(&self) -> &Gwanje {
-        &self.lab.gwanje
-    }
-
-    /// The order in etcd for the testbed's group, if any.
-    fn desired(&self) -> Option<serde_json::Value> {
-        let out = self
-            .etcd
-            .etcdctl(&[
-                "get",
-                "--print-value-only",
-                &format!("/gwanje/{CLUSTER}/desired/services"),
-            ])
-            .expect("etcdctl get");
-        serde_json::from_str(out.trim()).ok()
+        Pair { r, _dir: dir }
     }
 
     /// Replica `name`'s journal replayed: (at, effect) of every entry.
     fn replay(&self, name: &str) -> Vec<(u64, serde_json::Value)> {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
             .args(["replay", "--format", "json", "--journal"])
-            .arg(self.dir.path().join(format!("journal-{name}")))
+            .arg(self.dir().join(format!("journal-{name}")))
             .output()
             .expect("gwanje replay");
         assert!(
@@ -189,7 +131,7 @@ impl Pair {
     fn verify(&self, name: &str) -> String {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_gwanje"))
             .args(["replay", "--verify", "--journal"])
-            .arg(self.dir.path().join(format!("journal-{name}")))
+            .arg(self.dir().join(format!("journal-{name}")))
             .output()
             .expect("gwanje replay --verify");
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
@@ -468,8 +410,8 @@ fn etcd_losing_quorum_moves_no_route_pages_and_leadership_returns() {
         return;
     }
     let mut pair = Pair::start(&Etcd::endpoints());
-    pair.etcd.stop_member(1);
-    pair.etcd.stop_member(2);
+    pair.r.etcd.stop_member(1);
+    pair.r.etcd.stop_member(2);
     let lost = Instant::now();
     Failure::NoForwarding(A)
         .apply(&pair.lab.bed)
@@ -491,8 +433,8 @@ fn etcd_losing_quorum_moves_no_route_pages_and_leadership_returns() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
-    pair.etcd.start_member(1).expect("restart");
-    pair.etcd.start_member(2).expect("restart");
+    pair.r.etcd.start_member(1).expect("restart");
+    pair.r.etcd.start_member(2).expect("restart");
     let back = Instant::now();
     let (a, b) = (&pair.lab.gwanje, &pair.b);
     wait("a leader again", Duration::from_secs(20), &[a, b], || {
@@ -502,7 +444,12 @@ fn etcd_losing_quorum_moves_no_route_pages_and_leadership_returns() {
         .wait_route(GW_B, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("quorum back: traffic moved after {:?}", back.elapsed());
-    assert!(!firing(a, "CoordinationLost") && !firing(b, "CoordinationLost"));
+    wait(
+        "CoordinationLost resolves",
+        Duration::from_secs(10),
+        &[a, b],
+        || !firing(a, "CoordinationLost") && !firing(b, "CoordinationLost"),
+    );
 }
 
 #[test]

@@ -1,0 +1,165 @@
+//! Two replicas of the real gwanje binary on a 3-member etcd, in the
+//! failover testbed's client namespace, each with its co-located actuator
+//! steering the same kernel route (own policy-routing tables). The cluster
+//! tests and the takeover benchmark build on it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::etcd::Etcd;
+use super::failover_config::replica_setup;
+use super::gwanje::Gwanje;
+use super::{Lab, Setup, TestbedError};
+
+/// The cluster's name.
+pub const CLUSTER: &str = "capital";
+/// The replicas' lease TTL.
+pub const TTL: Duration = Duration::from_secs(3);
+
+/// The replicas and their etcd. Fields drop in order: replica b, etcd,
+/// then the lab (replica a, the services, the namespaces).
+pub struct Replicas {
+    /// Replica b (replica a is `lab.gwanje`).
+    pub b: Gwanje,
+    /// The etcd members.
+    pub etcd: Etcd,
+    /// The testbed with replica a.
+    pub lab: Lab,
+    exe: PathBuf,
+    dir: PathBuf,
+    setups: [Setup; 2],
+}
+
+impl Replicas {
+    /// Starts etcd and replica a (reaching etcd on `a_endpoints`) until it
+    /// leads, then replica b until it follows with every path up; files
+    /// and logs go to `dir`.
+    pub fn start(exe: &Path, dir: &Path, a_endpoints: &[String]) -> Result<Replicas, TestbedError> {
+        let setups = [
+            replica_setup("a", 0, 9470, CLUSTER, a_endpoints),
+            replica_setup("b", 1, 9471, CLUSTER, &Etcd::endpoints()),
+        ];
+        let mut etcd = None;
+        let lab = Lab::start(exe, dir, &setups[0], |bed| {
+            etcd = Some(Etcd::start(&bed.client, dir)?);
+            Ok(())
+        })?;
+        let etcd = etcd.expect("prepare ran");
+        wait("replica a leads", Duration::from_secs(15), || {
+            role(&lab.gwanje, "leader")
+        })?;
+        write(dir, &setups[1])?;
+        let b = start(exe, &lab, dir, &setups[1], "b")?;
+        let r = Replicas {
+            b,
+            etcd,
+            lab,
+            exe: exe.to_path_buf(),
+            dir: dir.to_path_buf(),
+            setups,
+        };
+        r.wait_follows(1)?;
+        Ok(r)
+    }
+
+    /// Replica a.
+    pub fn a(&self) -> &Gwanje {
+        &self.lab.gwanje
+    }
+
+    /// Replica `i` (0: a, 1: b).
+    pub fn replica(&self, i: usize) -> &Gwanje {
+        if i == 0 { &self.lab.gwanje } else { &self.b }
+    }
+
+    /// Starts replica `i` again (after it was killed), its log appended.
+    pub fn restart(&mut self, i: usize) -> Result<(), TestbedError> {
+        let name = if i == 0 { "a" } else { "b" };
+        let g = start(&self.exe, &self.lab, &self.dir, &self.setups[i], name)?;
+        if i == 0 {
+            self.lab.gwanje = g;
+        } else {
+            self.b = g;
+        }
+        Ok(())
+    }
+
+    /// Waits until replica `i` follows and sees every path up.
+    pub fn wait_follows(&self, i: usize) -> Result<Duration, TestbedError> {
+        let g = self.replica(i);
+        wait("the replica follows", Duration::from_secs(15), || {
+            role(g, "follower")
+                && g.status()["groups"][0]["paths"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().all(|p| p["state"] == "up"))
+        })
+    }
+
+    /// The order in etcd for the testbed's group, if any.
+    pub fn desired(&self) -> Option<serde_json::Value> {
+        let key = format!("/gwanje/{CLUSTER}/desired/services");
+        let out = self
+            .etcd
+            .etcdctl(&["get", "--print-value-only", &key])
+            .ok()?;
+        serde_json::from_str(out.trim()).ok()
+    }
+
+    /// The folder of files, logs and journals.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn write(dir: &Path, setup: &Setup) -> Result<(), TestbedError> {
+    for (rel, text) in &setup.files {
+        let path = dir.join(rel);
+        crate::config::write_secret_file(&path, text)
+            .map_err(|e| TestbedError::io("write", path.display().to_string(), e))?;
+    }
+    Ok(())
+}
+
+fn start(
+    exe: &Path,
+    lab: &Lab,
+    dir: &Path,
+    setup: &Setup,
+    name: &str,
+) -> Result<Gwanje, TestbedError> {
+    Gwanje::start(
+        exe,
+        &lab.bed.client,
+        &dir.join(&setup.config),
+        setup.port,
+        dir.join(format!("gwanje-{name}.log")),
+    )
+}
+
+/// Whether `g` reports `role` (`leader`, `follower`, `lost`).
+pub fn role(g: &Gwanje, role: &str) -> bool {
+    g.metric_sum(&format!("gwanje_cluster_role{{role=\"{role}\"}}")) == 1.0
+}
+
+/// Polls `done` every 20 ms for at most `limit`; how long it took.
+pub fn wait(
+    what: &str,
+    limit: Duration,
+    done: impl Fn() -> bool,
+) -> Result<Duration, TestbedError> {
+    let start = Instant::now();
+    while !done() {
+        if super::interrupted() {
+            return Err(TestbedError::Interrupted);
+        }
+        if start.elapsed() >= limit {
+            return Err(TestbedError::Timeout {
+                what: what.into(),
+                limit,
+                last: "not yet".into(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(start.elapsed())
+}

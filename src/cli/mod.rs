@@ -34,6 +34,10 @@ struct Cli {
 enum Command {
     /// Run the daemon: probe every target, export metrics, serve the API.
     Run(run::Args),
+    /// Apply a cluster's route orders on this host without probing or
+    /// campaigning (a router host): fences checked, routes read back,
+    /// refusals counted and alerted. Needs the config's `cluster` section.
+    Actuate(run::Args),
     /// Replay a journal through the decision core: a timeline in plain
     /// words, or (--verify) proof that the core reproduces every recorded
     /// effect.
@@ -78,6 +82,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Actuate(a) => run::actuate(a),
         Command::Replay(a) => replay::run(a),
         Command::WhatIf(a) => what_if::run(a),
         Command::Sweep(a) => sweep::run(a),

@@ -31,7 +31,26 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// Runs only the cluster's actuator until SIGTERM or Ctrl-C.
+pub fn actuate(args: Args) -> ExitCode {
+    let Some(config) = args.config else {
+        eprintln!("gwanje actuate needs --config FILE (or GWANJE_CONFIG) with a cluster section");
+        return ExitCode::from(super::EXIT_CONFIG);
+    };
+    match daemon_as(config, true) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gwanje: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn daemon(config: PathBuf) -> anyhow::Result<ExitCode> {
+    daemon_as(config, false)
+}
+
+fn daemon_as(config: PathBuf, actuator: bool) -> anyhow::Result<ExitCode> {
     let plan = match crate::config::load(&config) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -42,6 +61,20 @@ fn daemon(config: PathBuf) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::from(super::EXIT_CONFIG));
         }
+    };
+    let plan = if actuator {
+        match plan.actuator_only() {
+            Some(plan) => plan,
+            None => {
+                eprintln!(
+                    "gwanje actuate: {} has no cluster section; valid: a replica's configuration (cluster.name, cluster.etcd, cluster.fence_file)",
+                    config.display()
+                );
+                return Ok(ExitCode::from(super::EXIT_CONFIG));
+            }
+        }
+    } else {
+        plan
     };
     crate::logging::init(plan.settings.log_format, &plan.settings.log_level);
     tune_allocator();

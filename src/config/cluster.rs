@@ -146,5 +146,6 @@ pub fn cluster(
         actuate,
         fence_file,
         fingerprint: String::new(),
+        campaign: true,
     }
 }

@@ -70,6 +70,29 @@ impl Reloader {
                     message: format!("loading the configuration failed: {e}"),
                 }]))
             });
+        // The cluster section is read at start only; an actuator host
+        // stays one.
+        let loaded = loaded.map(|mut plan| {
+            let running = self.plans.borrow().settings.cluster.clone();
+            let changed = plan
+                .settings
+                .cluster
+                .as_ref()
+                .map(|c| (&c.name, &c.endpoints, c.lease_ttl))
+                != running
+                    .as_ref()
+                    .map(|c| (&c.name, &c.endpoints, c.lease_ttl));
+            if changed {
+                tracing::warn!("the cluster section changed; it takes effect at the next restart");
+            }
+            let actuator = running.as_ref().is_some_and(|c| !c.campaign);
+            plan.settings.cluster = running;
+            if actuator {
+                plan.actuator_only().expect("checked: a cluster section")
+            } else {
+                plan
+            }
+        });
         let plan = loaded.and_then(|plan| {
             let token =
                 AdminToken::load(plan.settings.admin_token_file.as_deref()).map_err(|e| {

@@ -133,13 +133,17 @@ pub async fn run(
             operator,
         )));
         let gate = crate::cluster::Gate::default();
-        tracing::info!(cluster = %spec.name, replica = %spec.replica, "campaigning; ordering nothing until elected");
-        session = Some(tokio::spawn(crate::cluster::campaign(
-            spec.clone(),
-            gate.clone(),
-            coordination,
-            stopping,
-        )));
+        if spec.campaign {
+            tracing::info!(cluster = %spec.name, replica = %spec.replica, "campaigning; ordering nothing until elected");
+            session = Some(tokio::spawn(crate::cluster::campaign(
+                spec.clone(),
+                gate.clone(),
+                coordination,
+                stopping,
+            )));
+        } else {
+            tracing::info!(cluster = %spec.name, replica = %spec.replica, "applying the leader's orders; not campaigning");
+        }
         if spec.actuate {
             applier = Some(tokio::spawn(crate::cluster::actuate(
                 spec.clone(),

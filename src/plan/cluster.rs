@@ -39,6 +39,8 @@ pub struct ClusterSpec {
     /// A digest of the groups and paths the replicas steer: replicas of
     /// one cluster must agree on it.
     pub fingerprint: String,
+    /// Whether it campaigns to lead (a replica); `gwanje actuate` only applies orders.
+    pub campaign: bool,
 }
 
 impl ClusterSpec {

@@ -169,6 +169,24 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The plan of an actuator host (`gwanje actuate`): the same groups and
+    /// paths, nothing probed, no peers, no policy routing (nothing here
+    /// probes through it), the cluster's orders applied without
+    /// campaigning. `None` without a cluster section.
+    pub fn actuator_only(mut self) -> Option<Plan> {
+        let cluster = self.settings.cluster.as_mut()?;
+        cluster.campaign = false;
+        cluster.actuate = true;
+        self.targets.clear();
+        self.jobs.clear();
+        self.settings.vantage.peers.clear();
+        self.settings.vantage.controls.clear();
+        for p in &mut self.paths {
+            p.manage_policy_routing = false;
+        }
+        Some(self)
+    }
+
     /// The core's view of the plan.
     pub fn core_config(&self) -> CoreConfig {
         CoreConfig {

@@ -105,6 +105,21 @@ impl Replicas {
         serde_json::from_str(out.trim()).ok()
     }
 
+    /// Starts `gwanje actuate` (replica c's configuration) beside the
+    /// replicas: it applies their orders without probing or campaigning.
+    pub fn start_actuator(&self) -> Result<Gwanje, TestbedError> {
+        let setup = replica_setup("c", 2, 9472, CLUSTER, &Etcd::endpoints());
+        write(&self.dir, &setup)?;
+        Gwanje::start_as(
+            "actuate",
+            &self.exe,
+            &self.lab.bed.client,
+            &self.dir.join(&setup.config),
+            setup.port,
+            self.dir.join("gwanje-c.log"),
+        )
+    }
+
     /// The folder of files, logs and journals.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -33,6 +33,18 @@ impl Gwanje {
         port: u16,
         log: PathBuf,
     ) -> Result<Self, TestbedError> {
+        Self::start_as("run", exe, ns, config, port, log)
+    }
+
+    /// Like [`Gwanje::start`] with another command (`actuate`).
+    pub fn start_as(
+        command: &str,
+        exe: &Path,
+        ns: &Netns,
+        config: &Path,
+        port: u16,
+        log: PathBuf,
+    ) -> Result<Self, TestbedError> {
         // Appended: a replica started again keeps its earlier log.
         let err = std::fs::OpenOptions::new()
             .create(true)
@@ -42,7 +54,7 @@ impl Gwanje {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &ns.0])
             .arg(exe)
-            .arg("run")
+            .arg(command)
             .arg("--config")
             .arg(config)
             .env_remove("RUST_LOG")
@@ -51,7 +63,7 @@ impl Gwanje {
             .stderr(err);
         tie_to_parent(&mut cmd);
         let child = cmd.spawn().map_err(|source| TestbedError::Spawn {
-            command: format!("ip netns exec {} {} run", ns.0, exe.display()),
+            command: format!("ip netns exec {} {} {command}", ns.0, exe.display()),
             source,
         })?;
         Ok(Gwanje {

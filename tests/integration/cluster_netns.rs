@@ -184,6 +184,19 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
     let fence = metric(b, "gwanje_cluster_fence", &[]);
     assert!(fence > 0.0, "b leads with a fence");
     assert_eq!(b.status()["cluster"]["role"], "leader");
+    // A router host's actuator beside them: it applies orders, probes nothing.
+    let c = pair.start_actuator().expect("gwanje actuate");
+    wait(
+        "the actuator answers",
+        Duration::from_secs(10),
+        &[&c],
+        || c.status()["cluster"]["replica"] == "c",
+    );
+    assert_eq!(
+        metric(&c, "gwanje_probes_total", &[]),
+        0.0,
+        "an actuator probes nothing"
+    );
 
     // The primary breaks: the new leader orders the standby, under its fence.
     Failure::NoForwarding(A)
@@ -196,6 +209,12 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
     assert_eq!(desired["path"], "standby");
     assert_eq!(desired["fence"].as_f64(), Some(fence), "{desired}");
     assert_eq!(metric(b, "gwanje_cluster_fence_applied", &[]), fence);
+    wait(
+        "the actuator applied it",
+        Duration::from_secs(5),
+        &[&c],
+        || applied_fences(&c).last() == Some(&(fence as u64)),
+    );
 
     // An older fence written straight into etcd: refused, counted,
     // alerted; the route stays.
@@ -222,6 +241,19 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
     wait("OrderRefused fires", Duration::from_secs(5), &[b], || {
         firing(b, "OrderRefused")
     });
+    wait(
+        "the actuator refuses it too",
+        Duration::from_secs(5),
+        &[&c],
+        || {
+            metric(
+                &c,
+                "gwanje_fence_rejections_total",
+                &[("reason", "stale_fence")],
+            ) == 1.0
+                && firing(&c, "OrderRefused")
+        },
+    );
     // Garbage in the key: refused as unreadable.
     pair.etcd
         .etcdctl(&["put", &key, "{not json"])

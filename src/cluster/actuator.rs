@@ -61,7 +61,7 @@ pub async fn actuate(
             Err(CoordError::Fence { path, source }) => {
                 return Err(CoordError::Fence { path, source });
             }
-            Err(e) => tracing::warn!(cluster = %spec.name, "actuator: {e}; reconnecting"),
+            Err(e) => tracing::warn!(cluster = %spec.name, "actuator: {}; reconnecting", e.chain()),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));

@@ -37,3 +37,20 @@ pub enum CoordError {
         source: std::io::Error,
     },
 }
+
+impl CoordError {
+    /// The error with every cause it carries, for the log: a TLS failure
+    /// says which certificate check failed, not only "transport error".
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let more = c.to_string();
+            if !text.contains(&more) {
+                text = format!("{text}: {more}");
+            }
+            cause = c.source();
+        }
+        text
+    }
+}

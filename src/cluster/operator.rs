@@ -95,7 +95,9 @@ pub async fn watch(spec: ClusterSpec, tx: mpsc::Sender<OperatorCommand>) {
     loop {
         match follow(&spec, &tx).await {
             Ok(()) => return,
-            Err(e) => tracing::warn!(cluster = %spec.name, "operator state: {e}; reconnecting"),
+            Err(e) => {
+                tracing::warn!(cluster = %spec.name, "operator state: {}; reconnecting", e.chain())
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));

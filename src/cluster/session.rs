@@ -105,7 +105,7 @@ async fn term(
     stop: &mut watch::Receiver<bool>,
 ) -> Result<(), CoordinationFault> {
     let unreachable = |e: CoordError| {
-        tracing::warn!(cluster = %spec.name, "etcd: {e}");
+        tracing::warn!(cluster = %spec.name, "{}", e.chain());
         CoordinationFault::Unreachable
     };
     let mut client = super::connect(spec).await.map_err(unreachable)?;

@@ -951,7 +951,7 @@ impl Engine {
                 }
                 Ok(()) => None,
                 Err(e) => {
-                    tracing::error!(group = %group, fence, "the order was not written: {e}");
+                    tracing::error!(group = %group, fence, "the order was not written: {}", e.chain());
                     Some(e.to_string())
                 }
             };

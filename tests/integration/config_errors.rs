@@ -891,3 +891,48 @@ fn vantage_and_peer_errors_name_the_key_and_what_is_valid() {
             .contains("this instance's own vantage name")
     );
 }
+
+#[test]
+fn cluster_errors_name_the_key_and_what_is_valid() {
+    let cluster = "cluster:\n  name: 'two words'\n  replica: 'x/y'\n  lease_ttl: 1500ms\n  etcd:\n    endpoints: ['https://198.18.0.1:2379', 'http://198.18.0.2:2379', 'etcd-3']\n    cert_file: missing.pem\n";
+    let dir = ConfigDir::new(cluster, &[("app", FLEET)]);
+    let errors = gwanje::config::load(&dir.config).unwrap_err().0;
+    let expect: Vec<(&str, &str)> = vec![
+        ("cluster.name", "not a valid cluster name"),
+        ("cluster.replica", "not a valid replica name"),
+        ("cluster.etcd.endpoints[2]", "is not an etcd client URL"),
+        ("cluster.etcd.endpoints", "all of one scheme"),
+        ("cluster.etcd.cert_file", "is not a readable file"),
+        ("cluster.etcd", "cert_file and key_file go together"),
+        ("cluster.lease_ttl", "whole seconds from 2s to 60s"),
+        ("cluster", "missing `fence_file`"),
+    ];
+    let got: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.key.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), expect.len(), "{got:#?}");
+    for (e, (key, says)) in errors.iter().zip(&expect) {
+        assert_eq!(&e.key, key, "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert!(e.line.is_some() && e.file.ends_with("gwanje.yaml"), "{e}");
+    }
+    // An unknown key is named with the valid ones.
+    let dir = ConfigDir::new(
+        "cluster: {name: c, fence_file: f, etcd: {endpoints: ['http://127.0.0.1:2379']}, ttl: 3s}\n",
+        &[("app", FLEET)],
+    );
+    let errors = gwanje::config::load(&dir.config).unwrap_err().0;
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].message.contains("lease_ttl"), "{}", errors[0]);
+    // A valid section loads, its replica named after the vantage.
+    let dir = ConfigDir::new(
+        "vantage: {name: edge-1}\ncluster: {name: c, fence_file: f, etcd: {endpoints: ['http://127.0.0.1:2379']}}\n",
+        &[("app", FLEET)],
+    );
+    let plan = gwanje::config::load(&dir.config).expect("valid");
+    let c = plan.settings.cluster.expect("a cluster");
+    assert_eq!(c.replica, "edge-1");
+    assert_eq!(c.lease_ttl, std::time::Duration::from_secs(3));
+    assert_eq!(c.fingerprint.len(), 16);
+}

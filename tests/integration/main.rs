@@ -6,6 +6,7 @@ mod common;
 
 mod alertmanager;
 mod blackbox_parity;
+mod cluster_faults;
 mod cluster_netns;
 mod config_errors;
 mod daemon;

@@ -179,9 +179,16 @@ fn the_systemd_unit_is_hardened_with_and_without_route_management() {
     let routing_unit = dir.path().join("gwanje.service");
     std::fs::write(&routing_unit, routing).unwrap();
     // Exposure at most 2.0 of 10 ("OK"); the unit scored 3.6 before.
+    let actuate = root.join("deploy/systemd/gwanje-actuate.service");
+    let actuate_text = std::fs::read_to_string(&actuate).unwrap();
+    assert!(
+        actuate_text.contains("ExecStart=/usr/local/bin/gwanje actuate --config")
+            && actuate_text.contains("CapabilityBoundingSet=CAP_NET_ADMIN\n")
+    );
     for unit in [
         root.join("deploy/systemd/gwanje.service"),
         routing_unit.clone(),
+        actuate,
     ] {
         let unit = unit.to_string_lossy().into_owned();
         if let Some(out) = tool(&[

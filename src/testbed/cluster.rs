@@ -106,9 +106,17 @@ impl Replicas {
     }
 
     /// Starts `gwanje actuate` (replica c's configuration) beside the
-    /// replicas: it applies their orders without probing or campaigning.
+    /// replicas: it applies their orders without probing or campaigning,
+    /// through a hook that appends `<to> <fence>` to [`Replicas::hook_out`].
     pub fn start_actuator(&self) -> Result<Gwanje, TestbedError> {
-        let setup = replica_setup("c", 2, 9472, CLUSTER, &Etcd::endpoints());
+        let mut setup = replica_setup("c", 2, 9472, CLUSTER, &Etcd::endpoints());
+        let hook = format!(
+            "    paths: [primary, standby]\n    action: exec\n    exec: {{command: [sh, -c, 'echo \"$GWANJE_TO $GWANJE_FENCE\" >> {}'], timeout: 5s}}\n",
+            self.hook_out().display()
+        );
+        setup.files[0].1 = setup.files[0]
+            .1
+            .replace("    paths: [primary, standby]\n", &hook);
         write(&self.dir, &setup)?;
         Gwanje::start_as(
             "actuate",
@@ -118,6 +126,11 @@ impl Replicas {
             setup.port,
             self.dir.join("gwanje-c.log"),
         )
+    }
+
+    /// Where the actuator's hook writes what it was ordered.
+    pub fn hook_out(&self) -> PathBuf {
+        self.dir.join("hook.out")
     }
 
     /// The folder of files, logs and journals.

@@ -215,6 +215,12 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
         &[&c],
         || applied_fences(&c).last() == Some(&(fence as u64)),
     );
+    let hook = std::fs::read_to_string(pair.hook_out()).unwrap_or_default();
+    assert_eq!(
+        hook,
+        format!("standby {}\n", fence as u64),
+        "the hook gets the fence"
+    );
 
     // An older fence written straight into etcd: refused, counted,
     // alerted; the route stays.
@@ -383,6 +389,37 @@ fn a_leader_stopped_with_sigterm_hands_over_in_under_a_second() {
         Some(GW_A),
         "a handover moves nothing"
     );
+
+    // A differently configured group under the same cluster name (another
+    // prefix): refused, paged, and it never leads.
+    let mut setup =
+        gwanje::testbed::failover_config::replica_setup("d", 3, 9473, CLUSTER, &Etcd::endpoints());
+    let prefix = gwanje::testbed::topology::SERVICE_PREFIX;
+    setup.files[0].1 = setup.files[0].1.replace(prefix, "198.19.250.0/24");
+    for (rel, text) in &setup.files {
+        gwanje::config::write_secret_file(&pair.dir().join(rel), text).expect("write");
+    }
+    let d = Gwanje::start(
+        env!("CARGO_BIN_EXE_gwanje").as_ref(),
+        &pair.lab.bed.client,
+        &pair.dir().join(&setup.config),
+        setup.port,
+        pair.dir().join("gwanje-d.log"),
+    )
+    .expect("start d");
+    wait(
+        "d refuses to campaign",
+        Duration::from_secs(15),
+        &[&d],
+        || d.status()["cluster"]["lost"] == "misconfigured" && firing(&d, "CoordinationLost"),
+    );
+    assert!(
+        d.log_text()
+            .contains("another configuration uses this cluster name")
+    );
+    signal(b, libc::SIGKILL);
+    std::thread::sleep(TTL + Duration::from_secs(2));
+    assert!(!role(&d, "leader"), "a misconfigured replica never leads");
 }
 
 #[test]
@@ -571,4 +608,97 @@ fn operator_state_is_the_clusters_an_ack_on_one_replica_and_a_pin_outliving_its_
     pair.lab
         .wait_route(GW_A, Duration::from_secs(15))
         .unwrap_or_else(|e| panic!("unpinned, b fails back: {e}\n{}", b.log_text()));
+}
+
+#[test]
+fn a_leader_whose_lease_etcd_dropped_has_its_guarded_write_refused_and_steps_down() {
+    if !available() || !tools() {
+        return;
+    }
+    use gwanje::cluster::{CoordError, Desired, Gate, campaign, order};
+    use gwanje::core::{Coordination, CoordinationFault};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bed = gwanje::testbed::Testbed::new().expect("testbed");
+    let _etcd = Etcd::start(&bed.client, dir.path()).expect("etcd");
+    let spec = gwanje::plan::ClusterSpec {
+        name: "guard".into(),
+        replica: "x".into(),
+        endpoints: Etcd::endpoints()
+            .iter()
+            .map(|e| e.parse().unwrap())
+            .collect(),
+        ca_file: None,
+        identity: None,
+        lease_ttl: TTL,
+        actuate: false,
+        fence_file: dir.path().join("fence"),
+        fingerprint: "f".into(),
+        campaign: true,
+    };
+    let outcome = bed
+        .client
+        .run(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let gate = Gate::default();
+                let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+                let (_stop, stopping) = tokio::sync::watch::channel(false);
+                tokio::spawn(campaign(spec.clone(), gate.clone(), tx, stopping));
+                let limit = tokio::time::Instant::now() + Duration::from_secs(10);
+                let fence = loop {
+                    match tokio::time::timeout_at(limit, rx.recv()).await {
+                        Ok(Some(Coordination::Leading { fence })) => break fence,
+                        Ok(Some(_)) => {}
+                        other => panic!("not elected: {other:?}"),
+                    }
+                };
+                // etcd drops the lease behind the leader's back (as an old
+                // etcd leader stuck in fdatasync can, etcd-io/etcd#15247):
+                // its own deadline has not passed, so only the guard stands.
+                let mut etcd = gwanje::cluster::connect(&spec).await.unwrap();
+                for l in etcd.leases().await.unwrap().leases() {
+                    etcd.lease_revoke(l.id()).await.unwrap();
+                }
+                assert!(
+                    gate.may_act().is_some(),
+                    "the leader still believes it leads"
+                );
+                let desired = Desired {
+                    path: "standby".into(),
+                    from: None,
+                    fence,
+                    reason: "failback".into(),
+                    by: "x".into(),
+                };
+                let written = order(&spec, &gate, "services", &desired).await;
+                let next = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+                let stored = etcd
+                    .get("/gwanje/guard/desired/services", None)
+                    .await
+                    .unwrap()
+                    .kvs()
+                    .len();
+                (written, next, stored, gate.may_act().is_some())
+            })
+        })
+        .expect("in the namespace");
+    let (written, next, stored, acts) = outcome;
+    assert!(
+        matches!(written, Err(CoordError::Superseded)),
+        "{written:?}"
+    );
+    assert_eq!(stored, 0, "nothing was written");
+    assert!(!acts, "the gate is shut");
+    assert!(
+        matches!(
+            next,
+            Ok(Some(Coordination::Lost {
+                fault: CoordinationFault::Superseded | CoordinationFault::LeaseLost
+            }))
+        ),
+        "it stepped down: {next:?}"
+    );
 }

@@ -471,6 +471,7 @@ fn a_leader_cut_off_from_etcd_stops_before_its_successor_starts() {
         }
     }
     pair.verify("a");
+    pair.verify("b");
 }
 
 #[test]

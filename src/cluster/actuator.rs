@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{EventType, GetOptions, KeyValue, WatchOptions};
+use etcd_client::KeyValue;
 use tokio::sync::{mpsc, watch};
 
 use super::{Applied, CoordError, Desired, FenceFile, MAX_RECORD_BYTES};
@@ -68,7 +68,7 @@ pub async fn actuate(
     }
 }
 
-/// Reads every current order, then watches for new ones.
+/// Applies every current order, then each new one.
 async fn follow(
     spec: &ClusterSpec,
     plans: &watch::Receiver<Arc<Plan>>,
@@ -77,42 +77,15 @@ async fn follow(
     metrics: &Metrics,
     fence: &mut FenceFile,
 ) -> Result<(), CoordError> {
-    let mut client = super::connect(spec).await?;
     let prefix = format!("{}desired/", super::prefix(&spec.name));
-    let now = tokio::time::timeout(
-        super::REQUEST_TIMEOUT,
-        client.get(prefix.clone(), Some(GetOptions::new().with_prefix())),
-    )
-    .await
-    .map_err(|_| CoordError::Timeout)?
-    .map_err(CoordError::Etcd)?;
-    let from = now.header().map_or(0, |h| h.revision()) + 1;
-    for kv in now.kvs() {
-        let done = apply(spec, plans, routes, metrics, fence, &prefix, kv).await?;
+    let mut orders = super::changes::Changes::open(spec, &prefix).await?;
+    loop {
+        let (kv, _) = orders.next().await?;
+        let done = apply(spec, plans, routes, metrics, fence, &prefix, &kv).await?;
         if reports.send(done).await.is_err() {
             return Ok(());
         }
     }
-    let options = WatchOptions::new().with_prefix().with_start_revision(from);
-    let mut stream = client
-        .watch(prefix.clone(), Some(options))
-        .await
-        .map_err(CoordError::Etcd)?;
-    while let Some(resp) = stream.message().await.map_err(CoordError::Etcd)? {
-        if resp.canceled() {
-            break;
-        }
-        for ev in resp.events() {
-            let (EventType::Put, Some(kv)) = (ev.event_type(), ev.kv()) else {
-                continue;
-            };
-            let done = apply(spec, plans, routes, metrics, fence, &prefix, kv).await?;
-            if reports.send(done).await.is_err() {
-                return Ok(());
-            }
-        }
-    }
-    Err(CoordError::Timeout)
 }
 
 /// Applies one order if its fence allows; says what happened.

@@ -20,6 +20,9 @@ pub enum CoordError {
         #[source]
         source: std::io::Error,
     },
+    /// etcd ended a watch (a compaction, a member going away).
+    #[error("etcd ended the watch")]
+    WatchEnded,
     /// This replica does not lead (or its lease's safety deadline passed).
     #[error("this replica does not lead")]
     NotLeader,

@@ -10,6 +10,7 @@
 //! (the leader's orders), `applied/<replica>/<group>` (what each actuator did).
 
 mod actuator;
+mod changes;
 mod error;
 mod fence;
 pub mod operator;

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use etcd_client::{EventType, GetOptions, WatchOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -105,42 +104,16 @@ pub async fn watch(spec: ClusterSpec, tx: mpsc::Sender<OperatorCommand>) {
 }
 
 async fn follow(spec: &ClusterSpec, tx: &mpsc::Sender<OperatorCommand>) -> Result<(), CoordError> {
-    let mut client = super::connect(spec).await?;
     let prefix = format!("{}operator/", super::prefix(&spec.name));
-    let now = tokio::time::timeout(
-        super::REQUEST_TIMEOUT,
-        client.get(prefix.clone(), Some(GetOptions::new().with_prefix())),
-    )
-    .await
-    .map_err(|_| CoordError::Timeout)?
-    .map_err(CoordError::Etcd)?;
-    let from = now.header().map_or(0, |h| h.revision()) + 1;
-    for kv in now.kvs() {
-        if let Some(cmd) = read(kv.value()).filter(OperatorCommand::lasting)
+    let mut commands = super::changes::Changes::open(spec, &prefix).await?;
+    loop {
+        let (kv, stored) = commands.next().await?;
+        if let Some(cmd) = read(kv.value()).filter(|c| !stored || c.lasting())
             && tx.send(cmd).await.is_err()
         {
             return Ok(());
         }
     }
-    let options = WatchOptions::new().with_prefix().with_start_revision(from);
-    let mut stream = client
-        .watch(prefix, Some(options))
-        .await
-        .map_err(CoordError::Etcd)?;
-    while let Some(resp) = stream.message().await.map_err(CoordError::Etcd)? {
-        if resp.canceled() {
-            break;
-        }
-        for ev in resp.events() {
-            if let (EventType::Put, Some(kv)) = (ev.event_type(), ev.kv())
-                && let Some(cmd) = read(kv.value())
-                && tx.send(cmd).await.is_err()
-            {
-                return Ok(());
-            }
-        }
-    }
-    Err(CoordError::Timeout)
 }
 
 fn read(value: &[u8]) -> Option<OperatorCommand> {

@@ -845,16 +845,7 @@ fn vantage_and_peer_errors_name_the_key_and_what_is_valid() {
         ("peers[1].name", "listed twice"),
         ("peers[1].token_file", "cannot read"),
     ];
-    let got: Vec<(&str, &str)> = errors
-        .iter()
-        .map(|e| (e.key.as_str(), e.message.as_str()))
-        .collect();
-    assert_eq!(errors.len(), expect.len(), "{got:#?}");
-    for (e, (key, says)) in errors.iter().zip(&expect) {
-        assert_eq!(&e.key, key, "{e}");
-        assert!(e.message.contains(says), "{e}");
-        assert!(e.line.is_some() && e.file.ends_with("gwanje.yaml"), "{e}");
-    }
+    assert_errors_at(&errors, &expect);
     // With peers, fewer than two controls, or more vantages required than
     // there are, can never decide: refused.
     let tok = "peers:\n  - {name: b, url: 'http://198.18.2.1:9469', token_file: peer.token}\n";
@@ -907,16 +898,7 @@ fn cluster_errors_name_the_key_and_what_is_valid() {
         ("cluster.lease_ttl", "whole seconds from 2s to 60s"),
         ("cluster", "missing `fence_file`"),
     ];
-    let got: Vec<(&str, &str)> = errors
-        .iter()
-        .map(|e| (e.key.as_str(), e.message.as_str()))
-        .collect();
-    assert_eq!(errors.len(), expect.len(), "{got:#?}");
-    for (e, (key, says)) in errors.iter().zip(&expect) {
-        assert_eq!(&e.key, key, "{e}");
-        assert!(e.message.contains(says), "{e}");
-        assert!(e.line.is_some() && e.file.ends_with("gwanje.yaml"), "{e}");
-    }
+    assert_errors_at(&errors, &expect);
     // An unknown key is named with the valid ones.
     let dir = ConfigDir::new(
         "cluster: {name: c, fence_file: f, etcd: {endpoints: ['http://127.0.0.1:2379']}, ttl: 3s}\n",
@@ -935,4 +917,19 @@ fn cluster_errors_name_the_key_and_what_is_valid() {
     assert_eq!(c.replica, "edge-1");
     assert_eq!(c.lease_ttl, std::time::Duration::from_secs(3));
     assert_eq!(c.fingerprint.len(), 16);
+}
+
+/// Checks that `errors` are exactly `expect` (key, words it contains), in
+/// order, each with a line in gwanje.yaml.
+fn assert_errors_at(errors: &[gwanje::config::ConfigError], expect: &[(&str, &str)]) {
+    let got: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.key.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), expect.len(), "{got:#?}");
+    for (e, (key, says)) in errors.iter().zip(expect) {
+        assert_eq!(&e.key, key, "{e}");
+        assert!(e.message.contains(says), "{e}");
+        assert!(e.line.is_some() && e.file.ends_with("gwanje.yaml"), "{e}");
+    }
 }

@@ -28,6 +28,12 @@ pub enum Report {
         /// The change's error, if it failed.
         error: Option<String>,
     },
+    /// No actuator has applied anything for the group yet (replicas
+    /// without a co-located actuator: the cluster has no route for it).
+    Unrouted {
+        /// The group.
+        group: GroupName,
+    },
     /// An order was refused.
     Refused {
         /// The group, as its key names it.
@@ -81,14 +87,17 @@ async fn follow(
     let mut orders = super::changes::Changes::open(spec, &prefix).await?;
     loop {
         let (kv, _) = orders.next().await?;
-        let done = apply(spec, plans, routes, metrics, fence, &prefix, &kv).await?;
+        let Some(done) = apply(spec, plans, routes, metrics, fence, &prefix, &kv).await? else {
+            continue;
+        };
         if reports.send(done).await.is_err() {
             return Ok(());
         }
     }
 }
 
-/// Applies one order if its fence allows; says what happened.
+/// Applies one order if its fence allows; says what happened (nothing for
+/// an order it applied before, read back after a restart or a reconnect).
 #[allow(clippy::too_many_arguments)]
 async fn apply(
     spec: &ClusterSpec,
@@ -98,10 +107,13 @@ async fn apply(
     fence: &mut FenceFile,
     prefix: &str,
     kv: &KeyValue,
-) -> Result<Report, CoordError> {
+) -> Result<Option<Report>, CoordError> {
     let name = String::from_utf8_lossy(kv.key().strip_prefix(prefix.as_bytes()).unwrap_or(b""))
         .into_owned();
     let group = GroupName::new(&name);
+    if fence.applied(&name, kv.mod_revision()) {
+        return Ok(None);
+    }
     let highest = fence.highest();
     let refuse = |fence: Option<u64>, reason: &str| {
         metrics
@@ -116,11 +128,11 @@ async fn apply(
             reason,
             "refused a route order"
         );
-        Report::Refused {
+        Some(Report::Refused {
             group: group.clone(),
             fence,
             highest,
-        }
+        })
     };
     let plan = plans.borrow().clone();
     let desired = (kv.value().len() <= MAX_RECORD_BYTES)
@@ -141,7 +153,7 @@ async fn apply(
         return Ok(refuse(Some(d.fence), "stale_fence"));
     }
     // On disk before the route moves: a crash after it never lets an older order in.
-    fence.raise(d.fence)?;
+    fence.record(&name, d.fence, kv.mod_revision())?;
     metrics
         .cluster
         .fence_applied
@@ -186,12 +198,12 @@ async fn apply(
         }
     }
     record(spec, &name, &applied).await;
-    Ok(Report::Applied {
+    Ok(Some(Report::Applied {
         group,
         to: to.name.clone(),
         fence: d.fence,
         error,
-    })
+    }))
 }
 
 /// The switch reason an order names (its label); a hook sees the label.

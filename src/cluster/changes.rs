@@ -34,11 +34,19 @@ impl Changes {
             .watch(prefix, Some(options))
             .await
             .map_err(CoordError::Etcd)?;
+        let mut kvs = now.kvs().to_vec();
+        // In the order they were written, as the watch would have given them.
+        kvs.sort_by_key(KeyValue::mod_revision);
         Ok(Changes {
-            pending: now.kvs().iter().map(|kv| (kv.clone(), true)).collect(),
+            pending: kvs.into_iter().map(|kv| (kv, true)).collect(),
             stream,
             _client: client,
         })
+    }
+
+    /// The values there when the watch opened (before any is taken).
+    pub fn stored(&self) -> impl Iterator<Item = &KeyValue> {
+        self.pending.iter().filter(|(_, s)| *s).map(|(kv, _)| kv)
     }
 
     /// The next value, and whether it was there when the watch opened; an

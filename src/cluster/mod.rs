@@ -13,6 +13,7 @@ mod actuator;
 mod changes;
 mod error;
 mod fence;
+mod mirror;
 pub mod operator;
 mod session;
 
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 pub use actuator::{Report, actuate};
 pub use error::CoordError;
 pub use fence::FenceFile;
+pub use mirror::mirror;
 pub use session::{Gate, campaign};
 
 use crate::plan::ClusterSpec;
@@ -136,7 +138,7 @@ pub async fn order(
     if done.succeeded() {
         Ok(())
     } else {
-        gate.superseded();
+        gate.superseded(rev);
         Err(CoordError::Superseded)
     }
 }

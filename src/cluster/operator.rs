@@ -42,12 +42,15 @@ pub enum OperatorCommand {
         /// Who.
         by: String,
     },
-    /// Acknowledge alert `id`.
+    /// Acknowledge alert `id`, the incident that had started by `at`.
     Ack {
         /// The alert's id.
         id: String,
         /// Who.
         by: String,
+        /// When it was acknowledged (Unix ms): a later incident of the
+        /// same alert (same id) is not acknowledged by it.
+        at: u64,
     },
 }
 
@@ -87,12 +90,13 @@ pub async fn write(spec: &ClusterSpec, cmd: &OperatorCommand) -> Result<(), Coor
 }
 
 /// Delivers every lasting command stored, then every new one, until the
-/// engine goes away; reconnects with backoff. Unreadable values are
-/// logged and skipped.
+/// engine goes away; reconnects with backoff (and then also delivers what
+/// was written while it was away). Unreadable values are logged and skipped.
 pub async fn watch(spec: ClusterSpec, tx: mpsc::Sender<OperatorCommand>) {
     let mut backoff = Duration::from_millis(250);
+    let mut seen = 0;
     loop {
-        match follow(&spec, &tx).await {
+        match follow(&spec, &tx, &mut seen).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(cluster = %spec.name, "operator state: {}; reconnecting", e.chain())
@@ -103,12 +107,19 @@ pub async fn watch(spec: ClusterSpec, tx: mpsc::Sender<OperatorCommand>) {
     }
 }
 
-async fn follow(spec: &ClusterSpec, tx: &mpsc::Sender<OperatorCommand>) -> Result<(), CoordError> {
+/// `seen`: the newest revision delivered so far, across reconnects.
+async fn follow(
+    spec: &ClusterSpec,
+    tx: &mpsc::Sender<OperatorCommand>,
+    seen: &mut i64,
+) -> Result<(), CoordError> {
     let prefix = format!("{}operator/", super::prefix(&spec.name));
     let mut commands = super::changes::Changes::open(spec, &prefix).await?;
     loop {
         let (kv, stored) = commands.next().await?;
-        if let Some(cmd) = read(kv.value()).filter(|c| !stored || c.lasting())
+        let new = kv.mod_revision() > *seen;
+        *seen = (*seen).max(kv.mod_revision());
+        if let Some(cmd) = read(kv.value()).filter(|c| new || !stored || c.lasting())
             && tx.send(cmd).await.is_err()
         {
             return Ok(());
@@ -126,8 +137,8 @@ fn read(value: &[u8]) -> Option<OperatorCommand> {
     cmd
 }
 
-/// The shared form of an operator input, when it is one.
-pub fn shared(input: &crate::core::Input) -> Option<OperatorCommand> {
+/// The shared form of an operator input made at `now`, when it is one.
+pub fn shared(input: &crate::core::Input, now: crate::core::Timestamp) -> Option<OperatorCommand> {
     use crate::core::Input;
     Some(match input {
         Input::Pin {
@@ -152,6 +163,7 @@ pub fn shared(input: &crate::core::Input) -> Option<OperatorCommand> {
         Input::AlertAcknowledged { id, by } => OperatorCommand::Ack {
             id: id.clone(),
             by: by.clone(),
+            at: now.0,
         },
         _ => return None,
     })

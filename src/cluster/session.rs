@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{Client, LeaderKey, ResignOptions};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::CoordError;
@@ -18,10 +18,20 @@ use crate::plan::{ClusterSpec, SAFETY_MARGIN};
 
 /// Whether this replica may act now, shared by the session (which sets
 /// it) and the order path (which asks it).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Gate {
     inner: Arc<Mutex<Option<Held>>>,
-    superseded: Arc<Notify>,
+    /// The election revision of the latest refused guarded write.
+    superseded: Arc<watch::Sender<i64>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            inner: Arc::default(),
+            superseded: Arc::new(watch::channel(0).0),
+        }
+    }
 }
 
 struct Held {
@@ -40,10 +50,15 @@ impl Gate {
             .map(|h| (h.key.clone(), h.rev))
     }
 
-    /// A guarded write failed: the session steps down.
-    pub fn superseded(&self) {
-        self.clear();
-        self.superseded.notify_one();
+    /// A write guarded by election revision `rev` was refused: the term
+    /// that won at `rev` is over (a later term is not disturbed).
+    pub fn superseded(&self, rev: i64) {
+        let mut held = self.inner.lock().expect("gate lock");
+        if held.as_ref().is_some_and(|h| h.rev == rev) {
+            *held = None;
+        }
+        drop(held);
+        self.superseded.send_replace(rev);
     }
 
     fn lead(&self, key: &LeaderKey, deadline: Instant) {
@@ -168,6 +183,7 @@ async fn lead_or_follow(
     let campaign = elector.campaign(name, spec.replica.clone(), lease);
     tokio::pin!(campaign);
     let mut leader: Option<LeaderKey> = None;
+    let mut refused = gate.superseded.subscribe();
     let mut tick = tokio::time::interval((granted / 3).max(Duration::from_millis(300)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -208,8 +224,11 @@ async fn lead_or_follow(
             _ = tokio::time::sleep_until(*deadline) => {
                 return Err(CoordinationFault::DeadlinePassed);
             }
-            _ = gate.superseded.notified() => {
-                return Err(CoordinationFault::Superseded);
+            Ok(()) = refused.changed() => {
+                let rev = *refused.borrow_and_update();
+                if leader.as_ref().is_some_and(|k| k.rev() == rev) {
+                    return Err(CoordinationFault::Superseded);
+                }
             }
             _ = stop.changed() => {
                 gate.clear();

@@ -71,27 +71,33 @@ impl Reloader {
                 }]))
             });
         // The cluster section is read at start only; an actuator host
-        // stays one.
-        let loaded = loaded.map(|mut plan| {
+        // stays one; what the cluster steers must stay what the other
+        // replicas steer.
+        let loaded = loaded.and_then(|mut plan| {
             let running = self.plans.borrow().settings.cluster.clone();
-            let changed = plan
-                .settings
-                .cluster
-                .as_ref()
-                .map(|c| (&c.name, &c.endpoints, c.lease_ttl))
-                != running
-                    .as_ref()
-                    .map(|c| (&c.name, &c.endpoints, c.lease_ttl));
+            let changed = plan.settings.cluster.as_ref().map(|c| (&c.name, &c.endpoints, c.lease_ttl))
+                != running.as_ref().map(|c| (&c.name, &c.endpoints, c.lease_ttl));
             if changed {
                 tracing::warn!("the cluster section changed; it takes effect at the next restart");
             }
+            if let Some(c) = &running
+                && crate::plan::fingerprint(&plan.paths, &plan.groups) != c.fingerprint
+            {
+                return Err(ConfigErrors(vec![config::ConfigError {
+                    file: self.path.clone(),
+                    line: None,
+                    column: None,
+                    key: "failover_groups".into(),
+                    message: "the groups or paths changed in a replica of a cluster: every replica must steer the same; restart each replica with the new configuration, then delete /gwanje/<cluster>/fingerprint".into(),
+                }]));
+            }
             let actuator = running.as_ref().is_some_and(|c| !c.campaign);
             plan.settings.cluster = running;
-            if actuator {
+            Ok(if actuator {
                 plan.actuator_only().expect("checked: a cluster section")
             } else {
                 plan
-            }
+            })
         });
         let plan = loaded.and_then(|plan| {
             let token =

@@ -123,6 +123,7 @@ pub async fn run(
     let mut session = None;
     let mut applier = None;
     let mut operator_watch = None;
+    let mut routes_mirror = None;
     if let Some(spec) = cluster {
         metrics.cluster.init();
         let (coordination, coordination_rx) = mpsc::channel(16);
@@ -151,6 +152,19 @@ pub async fn run(
                 Arc::new(actuator.clone()),
                 reports,
                 metrics.clone(),
+            )));
+        } else {
+            // Its routes are the router hosts': it follows what they applied.
+            let groups = plan_rx
+                .borrow()
+                .groups
+                .iter()
+                .map(|g| g.name().clone())
+                .collect();
+            routes_mirror = Some(tokio::spawn(crate::cluster::mirror(
+                spec.clone(),
+                groups,
+                reports,
             )));
         }
         adapters.cluster = Some(engine::ClusterLink {
@@ -187,6 +201,18 @@ pub async fn run(
     let mut engine_done = false;
     let result = tokio::select! {
         served = served => served.map_err(DaemonError::Serve),
+        // The election session ends only when told to: otherwise this
+        // replica would believe in a role nobody keeps up.
+        Some(ended) = join_opt(&mut session) => {
+            // Finished: not awaited again below.
+            session = None;
+            let why = match ended {
+                Err(e) => e.to_string(),
+                Ok(()) => "it returned".to_string(),
+            };
+            tracing::error!("the cluster session stopped ({why}); exiting");
+            Err(DaemonError::EngineStopped(format!("the cluster session stopped: {why}")))
+        }
         // The actuator ends only on a fence file it cannot trust.
         Some(ended) = join_opt(&mut applier) => {
             let why = match ended {
@@ -217,6 +243,7 @@ pub async fn run(
     for task in [
         applier.map(|a| a.abort_handle()),
         operator_watch.map(|o| o.abort_handle()),
+        routes_mirror.map(|m| m.abort_handle()),
     ]
     .into_iter()
     .flatten()

@@ -121,6 +121,12 @@ enum Event {
         path: PathName,
         examination: crate::core::Examination,
     },
+    /// A leader's order `id` was not reported applied in time.
+    Unapplied {
+        group: GroupName,
+        to: PathName,
+        id: u64,
+    },
 }
 
 struct Engine {
@@ -150,6 +156,11 @@ struct Engine {
     >,
     /// In a cluster: where orders go, and who may give them.
     cluster: Option<(crate::plan::ClusterSpec, crate::cluster::Gate)>,
+    /// Orders written and not yet reported applied, by group: the id of
+    /// the latest.
+    awaiting: std::collections::BTreeMap<GroupName, u64>,
+    /// Orders written so far (their ids).
+    ordered: u64,
 }
 
 /// How long a leader waits for its co-located actuator to apply an order
@@ -228,6 +239,8 @@ pub async fn run_with(
         remote: remote_tx,
         followers: Default::default(),
         cluster,
+        awaiting: Default::default(),
+        ordered: 0,
     };
     e.apply(first);
     e.shared.ready.store(true, Ordering::SeqCst);
@@ -323,8 +336,15 @@ impl Engine {
         let v = &self.shared.metrics.vantages;
         v.forget();
         v.show(self.driver.core().quorum(), self.clock.now());
-        // Groups not adopted yet (new ones) need the kernel's route read.
-        for g in self.plan.groups.clone() {
+        // Groups not adopted yet (new ones) need the kernel's route read
+        // (a replica without its own actuator learns it from the cluster).
+        for g in self
+            .plan
+            .groups
+            .clone()
+            .into_iter()
+            .filter(|_| self.routes_here())
+        {
             let adopted = self
                 .driver
                 .core()
@@ -336,7 +356,10 @@ impl Engine {
             }
         }
         // The watcher starts with the first plan that has a route group.
-        if self.watcher.is_none() && self.plan.groups.iter().any(|g| g.action == Action::Route) {
+        if self.watcher.is_none()
+            && self.routes_here()
+            && self.plan.groups.iter().any(|g| g.action == Action::Route)
+        {
             self.watcher = self.watch_routes();
         }
         tracing::info!(
@@ -483,6 +506,20 @@ impl Engine {
                 path,
                 read_at,
             },
+            Event::Unapplied { group, to, id } => {
+                if self.awaiting.get(&group) != Some(&id) {
+                    return;
+                }
+                self.awaiting.remove(&group);
+                Input::RouteChangeCompleted {
+                    group,
+                    to,
+                    error: Some(format!(
+                        "no actuator applied the order within {} s",
+                        APPLY_TIMEOUT.as_secs()
+                    )),
+                }
+            }
             Event::Examined { path, examination } => {
                 self.shared
                     .metrics
@@ -501,7 +538,7 @@ impl Engine {
         // In a cluster, what operators do goes through etcd: every replica
         // (this one too) applies it when its watch delivers it.
         if let (Some((spec, _)), Ok(input)) = (&self.cluster, &input)
-            && let Some(shared) = crate::cluster::operator::shared(input)
+            && let Some(shared) = crate::cluster::operator::shared(input, self.clock.now())
         {
             let spec = spec.clone();
             tokio::spawn(async move {
@@ -532,9 +569,13 @@ impl Engine {
                 by,
             } => {
                 let path = PathName::new(&path);
-                // An expired pin read back at a start is history.
+                // An expired pin read back at a start is history; the pin
+                // in force read back again is no news.
                 let valid = spec(&group).is_some_and(|s| s.core.paths.contains(&path));
-                if !valid || until <= self.clock.now().0 {
+                let held = state(&group)
+                    .and_then(|g| g.pin.as_ref())
+                    .is_some_and(|p| p.path == path && p.until.0 == until);
+                if !valid || held || until <= self.clock.now().0 {
                     return;
                 }
                 Input::Pin {
@@ -554,10 +595,11 @@ impl Engine {
                 group: GroupName::new(&group),
                 by,
             },
-            C::Ack { id, by }
-                if core
-                    .alert(&id)
-                    .is_some_and(|a| a.firing() && a.acknowledged.is_none()) =>
+            // Only the incident that had started when it was acknowledged.
+            C::Ack { id, by, at }
+                if core.alert(&id).is_some_and(|a| {
+                    a.firing() && a.acknowledged.is_none() && a.starts_at.0 <= at
+                }) =>
             {
                 Input::AlertAcknowledged { id, by }
             }
@@ -844,6 +886,12 @@ impl Engine {
         });
     }
 
+    /// Whether this host's kernel carries the routes the core steers: not
+    /// on a replica that leaves them to router hosts (`actuate: false`).
+    fn routes_here(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|(spec, _)| spec.actuate)
+    }
+
     /// The session's news: fed to the core; a new leader reads every
     /// group's route afresh before it may order.
     fn coordination(&mut self, c: crate::core::Coordination) {
@@ -860,7 +908,7 @@ impl Engine {
         m.set_role(role);
         m.fence.set(i64::try_from(fence).unwrap_or(i64::MAX));
         self.driver.feed(self.clock.now(), Input::Coordination(c));
-        if role == "leader" {
+        if role == "leader" && self.routes_here() {
             for g in self.plan.groups.clone() {
                 self.observe(g.name().clone());
             }
@@ -876,6 +924,7 @@ impl Engine {
             Report::Applied {
                 group, to, error, ..
             } => {
+                self.awaiting.remove(&group);
                 let ours = self
                     .driver
                     .core()
@@ -893,6 +942,11 @@ impl Engine {
                     (false, Some(_)) => return,
                 }
             }
+            Report::Unrouted { group } => Input::RoutesObserved {
+                group,
+                path: None,
+                read_at: self.clock.now(),
+            },
             Report::Refused {
                 group,
                 fence,
@@ -911,7 +965,7 @@ impl Engine {
     /// its election key; the actuators apply it.
     #[allow(clippy::too_many_arguments)]
     fn order(
-        &self,
+        &mut self,
         spec: crate::plan::ClusterSpec,
         gate: crate::cluster::Gate,
         group: GroupName,
@@ -922,6 +976,11 @@ impl Engine {
     ) {
         let events = self.events.clone();
         let metrics = self.shared.metrics.clone();
+        self.ordered += 1;
+        let id = self.ordered;
+        if spec.actuate {
+            self.awaiting.insert(group.clone(), id);
+        }
         tokio::spawn(async move {
             let desired = crate::cluster::Desired {
                 path: to.to_string(),
@@ -941,13 +1000,12 @@ impl Engine {
             };
             metrics.cluster.orders.with_label_values(&[result]).inc();
             let error = match written {
-                // The co-located actuator's report completes it; silence is a failure.
+                // The co-located actuator's report completes it; silence
+                // past the timeout is a failure (unless the report came).
                 Ok(()) if spec.actuate => {
                     tokio::time::sleep(APPLY_TIMEOUT).await;
-                    Some(format!(
-                        "no actuator applied the order within {} s",
-                        APPLY_TIMEOUT.as_secs()
-                    ))
+                    let _ = events.send(Event::Unapplied { group, to, id }).await;
+                    return;
                 }
                 Ok(()) => None,
                 Err(e) => {

@@ -33,11 +33,22 @@ pub struct Replicas {
 impl Replicas {
     /// Starts etcd and replica a (reaching etcd on `a_endpoints`) until it
     /// leads, then replica b until it follows with every path up; files
-    /// and logs go to `dir`.
+    /// and logs go to `dir`. Each replica has its co-located actuator.
     pub fn start(exe: &Path, dir: &Path, a_endpoints: &[String]) -> Result<Replicas, TestbedError> {
+        Self::start_with(exe, dir, a_endpoints, true)
+    }
+
+    /// Like [`Replicas::start`]; with `actuate` false the replicas leave
+    /// routes to `gwanje actuate` ([`Replicas::start_actuator`]).
+    pub fn start_with(
+        exe: &Path,
+        dir: &Path,
+        a_endpoints: &[String],
+        actuate: bool,
+    ) -> Result<Replicas, TestbedError> {
         let setups = [
-            replica_setup("a", 0, 9470, CLUSTER, a_endpoints),
-            replica_setup("b", 1, 9471, CLUSTER, &Etcd::endpoints()),
+            replica_setup("a", 0, 9470, CLUSTER, a_endpoints, actuate),
+            replica_setup("b", 1, 9471, CLUSTER, &Etcd::endpoints(), actuate),
         ];
         let mut etcd = None;
         let lab = Lab::start(exe, dir, &setups[0], |bed| {
@@ -106,17 +117,20 @@ impl Replicas {
     }
 
     /// Starts `gwanje actuate` (replica c's configuration) beside the
-    /// replicas: it applies their orders without probing or campaigning,
-    /// through a hook that appends `<to> <fence>` to [`Replicas::hook_out`].
-    pub fn start_actuator(&self) -> Result<Gwanje, TestbedError> {
-        let mut setup = replica_setup("c", 2, 9472, CLUSTER, &Etcd::endpoints());
-        let hook = format!(
+    /// replicas: it applies their orders without probing or campaigning, to
+    /// the kernel's route, or with `hook` through a hook that appends
+    /// `<to> <fence>` to [`Replicas::hook_out`].
+    pub fn start_actuator(&self, hook: bool) -> Result<Gwanje, TestbedError> {
+        let mut setup = replica_setup("c", 2, 9472, CLUSTER, &Etcd::endpoints(), true);
+        let exec = format!(
             "    paths: [primary, standby]\n    action: exec\n    exec: {{command: [sh, -c, 'echo \"$GWANJE_TO $GWANJE_FENCE\" >> {}'], timeout: 5s}}\n",
             self.hook_out().display()
         );
-        setup.files[0].1 = setup.files[0]
-            .1
-            .replace("    paths: [primary, standby]\n", &hook);
+        if hook {
+            setup.files[0].1 = setup.files[0]
+                .1
+                .replace("    paths: [primary, standby]\n", &exec);
+        }
         write(&self.dir, &setup)?;
         Gwanje::start_as(
             "actuate",

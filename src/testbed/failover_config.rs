@@ -96,15 +96,16 @@ journal: {{dir: journal}}
 
 /// Replica `name` of cluster `cluster` on etcd `endpoints`, its API on
 /// `port`: the default-mode setup with auto failback, its own config,
-/// journal and fence file, co-located actuator. `index` gives it its own
-/// policy-routing marks and tables, so replicas sharing one namespace never
-/// remove each other's.
+/// journal and fence file, its actuator co-located when `actuate`. `index`
+/// gives it its own policy-routing marks and tables, so replicas sharing
+/// one namespace never remove each other's.
 pub fn replica_setup(
     name: &str,
     index: u32,
     port: u16,
     cluster: &str,
     endpoints: &[String],
+    actuate: bool,
 ) -> Setup {
     let mut setup = failover_setup("{mode: auto, after: 2s}", "{max_switches: 6, window: 1m}");
     let (a, b) = (101 + 100 * index, 102 + 100 * index);
@@ -127,7 +128,7 @@ pub fn replica_setup(
             &format!("fwmark: {b}, table: {b}"),
         );
     let config = format!(
-        "{config}cluster:\n  name: {cluster}\n  replica: {name}\n  lease_ttl: 3s\n  fence_file: fence-{name}\n  etcd: {{endpoints: [{}]}}\n",
+        "{config}cluster:\n  name: {cluster}\n  replica: {name}\n  lease_ttl: 3s\n  actuate: {actuate}\n  fence_file: fence-{name}\n  etcd: {{endpoints: [{}]}}\n",
         endpoints.join(", ")
     );
     setup.files[0] = (format!("gwanje-{name}.yaml"), config);

@@ -92,19 +92,20 @@ impl std::ops::Deref for Pair {
 
 impl Pair {
     fn start(a_endpoints: &[String]) -> Pair {
+        Self::start_with(a_endpoints, true)
+    }
+
+    fn start_with(a_endpoints: &[String], actuate: bool) -> Pair {
         let dir = tempfile::tempdir().expect("temp dir");
-        let r = Replicas::start(
-            env!("CARGO_BIN_EXE_gwanje").as_ref(),
-            dir.path(),
-            a_endpoints,
-        )
-        .unwrap_or_else(|e| {
-            let logs: Vec<String> = ["gwanje-a.log", "gwanje-b.log", "gwanje.log"]
-                .iter()
-                .filter_map(|l| std::fs::read_to_string(dir.path().join(l)).ok())
-                .collect();
-            panic!("replicas: {e}\n{}", logs.join("\n----\n"))
-        });
+        let exe = env!("CARGO_BIN_EXE_gwanje");
+        let r = Replicas::start_with(exe.as_ref(), dir.path(), a_endpoints, actuate)
+            .unwrap_or_else(|e| {
+                let logs: Vec<String> = ["gwanje-a.log", "gwanje-b.log", "gwanje.log"]
+                    .iter()
+                    .filter_map(|l| std::fs::read_to_string(dir.path().join(l)).ok())
+                    .collect();
+                panic!("replicas: {e}\n{}", logs.join("\n----\n"))
+            });
         Pair { r, _dir: dir }
     }
 
@@ -185,7 +186,7 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
     assert!(fence > 0.0, "b leads with a fence");
     assert_eq!(b.status()["cluster"]["role"], "leader");
     // A router host's actuator beside them: it applies orders, probes nothing.
-    let c = pair.start_actuator().expect("gwanje actuate");
+    let c = pair.start_actuator(true).expect("gwanje actuate");
     wait(
         "the actuator answers",
         Duration::from_secs(10),
@@ -392,8 +393,14 @@ fn a_leader_stopped_with_sigterm_hands_over_in_under_a_second() {
 
     // A differently configured group under the same cluster name (another
     // prefix): refused, paged, and it never leads.
-    let mut setup =
-        gwanje::testbed::failover_config::replica_setup("d", 3, 9473, CLUSTER, &Etcd::endpoints());
+    let mut setup = gwanje::testbed::failover_config::replica_setup(
+        "d",
+        3,
+        9473,
+        CLUSTER,
+        &Etcd::endpoints(),
+        true,
+    );
     let prefix = gwanje::testbed::topology::SERVICE_PREFIX;
     setup.files[0].1 = setup.files[0].1.replace(prefix, "198.19.250.0/24");
     for (rel, text) in &setup.files {
@@ -701,5 +708,48 @@ fn a_leader_whose_lease_etcd_dropped_has_its_guarded_write_refused_and_steps_dow
             }))
         ),
         "it stepped down: {next:?}"
+    );
+}
+
+#[test]
+fn replicas_leaving_routes_to_a_router_host_adopt_what_it_applied_across_a_takeover() {
+    if !available() || !tools() {
+        return;
+    }
+    let pair = Pair::start_with(&Etcd::endpoints(), false);
+    let c = pair.start_actuator(false).expect("gwanje actuate");
+    let (a, b) = (pair.a(), &pair.b);
+    // The first leader found no route applied anywhere: it installs the
+    // preferred path once, through the router host.
+    wait(
+        "the first order applied",
+        Duration::from_secs(15),
+        &[a, &c],
+        || !applied_fences(&c).is_empty(),
+    );
+    let first = pair.desired().expect("an order");
+    assert_eq!(first["path"], "primary", "{first}");
+    assert_eq!(first["reason"], "initial", "{first}");
+    signal(a, libc::SIGKILL);
+    wait("b takes over", TTL + Duration::from_secs(3), &[b], || {
+        role(b, "leader")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        pair.desired().expect("an order"),
+        first,
+        "the new leader adopted the applied route: no order"
+    );
+    assert_eq!(b.status()["groups"][0]["active_path"], "primary");
+    Failure::NoForwarding(A)
+        .apply(&pair.lab.bed)
+        .expect("break the primary");
+    pair.lab
+        .wait_route(GW_B, Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", b.log_text(), c.log_text()));
+    assert!(
+        applied_fences(&c).windows(2).all(|w| w[0] < w[1]),
+        "the router host applied each term's order once: {:?}",
+        applied_fences(&c)
     );
 }

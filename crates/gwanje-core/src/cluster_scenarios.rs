@@ -129,3 +129,40 @@ fn a_standalone_core_is_unchanged_by_coordination_news() {
     assert_eq!(sim.orders(), vec![("b".to_string(), None)]);
     assert!(!firing(&sim, AlertName::CoordinationLost));
 }
+
+#[test]
+fn a_leader_whose_order_failed_follows_once_it_steps_down() {
+    let mut sim = Sim::new(group_config(&["a", "b"], &["web"]))
+        .started_on("a")
+        .in_cluster();
+    sim.feed(
+        now(&sim),
+        Input::Coordination(Coordination::Leading { fence: 4 }),
+    );
+    sim.set_actuator(false);
+    sim.router_ok.insert("a", false);
+    sim.run(5);
+    assert!(!sim.orders().is_empty(), "it ordered");
+    assert!(
+        sim.core().groups()[&GroupName::new("svc")]
+            .pending
+            .is_some()
+    );
+    sim.feed(
+        now(&sim),
+        Input::Coordination(Coordination::Lost {
+            fault: CoordinationFault::DeadlinePassed,
+        }),
+    );
+    sim.run(1);
+    assert!(
+        sim.core().groups()[&GroupName::new("svc")]
+            .pending
+            .is_none(),
+        "a follower keeps no retry"
+    );
+    // The next leader moved the route: this replica follows it.
+    sim.set_kernel(Some("b"));
+    sim.observe_kernel();
+    assert_eq!(sim.active(), Some("b"));
+}

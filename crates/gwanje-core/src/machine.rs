@@ -245,12 +245,6 @@ impl Core {
             Input::Coordination(c) => {
                 if let Some(l) = &mut self.leadership {
                     l.apply(now, c, &mut out);
-                    if l.fence().is_none() {
-                        // A follower retries nothing: a new leader decides afresh.
-                        for g in self.groups.values_mut() {
-                            g.pending.take_if(|p| p.retry_at.is_some());
-                        }
-                    }
                 }
                 true
             }
@@ -766,6 +760,12 @@ impl Core {
             let leader = self.leadership.as_ref();
             g.passive = leader.is_some_and(|l| !l.may_order(&g.cfg.paths));
             g.fence = leader.and_then(|l| l.fence());
+            if g.passive {
+                // Retries nothing (also an order that failed after it stepped
+                // down): it follows the leader's route, and decides afresh
+                // when it leads.
+                g.pending.take_if(|p| p.retry_at.is_some());
+            }
             g.decide(now, &self.paths, &losses, &quality, &state, out);
         }
         let groups = &self.groups;

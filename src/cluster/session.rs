@@ -288,3 +288,39 @@ async fn agree(spec: &ClusterSpec, client: &mut Client) -> Result<(), Coordinati
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(rev: i64) -> LeaderKey {
+        LeaderKey::new().with_key(format!("k{rev}")).with_rev(rev)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_leader_that_slept_past_its_deadline_finds_the_gate_shut() {
+        let gate = Gate::default();
+        gate.lead(&key(7), Instant::now() + Duration::from_secs(2));
+        assert_eq!(gate.may_act().map(|(_, r)| r), Some(7));
+        // Paused (SIGSTOP, a VM freeze): the monotonic clock moves on.
+        tokio::time::advance(Duration::from_millis(2_001)).await;
+        assert!(
+            gate.may_act().is_none(),
+            "no keepalive came: it may not act"
+        );
+        // A late acknowledgement of an earlier keepalive never reopens it
+        // beyond its own deadline.
+        gate.extend(Instant::now() - Duration::from_millis(1));
+        assert!(gate.may_act().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_refusal_ends_only_the_term_it_was_for() {
+        let gate = Gate::default();
+        gate.lead(&key(9), Instant::now() + Duration::from_secs(5));
+        gate.superseded(3);
+        assert!(gate.may_act().is_some(), "an old term's refusal");
+        gate.superseded(9);
+        assert!(gate.may_act().is_none());
+    }
+}

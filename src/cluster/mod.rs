@@ -6,8 +6,10 @@
 //! order. Actuators apply an order only if its fence is at least the highest
 //! they have applied, so a deposed leader that wakes up changes nothing.
 //!
-//! Keys, under `/gwanje/<cluster>/`: `leader` (the election), `desired/<group>`
-//! (the leader's orders), `applied/<replica>/<group>` (what each actuator did).
+//! Keys, under `/gwanje/<cluster>/`: `leader` (the election), `fingerprint`
+//! (what the replicas steer), `desired/<group>` (the leader's orders),
+//! `applied/<replica>/<group>` (what each actuator did), `operator/…`
+//! (pins, unfreezes and acknowledgements made through any replica).
 
 mod actuator;
 mod changes;

@@ -465,3 +465,91 @@ async fn the_manifests_run_non_root_with_only_their_capabilities() {
         "capabilities.add alone gives a non-root process no raw ICMP"
     );
 }
+
+#[test]
+fn the_cluster_manifest_runs_replicas_and_actuators_with_only_their_capabilities() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("deploy/kubernetes/cluster.yaml")).unwrap();
+    let docs: Vec<yaml_serde::Value> = text
+        .split("\n---\n")
+        .map(|d| yaml_serde::from_str(d).unwrap())
+        .collect();
+    for (name, command, caps) in [
+        ("gwanje-replica", "run", vec!["NET_ADMIN", "NET_RAW"]),
+        ("gwanje-actuate", "actuate", vec!["NET_ADMIN"]),
+    ] {
+        let pod = &find(&docs, "DaemonSet", name)["spec"]["template"]["spec"];
+        assert_eq!(
+            pod["hostNetwork"].as_bool(),
+            Some(true),
+            "{name}: the node's routes"
+        );
+        let c = &pod["containers"][0];
+        assert_eq!(c["args"][0].as_str(), Some(command), "{name}");
+        let sc = &c["securityContext"];
+        assert_eq!(
+            sc["capabilities"]["drop"][0].as_str(),
+            Some("ALL"),
+            "{name}"
+        );
+        let added: Vec<&str> = sc["capabilities"]["add"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(added, caps, "{name}: only what it needs");
+        assert_eq!(
+            sc["allowPrivilegeEscalation"].as_bool(),
+            Some(false),
+            "{name}"
+        );
+        assert_eq!(sc["readOnlyRootFilesystem"].as_bool(), Some(true), "{name}");
+        // The fence outlives the pod: on the node's disk.
+        let state = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"].as_str() == Some("state"))
+            .expect("a state volume");
+        assert_eq!(
+            state["hostPath"]["path"].as_str(),
+            Some("/var/lib/gwanje"),
+            "{name}"
+        );
+    }
+    // The configuration loads where the pods mount it, as a replica and as
+    // an actuator host.
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let config = find(&docs, "ConfigMap", "gwanje-cluster-config")["data"]["gwanje.yaml"]
+        .as_str()
+        .unwrap()
+        .replace("/var/lib/gwanje", r.join("state").to_str().unwrap());
+    let probes = find(&docs, "ConfigMap", "gwanje-cluster-probes")["data"]["portal.yaml"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (rel, body) in [
+        ("config/gwanje.yaml", config.as_str()),
+        ("probes/portal.yaml", probes.as_str()),
+        ("secrets/admin-token", "k8s-cluster-token"),
+        ("etcd/ca.pem", "pem"),
+        ("etcd/client.pem", "pem"),
+        ("etcd/client.key", "pem"),
+    ] {
+        let path = r.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, body).unwrap();
+        // As the Secrets are mounted: 0400.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+    }
+    let plan = gwanje::config::load(&r.join("config/gwanje.yaml"))
+        .expect("the manifest's configuration loads");
+    let cluster = plan.settings.cluster.clone().expect("a cluster section");
+    assert!(cluster.actuate && cluster.fence_file.starts_with(r.join("state")));
+    assert_eq!(cluster.endpoints.len(), 3, "three etcd members");
+    let actuator = plan.actuator_only().expect("an actuator host's plan");
+    assert!(actuator.jobs.is_empty(), "an actuator host probes nothing");
+}

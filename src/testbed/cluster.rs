@@ -205,3 +205,69 @@ pub fn wait(
     }
     Ok(start.elapsed())
 }
+
+/// Prometheus (Debian's) in the replicas' namespace, scraping both every
+/// second as job `gwanje`; ended by its PID when dropped.
+pub struct Prometheus {
+    child: std::process::Child,
+    ns: super::Netns,
+}
+
+/// Where the namespace's Prometheus listens (its own loopback).
+const PROMETHEUS_PORT: u16 = 9090;
+
+impl Prometheus {
+    /// Starts it with its files under `dir`.
+    pub fn start(r: &Replicas) -> Result<Prometheus, TestbedError> {
+        let dir = r.dir.join("prometheus");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| TestbedError::io("create", dir.display().to_string(), e))?;
+        let config = dir.join("prometheus.yml");
+        let text = "global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: gwanje\n    static_configs: [{targets: ['127.0.0.1:9470', '127.0.0.1:9471']}]\n";
+        std::fs::write(&config, text)
+            .map_err(|e| TestbedError::io("write", config.display().to_string(), e))?;
+        let log = std::fs::File::create(dir.join("prometheus.log"))
+            .map_err(|e| TestbedError::io("create log", dir.display().to_string(), e))?;
+        let mut cmd = std::process::Command::new("ip");
+        cmd.args(["netns", "exec", &r.lab.bed.client.0, "prometheus"])
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        super::gwanje::tie_to_parent(&mut cmd);
+        let child = cmd.spawn().map_err(|source| TestbedError::Spawn {
+            command: "ip netns exec prometheus".into(),
+            source,
+        })?;
+        Ok(Prometheus {
+            child,
+            ns: r.lab.bed.client.clone(),
+        })
+    }
+
+    /// An instant query's JSON answer (`Null` when it does not answer).
+    pub fn query(&self, expr: &str) -> serde_json::Value {
+        let q: String = url::form_urlencoded::byte_serialize(expr.as_bytes()).collect();
+        let (_, body) = super::gwanje::http(
+            &self.ns,
+            PROMETHEUS_PORT,
+            "GET",
+            &format!("/api/v1/query?query={q}"),
+            "",
+            None,
+        );
+        serde_json::from_str(&body).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

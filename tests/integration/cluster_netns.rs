@@ -23,15 +23,19 @@ use gwanje::testbed::topology::{GW_A, GW_B};
 use gwanje::testbed::{Failure, Traffic, longest_gap};
 
 fn tools() -> bool {
-    if Etcd::installed() {
+    let prometheus = std::process::Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if Etcd::installed() && prometheus {
         return true;
     }
     let required = std::env::var("GWANJE_REQUIRE_TOOLS").is_ok_and(|v| v == "1");
     assert!(
         !required,
-        "GWANJE_REQUIRE_TOOLS=1 but etcd/etcdctl are missing"
+        "GWANJE_REQUIRE_TOOLS=1 but etcd, etcdctl or prometheus is missing"
     );
-    eprintln!("skipping: etcd is not installed");
+    eprintln!("skipping: etcd or prometheus is not installed");
     false
 }
 
@@ -169,6 +173,8 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
     }
     let pair = Pair::start(&Etcd::endpoints());
     let b = &pair.b;
+    let prom = cluster::Prometheus::start(&pair).expect("prometheus in the namespace");
+    std::thread::sleep(Duration::from_secs(3));
     signal(pair.a(), libc::SIGKILL);
     let took = wait("b takes over", TTL + Duration::from_secs(3), &[b], || {
         role(b, "leader")
@@ -284,6 +290,54 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
         "refused orders move nothing"
     );
     assert!(role(b, "leader"), "b still leads");
+    dashboard_shows(&prom, b);
+}
+
+/// Every panel of the cluster dashboard returns data from the real
+/// Prometheus that scraped the replicas through a takeover, an order and
+/// refusals; the leader panel names the leader.
+fn dashboard_shows(prom: &cluster::Prometheus, leader: &Gwanje) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("dashboards/cluster.json")).expect("dashboard");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("json");
+    // Scraped after the last refusal.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut checked = 0;
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"]
+                .as_str()
+                .expect("expr")
+                .replace("$job", "gwanje")
+                .replace("$__rate_interval", "1m");
+            let r = prom.query(&expr);
+            assert_eq!(r["status"], "success", "{}: {expr}: {r}", p["title"]);
+            assert!(
+                r["data"]["result"]
+                    .as_array()
+                    .is_some_and(|a| !a.is_empty()),
+                "{}: {expr} returned no data: {r}",
+                p["title"]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 9, "checked {checked} panel queries");
+    let leaders = prom.query("gwanje_cluster_role{job=\"gwanje\", role=\"leader\"} == 1");
+    let shown: Vec<&str> = leaders["data"]["result"]
+        .as_array()
+        .expect("vector")
+        .iter()
+        .filter_map(|s| s["metric"]["instance"].as_str())
+        .collect();
+    assert_eq!(
+        shown,
+        ["127.0.0.1:9471"],
+        "the leader panel names b: {leaders}"
+    );
+    assert!(role(leader, "leader"));
+    let refused = prom.query("sum(gwanje_fence_rejections_total{job=\"gwanje\"})");
+    assert_eq!(refused["data"]["result"][0]["value"][1], "2", "{refused}");
 }
 
 #[test]

@@ -417,6 +417,15 @@ fn a_paused_leader_wakes_to_change_nothing_and_every_actuator_saw_rising_fences(
         0.0,
         "no order of the old leader was written"
     );
+    // It woke past its deadline and said so before acting on anything.
+    let log = a.log_text();
+    assert!(
+        log.contains(&format!(
+            "\"LeadershipLost\":{{\"fence\":{},\"fault\":\"DeadlinePassed\"",
+            old as u64
+        )),
+        "the old leader stepped down on its deadline:\n{log}"
+    );
     for g in [a, b] {
         let fences = applied_fences(g);
         assert!(

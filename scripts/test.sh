@@ -6,7 +6,7 @@
 # (systemd-analyze), libcap2-bin (setcap), binutils (objcopy), adduser
 # (the package's user), etcd-server and etcd-client (the cluster tests'
 # etcd and etcdctl) and protobuf-compiler (protoc, for the etcd client's
-# build) when missing,
+# build) and time (GNU time, for peak-memory checks) when missing,
 # and makes tests that need them (or root) fail instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ for pair in promtool:prometheus prometheus-alertmanager:prometheus-alertmanager 
   etcd:etcd-server etcdctl:etcd-client protoc:protobuf-compiler; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+# GNU time (measures a child's peak memory; `time` alone is bash's keyword).
+[ -x /usr/bin/time ] || need+=(time)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need[*]}"

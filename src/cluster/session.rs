@@ -205,6 +205,11 @@ async fn lead_or_follow(
                 }
             }
             _ = tick.tick() => {
+                // Woken past the deadline (a pause): that is the cause,
+                // whatever a keepalive would now say.
+                if Instant::now() >= *deadline {
+                    return Err(CoordinationFault::DeadlinePassed);
+                }
                 let sent = Instant::now();
                 keeper.keep_alive().await.map_err(|_| CoordinationFault::LeaseLost)?;
                 let wait = (*deadline).max(sent + Duration::from_millis(100));

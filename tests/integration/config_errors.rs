@@ -729,31 +729,37 @@ fn oversized_and_deeply_nested_files_are_refused_quickly() {
 
 /// Runs `gwanje check-config` and reaps it with wait4, for its own peak
 /// memory (kB) beside its exit code and stderr.
+/// Runs `gwanje check-config` under GNU time, which forks it from its own
+/// small process: a child of this test process would inherit this
+/// process's peak RSS (Linux carries it across fork and exec), and tests
+/// running beside this one make that large. Returns (exit code, stderr
+/// without time's line, the check's peak RSS in kB).
 fn check_config_with_peak(config: &std::path::Path) -> (Option<i32>, String, i64) {
-    use std::os::unix::process::ExitStatusExt;
-    #[allow(
-        clippy::zombie_processes,
-        reason = "reaped by wait4 below, for its resource usage"
-    )]
-    let child = Command::new(env!("CARGO_BIN_EXE_gwanje"))
+    let time = std::path::Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "GNU time (Debian package `time`) measures the peak; scripts/test.sh installs it"
+    );
+    let out = Command::new(time)
+        .args(["-f", "gwanje-peak-kb %M"])
+        .arg(env!("CARGO_BIN_EXE_gwanje"))
         .arg("check-config")
         .arg(config)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .output()
         .unwrap();
-    let pid = child.id() as i32;
-    let mut stderr = child.stderr.unwrap();
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
-    let mut status = 0;
-    // SAFETY: wait4 on the PID of the child this test spawned, with valid
-    // pointers to locals; it reaps that child only.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid);
-    let code = std::process::ExitStatus::from_raw(status).code();
-    (code, err, usage.ru_maxrss)
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let peak = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("gwanje-peak-kb "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak from time: {stderr}"));
+    let err: String = stderr
+        .lines()
+        .filter(|l| !l.starts_with("gwanje-peak-kb ") && !l.starts_with("Command exited"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (out.status.code(), err, peak)
 }
 
 #[test]

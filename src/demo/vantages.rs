@@ -54,28 +54,12 @@ fn until(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Result<Value, DemoError> {
-    let start = Instant::now();
-    loop {
-        let s = site.gwanje.status();
-        if done(&s) {
-            return Ok(s);
+    site.wait_status(limit, what, done).map_err(|e| match e {
+        TestbedError::Exited { what, status } => {
+            DemoError::GwanjeExited(format!("{what}: {status}"))
         }
-        if interrupted() {
-            return Err(TestbedError::Interrupted.into());
-        }
-        if let Some(status) = site.gwanje.exited() {
-            return Err(DemoError::GwanjeExited(format!("{}: {status}", site.name)));
-        }
-        if start.elapsed() >= limit {
-            return Err(TestbedError::Timeout {
-                what: format!("{}: {what}", site.name),
-                limit,
-                last: s.to_string(),
-            }
-            .into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        e => e.into(),
+    })
 }
 
 fn pause(pace: Pace, d: Duration) -> Result<(), DemoError> {

@@ -50,6 +50,14 @@ pub enum TestbedError {
         /// The last state seen.
         last: String,
     },
+    /// gwanje exited while something was awaited of it.
+    #[error("{what}: gwanje exited ({status})")]
+    Exited {
+        /// What was awaited.
+        what: String,
+        /// How it exited.
+        status: String,
+    },
     /// The run was interrupted (Ctrl-C, SIGTERM).
     #[error("interrupted")]
     Interrupted,

@@ -131,6 +131,40 @@ impl Gwanje {
         }
     }
 
+    /// Polls the status API every 50 ms (at most `limit`) until `done`
+    /// holds; returns that status.
+    pub fn wait_status(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, TestbedError> {
+        let start = std::time::Instant::now();
+        loop {
+            let s = self.status();
+            if done(&s) {
+                return Ok(s);
+            }
+            if super::interrupted() {
+                return Err(TestbedError::Interrupted);
+            }
+            if let Some(status) = self.exited() {
+                return Err(TestbedError::Exited {
+                    what: what.into(),
+                    status: status.to_string(),
+                });
+            }
+            if start.elapsed() >= limit {
+                return Err(TestbedError::Timeout {
+                    what: what.into(),
+                    limit,
+                    last: format!("status {s}"),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The metrics text (empty when it does not answer).
     pub fn metrics(&self) -> String {
         self.http("GET", "/metrics", "", None).1

@@ -90,31 +90,7 @@ impl Lab {
         what: &str,
         done: impl Fn(&serde_json::Value) -> bool,
     ) -> Result<serde_json::Value, TestbedError> {
-        let start = Instant::now();
-        loop {
-            let s = self.gwanje.status();
-            if done(&s) {
-                return Ok(s);
-            }
-            if interrupted() {
-                return Err(TestbedError::Interrupted);
-            }
-            if let Some(status) = self.gwanje.exited() {
-                return Err(TestbedError::Timeout {
-                    what: what.into(),
-                    limit,
-                    last: format!("gwanje exited with {status}"),
-                });
-            }
-            if start.elapsed() >= limit {
-                return Err(TestbedError::Timeout {
-                    what: what.into(),
-                    limit,
-                    last: format!("status {s}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.gwanje.wait_status(limit, what, done)
     }
 
     /// The client's gateway for the data centre's prefix.

@@ -13,13 +13,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::TestbedError;
 use super::gwanje::Gwanje;
 use super::netns::{Netns, sh};
 use super::services::Services;
 use super::topology::{GW_A, GW_B, SERVICE_PREFIX, Testbed};
-use super::{TestbedError, interrupted};
 
 /// The API port of every vantage (on every address of its client namespace).
 pub const PORT: u16 = 9471;
@@ -238,31 +238,8 @@ impl Site {
         what: &str,
         done: impl Fn(&serde_json::Value) -> bool,
     ) -> Result<serde_json::Value, TestbedError> {
-        let start = Instant::now();
-        loop {
-            let s = self.gwanje.status();
-            if done(&s) {
-                return Ok(s);
-            }
-            if interrupted() {
-                return Err(TestbedError::Interrupted);
-            }
-            if let Some(status) = self.gwanje.exited() {
-                return Err(TestbedError::Timeout {
-                    what: format!("{}: {what}", self.name),
-                    limit,
-                    last: format!("gwanje exited with {status}"),
-                });
-            }
-            if start.elapsed() >= limit {
-                return Err(TestbedError::Timeout {
-                    what: format!("{}: {what}", self.name),
-                    limit,
-                    last: format!("status {s}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.gwanje
+            .wait_status(limit, &format!("{}: {what}", self.name), done)
     }
 
     /// The client's gateway for the data centre's prefix.

@@ -297,32 +297,17 @@ fn a_killed_leader_is_replaced_within_the_ttl_and_stale_or_garbled_orders_are_re
 /// Prometheus that scraped the replicas through a takeover, an order and
 /// refusals; the leader panel names the leader.
 fn dashboard_shows(prom: &cluster::Prometheus, leader: &Gwanje) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("dashboards/cluster.json")).expect("dashboard");
-    let dash: serde_json::Value = serde_json::from_str(&text).expect("json");
     // Scraped after the last refusal.
     std::thread::sleep(Duration::from_secs(2));
-    let mut checked = 0;
-    for p in dash["panels"].as_array().expect("panels") {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            let expr = t["expr"]
-                .as_str()
-                .expect("expr")
-                .replace("$job", "gwanje")
-                .replace("$__rate_interval", "1m");
-            let r = prom.query(&expr);
-            assert_eq!(r["status"], "success", "{}: {expr}: {r}", p["title"]);
-            assert!(
-                r["data"]["result"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty()),
-                "{}: {expr} returned no data: {r}",
-                p["title"]
-            );
-            checked += 1;
-        }
+    let queries = common::dashboards::panel_queries("cluster.json", "1m");
+    for (title, expr) in &queries {
+        common::dashboards::assert_has_data(title, expr, &prom.query(expr));
     }
-    assert!(checked >= 9, "checked {checked} panel queries");
+    assert!(
+        queries.len() >= 9,
+        "checked {} panel queries",
+        queries.len()
+    );
     let leaders = prom.query("gwanje_cluster_role{job=\"gwanje\", role=\"leader\"} == 1");
     let shown: Vec<&str> = leaders["data"]["result"]
         .as_array()

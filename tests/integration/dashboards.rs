@@ -23,9 +23,7 @@ async fn query(prom: std::net::SocketAddr, expr: &str) -> serde_json::Value {
 
 /// Grafana variables replaced the way a user's selection would.
 fn expand(expr: &str) -> String {
-    expr.replace("$service", ".*")
-        .replace("$job", "gwanje")
-        .replace("$__rate_interval", "15s")
+    common::dashboards::expand(expr, "15s")
 }
 
 /// The series of an instant query's result.

@@ -556,30 +556,15 @@ async fn the_vantages_dashboard_shows_every_vantage_from_a_real_prometheus() {
     let votes = query(prom.addr, "target:probe_votes:voting{service=\"portal\"}").await;
     assert_eq!(votes["data"]["result"][0]["value"][1], "3", "{votes}");
 
-    let text = std::fs::read_to_string(root.join("dashboards/vantages.json")).expect("dashboard");
-    let dash: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let mut checked = 0;
-    for p in dash["panels"].as_array().expect("panels") {
-        for t in p["targets"].as_array().into_iter().flatten() {
-            let expr = t["expr"]
-                .as_str()
-                .expect("expr")
-                .replace("$service", ".*")
-                .replace("$job", "gwanje")
-                .replace("$__rate_interval", "15s");
-            let r = query(prom.addr, &expr).await;
-            assert_eq!(r["status"], "success", "{}: {expr}: {r}", p["title"]);
-            assert!(
-                r["data"]["result"]
-                    .as_array()
-                    .is_some_and(|a| !a.is_empty()),
-                "{}: {expr} returned no data",
-                p["title"]
-            );
-            checked += 1;
-        }
+    let queries = common::dashboards::panel_queries("vantages.json", "15s");
+    for (title, expr) in &queries {
+        common::dashboards::assert_has_data(title, expr, &query(prom.addr, expr).await);
     }
-    assert!(checked >= 11, "checked {checked} panel queries");
+    assert!(
+        queries.len() >= 11,
+        "checked {} panel queries",
+        queries.len()
+    );
 }
 
 /// Reads the plain observation stream after `after` until it holds `want`

@@ -84,6 +84,13 @@ const FINE: Sees = Sees {
     alive: true,
 };
 
+/// A vantage cut off: neither its target nor its controls answer.
+const CUT: Sees = Sees {
+    web: false,
+    controls: false,
+    ..FINE
+};
+
 /// Runs rounds from `from` (s) to `to` (s); returns every effect.
 fn rounds(
     c: &mut Core,
@@ -210,17 +217,12 @@ fn a_cut_vantage_is_isolated_within_two_intervals_and_abstains() {
     let mut seqs = [0; 3];
     rounds(&mut c, &mut seqs, 0, 10, |_, _| FINE);
     // Vantage c loses everything: its target and its controls.
-    let cut = Sees {
-        web: false,
-        controls: false,
-        ..FINE
-    };
     let effects = rounds(
         &mut c,
         &mut seqs,
         10,
         40,
-        |_, i| if i == 2 { cut } else { FINE },
+        |_, i| if i == 2 { CUT } else { FINE },
     );
     let isolated: Vec<_> = effects
         .iter()
@@ -265,11 +267,7 @@ fn this_vantage_cut_off_reports_only_its_isolation() {
     // streams stop reaching it.
     let effects = rounds(&mut c, &mut seqs, 10, 60, |_, i| {
         if i == 0 {
-            Sees {
-                web: false,
-                controls: false,
-                ..FINE
-            }
+            CUT
         } else {
             Sees {
                 alive: false,
@@ -470,11 +468,7 @@ fn a_replay_from_a_mid_run_snapshot_decides_the_same() {
     let mut again: Core = serde_json::from_str(&snapshot).expect("deserialize");
     let mut seqs2 = seqs;
     let world = |s: u64, i: usize| match i {
-        2 if s >= 15 => Sees {
-            web: false,
-            controls: false,
-            ..FINE
-        },
+        2 if s >= 15 => CUT,
         _ if s >= 20 => Sees { web: false, ..FINE },
         _ => FINE,
     };
@@ -490,17 +484,12 @@ fn vantages_back_from_a_shared_cut_do_not_vote_down_on_what_they_saw_cut_off() {
     let mut seqs = [0; 3];
     rounds(&mut c, &mut seqs, 0, 10, |_, _| FINE);
     // b and c share an upstream that fails: everything fails there.
-    let cut = Sees {
-        web: false,
-        controls: false,
-        ..FINE
-    };
     let effects = rounds(
         &mut c,
         &mut seqs,
         10,
         30,
-        |_, i| if i == 0 { FINE } else { cut },
+        |_, i| if i == 0 { FINE } else { CUT },
     );
     assert!(!verdicts(&effects).contains(&Verdict::Down));
     // Both come back at once: their windows of the cut are forgotten.
@@ -561,17 +550,12 @@ fn a_vantage_removed_while_isolated_resolves_its_alert() {
     let mut c = core(2, None);
     let mut seqs = [0; 3];
     rounds(&mut c, &mut seqs, 0, 10, |_, _| FINE);
-    let cut = Sees {
-        web: false,
-        controls: false,
-        ..FINE
-    };
     let effects = rounds(
         &mut c,
         &mut seqs,
         10,
         15,
-        |_, i| if i == 2 { cut } else { FINE },
+        |_, i| if i == 2 { CUT } else { FINE },
     );
     assert!(!fired(&effects, AlertName::VantageIsolated).is_empty());
     // A reload without c.

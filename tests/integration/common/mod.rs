@@ -8,6 +8,7 @@ pub mod certs;
 pub mod client;
 pub mod companions;
 pub mod daemon;
+pub mod dashboards;
 pub mod dns;
 pub mod expo;
 pub mod failover;
